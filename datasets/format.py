@@ -1,0 +1,190 @@
+"""The reference HRM on-disk dataset format (sapientinc/HRM `dataset/common.py`, `puzzle_dataset.py`).
+
+    <root>/identifiers.json                 id -> name, id 0 = "<blank>"
+    <root>/<split>/dataset.json             PuzzleDatasetMetadata
+    <root>/<split>/<set>__inputs.npy        [N_examples, seq_len]
+    <root>/<split>/<set>__labels.npy        [N_examples, seq_len]
+    <root>/<split>/<set>__puzzle_identifiers.npy   [N_puzzles] int32
+    <root>/<split>/<set>__puzzle_indices.npy       [N_puzzles + 1] int32: puzzle p = examples [pi[p], pi[p+1])
+    <root>/<split>/<set>__group_indices.npy        [N_groups + 1] int32: group g = puzzles [gi[g], gi[g+1])
+
+Builders write through `DatasetWriter`, which stages everything in a temporary folder beside the
+output and renames it into place only on success, so an interrupted build leaves no half dataset.
+See docs/dataset-format.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hrm_datasets.errors import DatasetError
+
+ARRAY_FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+
+
+@dataclass
+class DatasetMetadata:
+    """`dataset.json`, field for field as the reference's `PuzzleDatasetMetadata`."""
+
+    pad_id: int
+    ignore_label_id: int | None
+    blank_identifier_id: int
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int
+    total_groups: int
+    mean_puzzle_examples: float
+    sets: list[str] = field(default_factory=lambda: ["all"])
+
+    @classmethod
+    def from_json(cls, path: Path) -> "DatasetMetadata":
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}; is this a dataset folder?") from None
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        known = {f for f in cls.__dataclass_fields__}
+        missing = known - set(data) - {"sets"}
+        if missing:
+            raise DatasetError(f"{path}: missing fields {', '.join(sorted(missing))}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class SplitArrays:
+    """The five arrays of one set of one split."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_identifiers: np.ndarray
+    puzzle_indices: np.ndarray
+    group_indices: np.ndarray
+
+    def validate(self, meta: DatasetMetadata, where: str) -> None:
+        """Check the invariants every reader of the format relies on."""
+        n_ex = len(self.inputs)
+        if self.inputs.shape != self.labels.shape or self.inputs.ndim != 2:
+            raise DatasetError(f"{where}: inputs {self.inputs.shape} and labels {self.labels.shape} differ")
+        if self.inputs.shape[1] != meta.seq_len:
+            raise DatasetError(f"{where}: rows have length {self.inputs.shape[1]}, seq_len is {meta.seq_len}")
+        pi, gi = self.puzzle_indices, self.group_indices
+        if pi[0] != 0 or pi[-1] != n_ex or np.any(np.diff(pi) < 0):
+            raise DatasetError(f"{where}: puzzle_indices must rise from 0 to {n_ex}")
+        if gi[0] != 0 or gi[-1] != len(self.puzzle_identifiers) or np.any(np.diff(gi) < 0):
+            raise DatasetError(f"{where}: group_indices must rise from 0 to the number of puzzles")
+        if len(pi) != len(self.puzzle_identifiers) + 1:
+            raise DatasetError(f"{where}: puzzle_indices must have one entry more than puzzle_identifiers")
+        if n_ex and (self.inputs.max() >= meta.vocab_size or self.inputs.min() < 0):
+            raise DatasetError(f"{where}: input tokens outside [0, {meta.vocab_size})")
+
+
+class DatasetWriter:
+    """Stage a dataset in a temporary folder; `commit()` renames it to `output` atomically.
+
+    Use as a context manager: leaving the block with an exception removes the staging folder.
+    """
+
+    def __init__(self, output: str | Path, force: bool = False) -> None:
+        self.output = Path(output)
+        if self.output.exists() and not force:
+            raise DatasetError(f"output {self.output} already exists; choose another --output or pass --force")
+        if self.output.exists() and not self.output.is_dir():
+            raise DatasetError(f"output {self.output} exists and is not a folder")
+        self.force = force
+        parent = self.output.resolve().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.tmp-", dir=parent))
+        except OSError as exc:
+            raise DatasetError(f"cannot create output folder in {parent}: {exc.strerror or exc}") from None
+        self._committed = False
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or not self._committed:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def write_split(self, split: str, meta: DatasetMetadata, sets: dict[str, SplitArrays]) -> None:
+        """Write `<split>/dataset.json` and every set's arrays (validated first)."""
+        folder = self.staging / split
+        folder.mkdir(parents=True, exist_ok=True)
+        meta.sets = list(sets)
+        for set_name, arrays in sets.items():
+            arrays.validate(meta, f"{split}/{set_name}")
+            for name in ARRAY_FIELDS:
+                np.save(folder / f"{set_name}__{name}.npy", getattr(arrays, name))
+        write_json(folder / "dataset.json", asdict(meta))
+
+    def write_json(self, relpath: str, data: Any) -> None:
+        write_json(self.staging / relpath, data)
+
+    def commit(self) -> Path:
+        """Move the staged dataset into place; an existing output is replaced only with force."""
+        old = None
+        if self.output.exists():
+            old = self.output.with_name(f".{self.output.name}.old-{os.getpid()}")
+            os.replace(self.output, old)
+        os.replace(self.staging, self.output)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._committed = True
+        return self.output
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def load_metadata(root: str | Path, split: str) -> DatasetMetadata:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist; build one with `hrm data build`")
+    path = root / split / "dataset.json"
+    if not path.is_file():
+        splits = sorted(p.name for p in root.iterdir() if (p / "dataset.json").is_file())
+        hint = f"available splits: {', '.join(splits)}" if splits else "is this a dataset folder?"
+        raise DatasetError(f"{root} has no split '{split}' ({path} missing); {hint}")
+    return DatasetMetadata.from_json(path)
+
+
+def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[DatasetMetadata, dict[str, SplitArrays]]:
+    """Metadata and arrays of every set in a split (inputs/labels memory-mapped by default)."""
+    root = Path(root)
+    meta = load_metadata(root, split)
+    sets = {}
+    for set_name in meta.sets:
+        arrays = {}
+        for name in ARRAY_FIELDS:
+            path = root / split / f"{set_name}__{name}.npy"
+            try:
+                arrays[name] = np.load(path, mmap_mode="r" if mmap and name in ("inputs", "labels") else None)
+            except (OSError, ValueError) as exc:
+                raise DatasetError(f"cannot read {path}: {exc}") from None
+        sets[set_name] = SplitArrays(**arrays)
+        sets[set_name].validate(meta, f"{root}/{split}/{set_name}")
+    return meta, sets
+
+
+def load_identifiers(root: str | Path) -> list[str]:
+    path = Path(root) / "identifiers.json"
+    if not path.is_file():
+        return ["<blank>"]
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None

@@ -1,0 +1,1 @@
+"""The `hrm` command line: parse, call into engine/agent/datasets, render. Nothing else lives here."""

@@ -1,0 +1,30 @@
+"""Shared fixtures. An optimised BLAS is loaded before any test imports mlx (engine/blas.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hrm_engine import blas
+
+blas.preload()
+
+REPO = Path(__file__).resolve().parent.parent
+HRM = str(Path(sys.executable).with_name("hrm"))
+
+
+@pytest.fixture
+def run_hrm(tmp_path):
+    """Run the real `hrm` console script in a subprocess; returns CompletedProcess (text)."""
+
+    def _run(*args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **(env or {})}
+        return subprocess.run([HRM, *args], input=input, capture_output=True, text=True,
+                              cwd=cwd or tmp_path, env=full_env, timeout=timeout)
+
+    return _run
