@@ -13,6 +13,7 @@ blas.preload()  # before anything imports mlx: an optimised BLAS must be loaded 
 import typer  # noqa: E402
 
 from hrm_cli import config as config_cmd  # noqa: E402
+from hrm_cli import data as data_cmd  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
 
 
 def _version_callback(value: bool) -> None:
