@@ -15,9 +15,10 @@ _hrm() {
 }
 _hrm_commands() {
     case "$1" in
-        "hrm") echo "config data" ;;
+        "hrm") echo "config data train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build" ;;
+        "hrm data build") echo "sudoku" ;;
     esac
 }
 _hrm_options() {
@@ -28,6 +29,8 @@ _hrm_options() {
         "hrm config show") echo "--file --help --json -f" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
+        "hrm data build sudoku") echo "--count --difficulty --force --help --json --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
+        "hrm train") echo "--config --file --help --json --resume --run-name -c -f" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

@@ -11,15 +11,17 @@ end
 function __hrm_subcommands
     switch $argv[1]
         case 'hrm'
-            printf '%s\n' config data
+            printf '%s\n' config data train
         case 'hrm config'
             printf '%s\n' list show
         case 'hrm data'
             printf '%s\n' build
+        case 'hrm data build'
+            printf '%s\n' sudoku
     end
 end
 complete -c hrm -f
-complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'config data'
+complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'config data train'
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
@@ -36,5 +38,31 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build'
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'sudoku'
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l count
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l difficulty
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l force
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l min-rating
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l num-aug
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l on-invalid
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l output
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l seed
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l size
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l subsample-size
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l test-count
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l test-csv
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l train-csv
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -s o
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l config
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l file
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l resume
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l run-name
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -s c
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -F

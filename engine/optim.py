@@ -1,0 +1,73 @@
+"""Optimizers of the reference, on MLX's optimizer API (no `adam-atan2` package to build).
+
+- `AdamAtan2`: imoneoi/adam-atan2 as the reference installs it, per element from t = 1:
+      p <- p * (1 - lr * wd)                      (decoupled weight decay)
+      m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
+      p <- p - lr / (1 - b1^t) * atan2(m, sqrt(v) / sqrt(1 - b2^t))
+  No epsilon: atan2 is bounded and well defined at v = 0.
+- `sparse_sign_sgd`: the puzzle-embedding update. Only the rows a batch used move; gradients of
+  duplicate ids are summed first: w <- w (1 - lr * wd) - lr * sign(G).
+- `lr_schedule`: linear warm-up, then cosine decay to `lr_min_ratio`; the step is counted from 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import mlx.core as mx
+from mlx.optimizers import Optimizer
+
+
+def lr_schedule(base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[mx.array], mx.array]:
+    """lr(step) for MLX's scheduler hook, which passes the count of updates done so far (0 first)."""
+
+    def schedule(step: mx.array) -> mx.array:
+        s = step.astype(mx.float32) + 1.0  # the reference increments before computing
+        warm = base_lr * s / max(1, warmup_steps)
+        progress = (s - warmup_steps) / max(1, total_steps - warmup_steps)
+        cosine = base_lr * (min_ratio + mx.maximum(0.0, (1 - min_ratio) * 0.5 * (1.0 + mx.cos(math.pi * progress))))
+        return mx.where(s < warmup_steps, warm, cosine)
+
+    return schedule
+
+
+class AdamAtan2(Optimizer):
+    """Adam-atan2 with decoupled weight decay (the reference's optimizer for all network weights)."""
+
+    def __init__(self, learning_rate: float | Callable[[mx.array], mx.array], betas: tuple[float, float] = (0.9, 0.95),
+                 weight_decay: float = 0.1) -> None:
+        super().__init__()
+        self._maybe_schedule("learning_rate", learning_rate)
+        self.betas = betas
+        self.weight_decay = weight_decay
+
+    def init_single(self, parameter: mx.array, state: dict) -> None:
+        state["m"] = mx.zeros_like(parameter)
+        state["v"] = mx.zeros_like(parameter)
+
+    def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
+        lr = self.learning_rate.astype(gradient.dtype)
+        b1, b2 = self.betas
+        t = self.step.astype(mx.float32)  # already incremented: 1 on the first update
+        m = b1 * state["m"] + (1 - b1) * gradient
+        v = b2 * state["v"] + (1 - b2) * mx.square(gradient)
+        state["m"], state["v"] = m, v
+        bias1 = 1 - mx.power(b1, t)
+        bias2 = 1 - mx.power(b2, t)
+        p = parameter * (1 - lr * self.weight_decay)
+        return p - (lr / bias1) * mx.arctan2(m, mx.sqrt(v) / mx.sqrt(bias2))
+
+
+def sparse_sign_sgd(table: mx.array, ids: mx.array, row_grads: mx.array, lr: mx.array, weight_decay: float) -> mx.array:
+    """Sign-SGD on the rows `ids` of `table`; duplicate ids have their gradients summed first.
+
+    Static shapes (compile-friendly): G_b = sum over rows b' with the same id of grad_b', then
+    every row writes the same updated value for its id, so duplicates agree.
+    """
+    same = (ids[:, None] == ids[None, :]).astype(row_grads.dtype)
+    summed = same @ row_grads
+    rows = table[ids]
+    updated = rows * (1 - lr * weight_decay) - lr * mx.sign(summed)
+    table[ids] = updated.astype(table.dtype)
+    return table

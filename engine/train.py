@@ -1,0 +1,317 @@
+"""Training: the compiled step, the loop, evaluation and checkpoints (the reference's pretrain.py).
+
+A step is one ACT segment on `global_batch_size` rows: reset halted rows with fresh examples,
+one segment with the one-step gradient, loss / global_batch_size, Adam-atan2 on the network and
+sign-SGD on the puzzle-embedding rows the batch used. The ACT carry lives across steps. All
+randomness is explicit (a key per step derived from the seed and the step number), so a run
+stopped and resumed produces the same losses as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import mlx.core as mx
+import numpy as np
+
+from hrm_datasets.format import load_metadata
+from hrm_datasets.loader import TrainSampler, examples_per_epoch
+from hrm_engine.act import initial_carry, reset_halted, segment_step
+from hrm_engine.checkpoint import (best_checkpoint, find_checkpoint, list_checkpoints, load_arrays,
+                                   load_model_weights, mark_best, prune_checkpoints, save_checkpoint)
+from hrm_engine.errors import EngineError
+from hrm_engine.losses import METRIC_KEYS, act_loss
+from hrm_engine.model import HRM, ModelConfig, count_parameters
+from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
+from hrm_engine.runs import RunDir, write_json_atomic
+
+LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
+
+
+def total_steps(config: dict[str, Any], metadata: Any) -> int:
+    """The reference's T = epochs * examples per epoch / global batch, capped by max_steps."""
+    steps = int(config["epochs"] * examples_per_epoch(metadata) / config["global_batch_size"])
+    if config.get("max_steps"):
+        steps = min(steps, int(config["max_steps"])) if steps > 0 else int(config["max_steps"])
+    return max(1, steps)
+
+
+def normalise_train_metrics(sums: dict[str, float], global_batch_size: int) -> dict[str, float]:
+    """Losses / batch size, the rest / count (the reference's train logging)."""
+    count = max(sums["count"], 1.0)
+    out = {k: sums[k] / global_batch_size for k in LOSS_KEYS}
+    out.update({k: sums[k] / count for k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
+    out["count"] = sums["count"]
+    return out
+
+
+class Trainer:
+    """Model, optimizers, sampler and the compiled step for one configuration and dataset."""
+
+    def __init__(self, config: dict[str, Any], data_root: str | Path, *, rank: int = 0, world_size: int = 1) -> None:
+        self.config = config
+        self.data_root = Path(data_root)
+        self.metadata = load_metadata(self.data_root, "train")
+        self.global_batch_size = int(config["global_batch_size"])
+        self.seed = int(config["seed"])
+        epochs_per_iter = max(1, int(config["eval_interval"] or config["epochs"]))
+        self.sampler = TrainSampler(self.data_root, self.global_batch_size, seed=self.seed,
+                                    epochs_per_iter=epochs_per_iter, rank=rank, world_size=world_size)
+        mx.random.seed(self.seed)  # deterministic initialisation
+        self.model = HRM(ModelConfig.from_config(config, self.metadata))
+        self.total_steps = total_steps(config, self.metadata)
+        self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
+        self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,
+                                        config["lr_min_ratio"])
+        self.optimizer = AdamAtan2(self.lr_fn, betas=(config["beta1"], config["beta2"]),
+                                   weight_decay=config["weight_decay"])
+        self.optimizer.init(self.model.trainable_parameters())
+        self.step_count = 0
+        self.carry: dict[str, mx.array] | None = None
+        self.tokens_per_step = self.global_batch_size * self.metadata.seq_len
+        self._step_fn = self._build_step(bool(config.get("compile", True)))
+
+    @property
+    def num_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    def _build_step(self, compile_: bool) -> Callable:
+        model, opt = self.model, self.optimizer
+        loss_type, gbs = model.config.loss, float(self.global_batch_size)
+        puzzle_wd = float(self.config["puzzle_emb_weight_decay"])
+
+        def loss_fn(params, rows, carry, key):
+            model.update(params)
+            new_carry, outputs = segment_step(model, carry, rows, training=True, key=key)
+            loss, metrics = act_loss(outputs, new_carry["labels"], new_carry["halted"], new_carry["steps"], loss_type)
+            return loss / gbs, (new_carry, metrics)
+
+        grad_fn = mx.value_and_grad(loss_fn, argnums=(0, 1))
+
+        def step(carry, batch, key, puzzle_lr):
+            carry = reset_halted(model, carry, batch)
+            ids = carry["puzzle_identifiers"]
+            rows = model.puzzle_emb[ids]
+            (_, (new_carry, metrics)), (grads, row_grads) = grad_fn(model.trainable_parameters(), rows, carry, key)
+            opt.update(model, grads)
+            model.puzzle_emb = sparse_sign_sgd(model.puzzle_emb, ids, row_grads, puzzle_lr, puzzle_wd)
+            return new_carry, metrics
+
+        if not compile_:
+            return step
+        state = [model.state, opt.state]
+        return partial(mx.compile, inputs=state, outputs=state)(step)
+
+    def step_key(self, step: int) -> mx.array:
+        return mx.random.key(self.seed * 1_000_003 + step)
+
+    def step(self) -> dict[str, float]:
+        """One training step; returns the summed metrics as floats (count, losses, accuracies...)."""
+        batch = {k: mx.array(v) for k, v in self.sampler.next_batch().items()}
+        if self.carry is None:
+            self.carry = initial_carry(self.model, batch)
+        lr_now = float(self.lr_fn(mx.array(self.step_count)).item())
+        puzzle_lr = mx.array(self.puzzle_lr_fn(mx.array(self.step_count)))
+        self.carry, metrics = self._step_fn(self.carry, batch, self.step_key(self.step_count), puzzle_lr)
+        mx.eval(self.carry, metrics, self.model.state, self.optimizer.state)
+        self.step_count += 1
+        out = {k: float(v.item()) for k, v in metrics.items()}
+        out["lr"] = lr_now
+        return out
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": self.sampler.state_dict(), "seed": self.seed, "epoch": self.sampler.epoch,
+                "total_steps": self.total_steps}
+
+    def save(self, run_path: Path, extra: dict[str, Any] | None = None) -> Path:
+        return save_checkpoint(run_path, self.step_count, self.model, self.optimizer, self.carry,
+                               {**self.state_dict(), **(extra or {})})
+
+    def restore(self, ckpt: Path) -> dict[str, Any]:
+        """Load weights, optimizer state, carry and sampler position from a checkpoint."""
+        import json
+
+        from mlx.utils import tree_unflatten
+
+        state = json.loads((ckpt / "state.json").read_text())
+        load_model_weights(self.model, ckpt)
+        opt_flat = load_arrays(ckpt, "optimizer.safetensors")
+        self.optimizer.state = tree_unflatten(list(opt_flat.items()))
+        self.optimizer._initialized = True
+        carry_path = ckpt / "carry.safetensors"
+        self.carry = load_arrays(ckpt, "carry.safetensors") if carry_path.is_file() else None
+        self.sampler.load_state_dict(state["sampler"])
+        self.step_count = int(state["step"])
+        self._step_fn = self._build_step(bool(self.config.get("compile", True)))
+        return state
+
+
+def default_run_name(config: dict[str, Any], data_root: Path) -> str:
+    return f"{config.get('name', 'run')}-{data_root.name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def check_resume_compatible(run_path: Path, config: dict[str, Any], data_root: Path) -> None:
+    """Refuse to resume on data whose vocabulary or sequence length differs from the run's."""
+    from hrm_datasets.format import DatasetMetadata
+
+    saved = DatasetMetadata.from_json(run_path / "dataset.json")
+    now = load_metadata(data_root, "train")
+    for field in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
+        if getattr(saved, field) != getattr(now, field):
+            raise EngineError(
+                f"dataset {data_root} has {field}={getattr(now, field)} but run {run_path} was trained with "
+                f"{getattr(saved, field)}; resume on the same data or start a new run"
+            )
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a Ctrl-C has been handled (checkpoint saved)."""
+
+
+def run_training(
+    config: dict[str, Any],
+    data_root: str | Path,
+    *,
+    resume: str | Path | None = None,
+    run_name: str | None = None,
+    on_start: Callable[[Trainer, Path], None] | None = None,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    on_eval_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The training loop; returns a summary. Writes the run directory as it goes."""
+    import json
+    import shutil
+
+    from hrm_engine.evaluate import evaluate_split
+
+    data_root = Path(data_root)
+    if resume is not None:
+        run_path = Path(resume)
+        if not (run_path / "config.yaml").is_file():
+            raise EngineError(f"cannot resume {run_path}: not a run directory (no config.yaml)")
+        check_resume_compatible(run_path, config, data_root)
+    else:
+        run_path = Path(config.get("runs_dir") or "runs") / (run_name or config.get("run_name")
+                                                            or default_run_name(config, data_root))
+        if (run_path / "checkpoints").is_dir() and list_checkpoints(run_path):
+            raise EngineError(f"run {run_path} already exists; pass --resume {run_path} or another --run-name")
+
+    trainer = Trainer(config, data_root)
+    run = RunDir(run_path)
+    run.write_config(config)
+    for name in ("dataset.json",):
+        shutil.copyfile(data_root / "train" / name, run_path / name)
+    if (data_root / "build.json").is_file():
+        shutil.copyfile(data_root / "build.json", run_path / "build.json")
+    best_path, best_metric = None, None
+    if resume is not None:
+        ckpts = list_checkpoints(run_path)
+        if ckpts:
+            trainer.restore(ckpts[-1])
+            run.truncate_metrics_after(trainer.step_count)
+        best_path, best_metric = best_checkpoint(run_path)
+    run.update(status="running", started=run.info.get("started", time.time()), data=str(data_root),
+               total_steps=trainer.total_steps, step=trainer.step_count, parameters=trainer.num_parameters,
+               name=run_path.name)
+    if on_start:
+        on_start(trainer, run_path)
+
+    log_interval = max(1, int(config.get("log_interval") or 10))
+    ckpt_interval = config.get("checkpoint_interval")
+    eval_interval_epochs = config.get("eval_interval")
+    eval_bs = int(config.get("eval_batch_size") or trainer.global_batch_size)
+    sums = {k: 0.0 for k in METRIC_KEYS}
+    window_steps, window_start = 0, time.perf_counter()
+    wall_start = time.perf_counter() - float(run.info.get("wall_s", 0.0))
+    next_eval_epoch = None
+    if eval_interval_epochs:
+        done_evals = int(trainer.sampler.epoch // eval_interval_epochs)
+        next_eval_epoch = (done_evals + 1) * eval_interval_epochs
+    last_eval: dict[str, Any] | None = None
+
+    interrupted = {"flag": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def _on_sigint(signum, frame):  # finish the current step, then save and stop
+        if interrupted["flag"]:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        interrupted["flag"] = True
+
+    signal.signal(signal.SIGINT, _on_sigint)
+
+    def do_eval() -> dict[str, Any]:
+        nonlocal best_path, best_metric, last_eval
+        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=on_eval_progress)
+        record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.sampler.epoch,
+                  **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
+        run.log(record)
+        last_eval = record
+        ckpt = trainer.save(run_path, {"eval": metrics, "wall_s": record["wall_s"]})
+        if best_metric is None or metrics["exact_accuracy"] >= best_metric:
+            best_path, best_metric = ckpt, metrics["exact_accuracy"]
+            mark_best(run_path, ckpt, best_metric)
+        prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+        if on_eval:
+            on_eval(record)
+        return record
+
+    status = "finished"
+    try:
+        while trainer.step_count < trainer.total_steps:
+            metrics = trainer.step()
+            for k in METRIC_KEYS:
+                sums[k] += metrics[k]
+            window_steps += 1
+            step = trainer.step_count
+            if step % log_interval == 0 or step == trainer.total_steps:
+                elapsed = time.perf_counter() - window_start
+                record = {"type": "train", "step": step, "epoch": trainer.sampler.epoch, "lr": metrics["lr"],
+                          **normalise_train_metrics(sums, trainer.global_batch_size * window_steps),
+                          "steps_per_s": window_steps / elapsed,
+                          "tokens_per_s": window_steps * trainer.tokens_per_step / elapsed,
+                          "wall_s": time.perf_counter() - wall_start, "time": time.time()}
+                # per-step averages of the summed metrics over the window
+                record.update({k: v for k, v in normalise_train_metrics(sums, trainer.global_batch_size).items()
+                               if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
+                record["count"] = sums["count"] / window_steps
+                run.log(record)
+                run.update(step=step, epoch=trainer.sampler.epoch, wall_s=record["wall_s"])
+                if on_log:
+                    on_log(record)
+                sums = {k: 0.0 for k in METRIC_KEYS}
+                window_steps, window_start = 0, time.perf_counter()
+            if next_eval_epoch is not None and trainer.sampler.epoch >= next_eval_epoch:
+                do_eval()
+                next_eval_epoch += eval_interval_epochs
+            elif ckpt_interval and step % int(ckpt_interval) == 0:
+                trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start})
+                prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+            if interrupted["flag"]:
+                raise TrainingInterrupted
+        if last_eval is None or last_eval["step"] != trainer.step_count:
+            do_eval()
+    except (TrainingInterrupted, KeyboardInterrupt):
+        status = "interrupted"
+        trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start})
+        prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+    except Exception:
+        run.update(status="crashed", step=trainer.step_count)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    run.update(status=status, step=trainer.step_count, finished=time.time())
+    summary = {"run": str(run_path), "status": status, "step": trainer.step_count, "total_steps": trainer.total_steps,
+               "parameters": trainer.num_parameters, "last_eval": last_eval,
+               "best_checkpoint": str(best_path) if best_path else None, "best_exact_accuracy": best_metric}
+    write_json_atomic(run_path / "summary.json", summary)
+    if status == "interrupted":
+        raise TrainingInterrupted(summary)
+    return summary

@@ -1,0 +1,92 @@
+"""`hrm train`: train an HRM on a dataset folder, with live progress and a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def train(
+    data: Path = typer.Argument(..., help="Dataset folder (from `hrm data build`)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides (arch.H_cycles=3 lr=1e-4)."),
+    config: str = typer.Option("hrm-tiny", "--config", "-c", help="Preset name or YAML file."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="User YAML applied over the preset."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of runs/<name> (default: preset-data-time)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON (no progress bar)."),
+) -> None:
+    """Train an HRM on DATA: compiled steps, evaluation every eval_interval epochs, checkpoints.
+
+    Writes runs/<name>/ (config.yaml, metrics.jsonl, run.json, checkpoints/). Ctrl-C saves a
+    checkpoint and stops; `--resume runs/<name>` continues exactly where it stopped.
+
+    Examples:
+      hrm train data/sudoku4 --config hrm-tiny
+      hrm train data/sudoku-extreme --config hrm-sudoku global_batch_size=384 lr=7e-5 puzzle_emb_lr=7e-5
+      hrm train data/sudoku4 --resume runs/hrm-tiny-sudoku4-20260101-120000
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hrm_cli.console import console, err_console, print_json
+    from hrm_engine.config import resolve_config
+    from hrm_engine.errors import ConfigError
+    from hrm_engine.train import TrainingInterrupted, run_training
+
+    if resume is not None:
+        saved = resume / "config.yaml"
+        if not saved.is_file():
+            raise ConfigError(f"cannot resume {resume}: no config.yaml there; pass a runs/<name> directory")
+        cfg = resolve_config(saved, file, overrides or [])
+    else:
+        cfg = resolve_config(config, file, overrides or [])
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=err_console, disable=as_json)
+    task = progress.add_task("train", total=None, info="")
+    eval_task: dict[str, int] = {}
+
+    def on_start(trainer, run_path: Path) -> None:
+        progress.update(task, total=trainer.total_steps, completed=trainer.step_count)
+        if not as_json:
+            m = trainer.model.config
+            console.print(f"[bold]run[/] {run_path}  [bold]parameters[/] {trainer.num_parameters:,}  "
+                          f"[bold]steps[/] {trainer.total_steps:,}  [bold]batch[/] {trainer.global_batch_size}  "
+                          f"[bold]dtype[/] {m.forward_dtype}  H{m.H_cycles}xL{m.L_cycles}, ACT <= {m.halt_max_steps}",
+                          highlight=False)
+
+    def on_log(rec: dict) -> None:
+        progress.update(task, completed=rec["step"], info=(
+            f"loss {rec['lm_loss']:.3f}  exact {rec['exact_accuracy']:.3f}  ACT {rec['steps']:.1f}  "
+            f"{rec['steps_per_s']:.2f} it/s  {rec['tokens_per_s']:.0f} tok/s"))
+
+    def on_eval_progress(done: int, _count: int) -> None:
+        if "t" not in eval_task:
+            eval_task["t"] = progress.add_task("eval", total=None, info="")
+        progress.update(eval_task["t"], completed=done)
+
+    def on_eval(rec: dict) -> None:
+        if "t" in eval_task:
+            progress.remove_task(eval_task.pop("t"))
+        if not as_json:
+            progress.console.print(
+                f"step {rec['step']}: [bold]exact accuracy {rec['exact_accuracy']:.4f}[/] (whole puzzle right)  "
+                f"token accuracy {rec['accuracy']:.4f}  ACT steps {rec['steps']:.1f}  lm_loss {rec['lm_loss']:.4f}",
+                highlight=False)
+
+    try:
+        with progress:
+            summary = run_training(cfg, data, resume=resume, run_name=run_name, on_start=on_start, on_log=on_log,
+                                   on_eval=on_eval, on_eval_progress=on_eval_progress)
+    except TrainingInterrupted as exc:
+        summary = exc.args[0] if exc.args else {}
+        err_console.print(f"interrupted: checkpoint saved at step {summary.get('step')}; "
+                          f"continue with: hrm train {data} --resume {summary.get('run')}", highlight=False)
+        raise typer.Exit(130)
+    if as_json:
+        print_json(summary)
+        return
+    ev = summary.get("last_eval") or {}
+    console.print(f"[bold green]done[/] {summary['run']}: step {summary['step']}, "
+                  f"test exact accuracy {ev.get('exact_accuracy', float('nan')):.4f}", highlight=False)
