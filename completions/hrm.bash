@@ -15,9 +15,9 @@ _hrm() {
 }
 _hrm_commands() {
     case "$1" in
-        "hrm") echo "config data train" ;;
+        "hrm") echo "config data eval solve train" ;;
         "hrm config") echo "list show" ;;
-        "hrm data") echo "build" ;;
+        "hrm data") echo "build show stats" ;;
         "hrm data build") echo "sudoku" ;;
     esac
 }
@@ -30,6 +30,10 @@ _hrm_options() {
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
         "hrm data build sudoku") echo "--count --difficulty --force --help --json --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
+        "hrm data show") echo "--help --index --json --split -i" ;;
+        "hrm data stats") echo "--help --json" ;;
+        "hrm eval") echo "--batch-size --data --help --json --split -d" ;;
+        "hrm solve") echo "--file --help --json --puzzle -f -p" ;;
         "hrm train") echo "--config --file --help --json --resume --run-name -c -f" ;;
     esac
 }

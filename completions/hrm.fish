@@ -11,17 +11,17 @@ end
 function __hrm_subcommands
     switch $argv[1]
         case 'hrm'
-            printf '%s\n' config data train
+            printf '%s\n' config data eval solve train
         case 'hrm config'
             printf '%s\n' list show
         case 'hrm data'
-            printf '%s\n' build
+            printf '%s\n' build show stats
         case 'hrm data build'
             printf '%s\n' sudoku
     end
 end
 complete -c hrm -f
-complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'config data train'
+complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'config data eval solve train'
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
@@ -36,7 +36,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
-complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build'
+complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build show stats'
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'sudoku'
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -l help
@@ -57,6 +57,29 @@ complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l test-csv
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l train-csv
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -s o
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -l index
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -l split
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -s i
+complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l batch-size
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l data
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l split
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -s d
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l file
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l puzzle
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s p
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l config
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l file
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l help

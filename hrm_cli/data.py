@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 app = typer.Typer(help="Build, show and summarise puzzle datasets (Sudoku, Maze, ARC).", no_args_is_help=True)
@@ -77,3 +78,118 @@ def build_sudoku_cmd(
         f"clues {stats['train']['clues_mean']:.1f} on average, rating median {stats['train']['rating_median']:.0f} "
         f"in {record['seconds']:.1f}s"
     )
+
+
+def _build_info(path: Path) -> dict:
+    import json
+
+    from hrm_datasets.errors import DatasetError
+
+    info = path / "build.json"
+    if not info.is_file():
+        return {}
+    try:
+        return json.loads(info.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{info}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+
+
+def _kind(build: dict, seq_len: int, vocab: int) -> str:
+    if build.get("kind"):
+        return build["kind"]
+    if vocab == 12 and seq_len == 900:
+        return "arc"
+    if vocab == 6 and seq_len > 81:
+        return "maze"
+    return "sudoku" if seq_len in (16, 36, 81) else "grid"
+
+
+@app.command("show")
+def show(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    split: str = typer.Option("train", "--split", help="train or test."),
+    index: int = typer.Option(0, "--index", "-i", help="Example index within the split."),
+    as_json: bool = typer.Option(False, "--json", help="Print the example as JSON."),
+) -> None:
+    """Draw one puzzle and its label (Sudoku with box lines, Maze with its path, ARC in colour).
+
+    Examples:
+      hrm data show data/sudoku4
+      hrm data show data/maze --split test --index 3
+    """
+    from hrm_cli.console import console, print_json
+    from hrm_datasets.errors import DatasetError
+    from hrm_datasets.format import load_identifiers, load_split
+    from hrm_datasets.render import render_example
+
+    meta, sets = load_split(path, split)
+    arrays = next(iter(sets.values()))
+    total = len(arrays.inputs)
+    if not 0 <= index < total:
+        raise DatasetError(f"--index {index} is out of range: {path}/{split} has {total} examples (0..{total - 1})")
+    build = _build_info(path)
+    kind = _kind(build, meta.seq_len, meta.vocab_size)
+    puzzle = int(np.searchsorted(arrays.puzzle_indices, index, side="right") - 1)
+    ident = int(arrays.puzzle_identifiers[puzzle])
+    names = load_identifiers(path)
+    name = names[ident] if ident < len(names) else str(ident)
+    inputs, labels = np.asarray(arrays.inputs[index]), np.asarray(arrays.labels[index])
+    if as_json:
+        print_json({"path": str(path), "split": split, "index": index, "kind": kind, "puzzle": puzzle,
+                    "puzzle_identifier": ident, "puzzle_name": name, "inputs": inputs, "labels": labels})
+        return
+    console.print(f"[bold]{path}[/] {split} example {index}/{total - 1}  kind {kind}  puzzle {puzzle}  id {ident} ({name})",
+                  highlight=False)
+    console.print(render_example(kind, inputs.astype(np.int64), labels.astype(np.int64), build))
+
+
+@app.command("stats")
+def stats(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Summarise a dataset: examples, puzzles, groups, sizes and difficulty per split.
+
+    Example:
+      hrm data stats data/sudoku4
+    """
+    from rich.table import Table
+
+    from hrm_cli.console import console, print_json
+    from hrm_datasets.errors import DatasetError
+    from hrm_datasets.format import load_split
+
+    build = _build_info(path)
+    splits = {}
+    for split in ("train", "test"):
+        try:
+            meta, sets = load_split(path, split)
+        except DatasetError:
+            if split == "train":
+                raise
+            continue
+        arrays = next(iter(sets.values()))
+        splits[split] = {
+            "examples": int(sum(len(a.inputs) for a in sets.values())),
+            "puzzles": int(sum(len(a.puzzle_identifiers) for a in sets.values())),
+            "groups": int(sum(len(a.group_indices) - 1 for a in sets.values())),
+            "seq_len": meta.seq_len, "vocab_size": meta.vocab_size,
+            "num_puzzle_identifiers": meta.num_puzzle_identifiers, "mean_puzzle_examples": meta.mean_puzzle_examples,
+            "sets": meta.sets, "blank_input_fraction": float(np.mean(np.asarray(arrays.inputs[:2000]) == 1)),
+            **(build.get("stats", {}).get(split) or {}),
+        }
+    result = {"path": str(path), "kind": _kind(build, splits["train"]["seq_len"], splits["train"]["vocab_size"]),
+              "build": {k: v for k, v in build.items() if k != "stats"}, "splits": splits}
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{path} ({result['kind']})")
+    table.add_column("")
+    for split in splits:
+        table.add_column(split, justify="right")
+    keys = sorted({k for s in splits.values() for k in s if not isinstance(s[k], (list, dict))},
+                  key=lambda k: (k not in ("examples", "puzzles", "groups"), k))
+    for key in keys:
+        vals = [splits[s].get(key, "") for s in splits]
+        table.add_row(key, *[f"{v:.3f}" if isinstance(v, float) else str(v) for v in vals])
+    console.print(table)

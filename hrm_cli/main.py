@@ -14,6 +14,8 @@ import typer  # noqa: E402
 
 from hrm_cli import config as config_cmd  # noqa: E402
 from hrm_cli import data as data_cmd  # noqa: E402
+from hrm_cli.eval import evaluate as eval_cmd  # noqa: E402
+from hrm_cli.solve import solve as solve_cmd  # noqa: E402
 from hrm_cli.train import train as train_cmd  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
@@ -34,6 +36,8 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.command("train")(train_cmd)
+app.command("eval")(eval_cmd)
+app.command("solve")(solve_cmd)
 
 
 def _version_callback(value: bool) -> None:

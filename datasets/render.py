@@ -1,0 +1,117 @@
+"""Terminal drawings of puzzles: Sudoku with box lines, Maze with its path, ARC in the ARC palette.
+
+Every function returns a rich renderable (`rich.text.Text` or a table of them), so the same
+drawing serves `hrm data show` and `hrm solve`; rich drops the colours when piped or NO_COLOR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.columns import Columns
+from rich.console import Group
+from rich.panel import Panel
+from rich.text import Text
+
+ARC_PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",
+               "#7FDBFF", "#870C25"]
+MAZE_CHARS = "# SGo"  # tokens 1..5, as the reference's maze charset
+
+
+def sudoku_text(cells: np.ndarray, box: tuple[int, int], givens: np.ndarray | None = None,
+                wrong: np.ndarray | None = None) -> Text:
+    """A Sudoku grid (values 0..N, 0 blank) with box lines; givens bold, wrong cells red."""
+    n = int(round(len(cells) ** 0.5))
+    grid = np.asarray(cells).reshape(n, n)
+    br, bc = box
+    text = Text()
+    horizontal = "+-".join("-" * (2 * bc) for _ in range(n // bc))
+    for r in range(n):
+        if r and r % br == 0:
+            text.append(horizontal + "\n", style="dim")
+        for c in range(n):
+            if c and c % bc == 0:
+                text.append("| ", style="dim")
+            v = int(grid[r, c])
+            i = r * n + c
+            style = "bold" if givens is not None and givens[i] else "cyan"
+            if wrong is not None and wrong[i]:
+                style = "bold red"
+            text.append((str(v) if v else ".") + " ", style=style if v else "dim")
+        if r < n - 1:
+            text.append("\n")
+    return text
+
+
+def maze_text(tokens: np.ndarray, path: np.ndarray | None = None) -> Text:
+    """A maze from tokens 1..5 ('# SGo'); `path` marks cells to draw as the route."""
+    n = int(round(len(tokens) ** 0.5))
+    grid = np.asarray(tokens).reshape(n, n)
+    marks = None if path is None else np.asarray(path).reshape(n, n)
+    styles = {"#": "white on grey23", " ": "", "S": "bold green", "G": "bold red", "o": "bold yellow"}
+    text = Text()
+    for r in range(n):
+        for c in range(n):
+            ch = MAZE_CHARS[int(grid[r, c]) - 1] if 1 <= grid[r, c] <= 5 else "?"
+            if marks is not None and marks[r, c] and ch == " ":
+                ch = "o"
+            text.append((ch if ch != "#" else "█") * 2, style=styles.get(ch, ""))
+        text.append("\n")
+    return text
+
+
+def arc_text(grid: np.ndarray) -> Text:
+    """An ARC grid (colours 0..9) as coloured blocks; digits when colour is unavailable."""
+    text = Text()
+    for row in np.asarray(grid):
+        for v in row:
+            v = int(v)
+            text.append(f"{v} ", style=f"black on {ARC_PALETTE[v]}" if 0 <= v <= 9 else "")
+        text.append("\n")
+    return text
+
+
+def arc_tokens_to_grid(tokens: np.ndarray) -> np.ndarray:
+    """Crop a 30x30 token canvas (pad 0, EOS 1, colour+2) to its grid (the reference's crop)."""
+    canvas = np.asarray(tokens).reshape(30, 30)
+    best_area, best = 0, (0, 0)
+    width = 30
+    for r in range(30):
+        row = canvas[r]
+        bad = np.nonzero((row < 2) | (row > 11))[0]
+        width = min(width, int(bad[0]) if len(bad) else 30)
+        area = (r + 1) * width
+        if area > best_area:
+            best_area, best = area, (r + 1, width)
+    h, w = best
+    return canvas[:h, :w] - 2
+
+
+def render_example(kind: str, inputs: np.ndarray, labels: np.ndarray, build: dict[str, Any],
+                   prediction: np.ndarray | None = None, titles: tuple[str, ...] | None = None) -> Any:
+    """Input and label (and optionally a prediction) side by side for a dataset kind."""
+    titles = list(titles or ["puzzle", "solution"] + (["prediction"] if prediction is not None else []))
+    rows = [inputs, labels] + ([prediction] if prediction is not None else [])
+    if kind == "sudoku":
+        box = tuple(build.get("box") or _default_box(len(inputs)))
+        givens = inputs > 1
+        panels = [sudoku_text(np.where(r > 1, r - 1, 0), box, givens,
+                              None if t != "prediction" else (r != labels)) for r, t in zip(rows, titles)]
+    elif kind == "maze":
+        panels = [maze_text(r) for r in rows]
+    elif kind == "arc":
+        panels = [arc_text(arc_tokens_to_grid(np.where(r < 0, 0, r))) for r in rows]
+    else:
+        n = int(round(len(inputs) ** 0.5))
+        panels = [Text("\n".join(" ".join(f"{v:2d}" for v in r.reshape(n, n)[i]) for i in range(n))) for r in rows]
+    return Columns([Panel(p, title=t, expand=False) for p, t in zip(panels, titles)])
+
+
+def _default_box(cells: int) -> tuple[int, int]:
+    n = int(round(cells ** 0.5))
+    return {4: (2, 2), 6: (2, 3), 9: (3, 3)}.get(n, (n, n))
+
+
+def group(*items: Any) -> Group:
+    return Group(*items)
