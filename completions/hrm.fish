@@ -17,7 +17,7 @@ function __hrm_subcommands
         case 'hrm data'
             printf '%s\n' build show stats
         case 'hrm data build'
-            printf '%s\n' sudoku
+            printf '%s\n' maze sudoku
     end
 end
 complete -c hrm -f
@@ -38,8 +38,24 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build show stats'
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'sudoku'
+complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'maze sudoku'
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l aug
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l count
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l force
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l min-path-length
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l on-invalid
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l output
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l seed
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l size
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l subsample-size
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l test-count
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l test-csv
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l train-csv
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -s o
+complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l count
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l difficulty
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l force

@@ -89,6 +89,23 @@ def read_csv(path: Path, on_invalid: str = "skip", min_rating: int | None = None
     return rows, skipped, size
 
 
+def _held_out(size: int, difficulty: str, count: int, seed: int, train: list, on_progress: Callable[[int], None]
+              ) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Test puzzles that never occur in the training set (small grids repeat often)."""
+    seen = {q.tobytes() for q, _, _ in train}
+    test: list[tuple[np.ndarray, np.ndarray, int]] = []
+    for attempt in range(20):
+        fresh = generate_many(size, difficulty, count + count // 4 + 1, seed + 7919 * (attempt + 1), on_progress=on_progress)
+        for item in fresh:
+            key = item[0].tobytes()
+            if key not in seen and len(test) < count:
+                seen.add(key)
+                test.append(item)
+        if len(test) >= count:
+            break
+    return test
+
+
 def _split_arrays(puzzles: list[tuple[np.ndarray, np.ndarray, int]], n: int, num_aug: int,
                   rng: np.random.Generator) -> SplitArrays:
     inputs, labels, group_sizes = [], [], []
@@ -146,7 +163,7 @@ def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count
                 return lambda done: progress(phase, done, total) if progress else None
 
             train = generate_many(size, difficulty, count, seed, on_progress=report("train puzzles", count))
-            test = generate_many(size, difficulty, test_count, seed + 7919, on_progress=report("test puzzles", test_count))
+            test = _held_out(size, difficulty, test_count, seed, train, report("test puzzles", test_count))
             source = "generator"
         rng = np.random.default_rng(seed)
         if subsample_size is not None and subsample_size < len(train):

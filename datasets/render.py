@@ -57,7 +57,8 @@ def maze_text(tokens: np.ndarray, path: np.ndarray | None = None) -> Text:
             if marks is not None and marks[r, c] and ch == " ":
                 ch = "o"
             text.append((ch if ch != "#" else "█") * 2, style=styles.get(ch, ""))
-        text.append("\n")
+        if r < n - 1:
+            text.append("\n")
     return text
 
 
@@ -69,6 +70,7 @@ def arc_text(grid: np.ndarray) -> Text:
             v = int(v)
             text.append(f"{v} ", style=f"black on {ARC_PALETTE[v]}" if 0 <= v <= 9 else "")
         text.append("\n")
+    text.rstrip()
     return text
 
 
