@@ -18,7 +18,7 @@ _hrm_commands() {
         "hrm") echo "config data eval solve train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
-        "hrm data build") echo "maze sudoku" ;;
+        "hrm data build") echo "arc maze sudoku" ;;
     esac
 }
 _hrm_options() {
@@ -29,6 +29,7 @@ _hrm_options() {
         "hrm config show") echo "--file --help --json -f" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
+        "hrm data build arc") echo "--force --help --json --num-aug --output --seed --source --source-dir --subsample-size -o" ;;
         "hrm data build maze") echo "--aug --count --force --help --json --min-path-length --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data build sudoku") echo "--count --difficulty --force --help --json --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data show") echo "--help --index --json --split -i" ;;

