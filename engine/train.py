@@ -208,8 +208,9 @@ def run_training(
     run.write_config(config)
     for name in ("dataset.json",):
         shutil.copyfile(data_root / "train" / name, run_path / name)
-    if (data_root / "build.json").is_file():
-        shutil.copyfile(data_root / "build.json", run_path / "build.json")
+    for name in ("build.json", "identifiers.json", "arc_transforms.json"):
+        if (data_root / name).is_file():
+            shutil.copyfile(data_root / name, run_path / name)
     best_path, best_metric = None, None
     if resume is not None:
         ckpts = list_checkpoints(run_path)
