@@ -12,6 +12,7 @@ blas.preload()  # before anything imports mlx: an optimised BLAS must be loaded 
 
 import typer  # noqa: E402
 
+from hrm_cli import agent as agent_cmd  # noqa: E402
 from hrm_cli import config as config_cmd  # noqa: E402
 from hrm_cli import data as data_cmd  # noqa: E402
 from hrm_cli.eval import evaluate as eval_cmd  # noqa: E402
@@ -35,6 +36,7 @@ app = typer.Typer(
 
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(agent_cmd.app, name="agent")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("solve")(solve_cmd)
