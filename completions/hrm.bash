@@ -15,7 +15,8 @@ _hrm() {
 }
 _hrm_commands() {
     case "$1" in
-        "hrm") echo "config data eval solve train" ;;
+        "hrm") echo "agent bench config data doctor eval solve train" ;;
+        "hrm bench") echo "data train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
         "hrm data build") echo "arc maze sudoku" ;;
@@ -24,6 +25,10 @@ _hrm_commands() {
 _hrm_options() {
     case "$1" in
         "hrm") echo "--help --install-completion --show-completion --version" ;;
+        "hrm agent") echo "--help" ;;
+        "hrm bench") echo "--help" ;;
+        "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
+        "hrm bench train") echo "--config --data --help --json --seq-len --steps --sweep --vocab --warmup -c" ;;
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
         "hrm config show") echo "--file --help --json -f" ;;
@@ -34,6 +39,7 @@ _hrm_options() {
         "hrm data build sudoku") echo "--count --difficulty --force --help --json --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data show") echo "--help --index --json --split -i" ;;
         "hrm data stats") echo "--help --json" ;;
+        "hrm doctor") echo "--compare --help --json --no-compare" ;;
         "hrm eval") echo "--batch-size --data --help --json --split -d" ;;
         "hrm solve") echo "--file --help --json --puzzle -f -p" ;;
         "hrm train") echo "--config --file --help --json --resume --run-name -c -f" ;;

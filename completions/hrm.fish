@@ -11,7 +11,9 @@ end
 function __hrm_subcommands
     switch $argv[1]
         case 'hrm'
-            printf '%s\n' config data eval solve train
+            printf '%s\n' agent bench config data doctor eval solve train
+        case 'hrm bench'
+            printf '%s\n' data train
         case 'hrm config'
             printf '%s\n' list show
         case 'hrm data'
@@ -21,11 +23,33 @@ function __hrm_subcommands
     end
 end
 complete -c hrm -f
-complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'config data eval solve train'
+complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'agent bench config data doctor eval solve train'
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l version
+complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data train'
+complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l count
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l difficulty
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l size
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l workers
+complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l config
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l data
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l seq-len
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l steps
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l sweep
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l vocab
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l warmup
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -s c
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm config'" -a 'list show'
 complete -c hrm -n "test (__hrm_path) = 'hrm config'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm config list'" -l help
@@ -93,6 +117,11 @@ complete -c hrm -n "test (__hrm_path) = 'hrm data show'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm data stats'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm doctor'" -l compare
+complete -c hrm -n "test (__hrm_path) = 'hrm doctor'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm doctor'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm doctor'" -l no-compare
+complete -c hrm -n "test (__hrm_path) = 'hrm doctor'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l batch-size
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l data
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l help

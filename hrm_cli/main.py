@@ -14,7 +14,9 @@ import typer  # noqa: E402
 
 from hrm_cli import agent as agent_cmd  # noqa: E402
 from hrm_cli import config as config_cmd  # noqa: E402
+from hrm_cli import bench as bench_cmd  # noqa: E402
 from hrm_cli import data as data_cmd  # noqa: E402
+from hrm_cli.doctor import doctor as doctor_cmd  # noqa: E402
 from hrm_cli.eval import evaluate as eval_cmd  # noqa: E402
 from hrm_cli.solve import solve as solve_cmd  # noqa: E402
 from hrm_cli.train import train as train_cmd  # noqa: E402
@@ -40,6 +42,8 @@ app.add_typer(agent_cmd.app, name="agent")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("solve")(solve_cmd)
+app.add_typer(bench_cmd.app, name="bench")
+app.command("doctor")(doctor_cmd)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,0 +1,81 @@
+"""Benchmarks of the training step: steps/s, tokens/s and peak memory for a configuration.
+
+Runs the real compiled training step (Trainer) on a synthetic dataset of the configuration's
+shape, after warm-up steps that absorb compilation, and reports the device and BLAS in use.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
+
+
+def synthetic_dataset(root: Path, seq_len: int, vocab_size: int, examples: int, seed: int = 0) -> Path:
+    """Random tokens in the reference format (one puzzle id), enough for a benchmark."""
+    rng = np.random.default_rng(seed)
+    with DatasetWriter(root, force=True) as writer:
+        for split in ("train", "test"):
+            n = examples if split == "train" else 8
+            arrays = SplitArrays(inputs=rng.integers(1, vocab_size, (n, seq_len)).astype(np.uint8),
+                                 labels=rng.integers(1, vocab_size, (n, seq_len)).astype(np.uint8),
+                                 puzzle_identifiers=np.zeros(n, np.int32), puzzle_indices=np.arange(n + 1, dtype=np.int32),
+                                 group_indices=np.arange(n + 1, dtype=np.int32))
+            meta = DatasetMetadata(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=vocab_size,
+                                   seq_len=seq_len, num_puzzle_identifiers=1, total_groups=n, mean_puzzle_examples=1.0)
+            writer.write_split(split, meta, {"all": arrays})
+        writer.write_json("identifiers.json", ["<blank>"])
+        writer.commit()
+    return root
+
+
+def device_info() -> dict[str, Any]:
+    from hrm_engine import blas
+
+    dev = mx.default_device()
+    info = {"device": str(dev), "mlx": mx.__version__}
+    if dev == mx.gpu:
+        try:
+            info["gpu"] = mx.device_info().get("device_name", "gpu")  # type: ignore[attr-defined]
+        except Exception:  # older MLX: no device_info
+            info["gpu"] = "gpu"
+    b = blas.info()
+    info["blas"] = b.name if dev == mx.cpu else "n/a (GPU)"
+    return info
+
+
+def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data: str | Path | None = None,
+                seq_len: int = 81, vocab_size: int = 11) -> dict[str, Any]:
+    """Time `steps` training steps after `warmup`; returns the figures as a dict."""
+    from hrm_engine.train import Trainer
+
+    cfg = dict(config)
+    cfg["max_steps"] = None
+    with tempfile.TemporaryDirectory(prefix="hrm-bench-") as tmp:
+        root = Path(data) if data else synthetic_dataset(Path(tmp) / "data", seq_len, vocab_size,
+                                                         max(4 * int(cfg["global_batch_size"]), 64))
+        mx.clear_cache()
+        mx.reset_peak_memory()
+        trainer = Trainer(cfg, root)
+        for _ in range(warmup):
+            trainer.step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.step()
+        seconds = (time.perf_counter() - start) / steps
+        peak = mx.get_peak_memory()
+        m = trainer.model.config
+        return {
+            **device_info(),
+            "config": cfg.get("name"), "dtype": m.forward_dtype, "parameters": trainer.num_parameters,
+            "global_batch_size": trainer.global_batch_size, "seq_len": trainer.metadata.seq_len,
+            "H_cycles": m.H_cycles, "L_cycles": m.L_cycles, "hidden_size": m.hidden_size,
+            "steps": steps, "s_per_step": seconds, "steps_per_s": 1.0 / seconds,
+            "tokens_per_s": trainer.tokens_per_step / seconds, "peak_memory_mb": peak / 2**20,
+        }

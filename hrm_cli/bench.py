@@ -1,0 +1,104 @@
+"""`hrm bench`: measured speed of the training step and of the dataset generators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(help="Benchmarks: training-step throughput and memory, generator throughput.", no_args_is_help=True)
+
+
+@app.command("train")
+def bench_train_cmd(
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
+    config: str = typer.Option("hrm-tiny", "--config", "-c", help="Preset name or YAML file."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: synthetic of --seq-len/--vocab)."),
+    steps: int = typer.Option(5, "--steps", help="Timed steps."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed steps first (compilation)."),
+    seq_len: int = typer.Option(81, "--seq-len", help="Synthetic data: sequence length (Sudoku 81)."),
+    vocab: int = typer.Option(11, "--vocab", help="Synthetic data: vocabulary (Sudoku 11)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="KEY=v1,v2,... e.g. arch.H_cycles=1,2,4,8"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Steps/s, tokens/s and peak memory of the compiled training step, with the device and BLAS.
+
+    Examples:
+      hrm bench train --config hrm-tiny
+      hrm bench train --config hrm-sudoku global_batch_size=32
+      hrm bench train --config hrm-tiny --sweep arch.H_cycles=1,2,4,8
+    """
+    from rich.table import Table
+
+    from hrm_cli.console import console, print_json
+    from hrm_engine.bench import bench_train
+    from hrm_engine.config import resolve_config
+    from hrm_engine.errors import ConfigError
+
+    runs = [list(overrides or [])]
+    if sweep:
+        if "=" not in sweep:
+            raise ConfigError(f"--sweep {sweep!r} is not KEY=v1,v2,...")
+        key, values = sweep.split("=", 1)
+        runs = [list(overrides or []) + [f"{key}={v}"] for v in values.split(",") if v]
+    results = []
+    for ov in runs:
+        cfg = resolve_config(config, None, ov)
+        res = bench_train(cfg, steps=steps, warmup=warmup, data=data, seq_len=seq_len, vocab_size=vocab)
+        res["overrides"] = ov
+        results.append(res)
+    if as_json:
+        print_json(results if sweep else results[0])
+        return
+    first = results[0]
+    table = Table(title=f"hrm bench train: {config} on {first['device']} (BLAS: {first['blas']}, MLX {first['mlx']})")
+    for col in ("overrides", "params", "batch", "dtype", "s/step", "steps/s", "tokens/s", "peak MB"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(" ".join(r["overrides"]) or "-", f"{r['parameters']:,}", str(r["global_batch_size"]), r["dtype"],
+                      f"{r['s_per_step']:.3f}", f"{r['steps_per_s']:.2f}", f"{r['tokens_per_s']:.0f}",
+                      f"{r['peak_memory_mb']:.0f}")
+    console.print(table)
+
+
+@app.command("data")
+def bench_data_cmd(
+    count: int = typer.Option(1000, "--count", help="Puzzles to generate."),
+    size: int = typer.Option(9, "--size", help="Sudoku size: 4, 6 or 9."),
+    difficulty: str = typer.Option("hard", "--difficulty", help="easy | medium | hard | extreme."),
+    workers: int = typer.Option(0, "--workers", help="Processes (0: one per core)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Throughput of the Sudoku generator (unique-solution puzzles with a rating).
+
+    Example:
+      hrm bench data --count 1000 --size 9 --difficulty hard
+    """
+    import os
+    import time
+
+    import numpy as np
+
+    from hrm_cli.console import console, print_json
+    from hrm_cli.data import _progress
+    from hrm_datasets.sudoku import generate_many
+
+    progress, update = _progress()
+    start = time.perf_counter()
+    with progress:
+        puzzles = generate_many(size, difficulty, count, seed=0, workers=workers,
+                                on_progress=lambda done: update("puzzles", done, count))
+    seconds = time.perf_counter() - start
+    ratings = np.array([r for _, _, r in puzzles])
+    clues = np.array([(p > 0).sum() for p, _, _ in puzzles])
+    result = {"count": count, "size": size, "difficulty": difficulty, "seconds": seconds,
+              "puzzles_per_s": count / seconds, "workers": workers or os.cpu_count(),
+              "clues_mean": float(clues.mean()), "rating_median": float(np.median(ratings)),
+              "rating_p10": float(np.percentile(ratings, 10)), "rating_p90": float(np.percentile(ratings, 90))}
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{count} {difficulty} {size}x{size} puzzles in {seconds:.1f}s ({result['puzzles_per_s']:.1f}/s, "
+                  f"{result['workers']} processes); clues {result['clues_mean']:.1f} on average, rating median "
+                  f"{result['rating_median']:.0f} (p10 {result['rating_p10']:.0f}, p90 {result['rating_p90']:.0f})")

