@@ -137,7 +137,15 @@ class TrainSampler:
                 "epochs_per_iter": self.epochs_per_iter, "global_batch_size": self.global_batch_size}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Replay the current pass's index sampling up to the saved batch (reads no data)."""
+        """Replay the current pass's index sampling up to the saved batch (reads no data).
+
+        The state must come from a sampler with the same seed, global batch size and epochs_per_iter
+        (otherwise the replayed sequence would silently differ); world_size and rank may change.
+        """
+        for key in ("seed", "epochs_per_iter", "global_batch_size"):
+            if key in state and int(state[key]) != getattr(self, key):
+                raise DatasetError(f"cannot resume the data sampler: saved {key}={state[key]}, now {getattr(self, key)}; "
+                                   f"resume with the same {key}")
         self._pass, self._order, self._start, self._batches_in_pass = int(state["pass"]) - 1, None, 0, 0
         if int(state["pass"]) <= 0:
             self._pass = 0
