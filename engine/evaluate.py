@@ -9,7 +9,7 @@ is the headline; `accuracy` is per-token and easy to mistake for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import mlx.core as mx
 import numpy as np

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import mlx.core as mx
-import numpy as np
 
 from hrm_datasets.format import load_metadata
 from hrm_datasets.loader import TrainSampler, examples_per_epoch
 from hrm_engine.act import initial_carry, reset_halted, segment_step
-from hrm_engine.checkpoint import (best_checkpoint, find_checkpoint, list_checkpoints, load_arrays,
+from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint)
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
@@ -186,7 +185,6 @@ def run_training(
     on_eval_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The training loop; returns a summary. Writes the run directory as it goes."""
-    import json
     import shutil
 
     from hrm_engine.evaluate import evaluate_split

@@ -34,5 +34,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def progress_bar(*columns: Any, disable: bool = False, transient: bool = False):
+    """A rich progress bar on stderr, shown only on a terminal so piped output and logs stay clean."""
+    from rich.progress import Progress
+
+    return Progress(*columns, console=err_console, transient=transient,
+                    disable=disable or not err_console.is_terminal)
+
+
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)

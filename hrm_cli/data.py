@@ -15,12 +15,12 @@ app.add_typer(build_app, name="build")
 
 def _progress():
     """A rich progress bar with ETA on stderr (plain when piped); returns (progress, callback)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from hrm_cli.console import err_console
+    from hrm_cli.console import progress_bar
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=err_console, transient=True)
+    progress = progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn(), transient=True)
     tasks: dict[str, int] = {}
 
     def update(phase: str, done: int, total: int) -> None:

@@ -21,10 +21,10 @@ def evaluate(
       hrm eval runs/demo --data data/demo-sudoku
       hrm eval runs/demo/checkpoints/step_0000500 --data data/demo-sudoku --json
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from hrm_cli.console import console, err_console, print_json
+    from hrm_cli.console import console, print_json, progress_bar
     from hrm_datasets.format import load_metadata
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
@@ -41,8 +41,8 @@ def evaluate(
                           f"{loaded.metadata.num_puzzle_identifiers}; evaluate on the dataset it was trained with")
     bs = batch_size or int(loaded.config.get("eval_batch_size") or loaded.config.get("global_batch_size", 256))
     arrays_total = None
-    progress = Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=err_console, disable=as_json, transient=True)
+    progress = progress_bar(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            disable=as_json, transient=True)
     task = progress.add_task("eval", total=arrays_total)
     kind = loaded.build_info.get("kind")
     with progress:

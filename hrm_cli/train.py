@@ -27,9 +27,9 @@ def train(
       hrm train data/sudoku-extreme --config hrm-sudoku global_batch_size=384 lr=7e-5 puzzle_emb_lr=7e-5
       hrm train data/sudoku4 --resume runs/hrm-tiny-sudoku4-20260101-120000
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from hrm_cli.console import console, err_console, print_json
+    from hrm_cli.console import console, err_console, print_json, progress_bar
     from hrm_engine.config import resolve_config
     from hrm_engine.errors import ConfigError
     from hrm_engine.train import TrainingInterrupted, run_training
@@ -41,9 +41,11 @@ def train(
         cfg = resolve_config(saved, file, overrides or [])
     else:
         cfg = resolve_config(config, file, overrides or [])
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=err_console, disable=as_json)
+    progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            disable=as_json)
+    # Piped (a Makefile, a log file): no bar, so print a plain line every few log intervals instead.
+    plain_every = 0 if (as_json or err_console.is_terminal) else 10
     task = progress.add_task("train", total=None, info="")
     eval_task: dict[str, int] = {}
 
@@ -56,10 +58,15 @@ def train(
                           f"[bold]dtype[/] {m.forward_dtype}  H{m.H_cycles}xL{m.L_cycles}, ACT <= {m.halt_max_steps}",
                           highlight=False)
 
+    logs_seen = [0]
+
     def on_log(rec: dict) -> None:
-        progress.update(task, completed=rec["step"], info=(
-            f"loss {rec['lm_loss']:.3f}  exact {rec['exact_accuracy']:.3f}  ACT {rec['steps']:.1f}  "
-            f"{rec['steps_per_s']:.2f} it/s  {rec['tokens_per_s']:.0f} tok/s"))
+        info = (f"loss {rec['lm_loss']:.3f}  exact {rec['exact_accuracy']:.3f}  ACT {rec['steps']:.1f}  "
+                f"{rec['steps_per_s']:.2f} it/s  {rec['tokens_per_s']:.0f} tok/s")
+        progress.update(task, completed=rec["step"], info=info)
+        logs_seen[0] += 1
+        if plain_every and logs_seen[0] % plain_every == 0:
+            err_console.print(f"step {rec['step']}: {info}", highlight=False)
 
     def on_eval_progress(done: int, _count: int) -> None:
         if "t" not in eval_task:
