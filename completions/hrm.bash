@@ -15,23 +15,31 @@ _hrm() {
 }
 _hrm_commands() {
     case "$1" in
-        "hrm") echo "agent bench config data doctor eval solve train" ;;
+        "hrm") echo "agent bench config dashboard data doctor eval import parity solve train" ;;
+        "hrm agent") echo "bench optimize report run show" ;;
         "hrm bench") echo "data train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
         "hrm data build") echo "arc maze sudoku" ;;
+        "hrm import") echo "reference" ;;
     esac
 }
 _hrm_options() {
     case "$1" in
         "hrm") echo "--help --install-completion --show-completion --version" ;;
         "hrm agent") echo "--help" ;;
+        "hrm agent bench") echo "--backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
+        "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --json --kernel --model --no-baseline --runs-dir --seed --verbose -b -m -n -v" ;;
+        "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
+        "hrm agent run") echo "--backend --base-url --budget --context --controller --file --help --hrm-checkpoint --json --max-rounds --model --timeout --verbose -b -f -m -v" ;;
+        "hrm agent show") echo "--full --help --json" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
         "hrm bench train") echo "--config --data --help --json --seq-len --steps --sweep --vocab --warmup -c" ;;
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
         "hrm config show") echo "--file --help --json -f" ;;
+        "hrm dashboard") echo "--help --refresh" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
         "hrm data build arc") echo "--force --help --json --num-aug --output --seed --source --source-dir --subsample-size -o" ;;
@@ -41,8 +49,11 @@ _hrm_options() {
         "hrm data stats") echo "--help --json" ;;
         "hrm doctor") echo "--compare --help --json --no-compare" ;;
         "hrm eval") echo "--batch-size --data --help --json --split -d" ;;
+        "hrm import") echo "--help" ;;
+        "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
+        "hrm parity") echo "--all --help --json --tolerance -t" ;;
         "hrm solve") echo "--file --help --json --puzzle -f -p" ;;
-        "hrm train") echo "--config --file --help --json --resume --run-name -c -f" ;;
+        "hrm train") echo "--config --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

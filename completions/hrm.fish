@@ -11,7 +11,9 @@ end
 function __hrm_subcommands
     switch $argv[1]
         case 'hrm'
-            printf '%s\n' agent bench config data doctor eval solve train
+            printf '%s\n' agent bench config dashboard data doctor eval import parity solve train
+        case 'hrm agent'
+            printf '%s\n' bench optimize report run show
         case 'hrm bench'
             printf '%s\n' data train
         case 'hrm config'
@@ -20,16 +22,91 @@ function __hrm_subcommands
             printf '%s\n' build show stats
         case 'hrm data build'
             printf '%s\n' arc maze sudoku
+        case 'hrm import'
+            printf '%s\n' reference
     end
 end
 complete -c hrm -f
-complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'agent bench config data doctor eval solve train'
+complete -c hrm -n "test (__hrm_path) = 'hrm'" -a 'agent bench config dashboard data doctor eval import parity solve train'
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l version
+complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench optimize report run show'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l backend
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l base-url
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l controller
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l file
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l id
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l limit
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l model
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l resume
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l runs-dir
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l samples
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l seed
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l suite
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l tasks
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l temperature
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l validate
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l workers
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s b
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s k
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s m
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s n
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s s
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -s w
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l acquisition
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l backend
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l base-url
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l baseline
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l embedding
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l evaluations
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l kernel
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l model
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l no-baseline
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l runs-dir
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l seed
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l verbose
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -s b
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -s m
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -s n
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -s v
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l output
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l runs-dir
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -s o
+complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l backend
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l base-url
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l budget
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l context
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l controller
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l file
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l hrm-checkpoint
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l max-rounds
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l model
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l timeout
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l verbose
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -s b
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -s m
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -s v
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l full
+complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data train'
 complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l count
@@ -60,6 +137,9 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -l refresh
+complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -a 'build show stats'
 complete -c hrm -n "test (__hrm_path) = 'hrm data'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm data build'" -a 'arc maze sudoku'
@@ -129,6 +209,25 @@ complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l split
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -s d
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm import'" -a 'reference'
+complete -c hrm -n "test (__hrm_path) = 'hrm import'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l arch
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l data
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l force
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l output
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -l step
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -s a
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -s d
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -s o
+complete -c hrm -n "test (__hrm_path) = 'hrm import reference'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -l all
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -l tolerance
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -s t
+complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l file
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l json
@@ -137,11 +236,14 @@ complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s p
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l config
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l distributed
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l file
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l processes
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l resume
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l run-name
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -s c
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm train'" -s n
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -F

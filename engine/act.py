@@ -51,11 +51,14 @@ def reset_halted(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.arr
 
 
 def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, *, training: bool,
-                 key: mx.array | None = None) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+                 key: mx.array | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
     """One ACT segment on an already-reset carry. Returns (new carry, outputs).
 
     `puzzle_rows` are the puzzle-embedding rows of the carry's identifiers: the trainer passes
     them explicitly so that their gradient (for sign-SGD) is just another output of autodiff.
+    `shard` = (rank, world size) under data parallelism: exploration draws are made for the whole
+    global batch and sliced, so N processes make the same decisions as one process would.
     """
     cfg = model.config
     z_H, z_L, logits, q_halt, q_continue = model.segment(carry["z_H"], carry["z_L"], carry["inputs"], puzzle_rows)
@@ -70,8 +73,12 @@ def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, 
         if key is None:
             raise ValueError("training segments need a PRNG key for exploration")
         k_explore, k_min = mx.random.split(key)
-        explore = mx.random.uniform(shape=qh.shape, key=k_explore) < cfg.halt_exploration_prob
-        min_steps = explore * mx.random.randint(2, cfg.halt_max_steps + 1, shape=qh.shape, key=k_min)
+        rank, world = shard
+        b = qh.shape[0]
+        draw_u = mx.random.uniform(shape=(b * world,), key=k_explore)[rank * b:(rank + 1) * b]
+        draw_n = mx.random.randint(2, cfg.halt_max_steps + 1, shape=(b * world,), key=k_min)[rank * b:(rank + 1) * b]
+        explore = draw_u < cfg.halt_exploration_prob
+        min_steps = explore * draw_n
         halted = halted & (steps >= min_steps)
         # Bootstrapped target: one more segment from the new carry, without gradient.
         _, _, _, next_qh, next_qc = model.segment(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))

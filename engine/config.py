@@ -65,14 +65,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def find_preset(name: str | Path, subdir: str = "") -> Path:
     """A preset name (`hrm-sudoku`, `arch/hrm_v1`) or a path to a YAML file."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist; give a preset name or a YAML path")
         return path
     folder = config_dir() / subdir
     candidate = folder / f"{name}.yaml"
     if candidate.is_file():
-        return candidate
+        return candidate  # a preset name wins over a same-named folder (`agent` from the repo root)
     names = available_presets(subdir)
     close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(close)}?" if close else f"available: {', '.join(names) or 'none'}"

@@ -9,7 +9,7 @@ is the headline; `accuracy` is per-token and easy to mistake for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import mlx.core as mx
 import numpy as np
@@ -45,15 +45,20 @@ def make_eval_fn(model: HRM) -> Callable[[dict[str, mx.array]], tuple[dict, dict
 
 def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch_size: int = 256,
                    on_batch: Callable[[int, int], None] | None = None,
-                   collect: bool = False) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
-    """Reference metrics over a split; with `collect`, also predictions, q_halt and inputs per row."""
+                   collect: bool = False, dist: Any = None) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
+    """Reference metrics over a split; with `collect`, also predictions, q_halt and inputs per row.
+
+    Under data parallelism (`dist`), each process evaluates its slice of every batch and the
+    summed metrics are added across processes (`collect` stays per process).
+    """
     from hrm_datasets.loader import iter_eval
 
+    rank, world = (dist.rank, dist.size) if dist is not None else (0, 1)
     run = make_eval_fn(model)
     totals = {k: 0.0 for k in EVAL_KEYS}
     kept: dict[str, list[np.ndarray]] = {"inputs": [], "labels": [], "preds": [], "q_halt": [], "puzzle_identifiers": []}
     seen = 0
-    for batch_np, count in iter_eval(data_root, split, batch_size):
+    for batch_np, count in iter_eval(data_root, split, batch_size, rank=rank, world_size=world):
         batch = {k: mx.array(v) for k, v in batch_np.items()}
         carry, outputs, metrics = run(batch)
         for k in EVAL_KEYS:
@@ -67,6 +72,9 @@ def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch
         seen += count
         if on_batch:
             on_batch(seen, count)
+    if world > 1:
+        summed = dist.all_sum(mx.array([totals[k] for k in EVAL_KEYS]))
+        totals = dict(zip(EVAL_KEYS, np.array(summed).tolist()))
     count = max(totals["count"], 1.0)
     result = {k: (totals[k] / count if k != "count" else totals[k]) for k in EVAL_KEYS}
     collected = {k: np.concatenate(v) for k, v in kept.items()} if collect and kept["inputs"] else None

@@ -138,3 +138,31 @@ def solve_text(loaded: Loaded, text: str) -> list[Solution]:
             raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         return solve_arc_task(loaded, task, run_model)
     raise EngineError(f"cannot solve puzzles of kind {kind!r}")
+
+
+def solve_grid(loaded: Loaded, grid: Any) -> Any:
+    """Solve a puzzle given as Python data and answer in the same shape (the agent's `hrm_solve`).
+
+    Sudoku: a list of rows of ints (0 = blank) -> the solved rows. Maze: a list of strings
+    ('#' wall, ' ' open, 'S', 'G') -> the rows with the path drawn. ARC: a task dict
+    ({"train": [...], "test": [...]}) -> one predicted output grid per test input.
+    """
+    kind = detect_kind(loaded)
+    if kind == "sudoku":
+        if not (isinstance(grid, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in grid)):
+            raise EngineError("hrm_solve expects a Sudoku as a list of rows of ints (0 = blank)")
+        text = "\n".join("".join(str(v) if v else "." for v in row) for row in grid)
+        sol = solve_text(loaded, text)[0]
+        return sol.extra["grid"]
+    if kind == "maze":
+        if not (isinstance(grid, (list, tuple)) and all(isinstance(r, str) for r in grid)):
+            raise EngineError("hrm_solve expects a maze as a list of strings ('#', ' ', 'S', 'G')")
+        sol = solve_text(loaded, "\n".join(grid))[0]
+        n = len(grid)
+        return ["".join(MAZE_CHARS[max(int(t) - 1, 0)] for t in sol.prediction[r * n:(r + 1) * n]) for r in range(n)]
+    if kind == "arc":
+        if not isinstance(grid, dict):
+            raise EngineError("hrm_solve expects an ARC task as a dict with 'train' and 'test' pairs")
+        sols = solve_text(loaded, json.dumps(grid))
+        return [s.extra.get("output") for s in sols]
+    raise EngineError(f"cannot solve puzzles of kind {kind!r}")

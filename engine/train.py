@@ -23,6 +23,7 @@ from hrm_datasets.loader import TrainSampler, examples_per_epoch
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint)
+from hrm_engine.distributed import Dist
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
 from hrm_engine.model import HRM, ModelConfig, count_parameters
@@ -52,15 +53,17 @@ def normalise_train_metrics(sums: dict[str, float], global_batch_size: int) -> d
 class Trainer:
     """Model, optimizers, sampler and the compiled step for one configuration and dataset."""
 
-    def __init__(self, config: dict[str, Any], data_root: str | Path, *, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, config: dict[str, Any], data_root: str | Path, *, dist: Dist | None = None) -> None:
         self.config = config
+        self.dist = dist or Dist()
         self.data_root = Path(data_root)
         self.metadata = load_metadata(self.data_root, "train")
         self.global_batch_size = int(config["global_batch_size"])
         self.seed = int(config["seed"])
         epochs_per_iter = max(1, int(config["eval_interval"] or config["epochs"]))
         self.sampler = TrainSampler(self.data_root, self.global_batch_size, seed=self.seed,
-                                    epochs_per_iter=epochs_per_iter, rank=rank, world_size=world_size)
+                                    epochs_per_iter=epochs_per_iter, rank=self.dist.rank,
+                                    world_size=self.dist.size)
         mx.random.seed(self.seed)  # deterministic initialisation
         self.model = HRM(ModelConfig.from_config(config, self.metadata))
         self.total_steps = total_steps(config, self.metadata)
@@ -83,10 +86,11 @@ class Trainer:
         model, opt = self.model, self.optimizer
         loss_type, gbs = model.config.loss, float(self.global_batch_size)
         puzzle_wd = float(self.config["puzzle_emb_weight_decay"])
+        dist = self.dist
 
         def loss_fn(params, rows, carry, key):
             model.update(params)
-            new_carry, outputs = segment_step(model, carry, rows, training=True, key=key)
+            new_carry, outputs = segment_step(model, carry, rows, training=True, key=key, shard=dist.shard())
             loss, metrics = act_loss(outputs, new_carry["labels"], new_carry["halted"], new_carry["steps"], loss_type)
             return loss / gbs, (new_carry, metrics)
 
@@ -97,6 +101,9 @@ class Trainer:
             ids = carry["puzzle_identifiers"]
             rows = model.puzzle_emb[ids]
             (_, (new_carry, metrics)), (grads, row_grads) = grad_fn(model.trainable_parameters(), rows, carry, key)
+            if dist.enabled:  # loss is / global batch: the sum of per-process gradients is the global one
+                grads, metrics = dist.all_sum(grads), dist.all_sum(metrics)
+                ids, row_grads = dist.all_gather(ids), dist.all_gather(row_grads)
             opt.update(model, grads)
             model.puzzle_emb = sparse_sign_sgd(model.puzzle_emb, ids, row_grads, puzzle_lr, puzzle_wd)
             return new_carry, metrics
@@ -105,6 +112,16 @@ class Trainer:
             return step
         state = [model.state, opt.state]
         return partial(mx.compile, inputs=state, outputs=state)(step)
+
+    def _local_carry(self, carry: dict[str, mx.array] | None) -> dict[str, mx.array] | None:
+        """This process's rows of a saved global carry (so resuming with another process count works)."""
+        if carry is None:
+            return None
+        rows = carry["halted"].shape[0]
+        if rows != self.global_batch_size:
+            return None  # saved by an older layout: start from a fresh carry (all rows halted)
+        b = rows // self.dist.size
+        return {k: v[self.dist.rank * b:(self.dist.rank + 1) * b] for k, v in carry.items()}
 
     def step_key(self, step: int) -> mx.array:
         return mx.random.key(self.seed * 1_000_003 + step)
@@ -128,9 +145,21 @@ class Trainer:
         return {"sampler": self.sampler.state_dict(), "seed": self.seed, "epoch": self.sampler.epoch,
                 "total_steps": self.total_steps}
 
-    def save(self, run_path: Path, extra: dict[str, Any] | None = None) -> Path:
-        return save_checkpoint(run_path, self.step_count, self.model, self.optimizer, self.carry,
-                               {**self.state_dict(), **(extra or {})})
+    def global_carry(self) -> dict[str, mx.array] | None:
+        """The ACT carry of the whole global batch (gathered from every process, in rank order)."""
+        if self.carry is None or not self.dist.enabled:
+            return self.carry
+        carry = {k: self.dist.all_gather(v) for k, v in self.carry.items()}
+        mx.eval(carry)  # every process must run the collective now, not lazily on rank 0 alone
+        return carry
+
+    def save(self, run_path: Path, extra: dict[str, Any] | None = None) -> Path | None:
+        """Checkpoint (every process takes part in gathering the carry; rank 0 writes)."""
+        carry = self.global_carry()
+        if not self.dist.is_main:
+            return None
+        return save_checkpoint(run_path, self.step_count, self.model, self.optimizer, carry,
+                               {**self.state_dict(), **(extra or {}), "world_size": self.dist.size})
 
     def restore(self, ckpt: Path) -> dict[str, Any]:
         """Load weights, optimizer state, carry and sampler position from a checkpoint."""
@@ -144,7 +173,8 @@ class Trainer:
         self.optimizer.state = tree_unflatten(list(opt_flat.items()))
         self.optimizer._initialized = True
         carry_path = ckpt / "carry.safetensors"
-        self.carry = load_arrays(ckpt, "carry.safetensors") if carry_path.is_file() else None
+        carry = load_arrays(ckpt, "carry.safetensors") if carry_path.is_file() else None
+        self.carry = self._local_carry(carry)
         self.sampler.load_state_dict(state["sampler"])
         self.step_count = int(state["step"])
         self._step_fn = self._build_step(bool(self.config.get("compile", True)))
@@ -169,6 +199,15 @@ def check_resume_compatible(run_path: Path, config: dict[str, Any], data_root: P
             )
 
 
+class _NullRun:
+    """Stands in for RunDir on ranks other than 0: they train and evaluate but write nothing."""
+
+    info: dict[str, Any] = {}
+
+    def __getattr__(self, _name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
 class TrainingInterrupted(Exception):
     """Raised after a Ctrl-C has been handled (checkpoint saved)."""
 
@@ -183,11 +222,15 @@ def run_training(
     on_log: Callable[[dict[str, Any]], None] | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
     on_eval_progress: Callable[[int, int], None] | None = None,
+    dist: Dist | None = None,
 ) -> dict[str, Any]:
-    """The training loop; returns a summary. Writes the run directory as it goes."""
+    """The training loop; returns a summary. Writes the run directory as it goes (rank 0 only)."""
     import shutil
 
     from hrm_engine.evaluate import evaluate_split
+
+    dist = dist or Dist()
+    main = dist.is_main
 
     data_root = Path(data_root)
     if resume is not None:
@@ -201,14 +244,16 @@ def run_training(
         if (run_path / "checkpoints").is_dir() and list_checkpoints(run_path):
             raise EngineError(f"run {run_path} already exists; pass --resume {run_path} or another --run-name")
 
-    trainer = Trainer(config, data_root)
-    run = RunDir(run_path)
-    run.write_config(config)
-    for name in ("dataset.json",):
-        shutil.copyfile(data_root / "train" / name, run_path / name)
-    for name in ("build.json", "identifiers.json", "arc_transforms.json"):
-        if (data_root / name).is_file():
-            shutil.copyfile(data_root / name, run_path / name)
+    trainer = Trainer(config, data_root, dist=dist)
+    run = RunDir(run_path) if main else _NullRun()
+    if main:
+        run.write_config(config)
+        for name in ("dataset.json",):
+            shutil.copyfile(data_root / "train" / name, run_path / name)
+        for name in ("build.json", "identifiers.json", "arc_transforms.json"):
+            if (data_root / name).is_file():
+                shutil.copyfile(data_root / name, run_path / name)
+    dist.barrier()
     best_path, best_metric = None, None
     if resume is not None:
         ckpts = list_checkpoints(run_path)
@@ -248,12 +293,15 @@ def run_training(
 
     def do_eval() -> dict[str, Any]:
         nonlocal best_path, best_metric, last_eval
-        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=on_eval_progress)
+        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=on_eval_progress, dist=dist)
         record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.sampler.epoch,
                   **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
         run.log(record)
         last_eval = record
         ckpt = trainer.save(run_path, {"eval": metrics, "wall_s": record["wall_s"]})
+        if ckpt is None:  # not rank 0
+            last_eval = record
+            return record
         if best_metric is None or metrics["exact_accuracy"] >= best_metric:
             best_path, best_metric = ckpt, metrics["exact_accuracy"]
             mark_best(run_path, ckpt, best_metric)
@@ -291,16 +339,16 @@ def run_training(
                 do_eval()
                 next_eval_epoch += eval_interval_epochs
             elif ckpt_interval and step % int(ckpt_interval) == 0:
-                trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start})
-                prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+                if trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start}):
+                    prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
             if interrupted["flag"]:
                 raise TrainingInterrupted
         if last_eval is None or last_eval["step"] != trainer.step_count:
             do_eval()
     except (TrainingInterrupted, KeyboardInterrupt):
         status = "interrupted"
-        trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start})
-        prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+        if trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start}):
+            prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
     except Exception:
         run.update(status="crashed", step=trainer.step_count)
         raise
@@ -310,7 +358,8 @@ def run_training(
     summary = {"run": str(run_path), "status": status, "step": trainer.step_count, "total_steps": trainer.total_steps,
                "parameters": trainer.num_parameters, "last_eval": last_eval,
                "best_checkpoint": str(best_path) if best_path else None, "best_exact_accuracy": best_metric}
-    write_json_atomic(run_path / "summary.json", summary)
+    if main:
+        write_json_atomic(run_path / "summary.json", summary)
     if status == "interrupted":
         raise TrainingInterrupted(summary)
     return summary

@@ -2,6 +2,150 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
 import typer
 
 app = typer.Typer(help="Run and inspect the hierarchical LLM agent.", no_args_is_help=True)
+
+
+def _read_task(task: str) -> str:
+    if task == "-":
+        return sys.stdin.read().strip()
+    return task
+
+
+def _read_context(context: Optional[str]) -> dict[str, Any]:
+    from hrm_agent.errors import AgentError
+
+    if not context:
+        return {}
+    text = context
+    if not context.lstrip().startswith("{"):
+        path = Path(context)
+        if not path.is_file():
+            raise AgentError(f"--context {context}: not a JSON object and not a file")
+        text = path.read_text(encoding="utf-8")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AgentError(f"--context is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(value, dict):
+        raise AgentError("--context must be a JSON object of variables, e.g. '{\"TRAIN\": [...], \"TEST\": [...]}'")
+    return value
+
+
+def agent_config(file: Optional[Path], overrides: list[str], **options: Any) -> dict[str, Any]:
+    """configs/agent.yaml < --file < CLI options < key=value overrides."""
+    from hrm_engine.config import resolve_config
+
+    flags = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in options.items() if v is not None]
+    return resolve_config("agent", file, [*flags, *overrides])
+
+
+def _verbose_listener(record: dict[str, Any]) -> None:
+    from hrm_cli.console import err_console
+
+    ev = record["event"]
+    t = f"[dim]{record['elapsed_s']:7.1f}s[/]"
+    if ev == "model_call":
+        err_console.print(f"{t} [cyan]{record['role']}[/] {record['completion_tokens']} tokens in "
+                          f"{record['latency_s']:.1f}s", highlight=False)
+    elif ev == "plan":
+        err_console.print(f"{t} [bold]plan[/] round {record['round']}: {' | '.join(record['subgoals'])}",
+                          highlight=False)
+    elif ev == "subgoal_start":
+        err_console.print(f"{t} [bold]subgoal {record['index']}[/]: {record['subgoal']}", highlight=False)
+    elif ev == "exec":
+        status = "[green]ok[/]" if record["ok"] else f"[red]{record['exit_reason']}[/]"
+        err_console.print(f"{t} exec {status} {record.get('result_repr') or record.get('error') or ''}"[:300],
+                          highlight=False)
+    elif ev == "critique":
+        err_console.print(f"{t} [bold]critic[/]: {record['action']} - {record.get('reason', '')}", highlight=False)
+    elif ev == "failure":
+        err_console.print(f"{t} [yellow]{record['category']}[/] {record['detail']}", highlight=False)
+
+
+@app.command("run")
+def run_cmd(
+    task: str = typer.Argument(..., help="The task text, or '-' to read it from stdin."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides (budget.max_rounds=3)."),
+    controller: Optional[str] = typer.Option(None, "--controller", help="hrm (hierarchical) or flat (baseline)."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Model tokens for the whole run."),
+    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="Plan/solve/critique rounds."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Wall-clock limit of the run, seconds."),
+    context: Optional[str] = typer.Option(None, "--context", help="Variables for the code: JSON object or file."),
+    hrm_checkpoint: Optional[Path] = typer.Option(None, "--hrm-checkpoint",
+                                                  help="Trained HRM run: code may call hrm_solve(grid)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="YAML over configs/agent.yaml."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the steps to stderr as they happen."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+) -> None:
+    """Run the agent on TASK and print the final answer; the trace goes to runs/agent/<id>/trace.jsonl.
+
+    Exit 0 with an answer, 1 without one (budget, unreadable model output), 3 when the model server
+    or local model cannot answer.
+
+    Examples:
+      hrm agent run "A tank holds 1200 L. It leaks 2% per hour for 3 hours, then is refilled by 150 L. Return exactly: 'Answer: <liters>'."
+      hrm agent run "Infer the rule from TRAIN and apply it to TEST. Return exactly: 'Answer: <grid>'" --context '{"TRAIN": [{"inp": [[0,0],[1,0]], "out": [[1,1],[0,1]]}, {"inp": [[0,1],[0,0]], "out": [[1,0],[1,1]]}], "TEST": [[0,0],[0,1]]}'
+      hrm agent run "What is 17 * 23?" --controller flat --backend openai --base-url http://127.0.0.1:8080
+      hrm agent run "..." --backend ollama --model qwen2.5:7b-instruct --max-rounds 3 --verbose
+    """
+    from hrm_agent.runner import run_agent
+    from hrm_cli.console import console, err_console, print_json
+
+    cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,
+                       base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
+                       **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout})
+    ctx = _read_context(context)
+    if not as_json and cfg["backend"] == "mlx":
+        err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
+    result = run_agent(cfg, _read_task(task), context=ctx, listener=_verbose_listener if verbose else None)
+    if as_json:
+        print_json(result)
+    else:
+        if result["final"] is not None:
+            console.print(result["final"], highlight=False, markup=False)
+        cats = ", ".join(sorted({f["category"] for f in result["failures"]})) or "none"
+        err_console.print(f"[dim]{result['controller']} on {result['backend']}:{Path(str(result['model'])).name}  "
+                          f"{result['status']} ({result['stop_reason']})  rounds {result['rounds']}  "
+                          f"calls {result['model_calls']}  tokens {result['prompt_tokens']}+{result['completion_tokens']}"
+                          f"  {result['wall_s']:.1f}s  failures: {cats}\ntrace: {result['trace']}[/]", highlight=False)
+    if result["final"] is None:
+        raise typer.Exit(1)
+
+
+@app.command("show")
+def show_cmd(
+    trace: Path = typer.Argument(..., help="A trace.jsonl or its runs/agent/<id> directory."),
+    full: bool = typer.Option(False, "--full", help="Show whole prompts, code and outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the events as a JSON list."),
+) -> None:
+    """Draw an agent trace as a tree: plan, subgoals, model calls, code, results, critique, answer.
+
+    Works on a run still in progress (shows what has been written so far).
+
+    Examples:
+      hrm agent show runs/agent/20261123-101500-ab12
+      hrm agent show runs/agent/20261123-101500-ab12/trace.jsonl --full
+    """
+    from hrm_agent.trace import read_trace
+    from hrm_cli.agent_render import trace_tree
+    from hrm_cli.console import console, print_json
+
+    events = read_trace(trace)
+    if as_json:
+        print_json(events)
+        return
+    console.print(trace_tree(events, full=full))
+from hrm_cli.agent_optimize import register as _register_optimize  # noqa: E402
+_register_optimize(app)
+from hrm_cli.agent_experiments import register as _register_experiments  # noqa: E402
+_register_experiments(app)

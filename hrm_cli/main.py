@@ -16,10 +16,12 @@ from hrm_cli import agent as agent_cmd  # noqa: E402
 from hrm_cli import config as config_cmd  # noqa: E402
 from hrm_cli import bench as bench_cmd  # noqa: E402
 from hrm_cli import data as data_cmd  # noqa: E402
+from hrm_cli.dashboard_cmd import dashboard as dashboard_cmd  # noqa: E402
 from hrm_cli.doctor import doctor as doctor_cmd  # noqa: E402
 from hrm_cli.eval import evaluate as eval_cmd  # noqa: E402
 from hrm_cli.solve import solve as solve_cmd  # noqa: E402
 from hrm_cli.train import train as train_cmd  # noqa: E402
+from hrm_cli import reference_cmds  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
 
@@ -43,7 +45,10 @@ app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("solve")(solve_cmd)
 app.add_typer(bench_cmd.app, name="bench")
+app.command("dashboard")(dashboard_cmd)
 app.command("doctor")(doctor_cmd)
+app.add_typer(reference_cmds.import_app, name="import")
+app.command("parity")(reference_cmds.parity)
 
 
 def _version_callback(value: bool) -> None:

@@ -16,6 +16,10 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of runs/<name> (default: preset-data-time)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON (no progress bar)."),
+    distributed: bool = typer.Option(False, "--distributed",
+                                     help="Data-parallel over the processes started by mlx.launch (detected anyway)."),
+    processes: int = typer.Option(0, "--processes", "-n", min=0,
+                                  help="Start N local data-parallel processes (mlx.launch, ring backend)."),
 ) -> None:
     """Train an HRM on DATA: compiled steps, evaluation every eval_interval epochs, checkpoints.
 
@@ -26,13 +30,22 @@ def train(
       hrm train data/sudoku4 --config hrm-tiny
       hrm train data/sudoku-extreme --config hrm-sudoku global_batch_size=384 lr=7e-5 puzzle_emb_lr=7e-5
       hrm train data/sudoku4 --resume runs/hrm-tiny-sudoku4-20260101-120000
+      hrm train data/sudoku4 --processes 2          # 2 local processes, global batch split between them
+      mlx.launch --hostfile hosts.json -- hrm train data/sudoku-extreme --config hrm-sudoku --distributed
     """
+    if processes > 1:
+        _relaunch(processes)
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hrm_cli.console import console, err_console, print_json, progress_bar
+    from hrm_engine.distributed import init as init_distributed
     from hrm_engine.config import resolve_config
     from hrm_engine.errors import ConfigError
     from hrm_engine.train import TrainingInterrupted, run_training
+
+    dist = init_distributed(required=distributed)
+    if not dist.is_main:
+        as_json = True  # only rank 0 talks; the others print nothing (their summary goes to /dev/null)
 
     if resume is not None:
         saved = resume / "config.yaml"
@@ -85,15 +98,45 @@ def train(
     try:
         with progress:
             summary = run_training(cfg, data, resume=resume, run_name=run_name, on_start=on_start, on_log=on_log,
-                                   on_eval=on_eval, on_eval_progress=on_eval_progress)
+                                   on_eval=on_eval, on_eval_progress=on_eval_progress, dist=dist)
     except TrainingInterrupted as exc:
         summary = exc.args[0] if exc.args else {}
         err_console.print(f"interrupted: checkpoint saved at step {summary.get('step')}; "
                           f"continue with: hrm train {data} --resume {summary.get('run')}", highlight=False)
         raise typer.Exit(130)
+    if not dist.is_main:
+        return
     if as_json:
         print_json(summary)
         return
     ev = summary.get("last_eval") or {}
     console.print(f"[bold green]done[/] {summary['run']}: step {summary['step']}, "
                   f"test exact accuracy {ev.get('exact_accuracy', float('nan')):.4f}", highlight=False)
+
+
+def _relaunch(processes: int) -> None:
+    """Run this same command under `mlx.launch` with N local ring processes, then exit with its code."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from hrm_cli.console import fail
+
+    launcher = shutil.which("mlx.launch") or str(Path(sys.executable).with_name("mlx.launch"))
+    if not Path(launcher).exists():
+        fail("mlx.launch was not found next to this Python; reinstall mlx or start the processes yourself")
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a in ("--processes", "-n"):
+            skip = True
+            continue
+        if a.startswith("--processes="):
+            continue
+        args.append(a)
+    cmd = [launcher, "--backend", "ring", "-n", str(processes), "--", sys.executable, sys.argv[0], *args,
+           "--distributed"]
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))

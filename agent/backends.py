@@ -1,0 +1,430 @@
+"""HTTP chat backends: any OpenAI-compatible server and Ollama, plus `make_backend` to pick one by name.
+
+Both speak plain JSON over a sync httpx client, retry what is worth retrying (connection errors, timeouts,
+429, 5xx) with exponential backoff, and turn everything else into one `BackendError` line that names the
+backend, the URL, the cause and what to do. The API key only ever travels in the Authorization header:
+it is never put in a message, a repr or a trace.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from hrm_agent.chat import Backend, ChatResult, Message
+from hrm_agent.errors import AgentError, BackendError
+
+BACKEND_KINDS = ("mlx", "openai", "ollama")
+DEFAULT_OPENAI_URL = "http://127.0.0.1:8080/v1"
+DEFAULT_OLLAMA_URL = "http://localhost:11434"
+OLLAMA_PORT = 11434
+EXAMPLE_MLX_MODEL = "mlx-community/Qwen2.5-0.5B-Instruct-4bit"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+def _env(*names: str) -> str | None:
+    """First non-empty environment variable among `names` (an empty variable counts as unset)."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Collapse whitespace so a server's multi-line error stays on the one line the CLI prints."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _strip_userinfo(url: str) -> str:
+    """The URL without `user:password@`, so credentials in a base URL never reach a message."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _check_url(kind: str, url: str, example: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AgentError(f"{kind} backend: base URL '{_strip_userinfo(url)}' is not an http(s) URL; "
+                         f"pass e.g. --base-url {example}")
+
+
+def normalize_openai_url(url: str) -> str:
+    """`http://h:8080`, `http://h:8080/`, `http://h:8080/v1/` (and a pasted `.../chat/completions`) all
+    become `http://h:8080/v1`, the prefix every OpenAI-compatible route hangs off."""
+    url = url.strip().rstrip("/")
+    for tail in ("/chat/completions", "/models"):
+        if url.endswith(tail):
+            url = url[: -len(tail)]
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def normalize_ollama_url(url: str) -> str:
+    """Ollama's root URL. Accepts OLLAMA_HOST forms (`0.0.0.0`, `host:port`, no scheme: port 11434 is
+    implied when no scheme is given) and strips a trailing `/api`."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+        parts = urlsplit(url)
+        if parts.port is None and parts.hostname:
+            url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{OLLAMA_PORT}"))
+    if url.endswith("/api"):
+        url = url[: -len("/api")]
+    return url
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _error_detail(resp: httpx.Response) -> str:
+    """The server's own error text (untruncated): OpenAI `{"error": {"message"}}`, Ollama `{"error": "..."}`,
+    FastAPI `{"detail"}`, or the raw body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text.strip() or resp.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error", body.get("detail", body.get("message")))
+        if isinstance(err, dict):
+            err = err.get("message") or err
+        if err:
+            return err if isinstance(err, str) else str(err)
+    return resp.text
+
+
+def _estimate_tokens(text: str) -> int:
+    """A rough token count (4 characters a token) for servers that report no usage."""
+    return len(text) // 4
+
+
+class _HTTPBackend:
+    """Shared plumbing: one httpx client, retries with backoff, error lines without secrets."""
+
+    name = "http"
+    start_hint = "is the server running?"
+
+    def __init__(self, *, base_url: str, model: str | None, api_key: str | None, timeout: float,
+                 connect_timeout: float, retries: int, backoff: float, max_retry_after: float,
+                 sleep: Callable[[float], None] | None) -> None:
+        if retries < 0:
+            raise AgentError(f"{self.name} backend: retries must be >= 0, got {retries}")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise AgentError(f"{self.name} backend: timeouts must be > 0 seconds")
+        self.base_url = base_url
+        self._model = model or None
+        self.__api_key = api_key or None
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_retry_after = float(max_retry_after)
+        self._sleep = sleep or time.sleep
+        host = urlsplit(base_url).hostname or ""
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            # A server on this machine never needs the user's HTTP proxy; a remote API may.
+            trust_env=host not in _LOOPBACK,
+        )
+
+    # -- public helpers ------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The model name; asked from the server on first use when none was given."""
+        if self._model is None:
+            self._model = self._discover_model()
+        return self._model
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.__api_key is not None
+
+    def describe(self) -> dict[str, Any]:
+        """What a trace may record about this backend (never the key; no network call)."""
+        return {"backend": self.name, "base_url": _strip_userinfo(self.base_url), "model": self._model,
+                "api_key": "set" if self.__api_key else None}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> _HTTPBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        key = "'***'" if self.__api_key else "None"
+        return (f"{type(self).__name__}(base_url={_strip_userinfo(self.base_url)!r}, model={self._model!r}, "
+                f"api_key={key}, timeout={self.timeout}, retries={self.retries})")
+
+    # -- subclass hooks ------------------------------------------------------------------------------
+
+    def _discover_model(self) -> str:
+        raise NotImplementedError
+
+    def _client_error(self, method: str, url: str, resp: httpx.Response, detail: str) -> BackendError:
+        """A 4xx other than 429: the request itself is wrong, so no retry."""
+        if resp.status_code in (401, 403):
+            hint = "check the API key (OPENAI_API_KEY or --api-key)"
+        elif resp.status_code == 404:
+            hint = "check --model and --base-url"
+        else:
+            hint = "check --model"
+        return self._error(method, url, f"HTTP {resp.status_code}: {detail}", hint)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        if self.__api_key and self.__api_key in text:
+            text = text.replace(self.__api_key, "***")
+        return text
+
+    def _snippet(self, text: str, limit: int = 200) -> str:
+        """Server-provided text made safe for a message: key removed *before* truncation, one line."""
+        return _one_line(self._redact(text), limit)
+
+    def _error(self, method: str, url: str, cause: str, hint: str) -> BackendError:
+        line = f"{self.name} backend: {method} {_strip_userinfo(url)} failed: {cause}; {hint}"
+        return BackendError(_one_line(self._redact(line), limit=600))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.__api_key:
+            headers["Authorization"] = f"Bearer {self.__api_key}"
+        return headers
+
+    def _request(self, method: str, url: str, payload: dict[str, Any] | None = None) -> tuple[Any, int]:
+        """Send one request with retries; returns (parsed JSON body, attempts used)."""
+        attempts = self.retries + 1
+        cause, hint = "", ""
+        for attempt in range(attempts):
+            delay = self.backoff * (2 ** attempt)
+            try:
+                resp = self._client.request(method, url, json=payload, headers=self._headers())
+            except httpx.UnsupportedProtocol as exc:
+                raise self._error(method, url, _one_line(str(exc)), "check --base-url") from exc
+            except httpx.ConnectTimeout:
+                cause = f"could not connect within {self.connect_timeout:g}s"
+                hint = self.start_hint
+            except httpx.TimeoutException:
+                cause = f"no answer within {self.timeout:g}s"
+                hint = "raise --timeout, lower --max-tokens or use a smaller model"
+            except httpx.ConnectError as exc:
+                cause = f"cannot connect ({_one_line(str(exc)) or type(exc).__name__})"
+                hint = self.start_hint
+            except httpx.RemoteProtocolError:
+                cause = "the server closed the connection without answering"
+                hint = f"check the server log; {self.start_hint}"
+            except httpx.TransportError as exc:
+                cause = f"{type(exc).__name__}: {_one_line(str(exc))}"
+                hint = self.start_hint
+            else:
+                status = resp.status_code
+                if status == 429:
+                    cause = "rate limited (HTTP 429)"
+                    hint = "wait a moment, or lower the request rate"
+                    wait = _retry_after(resp.headers.get("Retry-After"))
+                    if wait is not None:
+                        delay = min(wait, self.max_retry_after)
+                elif status >= 500:
+                    cause = f"HTTP {status}: {self._snippet(_error_detail(resp))}"
+                    hint = "check the server log"
+                elif status >= 400:
+                    raise self._client_error(method, url, resp, self._snippet(_error_detail(resp)))
+                else:
+                    try:
+                        return resp.json(), attempt + 1
+                    except ValueError as exc:
+                        raise self._error(
+                            method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
+                            f"check that --base-url points at a {self.name} server") from exc
+            if attempt + 1 < attempts and delay > 0:
+                self._sleep(delay)
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        raise self._error(method, url, cause + tries, hint)
+
+    def _malformed(self, method: str, url: str, what: str) -> BackendError:
+        return self._error(method, url, f"unexpected answer: {what}",
+                           f"check that --base-url points at a {self.name} server")
+
+    def _result(self, messages: list[Message], text: str, prompt_tokens: Any, completion_tokens: Any,
+                latency: float, finish: str | None, extra: dict[str, Any]) -> ChatResult:
+        """A ChatResult; token counts the server left out are estimated and flagged."""
+        if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
+            extra["estimated_tokens"] = True
+            if not isinstance(prompt_tokens, int):
+                prompt_tokens = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
+            if not isinstance(completion_tokens, int):
+                completion_tokens = _estimate_tokens(text)
+        if finish not in (None, "stop", "length"):
+            extra["finish_reason_raw"] = finish
+        return ChatResult(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                          latency_s=latency, model=self.model,
+                          finish_reason="length" if finish == "length" else "stop", extra=extra)
+
+
+class OpenAIBackend(_HTTPBackend):
+    """Any server speaking OpenAI's `/v1/chat/completions`: `mlx_lm.server`, llama.cpp, vLLM, LM Studio,
+    Ollama's `/v1`, or the hosted API."""
+
+    name = "openai"
+    start_hint = (f"is the server running? start one with `mlx_lm.server --model {EXAMPLE_MLX_MODEL}` "
+                  f"or pass --base-url")
+
+    def __init__(self, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 120.0, connect_timeout: float = 10.0, retries: int = 2,
+                 backoff: float = 0.5, max_retry_after: float = 30.0,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        raw = base_url or _env("OPENAI_API_BASE", "OPENAI_BASE_URL") or DEFAULT_OPENAI_URL
+        url = normalize_openai_url(raw)
+        _check_url(self.name, url, DEFAULT_OPENAI_URL)
+        super().__init__(base_url=url, model=model or _env("OPENAI_MODEL"),
+                         api_key=api_key or _env("OPENAI_API_KEY"), timeout=timeout,
+                         connect_timeout=connect_timeout, retries=retries, backoff=backoff,
+                         max_retry_after=max_retry_after, sleep=sleep)
+
+    def _discover_model(self) -> str:
+        url = f"{self.base_url}/models"
+        try:
+            body, _ = self._request("GET", url)
+        except BackendError as exc:
+            raise BackendError(f"{exc} (no model given: pass --model or set OPENAI_MODEL)") from exc
+        items = body.get("data", body.get("models")) if isinstance(body, dict) else None
+        for item in items or []:
+            name = item.get("id") or item.get("name") or item.get("model") if isinstance(item, dict) else item
+            if isinstance(name, str) and name:
+                return name
+        raise self._error("GET", url, "the server lists no models", "pass --model or set OPENAI_MODEL")
+
+    def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+             stop: list[str] | None = None) -> ChatResult:
+        """One chat completion; latency covers the whole call, retries included."""
+        start = time.perf_counter()
+        url = f"{self.base_url}/chat/completions"
+        payload: dict[str, Any] = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
+                                   "temperature": temperature, "stream": False}
+        if stop:
+            payload["stop"] = list(stop)
+        body, attempts = self._request("POST", url, payload)
+        latency = time.perf_counter() - start
+        try:
+            choice = body["choices"][0]
+            text = choice["message"].get("content") or ""
+            finish = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise self._malformed("POST", url, "no choices[0].message in the JSON") from exc
+        if not isinstance(text, str):
+            raise self._malformed("POST", url, "choices[0].message.content is not text")
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        extra: dict[str, Any] = {"attempts": attempts}
+        return self._result(messages, text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                            latency, finish, extra)
+
+
+class OllamaBackend(_HTTPBackend):
+    """Ollama's native `/api/chat` (non-streaming), which reports exact prompt and completion token counts."""
+
+    name = "ollama"
+    start_hint = "is Ollama running? start it with `ollama serve` or pass --base-url"
+
+    def __init__(self, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 120.0, connect_timeout: float = 10.0, retries: int = 2,
+                 backoff: float = 0.5, max_retry_after: float = 30.0,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        raw = base_url or _env("OLLAMA_BASE_URL", "OLLAMA_HOST") or DEFAULT_OLLAMA_URL
+        url = normalize_ollama_url(raw)
+        _check_url(self.name, url, DEFAULT_OLLAMA_URL)
+        super().__init__(base_url=url, model=model or _env("OLLAMA_MODEL"), api_key=api_key,
+                         timeout=timeout, connect_timeout=connect_timeout, retries=retries, backoff=backoff,
+                         max_retry_after=max_retry_after, sleep=sleep)
+
+    def _discover_model(self) -> str:
+        url = f"{self.base_url}/api/tags"
+        try:
+            body, _ = self._request("GET", url)
+        except BackendError as exc:
+            raise BackendError(f"{exc} (no model given: pass --model)") from exc
+        for item in (body.get("models") if isinstance(body, dict) else None) or []:
+            name = item.get("name") or item.get("model") if isinstance(item, dict) else None
+            if isinstance(name, str) and name:
+                return name
+        raise self._error("GET", url, "Ollama has no models", "run `ollama pull <model>` or pass --model")
+
+    def _client_error(self, method: str, url: str, resp: httpx.Response, detail: str) -> BackendError:
+        low = detail.lower()
+        if resp.status_code == 404 and "not found" in low and "model" in low:
+            model = self._model or "<model>"
+            return self._error(method, url, f"model '{model}' not found",
+                               f"run `ollama pull {model}` (see `ollama list`) or check --model")
+        return super()._client_error(method, url, resp, detail)
+
+    def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+             stop: list[str] | None = None) -> ChatResult:
+        """One `/api/chat` call; latency covers the whole call, retries included."""
+        start = time.perf_counter()
+        url = f"{self.base_url}/api/chat"
+        options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
+        if stop:
+            options["stop"] = list(stop)
+        payload = {"model": self.model, "messages": list(messages), "stream": False, "options": options}
+        body, attempts = self._request("POST", url, payload)
+        latency = time.perf_counter() - start
+        try:
+            text = body["message"].get("content") or ""
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise self._malformed("POST", url, "no message in the JSON") from exc
+        if not isinstance(text, str):
+            raise self._malformed("POST", url, "message.content is not text")
+        extra: dict[str, Any] = {"attempts": attempts}
+        if isinstance(body.get("total_duration"), (int, float)):
+            extra["server_duration_s"] = body["total_duration"] / 1e9
+        finish = body.get("done_reason") or ("stop" if body.get("done") else None)
+        return self._result(messages, text, body.get("prompt_eval_count"), body.get("eval_count"),
+                            latency, finish, extra)
+
+
+def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None,
+                 api_key: str | None = None, timeout: float = 120.0, retries: int = 2, **kw: Any) -> Backend:
+    """The backend called `kind` ("mlx", "openai" or "ollama"); extra keywords go to its constructor."""
+    name = (kind or "").strip().lower()
+    if name == "openai":
+        return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, timeout=timeout,
+                             retries=retries, **kw)
+    if name == "ollama":
+        return OllamaBackend(model=model, base_url=base_url, api_key=api_key, timeout=timeout,
+                             retries=retries, **kw)
+    if name == "mlx":
+        if base_url or api_key:
+            raise AgentError("--base-url and --api-key apply to the openai and ollama backends, not mlx")
+        try:
+            from hrm_agent.mlx_backend import MLXBackend
+        except ImportError as exc:
+            raise BackendError(f"mlx backend: cannot load MLX ({_one_line(str(exc))}); "
+                               f"install mlx-lm, or use --backend openai / ollama") from exc
+        return MLXBackend(model=model, **kw)
+    raise AgentError(f"unknown backend '{kind}'; choose one of: {', '.join(BACKEND_KINDS)}")

@@ -1,0 +1,124 @@
+"""The in-process backend: any local mlx-lm model directory, by default the converted SmolLM2-135M-Instruct.
+
+No server and no network: the agent works offline out of the box. Models are loaded lazily on the first
+`chat` and cached per process by path, so several backends (or controllers) share one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from hrm_agent import local_model
+from hrm_agent.chat import ChatResult, Message
+from hrm_agent.errors import AgentError, BackendError
+from hrm_engine import blas
+
+blas.preload()  # must happen before anything imports mlx.core (engine/blas.py)
+
+_MODELS: dict[str, tuple[Any, Any]] = {}  # resolved path -> (model, TokenizerWrapper)
+_LOAD_LOCK = threading.Lock()
+
+
+def load_cached(path: str) -> tuple[Any, Any, float]:
+    """`mlx_lm.load(path)` once per process; returns (model, tokenizer, seconds spent loading now)."""
+    with _LOAD_LOCK:
+        if path in _MODELS:
+            return (*_MODELS[path], 0.0)
+        start = time.perf_counter()
+        try:
+            from mlx_lm import load
+
+            model, tokenizer = load(path)
+        except Exception as exc:  # mlx-lm raises FileNotFoundError, ValueError, KeyError, OSError...
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise BackendError(f"mlx: cannot load model {path}: {detail}") from exc
+        _MODELS[path] = (model, tokenizer)
+        return model, tokenizer, time.perf_counter() - start
+
+
+class MLXBackend:
+    """Chat with a local mlx-lm model in this process (greedy when temperature is 0)."""
+
+    name = "mlx"
+
+    def __init__(self, model: str | None = None, *, progress: Callable[[str], None] | None = None,
+                 **kw: Any) -> None:
+        """`model`: a local mlx-lm model directory, or None for the bundled default (converted on first chat).
+
+        `progress` receives one-line notes (the one-time conversion); other keywords, meant for HTTP
+        backends (base_url, timeout, ...), are accepted and ignored so one factory can build every backend.
+        """
+        self._progress = progress
+        self._default = model is None
+        if model is None:
+            self.model = str(local_model.default_model_dir())
+        else:
+            path = Path(model).expanduser()
+            if not path.exists():
+                raise BackendError(f"mlx: model path {model} does not exist; give a local mlx-lm model "
+                                   "directory (config.json, *.safetensors, tokenizer) or omit --model "
+                                   "for the bundled default")
+            self.model = str(path.resolve())
+        self.options = kw
+
+    def _load(self) -> tuple[Any, Any, float]:
+        if self._default:
+            try:
+                self.model = str(local_model.default_model_path(progress=self._progress))
+            except AgentError as exc:
+                raise BackendError(f"mlx: default model unavailable: {exc}") from exc
+        return load_cached(self.model)
+
+    def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+             stop: list[str] | None = None) -> ChatResult:
+        """Apply the model's chat template, generate until EOS, a stop string or `max_tokens`.
+
+        `completion_tokens` counts every token the model produced, including the end-of-sequence token;
+        text after (and including) the first stop string is dropped.
+        """
+        if max_tokens < 1:
+            raise AgentError(f"max_tokens must be at least 1, got {max_tokens}")
+        model, tokenizer, load_s = self._load()
+        start = time.perf_counter()
+        try:
+            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            prompt = tokenizer.encode(rendered, add_special_tokens=False)
+        except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
+            raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
+        text, completion, finish, tps = self._generate(model, tokenizer, prompt, max_tokens, temperature,
+                                                       [s for s in (stop or []) if s])
+        extra: dict[str, Any] = {"tokens_per_s": tps}
+        if load_s:
+            extra["load_s"] = round(load_s, 3)
+        return ChatResult(text=text, prompt_tokens=len(prompt), completion_tokens=completion,
+                          latency_s=time.perf_counter() - start, model=self.model, finish_reason=finish,
+                          extra=extra)
+
+    def _generate(self, model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, temperature: float,
+                  stop: list[str]) -> tuple[str, int, str, float]:
+        """Stream tokens; returns (text, completion tokens, finish reason, generation tokens/s)."""
+        import mlx.core as mx
+        from mlx_lm import stream_generate
+        from mlx_lm.sample_utils import make_sampler
+
+        sampler = make_sampler(temp=max(float(temperature), 0.0))
+        text, completion, finish, tps = "", 0, "length", 0.0
+        longest = max((len(s) for s in stop), default=0)
+        try:
+            for resp in stream_generate(model, tokenizer, mx.array(prompt), max_tokens=max_tokens,
+                                        sampler=sampler):
+                scan_from = max(0, len(text) - longest + 1)
+                text += resp.text
+                completion, tps = resp.generation_tokens, resp.generation_tps
+                if resp.finish_reason:
+                    finish = resp.finish_reason
+                hits = [i for i in (text.find(s, scan_from) for s in stop) if i >= 0]
+                if hits:
+                    text, finish = text[:min(hits)], "stop"
+                    break
+        except Exception as exc:
+            raise BackendError(f"mlx: generation failed with {self.model}: {exc}") from exc
+        return text, completion, finish, round(tps, 2)

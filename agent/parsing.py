@@ -1,0 +1,160 @@
+"""Read structured answers out of what small models really write.
+
+Models wrap JSON in code fences or prose, add trailing text, use single quotes, Python literals
+(True/None) and trailing commas. `extract_json` tries the strict reading first and then
+progressively more forgiving ones, so a valid answer is never rejected and a broken one fails with
+a reason that can be fed back in a repair prompt.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|\Z)", re.S)
+
+
+class ParseError(ValueError):
+    """The text holds no usable answer; the message says what was wrong (for the repair prompt)."""
+
+
+class SpecError(ParseError):
+    """The answer parsed but does not follow the requested schema (missing key, wrong type or value)."""
+
+
+def _balanced_objects(text: str, opener: str = "{") -> list[str]:
+    """Every balanced {...} (or [...]) span, outermost first, ignoring brackets inside strings."""
+    closer = {"{": "}", "[": "]"}[opener]
+    spans: list[str] = []
+    i = 0
+    while True:
+        start = text.find(opener, i)
+        if start < 0:
+            return spans
+        depth, quote, escaped = 0, "", False
+        for j in range(start, len(text)):
+            ch = text[j]
+            if quote:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == quote:
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch == opener:
+                depth += 1
+            elif ch == closer:
+                depth -= 1
+                if depth == 0:
+                    spans.append(text[start:j + 1])
+                    i = j + 1
+                    break
+        else:
+            # Unbalanced to the end: keep the tail as a last candidate (a truncated answer).
+            spans.append(text[start:])
+            return spans
+
+
+def _loads_forgiving(candidate: str) -> Any:
+    """json.loads, then Python-literal syntax (single quotes, True/None, trailing commas)."""
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError:
+        pass
+    cleaned = re.sub(r",\s*([}\]])", r"\1", candidate)
+    try:
+        return json.loads(cleaned)
+    except json.JSONDecodeError:
+        pass
+    pythonish = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", cleaned)))
+    try:
+        return ast.literal_eval(pythonish)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ParseError(f"not valid JSON: {exc.__class__.__name__}") from None
+
+
+def extract_json(text: str, *, expect: type = dict) -> Any:
+    """The first JSON value of type `expect` in `text` (fenced, bare, or inside prose)."""
+    if not text or not text.strip():
+        raise ParseError("the answer was empty")
+    opener = "{" if expect is dict else "["
+    candidates: list[str] = [text.strip()]
+    for _lang, body in _FENCE.findall(text):
+        candidates.append(body.strip())
+    candidates.extend(_balanced_objects(text, opener))
+    candidates = [c for c in candidates if c.startswith(opener)]
+    last_error = f"no JSON {'object' if expect is dict else 'array'} found"
+    for cand in candidates:
+        if not cand:
+            continue
+        try:
+            value = _loads_forgiving(cand)
+        except ParseError as exc:
+            last_error = str(exc)
+            continue
+        if isinstance(value, expect):
+            return value
+        last_error = f"expected a JSON {expect.__name__}, got {type(value).__name__}"
+    raise ParseError(last_error)
+
+
+def extract_code(text: str) -> str:
+    """The Python code in an answer: the first python (or unlabelled) fence, else the whole text."""
+    fences = _FENCE.findall(text or "")
+    for lang, body in fences:
+        if lang.lower() in ("python", "py", "python3"):
+            return body.strip()
+    for lang, body in fences:
+        if lang == "":
+            return body.strip()
+    if fences:
+        return fences[0][1].strip()
+    return (text or "").strip()
+
+
+def validate(value: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Check `value` against a tiny schema {key: spec}; return it with defaults filled in.
+
+    A spec is a dict with `type` (str, list, int, float, bool), optional `required` (default True),
+    `enum`, `min_items`, `max_items`, `items` (type of list items) and `default`. Small models need
+    exactly these checks; a full JSON-Schema validator would be a dependency for nothing.
+    """
+    types = {"str": str, "list": list, "int": int, "float": (int, float), "bool": bool, "dict": dict}
+    out = dict(value)
+    for key, spec in schema.items():
+        if key not in value or value[key] is None:
+            if spec.get("required", True) and "default" not in spec:
+                raise SpecError(f"missing key {key!r}")
+            out[key] = spec.get("default")
+            continue
+        v = value[key]
+        want = types[spec["type"]]
+        if spec["type"] == "str" and isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = out[key] = str(v)
+        if spec["type"] == "list" and isinstance(v, str):
+            v = out[key] = [v]
+        if not isinstance(v, want):
+            raise SpecError(f"{key!r} must be {spec['type']}, got {type(v).__name__}")
+        if "enum" in spec:
+            norm = v.strip().lower() if isinstance(v, str) else v
+            if norm not in spec["enum"]:
+                raise SpecError(f"{key!r} must be one of {', '.join(map(str, spec['enum']))}, got {v!r}")
+            out[key] = norm
+        if spec["type"] == "list":
+            if "items" in spec:
+                item_type = types[spec["items"]]
+                items = [str(x) if spec["items"] == "str" and isinstance(x, (int, float)) else x for x in v]
+                items = [x.get("subgoal") or x.get("goal") or x.get("description") or json.dumps(x)
+                         if spec["items"] == "str" and isinstance(x, dict) else x for x in items]
+                if not all(isinstance(x, item_type) for x in items):
+                    raise SpecError(f"{key!r} items must be {spec['items']}")
+                out[key] = v = [x.strip() if isinstance(x, str) else x for x in items if x != ""]
+            if len(v) < spec.get("min_items", 0):
+                raise SpecError(f"{key!r} needs at least {spec['min_items']} items, got {len(v)}")
+            if "max_items" in spec and len(v) > spec["max_items"]:
+                out[key] = v[: spec["max_items"]]
+    return out

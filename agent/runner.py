@@ -1,0 +1,102 @@
+"""Run one agent task end to end: resolve config, make the backend, trace, control, record the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from hrm_agent.chat import Backend
+from hrm_agent.controllers import CONTROLLERS
+from hrm_agent.errors import AgentError, BackendError
+from hrm_agent.prompts import load_prompts
+from hrm_agent.session import Budget, Session
+from hrm_agent.trace import TraceWriter, new_run_id
+
+
+def backend_from_config(cfg: dict[str, Any]) -> Backend:
+    from hrm_agent.backends import make_backend
+
+    return make_backend(cfg["backend"], model=cfg.get("model"), base_url=cfg.get("base_url"),
+                        timeout=float(cfg.get("request_timeout_s", 120.0)), retries=int(cfg.get("retries", 2)))
+
+
+def sandbox_limits_from_config(cfg: dict[str, Any]) -> Any:
+    from hrm_agent.sandbox import SandboxLimits
+
+    sb = cfg.get("sandbox") or {}
+    return SandboxLimits(**{k: sb[k] for k in ("cpu_s", "wall_s", "memory_mb", "output_bytes") if k in sb})
+
+
+def hrm_tool_preamble(checkpoint: str | None) -> str:
+    """Python run in the sandbox before the solver's code: defines `hrm_solve(grid)` on a trained HRM."""
+    if not checkpoint:
+        return ""
+    from hrm_agent.hrm_tool import preamble
+
+    return preamble(checkpoint)
+
+
+def _tool_help(cfg: dict[str, Any]) -> str:
+    if not cfg.get("hrm_checkpoint"):
+        return ""
+    from hrm_agent.hrm_tool import HELP
+
+    return HELP
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None = None,
+              backend: Backend | None = None, run_id: str | None = None,
+              listener: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run `task` with the controller in `cfg`; returns the result dict also written to result.json."""
+    if not task or not task.strip():
+        raise AgentError("the task is empty: pass the task text, e.g. hrm agent run \"What is 17 * 23?\"")
+    controller = CONTROLLERS.get(cfg["controller"])
+    if controller is None:
+        raise AgentError(f"unknown controller {cfg['controller']!r}; choose one of: {', '.join(CONTROLLERS)}")
+    prompts = load_prompts(cfg.get("prompts") or "default")
+    budget = Budget.from_config(cfg.get("budget") or {})
+    if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
+        raise AgentError("budget values must be positive (budget.max_rounds, budget.max_model_tokens, budget.wall_s)")
+    limits = sandbox_limits_from_config(cfg)
+    preamble = hrm_tool_preamble(cfg.get("hrm_checkpoint"))
+    backend = backend or backend_from_config(cfg)
+    run_id = run_id or new_run_id()
+    run_dir = Path(cfg.get("runs_dir") or "runs/agent") / run_id
+    context = dict(context or {})
+    t0 = time.monotonic()
+    with TraceWriter(run_dir, listener=listener) as trace:
+        trace.emit("run_start", run_id=run_id, task=task, controller=cfg["controller"], backend=backend.name,
+                   model=backend.model, context=context, config=cfg)
+        session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
+                          preamble=preamble, tool_help=_tool_help(cfg), temperature=float(cfg.get("temperature", 0.0)))
+        error = None
+        try:
+            outcome = controller(session, task, context)
+        except BackendError as exc:
+            session.fail("backend_error", str(exc))
+            outcome, error = {"rounds": 0, "stop_reason": "backend_error", "final": None}, exc
+        final = outcome.get("final")
+        trace.emit("final", answer=final)
+        result = {
+            "run_id": run_id, "task": task, "controller": cfg["controller"], "backend": backend.name,
+            "model": backend.model, "final": final, "status": "answered" if final else "failed",
+            "stop_reason": outcome.get("stop_reason"), "rounds": outcome.get("rounds"),
+            "plan": outcome.get("plan"), "model_calls": session.model_calls, "code_runs": session.code_runs,
+            "prompt_tokens": session.prompt_tokens, "completion_tokens": session.completion_tokens,
+            "wall_s": round(time.monotonic() - t0, 3), "failures": [f.to_dict() for f in session.failures],
+            "trace": str(trace.path),
+        }
+        trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace")})
+    _write_json_atomic(run_dir / "result.json", result)
+    if error is not None and not session.model_calls:
+        raise error  # the backend never answered: a one-line error and exit 3 for the user
+    return result

@@ -1,0 +1,7 @@
+"""`hrm dashboard`: a Textual app over the run directories (reading logic in hrm_engine.runlog)."""
+
+from __future__ import annotations
+
+from hrm_cli.dashboard.app import DashboardApp
+
+__all__ = ["DashboardApp"]

@@ -1,0 +1,100 @@
+"""The dashboard application: a runs list, and one screen per kind of run pushed on top of it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from rich.table import Table
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from hrm_engine.runlog import RunInfo, RunScanner, TrainingRun
+
+HELP = [
+    ("Everywhere", [("q", "quit"), ("?", "this help"), ("esc", "back to the previous screen")]),
+    ("Runs", [("↑ ↓", "move"), ("enter", "open the run"), ("m", "mark a training run for comparison"),
+              ("c", "compare the marked runs (or the marked one and the highlighted one)"),
+              ("r", "rescan now (the list also refreshes by itself)")]),
+    ("Training", [("← →  1-6", "choose the plot (80x24 shows one plot at a time)"),
+                  ("v", "one plot / all plots"), ("esc", "back")]),
+    ("Agent trace", [("↑ ↓ ← →", "move in the tree, open and close nodes"), ("tab", "switch tree / details"),
+                     ("f", "follow: keep the newest event selected"), ("e", "expand all")]),
+    ("Status", [("running", "heartbeat recent and the process alive"),
+                ("crashed", "a running run whose process is gone or whose files stopped changing"),
+                ("skipped", "lines that are not JSON objects; never fatal")]),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and what the statuses mean."""
+
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close", key_display="esc")]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for section, keys in HELP:
+            table.add_row(f"[reverse] {section} [/]", "")
+            for key, what in keys:
+                table.add_row(key, what)
+        with VerticalScroll():
+            yield Static(table)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class DashboardApp(App[None]):
+    """`hrm dashboard`: watches a runs directory; `clock` is injectable so tests and snapshots are stable."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "hrm dashboard"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(self, runs_dir: str | Path = "runs", *, refresh_s: float = 1.0,
+                 clock: Callable[[], float] = time.time, scan_on_timer: bool = True) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.scan_on_timer = scan_on_timer
+        self.scanner = RunScanner(self.runs_dir, clock=clock)
+
+    def on_mount(self) -> None:
+        from hrm_cli.dashboard.runs_screen import RunsScreen
+
+        self.push_screen(RunsScreen())
+        single = self.scanner.describe(self.runs_dir)
+        if single is not None:  # `hrm dashboard runs/<one run>` opens it directly
+            self.open_run(single)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_run(self, run: RunInfo) -> None:
+        from hrm_cli.dashboard.agent_screen import AgentScreen
+        from hrm_cli.dashboard.bench_screen import BenchScreen
+        from hrm_cli.dashboard.training_screen import TrainingScreen
+
+        if run.kind == "train":
+            self.push_screen(TrainingScreen([TrainingRun(run.path)]))
+        elif run.kind == "agent":
+            self.push_screen(AgentScreen(run.path))
+        else:
+            self.push_screen(BenchScreen(run))
+
+    def compare(self, paths: list[Path]) -> None:
+        from hrm_cli.dashboard.training_screen import TrainingScreen
+
+        self.push_screen(TrainingScreen([TrainingRun(p) for p in paths]))

@@ -1,0 +1,29 @@
+"""Agent test fixtures: a scripted fake LLM server, a dead URL, and an environment free of LLM settings."""
+
+from __future__ import annotations
+
+import pytest
+from fake_llm_server import FakeLLMServer, closed_port_url
+
+_LLM_ENV = ("OPENAI_API_BASE", "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL",
+            "OLLAMA_BASE_URL", "OLLAMA_HOST", "OLLAMA_MODEL")
+
+
+@pytest.fixture(autouse=True)
+def _no_llm_env(monkeypatch):
+    """The developer's own OPENAI_* / OLLAMA_* settings must not steer tests at a real server."""
+    for name in _LLM_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_llm():
+    """A started FakeLLMServer (see tests/agent/fake_llm_server.py); stopped after the test."""
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dead_llm_url() -> str:
+    """A base URL where no server listens."""
+    return closed_port_url()

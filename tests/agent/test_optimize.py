@@ -1,0 +1,365 @@
+"""BOPRO (`hrm agent optimize`): GP, acquisition, embeddings, objectives, task files, and the loop end to end
+against the scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrm_agent.acquisition import acquisition_values, expected_improvement, upper_confidence_bound
+from hrm_agent.embedding import HashEmbedder
+from hrm_agent.errors import AgentError
+from hrm_agent.gp import (GaussianProcess, GPHyper, cholesky_jitter, log_marginal_likelihood, matern52,
+                          nelder_mead, rbf)
+from hrm_agent.objectives import (ExpressionError, TaskError, evaluate_expression, load_task, parse_expression,
+                                  parse_task)
+
+# -- Gaussian process --------------------------------------------------------------------------------
+
+
+def test_gp_posterior_matches_hand_computed_two_point_case():
+    # X = {0, 1}, y = {1, -1}, RBF with l = 1, σf² = 1, noise s. With k = exp(-1/2):
+    # K = [[1+s, k], [k, 1+s]];  K⁻¹y = [1, -1] / (1 + s - k)
+    # at x* = 0: k* = [1, k]  ->  mean = (1 - k) / (1 + s - k)
+    #            var = 1 - k*ᵀK⁻¹k* = 1 - (1 + s + k² (1 + s) - 2k²) / ((1+s)² - k²)
+    s = 0.1
+    k = math.exp(-0.5)
+    gp = GaussianProcess("rbf", GPHyper(1.0, 1.0, s), normalize_y=False)
+    gp.fit(np.array([[0.0], [1.0]]), np.array([1.0, -1.0]), optimize=False)
+    mean, var = gp.predict(np.array([[0.0], [0.5], [10.0]]))
+    assert mean[0] == pytest.approx((1 - k) / (1 + s - k), rel=1e-9)
+    det = (1 + s) ** 2 - k ** 2
+    assert var[0] == pytest.approx(1 - ((1 + s) + k * k * (1 + s) - 2 * k * k) / det, rel=1e-9)
+    assert mean[1] == pytest.approx(0.0, abs=1e-12)  # midway between +1 and -1
+    assert mean[2] == pytest.approx(0.0, abs=1e-9) and var[2] == pytest.approx(1.0, rel=1e-9)  # far: the prior
+    # the full covariance agrees with the pointwise variance
+    _, cov = gp.predict(np.array([[0.0], [0.5]]), full_cov=True)
+    assert np.diag(cov) == pytest.approx(var[:2], rel=1e-9)
+
+
+def test_gp_normalize_y_returns_original_units_and_interpolates():
+    x = np.linspace(0, 1, 6)[:, None]
+    y = 1000.0 + 50.0 * np.sin(4 * x[:, 0])
+    gp = GaussianProcess("matern52").fit(x, y)
+    mean, var = gp.predict(x)
+    assert mean == pytest.approx(y, abs=2.0)
+    assert np.all(var < 50.0 ** 2)
+
+
+def test_kernels_are_positive_definite_with_the_textbook_values():
+    rng = np.random.default_rng(0)
+    pts = rng.standard_normal((30, 5))
+    for kern in (rbf, matern52):
+        k = kern(pts, pts, 1.3, 2.0)
+        assert np.allclose(k, k.T)
+        assert np.linalg.eigvalsh(k).min() > 0
+        assert np.diag(k) == pytest.approx(np.full(30, 2.0))
+    r = 0.7
+    assert rbf(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(math.exp(-r * r / 2))
+    sr = math.sqrt(5) * r
+    assert matern52(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(
+        (1 + sr + sr * sr / 3) * math.exp(-sr))
+
+
+def test_marginal_likelihood_prefers_the_true_length_scale():
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.uniform(0, 10, 60))[:, None]
+    true = GPHyper(0.8, 1.0, 1e-3)
+    lower, _ = cholesky_jitter(rbf(x, x, true.length_scale, true.signal_variance) + true.noise * np.eye(60))
+    y = lower @ rng.standard_normal(60)
+    lml = {ls: log_marginal_likelihood(x, y, GPHyper(ls, 1.0, 1e-3), "rbf") for ls in (0.2, 0.8, 3.2)}
+    assert max(lml, key=lml.get) == 0.8
+    fitted = GaussianProcess("rbf", normalize_y=False).fit(x, y).hyper
+    assert 0.4 < fitted.length_scale < 1.6
+
+
+def test_cholesky_jitter_survives_duplicate_points():
+    x = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    k = rbf(x, x)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(k - 1e-12 * np.eye(3))
+    lower, jitter = cholesky_jitter(k)
+    assert jitter > 0 and np.allclose(lower @ lower.T, k + jitter * np.eye(3))
+    gp = GaussianProcess("matern52").fit(x, np.array([0.5, 0.5, -1.0]))
+    mean, _ = gp.predict(x)
+    assert np.all(np.isfinite(mean))
+
+
+def test_nelder_mead_finds_a_quadratic_minimum():
+    x, fx = nelder_mead(lambda v: float((v[0] - 1.5) ** 2 + 3 * (v[1] + 2) ** 2 + 7), np.zeros(2), iters=300)
+    assert x == pytest.approx([1.5, -2.0], abs=1e-3) and fx == pytest.approx(7.0, abs=1e-6)
+
+
+# -- acquisition -------------------------------------------------------------------------------------
+
+
+def test_expected_improvement_matches_its_closed_formula_and_an_integral():
+    mean, var, best = np.array([1.0, 0.0, 2.0]), np.array([4.0, 0.25, 0.0]), 0.5
+    ei = expected_improvement(mean, var, best)
+    for m, v, got in zip(mean[:2], var[:2], ei[:2]):
+        sd = math.sqrt(v)
+        z = (m - best) / sd
+        cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+        pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+        assert got == pytest.approx((m - best) * cdf + sd * pdf, rel=1e-12)
+        f = np.linspace(m - 12 * sd, m + 12 * sd, 200001)  # E[max(f - best, 0)] by quadrature
+        dens = np.exp(-0.5 * ((f - m) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+        assert got == pytest.approx(np.trapezoid(np.maximum(f - best, 0) * dens, f), rel=1e-6)
+    assert ei[2] == pytest.approx(1.5)  # no uncertainty: the certain improvement
+    assert expected_improvement(np.array([0.0]), np.array([0.0]), 1.0)[0] == 0.0
+    assert expected_improvement(np.array([1.0]), np.array([1.0]), 0.5, xi=0.5)[0] == pytest.approx(
+        1.0 / math.sqrt(2 * math.pi))  # z = 0: Φ term vanishes, σφ(0) remains
+
+
+def test_ucb_and_thompson_sampling():
+    assert upper_confidence_bound(np.array([1.0]), np.array([4.0]), beta=9.0)[0] == pytest.approx(7.0)
+    x = np.linspace(0, 1, 5)[:, None]
+    gp = GaussianProcess("rbf", GPHyper(0.3, 1.0, 1e-4), normalize_y=False).fit(x, np.sin(3 * x[:, 0]),
+                                                                              optimize=False)
+    xs = np.linspace(0, 1, 11)[:, None]
+    draws = gp.sample(xs, np.random.default_rng(0), n=400)
+    mean, var = gp.predict(xs)
+    assert draws.mean(0) == pytest.approx(mean, abs=0.02)
+    assert draws.var(0) == pytest.approx(var, abs=0.01)
+    a = acquisition_values("thompson", gp, xs, 0.0, np.random.default_rng(1))
+    b = acquisition_values("thompson", gp, xs, 0.0, np.random.default_rng(1))
+    assert np.array_equal(a["value"], b["value"]) and a["value"].shape == (11,)
+    with pytest.raises(ValueError, match="unknown acquisition"):
+        acquisition_values("pi", gp, xs, 0.0, np.random.default_rng(0))
+
+
+# -- embeddings and objectives -----------------------------------------------------------------------
+
+
+def test_hash_embedding_is_deterministic_unit_and_spelling_aware():
+    emb = HashEmbedder()
+    v = emb.embed(["garden", "gardens", "quantum", "garden"])
+    assert v.shape == (4, 256) and np.linalg.norm(v, axis=1) == pytest.approx(np.ones(4))
+    assert np.array_equal(v[0], v[3]) and np.array_equal(v, HashEmbedder().embed(["garden", "gardens", "quantum",
+                                                                                     "garden"]))
+    assert v[0] @ v[1] > 0.7 > v[0] @ v[2]
+
+
+def test_expression_parser_allows_arithmetic_only():
+    tree = parse_expression("2*x**2 - 3*x + 1/2")
+    assert evaluate_expression(tree, 3.0) == pytest.approx(9.5)
+    for bad, why in [("__import__('os').system('true')", "Call"), ("x.real", "Attribute"), ("y + 1", "unknown name"),
+                     ("[x]", "List"), ("x if x else 1", "IfExp"), ("3 + 4", "does not use x"), ("x +", "syntax"),
+                     ("x" + "+x" * 100, "longer than")]:
+        with pytest.raises(ExpressionError, match=why):
+            parse_expression(bad)
+    for bad, why in [("x ** 100", "exponent"), ("1 / (x - 3)", "division by zero"), ("(x - 4) ** 0.5", "fractional"),
+                     ("(x*1000000) ** 8", "out of range")]:
+        with pytest.raises(ExpressionError, match=why):
+            evaluate_expression(parse_expression(bad), 3.0)
+
+
+def _task(tmp_path: Path, text: str, name: str = "task.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+EXPR_TASK = """\
+name: quad
+objective:
+  kind: expression_fit
+  x: [-2, -1, 0, 1, 2]
+  target: "x**2 + 1"
+prompt:
+  task: "Fit these points:\\n{data}"
+  answer_format: one expression per line
+optimizer:
+  evaluations: 6
+  initial: 2
+  proposals_per_call: 3
+  embedding: hash
+"""
+
+
+def test_expression_objective_extracts_model_spellings_and_scores_error(tmp_path):
+    task = load_task(_task(tmp_path, EXPR_TASK))
+    obj = task.objective
+    assert "x=-2 -> y=5" in task.prompt() and "x**2 + 1" not in task.prompt()
+    text = "Sure:\n1. y = x^2 + 1\n- f(x) = 2x + 1.\n`(x+1)(x-1)`\nimport os\nthe answer"
+    assert obj.extract(text) == ["x ** 2 + 1", "2 * x + 1", "(x + 1) * (x - 1)"]
+    assert obj.score("x ** 2 + 1").score == 0.0
+    got = obj.score("2 * x + 1")  # errors at x=-2..2: 8, 3, 0, 1, 0 -> rmse sqrt(74/5)
+    assert got.valid and got.score == pytest.approx(-math.log1p(math.sqrt(74 / 5)), abs=1e-6)
+    bad = obj.score("1 / x")
+    assert not bad.valid and bad.score == pytest.approx(-math.log1p(1000)) and "division by zero" in bad.detail
+
+
+def test_shipped_tasks_load():
+    for name in ("guess-word", "fit-expression"):
+        task = load_task(name)
+        assert task.optimizer.evaluations >= 8 and task.prompt()
+    word = load_task("guess-word").objective
+    assert word.extract("Sure! My guesses:\n1. Garden\n2) gardens - plural\napple, pear") == [
+        "garden", "gardens", "apple", "pear"]
+    assert word.score("garden").score == 1.0 and word.score("gardens").score > word.score("quantum").score
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: t.replace("  x: [", "  xs: ["), r"task.yaml:4: objective.xs: unknown key; did you mean 'x'\?"),
+    (lambda t: t.replace("expression_fit", "regression"), r"task.yaml:3: objective.kind: must be one of"),
+    (lambda t: t.replace('  target: "x**2 + 1"', "  y: [1, 2, 3]"),
+     r"task.yaml:5: objective.y: has 3 values but objective.x has 5"),
+    (lambda t: t.replace("0, 1, 2]", "zero, 1, 2]"), r"task.yaml:4: objective.x\[2\]: must be a finite number"),
+    (lambda t: t.replace('"x**2 + 1"', '"sqrt(x)"'), r"task.yaml:5: objective.target: Call is not allowed"),
+    (lambda t: t.replace("embedding: hash", "embedding: bert"), r"task.yaml:13: optimizer.embedding: must be one of"),
+    (lambda t: t.replace("evaluations: 6", "evaluations: 0"), r"task.yaml:10: optimizer.evaluations: must be >= 1"),
+    (lambda t: t.replace("initial: 2", "initial: 9"), r"task.yaml:11: optimizer.initial: \(9\) exceeds"),
+    (lambda t: t.replace("proposals_per_call: 3", "proposals_per_call: many"),
+     r"task.yaml:12: optimizer.proposals_per_call: must be an integer"),
+    (lambda t: t.replace("  initial: 2", "  inital: 2"), r"optimizer.inital: unknown key; did you mean 'initial'"),
+    (lambda t: t.replace("prompt:\n  task:", "prompt:\n  text:"), r"task.yaml:7: prompt.text: unknown key"),
+    (lambda t: t + "seeds: [x + 1, hello]\n", r"task.yaml:14: seeds\[1\]: 'hello' is not a valid candidate"),
+    (lambda t: t.replace("name: quad", "name: [quad"), r"task.yaml:\d+: invalid YAML"),
+])
+def test_task_validation_errors_name_file_line_and_key(tmp_path, mutate, message):
+    path = _task(tmp_path, mutate(EXPR_TASK))
+    with pytest.raises(TaskError, match=message) as info:
+        load_task(path)
+    assert info.value.exit_code == 2 and str(path) in str(info.value)
+
+
+def test_task_validation_word_and_structure():
+    with pytest.raises(TaskError, match="missing"):
+        parse_task({"objective": {"kind": "word_similarity", "hidden": "cat"}}, "t.yaml")
+    with pytest.raises(TaskError, match="objective.hidden: must be one word"):
+        parse_task({"objective": {"kind": "word_similarity", "hidden": "two words"}, "prompt": {"task": "go"}},
+                   "t.yaml")
+    with pytest.raises(TaskError, match="unknown optimisation task 'guess-wrd'; did you mean guess-word"):
+        load_task("guess-wrd")
+
+
+# -- end to end against the scripted OpenAI-compatible server --------------------------------------
+
+WORDS = "garden harden warden gardens gander border pardon reason random tandem sudden golden burden apple tree".split()
+
+
+def _word_task(tmp_path: Path) -> Path:
+    return _task(tmp_path, """\
+name: word
+objective: {kind: word_similarity, hidden: garden, embedding: hash}
+prompt:
+  task: "Guess the secret word. {data}"
+  answer_format: one word per line
+seeds: [river]
+optimizer: {evaluations: 9, initial: 3, proposals_per_call: 3, embedding: model}
+""", "word.yaml")
+
+
+def _scripted(fake_llm):
+    """Plain prompts get random words; conditioned (BOPRO) prompts echo a word from their examples plus 's'."""
+    rng = random.Random(0)
+
+    def answer(req):
+        if "tried so far" in req.last_user:
+            return "1. gardens\n2. " + "\n".join(rng.sample(WORDS, 2))
+        return "\n".join(rng.sample(WORDS, 3))
+
+    fake_llm.script([], default=answer)
+
+
+def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
+    _scripted(fake_llm)
+    proc = run_hrm("agent", "optimize", str(_word_task(tmp_path)), "--backend", "openai", "--base-url", fake_llm.url,
+                   "--embedding", "hash", "--seed", "3", "--json", "--runs-dir", str(tmp_path / "runs"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    run = Path(result["run_dir"])
+    assert run.parent == tmp_path / "runs" and result["status"] == "done"
+    curve = json.loads((run / "curve.json").read_text())
+    assert curve["evaluations"] == 9 and len(curve["bopro"]) == 9 and len(curve["random"]) == 9
+    assert curve["bopro"][:3] == curve["random"][:3]  # the shared initial design
+    for c in (curve["bopro"], curve["random"]):
+        assert all(b >= a for a, b in zip(c, c[1:]))
+    records = [json.loads(line) for line in (run / "candidates.jsonl").read_text().splitlines()]
+    assert [r["arm"] for r in records] == ["initial"] * 3 + ["bopro"] * 6 + ["random"] * 6
+    assert records[0]["candidate"] == "river" and records[0]["source"] == "seed"
+    for arm in ("bopro", "random"):
+        cands = [r["candidate"] for r in records if r["arm"] in ("initial", arm)]
+        assert len(set(cands)) == 9  # never evaluates the same candidate twice
+        assert set(cands) <= set(WORDS) | {"river"}
+    assert all("acquisition" in r for r in records if r["arm"] == "bopro")
+    assert result["arms"]["bopro"]["best_score"] == max(curve["bopro"]) == max(
+        r["score"] for r in records if r["arm"] in ("initial", "bopro"))
+
+    events = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert {"model_call", "candidate", "gp_fit", "acquisition"} <= set(kinds)
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    fits = [e for e in events if e["event"] == "gp_fit"]
+    assert len(fits) == 6 and [f["n"] for f in fits] == list(range(3, 9))
+    assert all(f["length_scale"] > 0 and f["noise"] > 0 and math.isfinite(f["log_marginal_likelihood"]) for f in fits)
+    # every BOPRO prompt shows the best candidate so far with its score
+    bopro_calls = [e for e in events if e["event"] == "model_call" and e["role"] == "propose_bopro"]
+    assert len(bopro_calls) == 6
+    for call in bopro_calls:
+        prior = [e for e in events if e["event"] == "candidate" and e["arm"] in ("initial", "bopro")
+                 and e["seq"] < call["seq"]]
+        best = max(prior, key=lambda e: e["score"])
+        assert f"The best so far is {best['candidate']} with score" in call["messages"][-1]["content"]
+    plain = [r for r in fake_llm.chat_requests if "tried so far" not in r.last_user]
+    assert all(r.body["temperature"] == 0.8 for r in fake_llm.chat_requests)
+    assert len(plain) + len(bopro_calls) == len(fake_llm.chat_requests)
+
+    # the table view renders from the same run without a model call
+    _scripted(fake_llm)
+    shown = run_hrm("agent", "optimize", str(_word_task(tmp_path)), "--backend", "openai", "--base-url",
+                    fake_llm.url, "--embedding", "hash", "--seed", "3", "-n", "5", "--no-baseline",
+                    "--runs-dir", str(tmp_path / "runs2"), timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "bopro best" in shown.stdout and "random best" not in shown.stdout and "river" in shown.stdout
+
+
+def test_optimize_is_reproducible_with_a_seed(fake_llm, tmp_path):
+    from hrm_agent.backends import make_backend
+    from hrm_agent.bopro import optimize
+
+    curves = []
+    for i in range(2):
+        _scripted(fake_llm)
+        task = load_task(_word_task(tmp_path))
+        result = optimize(task, make_backend("openai", base_url=fake_llm.url), HashEmbedder(), seed=5,
+                          evaluations=7, runs_dir=tmp_path / f"r{i}", baseline=False)
+        records = (Path(result["run_dir"]) / "candidates.jsonl").read_text().splitlines()
+        curves.append([json.loads(line)["candidate"] for line in records])
+    assert curves[0] == curves[1] and len(curves[0]) == 7
+
+
+def test_optimize_bad_input_exits_2(run_hrm, tmp_path, dead_llm_url):
+    bad = _task(tmp_path, EXPR_TASK.replace("expression_fit", "regression"))
+    proc = run_hrm("agent", "optimize", str(bad), "--backend", "openai", "--base-url", dead_llm_url)
+    assert proc.returncode == 2 and "objective.kind" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_hrm("agent", "optimize", str(bad).replace("task", "nope"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    good = _task(tmp_path, EXPR_TASK, "good.yaml")
+    from typer.testing import CliRunner
+
+    from hrm_cli.main import app
+
+    for args, message in ((["--acquisition", "pi"], "--acquisition 'pi'"), (["-n", "0"], "--evaluations must be >= 1"),
+                          (["--kernel", "linear"], "--kernel 'linear'")):
+        res = CliRunner().invoke(app, ["agent", "optimize", str(good), "--backend", "openai", *args])
+        assert isinstance(res.exception, AgentError) and res.exception.exit_code == 2
+        assert message in str(res.exception)
+
+
+def test_optimize_dead_server_exits_3_and_still_writes_the_run(run_hrm, tmp_path, dead_llm_url):
+    good = _task(tmp_path, EXPR_TASK, "good.yaml")
+    proc = run_hrm("agent", "optimize", str(good), "--backend", "openai", "--base-url", dead_llm_url,
+                   "--embedding", "hash", "--runs-dir", str(tmp_path / "runs"), timeout=60)
+    assert proc.returncode == 3 and "cannot connect" in proc.stderr and "Traceback" not in proc.stderr
+    [run] = (tmp_path / "runs").iterdir()
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "backend_error" and result["arms"] == {}
+    assert json.loads((run / "trace.jsonl").read_text().splitlines()[-1])["event"] == "run_end"
