@@ -21,15 +21,17 @@ def preamble(checkpoint: str | Path) -> str:
         raise AgentError(f"--hrm-checkpoint {checkpoint} does not exist; pass a runs/<name> directory from hrm train")
     return f'''
 def _hrm_load():
+    # Everything is imported and loaded here, before the sandbox's file guard is installed.
     from hrm_engine import blas
     blas.preload()
+    import hrm_datasets.arc, hrm_datasets.render, hrm_datasets.sudoku, hrm_engine.arc_solve  # noqa: F401
     from hrm_engine.checkpoint import load_checkpoint
-    return load_checkpoint({str(path)!r})
+    from hrm_engine.solve import solve_grid
+    return load_checkpoint({str(path)!r}), solve_grid
 
-_HRM_CHECKPOINT = _hrm_load()
+_HRM_CHECKPOINT, _hrm_solve_grid = _hrm_load()
 
 def hrm_solve(grid):
     """{HELP}"""
-    from hrm_engine.solve import solve_grid
-    return solve_grid(_HRM_CHECKPOINT, grid)
+    return _hrm_solve_grid(_HRM_CHECKPOINT, grid)
 '''

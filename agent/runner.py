@@ -26,7 +26,11 @@ def backend_from_config(cfg: dict[str, Any]) -> Backend:
 def sandbox_limits_from_config(cfg: dict[str, Any]) -> Any:
     from hrm_agent.sandbox import SandboxLimits
 
-    sb = cfg.get("sandbox") or {}
+    sb = dict(cfg.get("sandbox") or {})
+    if cfg.get("hrm_checkpoint"):  # MLX and the checkpoint load inside the child before the code runs
+        sb["memory_mb"] = max(int(sb.get("memory_mb", 512)), 2048)
+        sb["wall_s"] = max(float(sb.get("wall_s", 20)), 60.0)
+        sb["cpu_s"] = max(float(sb.get("cpu_s", 10)), 60.0)
     return SandboxLimits(**{k: sb[k] for k in ("cpu_s", "wall_s", "memory_mb", "output_bytes") if k in sb})
 
 

@@ -273,6 +273,8 @@ def import_reference(checkpoint: str | Path, output: str | Path, arch_config: st
         arch_config = checkpoint.parent / "all_config.yaml"
         if not arch_config.is_file():
             raise EngineError(f"no --arch given and no all_config.yaml beside {checkpoint}; pass --arch CONFIG")
+    if output.exists() and not output.is_dir():
+        raise EngineError(f"output {output} exists and is not a folder")
     if output.exists() and any(output.iterdir()) and not force:
         raise EngineError(f"output {output} exists and is not empty; choose another --output or pass --force")
     state = read_checkpoint(checkpoint)

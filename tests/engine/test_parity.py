@@ -76,8 +76,12 @@ def test_cli_parity(fixture, run_hrm):
     names = {q["name"] for q in data["quantities"]}
     assert {"eval logits", "eval q_halt", "eval q_continue", "eval z_H", "eval z_L", "train loss", "train halted",
             "train steps", "train grads", "train metric_lm_loss"} <= names
-    table = run_hrm("parity", str(fixture))
-    assert table.returncode == 0 and "max rel" in table.stdout and "parity:" in table.stdout
+
+
+def test_cli_parity_table(run_hrm):
+    table = run_hrm("parity", str(SMALL))
+    assert table.returncode == 0 and "max rel" in table.stdout and "train grads" in table.stdout
+    assert "comparisons within tolerance" in table.stdout
 
 
 def _write_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -195,7 +199,7 @@ class _Payload:
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
-@pytest.mark.parametrize("func, name", [(os.system, "posix.system"), (eval, "builtins.eval"),
+@pytest.mark.parametrize("func, name", [(os.system, "posix.system"), (eval, "(__builtin__|builtins).eval"),
                                         (shutil.rmtree, "shutil.rmtree")])
 def test_handmade_malicious_zips_are_refused(tmp_path, protocol, func, name):
     from hrm_engine.torch_pickle import TorchPickleError, load_torch_zip
