@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fake_llm_server import FakeLLMServer, closed_port_url
 
@@ -27,3 +29,23 @@ def fake_llm():
 def dead_llm_url() -> str:
     """A base URL where no server listens."""
     return closed_port_url()
+
+
+@pytest.fixture(scope="session")
+def cache_root(tmp_path_factory) -> Path:
+    """A private hrm cache with the default local model converted into it (once per session)."""
+    from hrm_agent import local_model
+
+    root = tmp_path_factory.mktemp("hrm-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HRM_CACHE_DIR", str(root))
+        local_model.default_model_path()
+    return root
+
+
+@pytest.fixture
+def model_dir(cache_root, monkeypatch) -> Path:
+    from hrm_agent import local_model
+
+    monkeypatch.setenv("HRM_CACHE_DIR", str(cache_root))
+    return local_model.default_model_dir()

@@ -24,22 +24,6 @@ QUESTION = [{"role": "user", "content": "What is 2+3? Answer with just the numbe
 
 
 @pytest.fixture(scope="session")
-def cache_root(tmp_path_factory) -> Path:
-    """A private hrm cache with the default model converted into it (once per session)."""
-    root = tmp_path_factory.mktemp("hrm-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HRM_CACHE_DIR", str(root))
-        local_model.default_model_path()
-    return root
-
-
-@pytest.fixture
-def model_dir(cache_root, monkeypatch) -> Path:
-    monkeypatch.setenv("HRM_CACHE_DIR", str(cache_root))
-    return local_model.default_model_dir()
-
-
-@pytest.fixture(scope="session")
 def gguf() -> tuple[dict, dict]:
     return mx.load(str(local_model.gguf_path()), return_metadata=True)
 
