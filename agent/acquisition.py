@@ -46,8 +46,16 @@ def upper_confidence_bound(mean: np.ndarray, var: np.ndarray, beta: float = 2.0)
     return np.asarray(mean, float) + math.sqrt(beta) * np.sqrt(np.maximum(np.asarray(var, float), 0.0))
 
 
-def acquisition_values(kind: str, gp: GaussianProcess, xs: np.ndarray, best: float,
-                       rng: np.random.Generator, *, xi: float = 0.01, beta: float = 2.0) -> dict[str, np.ndarray]:
+def acquisition_values(
+    kind: str,
+    gp: GaussianProcess,
+    xs: np.ndarray,
+    best: float,
+    rng: np.random.Generator,
+    *,
+    xi: float = 0.01,
+    beta: float = 2.0,
+) -> dict[str, np.ndarray]:
     """{"value", "mean", "std"} over the points `xs` for acquisition `kind` (higher value = evaluate first).
 
     ξ for EI is in the units of the scores' standard deviation (scaled by the GP's y_std).

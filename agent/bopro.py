@@ -10,7 +10,8 @@ The loop (one objective evaluation per step):
      proposal is scored by the acquisition and the best one is evaluated by the objective.
   3. Random search: the same model, the same plain prompt and temperature as the initial design, proposals
      evaluated in the order they come, no surrogate and no conditioning.
-Outputs in runs/optimize/<id>/: candidates.jsonl, curve.json, result.json and trace.jsonl (agent trace format).
+Outputs in runs/optimize/<id>/: candidates.jsonl, curve.json, result.json and trace.jsonl (the agent trace
+format).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from hrm_agent.gp import GaussianProcess, GPError
 from hrm_agent.objectives import OptimizeTask
 from hrm_agent.trace import TraceWriter, new_run_id
 
-SYSTEM = ("You propose candidate solutions for an optimisation task. Reply with the candidates only, "
-          "one per line, without numbering or explanations.")
+SYSTEM = (
+    "You propose candidate solutions for an optimisation task. Reply with the candidates only, "
+    "one per line, without numbering or explanations."
+)
 ARMS = ("bopro", "random")
 RESERVOIR_LIMIT = 64
 
@@ -77,10 +80,19 @@ class Arm:
 class Optimizer:
     """Runs both arms of one optimisation task and writes the run directory."""
 
-    def __init__(self, task: OptimizeTask, backend: Backend, embedder: Embedder, *,
-                 evaluations: int | None = None, seed: int | None = None, baseline: bool = True,
-                 runs_dir: str | Path = "runs/optimize", run_id: str | None = None,
-                 listener: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        task: OptimizeTask,
+        backend: Backend,
+        embedder: Embedder,
+        *,
+        evaluations: int | None = None,
+        seed: int | None = None,
+        baseline: bool = True,
+        runs_dir: str | Path = "runs/optimize",
+        run_id: str | None = None,
+        listener: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.task, self.backend, self.embedder = task, backend, embedder
         self.opt = task.optimizer
         self.evaluations = int(evaluations or self.opt.evaluations)
@@ -124,42 +136,71 @@ class Optimizer:
         arm.model_calls += 1
         arm.prompt_tokens += res.prompt_tokens
         arm.completion_tokens += res.completion_tokens
-        self.trace.emit("model_call", role=role, arm=arm.name, messages=messages, response=res.text,
-                        prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                        latency_s=round(res.latency_s, 3), finish_reason=res.finish_reason)
+        self.trace.emit(
+            "model_call",
+            role=role,
+            arm=arm.name,
+            messages=messages,
+            response=res.text,
+            prompt_tokens=res.prompt_tokens,
+            completion_tokens=res.completion_tokens,
+            latency_s=round(res.latency_s, 3),
+            finish_reason=res.finish_reason,
+        )
         return res.text
 
     def _plain_messages(self) -> list[Message]:
         k = self.opt.proposals_per_call
-        user = (f"{self.task.prompt()}\n\nWrite {k} different candidates, one per line. "
-                f"Format: {self.task.answer_format}.")
+        user = (
+            f"{self.task.prompt()}\n\nWrite {k} different candidates, one per line. "
+            f"Format: {self.task.answer_format}."
+        )
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
-    def _conditioned_messages(self, examples: list[tuple[str, float]], best: tuple[str, float]) -> list[Message]:
+    def _conditioned_messages(
+        self, examples: list[tuple[str, float]], best: tuple[str, float]
+    ) -> list[Message]:
         k = self.opt.proposals_per_call
         shown = sorted(set(examples) | {best}, key=lambda e: e[1])  # ascending: the best comes last (OPRO)
         lines = "\n".join(f"{c}  (score {s:.4g})" for c, s in shown)
-        user = (f"{self.task.prompt()}\n\nSome candidates tried so far, with their scores "
-                f"(higher is better):\n{lines}\n\nThe best so far is {best[0]} with score {best[1]:.4g}. "
-                f"Write {k} new candidates, different from all of the above, that should score higher. "
-                f"One per line. Format: {self.task.answer_format}.")
+        user = (
+            f"{self.task.prompt()}\n\nSome candidates tried so far, with their scores "
+            f"(higher is better):\n{lines}\n\nThe best so far is {best[0]} with score {best[1]:.4g}. "
+            f"Write {k} new candidates, different from all of the above, that should score higher. "
+            f"One per line. Format: {self.task.answer_format}."
+        )
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
-    def _evaluate(self, arm: Arm, candidate: str, source: str, label: str | None = None,
-                  acquisition: dict[str, float] | None = None) -> Record:
+    def _evaluate(
+        self,
+        arm: Arm,
+        candidate: str,
+        source: str,
+        label: str | None = None,
+        acquisition: dict[str, float] | None = None,
+    ) -> Record:
         ev = self.task.objective.score(candidate)
         prev = arm.records[-1].best_so_far if arm.records else -float("inf")
-        rec = Record(arm=label or arm.name, evaluation=len(arm.records) + 1, candidate=candidate,
-                     score=float(ev.score), valid=ev.valid, detail=ev.detail, source=source,
-                     best_so_far=max(prev, float(ev.score)), acquisition=acquisition)
+        rec = Record(
+            arm=label or arm.name,
+            evaluation=len(arm.records) + 1,
+            candidate=candidate,
+            score=float(ev.score),
+            valid=ev.valid,
+            detail=ev.detail,
+            source=source,
+            best_so_far=max(prev, float(ev.score)),
+            acquisition=acquisition,
+        )
         arm.records.append(rec)
         self._candidates_fh.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
         self._candidates_fh.flush()
         self.trace.emit("candidate", **rec.to_dict())
         return rec
 
-    def _fresh(self, arm: Arm, text: str, extra: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
-        seen = {r.candidate for r in arm.records} | set(extra)
+    def _fresh(self, arm: Arm, text: str, extra: set[str] | None = None) -> list[str]:
+        """Candidates in a model answer that this arm has not evaluated (nor holds in `extra`)."""
+        seen = {r.candidate for r in arm.records} | (extra or set())
         return [c for c in self.task.objective.extract(text) if c not in seen]
 
     # -- the arms -----------------------------------------------------------------------------------
@@ -173,7 +214,9 @@ class Optimizer:
                 self._evaluate(arm, s, "seed")
         fails = 0
         while len(arm.records) < self.n_initial:
-            fresh = self._fresh(arm, self._ask(arm, "propose_initial", self._plain_messages(), self.opt.temperature))
+            fresh = self._fresh(
+                arm, self._ask(arm, "propose_initial", self._plain_messages(), self.opt.temperature)
+            )
             fails = 0 if fresh else fails + 1
             if fails > self.opt.retries:
                 arm.stop_reason = "no_new_candidates"
@@ -184,13 +227,20 @@ class Optimizer:
 
     def _clone(self, initial: Arm, name: str) -> Arm:
         """An arm starting from the shared initial design; its cost counts the design's model calls."""
-        return Arm(name, records=list(initial.records), model_calls=initial.model_calls,
-                   prompt_tokens=initial.prompt_tokens, completion_tokens=initial.completion_tokens)
+        return Arm(
+            name,
+            records=list(initial.records),
+            model_calls=initial.model_calls,
+            prompt_tokens=initial.prompt_tokens,
+            completion_tokens=initial.completion_tokens,
+        )
 
     def _random(self, arm: Arm) -> None:
         fails = 0
         while len(arm.records) < self.evaluations:
-            fresh = self._fresh(arm, self._ask(arm, "propose_random", self._plain_messages(), self.opt.temperature))
+            fresh = self._fresh(
+                arm, self._ask(arm, "propose_random", self._plain_messages(), self.opt.temperature)
+            )
             fails = 0 if fresh else fails + 1
             if fails > self.opt.retries:
                 arm.stop_reason = "no_new_candidates"
@@ -198,8 +248,14 @@ class Optimizer:
             for c in fresh[: self.evaluations - len(arm.records)]:
                 self._evaluate(arm, c, "model")
 
-    def _pool(self, z: np.ndarray, y: np.ndarray, reservoir: np.ndarray, length_scale: float,
-              rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    def _pool(
+        self,
+        z: np.ndarray,
+        y: np.ndarray,
+        reservoir: np.ndarray,
+        length_scale: float,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, list[str]]:
         """Latent points to maximise the acquisition over, with where each came from."""
         size, dim = self.opt.pool, z.shape[1]
         best = z[int(np.argmax(y))]
@@ -207,8 +263,9 @@ class Optimizer:
         idx = rng.integers(0, len(z), n_perturb)
         idx[: min(len(z), n_perturb // 2)] = np.argsort(-y)[: min(len(z), n_perturb // 2)]
         noise = rng.standard_normal((n_perturb, dim))
-        noise *= (length_scale * rng.uniform(0.25, 1.0, (n_perturb, 1))) / np.linalg.norm(noise, axis=1,
-                                                                                              keepdims=True)
+        noise *= (length_scale * rng.uniform(0.25, 1.0, (n_perturb, 1))) / np.linalg.norm(
+            noise, axis=1, keepdims=True
+        )
         perturbed = z[idx] + noise
         n_interp = size - n_perturb
         t = rng.uniform(0.0, 1.0, (n_interp, 1))
@@ -237,24 +294,41 @@ class Optimizer:
                 return
             self.trace.emit("gp_fit", arm=arm.name, **gp.describe())
             best_rec = max(arm.records, key=lambda r: r.score)
-            pool, sources = self._pool(z, y, self._latent(reservoir) if reservoir else np.zeros((0, z.shape[1])),
-                                       gp.hyper.length_scale, rng)
-            acq = acquisition_values(self.opt.acquisition, gp, pool, best_rec.score, rng,
-                                     xi=self.opt.xi, beta=self.opt.beta)
+            pool, sources = self._pool(
+                z,
+                y,
+                self._latent(reservoir) if reservoir else np.zeros((0, z.shape[1])),
+                gp.hyper.length_scale,
+                rng,
+            )
+            acq = acquisition_values(
+                self.opt.acquisition, gp, pool, best_rec.score, rng, xi=self.opt.xi, beta=self.opt.beta
+            )
             i = int(np.argmax(acq["value"]))
             dist = np.linalg.norm(z - pool[i][None, :], axis=1)
             near = [int(j) for j in np.argsort(dist)[: self.opt.neighbours]]
             examples = [(arm.records[j].candidate, arm.records[j].score) for j in near]
-            self.trace.emit("acquisition", arm=arm.name, stage="latent", kind=self.opt.acquisition,
-                            pool_size=len(pool), chosen_source=sources[i], value=float(acq["value"][i]),
-                            mean=float(acq["mean"][i]), std=float(acq["std"][i]),
-                            neighbours=[{"candidate": c, "score": s, "distance": round(float(dist[j]), 4)}
-                                        for (c, s), j in zip(examples, near)])
+            self.trace.emit(
+                "acquisition",
+                arm=arm.name,
+                stage="latent",
+                kind=self.opt.acquisition,
+                pool_size=len(pool),
+                chosen_source=sources[i],
+                value=float(acq["value"][i]),
+                mean=float(acq["mean"][i]),
+                std=float(acq["std"][i]),
+                neighbours=[
+                    {"candidate": c, "score": s, "distance": round(float(dist[j]), 4)}
+                    for (c, s), j in zip(examples, near)
+                ],
+            )
             messages = self._conditioned_messages(examples, (best_rec.candidate, best_rec.score))
             fails = 0
             while True:
-                new = self._fresh(arm, self._ask(arm, "propose_bopro", messages, self.opt.temperature),
-                                  set(reservoir))
+                new = self._fresh(
+                    arm, self._ask(arm, "propose_bopro", messages, self.opt.temperature), set(reservoir)
+                )
                 reservoir.extend(new)
                 if reservoir:
                     break
@@ -263,14 +337,31 @@ class Optimizer:
                     arm.stop_reason = "no_new_candidates"
                     return
             reservoir = reservoir[-RESERVOIR_LIMIT:]
-            scores = acquisition_values(self.opt.acquisition, gp, self._latent(reservoir), best_rec.score, rng,
-                                        xi=self.opt.xi, beta=self.opt.beta)
+            scores = acquisition_values(
+                self.opt.acquisition,
+                gp,
+                self._latent(reservoir),
+                best_rec.score,
+                rng,
+                xi=self.opt.xi,
+                beta=self.opt.beta,
+            )
             k = int(np.argmax(scores["value"]))
             pick = reservoir.pop(k)
-            info = {"value": float(scores["value"][k]), "mean": float(scores["mean"][k]),
-                    "std": float(scores["std"][k])}
-            self.trace.emit("acquisition", arm=arm.name, stage="candidate", kind=self.opt.acquisition,
-                            pool_size=len(scores["value"]), candidate=pick, **info)
+            info = {
+                "value": float(scores["value"][k]),
+                "mean": float(scores["mean"][k]),
+                "std": float(scores["std"][k]),
+            }
+            self.trace.emit(
+                "acquisition",
+                arm=arm.name,
+                stage="candidate",
+                kind=self.opt.acquisition,
+                pool_size=len(scores["value"]),
+                candidate=pick,
+                **info,
+            )
             self._evaluate(arm, pick, "model+gp", acquisition={k2: round(v, 6) for k2, v in info.items()})
 
     # -- run ----------------------------------------------------------------------------------------
@@ -280,15 +371,28 @@ class Optimizer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         arms: dict[str, Arm] = {}
         status, error = "done", None
-        with TraceWriter(self.run_dir, listener=self.listener) as self.trace, \
-                open(self.run_dir / "candidates.jsonl", "a", encoding="utf-8") as self._candidates_fh:
+        with (
+            TraceWriter(self.run_dir, listener=self.listener) as self.trace,
+            open(self.run_dir / "candidates.jsonl", "a", encoding="utf-8") as self._candidates_fh,
+        ):
             try:
-                self.trace.emit("run_start", run_id=self.run_id, kind="optimize", controller="bopro", task=self.task.name,
-                                task_path=self.task.path, objective=self.task.objective.describe(),
-                                backend=self.backend.name, model=self.backend.model,
-                                embedding=self.embedder.describe(), evaluations=self.evaluations,
-                                initial=self.n_initial, seed=self.seed, baseline=self.baseline,
-                                optimizer=dict(vars(self.opt)))
+                self.trace.emit(
+                    "run_start",
+                    run_id=self.run_id,
+                    kind="optimize",
+                    controller="bopro",
+                    task=self.task.name,
+                    task_path=self.task.path,
+                    objective=self.task.objective.describe(),
+                    backend=self.backend.name,
+                    model=self.backend.model,
+                    embedding=self.embedder.describe(),
+                    evaluations=self.evaluations,
+                    initial=self.n_initial,
+                    seed=self.seed,
+                    baseline=self.baseline,
+                    optimizer=dict(vars(self.opt)),
+                )
                 self._seed_backend(self.seed)
                 initial = self._initial()
                 arms["bopro"] = self._clone(initial, "bopro")
@@ -311,7 +415,9 @@ class Optimizer:
             finally:
                 result = self._result(arms, status, str(error) if error else None, time.monotonic() - t0)
                 self.trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("curves",)})
-                _write_json(self.run_dir / "curve.json", {"evaluations": self.evaluations, **result["curves"]})
+                _write_json(
+                    self.run_dir / "curve.json", {"evaluations": self.evaluations, **result["curves"]}
+                )
                 _write_json(self.run_dir / "result.json", result)
         if error is not None:
             raise error
@@ -325,16 +431,33 @@ class Optimizer:
             summary[name] = {
                 "best_score": None if best is None else best.score,
                 "best_candidate": None if best is None else best.candidate,
-                "evaluations": len(arm.records), "mean_best_so_far": float(np.mean(curve)) if curve else None,
-                "model_calls": arm.model_calls, "prompt_tokens": arm.prompt_tokens,
-                "completion_tokens": arm.completion_tokens, "stop_reason": arm.stop_reason,
+                "evaluations": len(arm.records),
+                "mean_best_so_far": float(np.mean(curve)) if curve else None,
+                "model_calls": arm.model_calls,
+                "prompt_tokens": arm.prompt_tokens,
+                "completion_tokens": arm.completion_tokens,
+                "stop_reason": arm.stop_reason,
             }
-        return {"run_id": self.run_id, "task": self.task.name, "task_path": self.task.path,
-                "objective": self.task.objective.kind, "backend": self.backend.name, "model": self._model_name(),
-                "embedding": self.embedder.name, "kernel": self.opt.kernel, "acquisition": self.opt.acquisition,
-                "evaluations": self.evaluations, "initial": self.n_initial, "seed": self.seed, "status": status,
-                "error": error, "arms": summary, "curves": {n: a.curve for n, a in arms.items()},
-                "wall_s": round(wall, 3), "run_dir": str(self.run_dir)}
+        return {
+            "run_id": self.run_id,
+            "task": self.task.name,
+            "task_path": self.task.path,
+            "objective": self.task.objective.kind,
+            "backend": self.backend.name,
+            "model": self._model_name(),
+            "embedding": self.embedder.name,
+            "kernel": self.opt.kernel,
+            "acquisition": self.opt.acquisition,
+            "evaluations": self.evaluations,
+            "initial": self.n_initial,
+            "seed": self.seed,
+            "status": status,
+            "error": error,
+            "arms": summary,
+            "curves": {n: a.curve for n, a in arms.items()},
+            "wall_s": round(wall, 3),
+            "run_dir": str(self.run_dir),
+        }
 
 
 def _write_json(path: Path, data: Any) -> None:

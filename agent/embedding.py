@@ -30,8 +30,7 @@ class Embedder(Protocol):
         """(len(texts), dim) unit vectors."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -41,7 +40,8 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 class HashEmbedder:
     """Character n-grams of the lower-cased text (word boundaries marked), hashed with a stable hash into
-    `dim` signed buckets. Texts sharing many n-grams get close vectors: 'ocean' is nearer 'oceans' than 'tree'."""
+    `dim` signed buckets. Texts sharing many n-grams get close vectors: 'ocean' is nearer 'oceans' than
+    'tree'."""
 
     name = "hash"
 
@@ -56,7 +56,7 @@ class HashEmbedder:
         padded = f" {' '.join(text.lower().split())} "
         for n in self.ngrams:
             for i in range(max(len(padded) - n + 1, 0)):
-                digest = hashlib.blake2b(padded[i:i + n].encode(), digest_size=8).digest()
+                digest = hashlib.blake2b(padded[i : i + n].encode(), digest_size=8).digest()
                 h = int.from_bytes(digest, "little")
                 vec[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
         return vec
@@ -75,19 +75,30 @@ class ModelEmbedder:
 
     name = "model"
 
-    def __init__(self, model_path: str | Path | None = None, *, model: Any = None, tokenizer: Any = None,
-                 max_tokens: int = 64) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+        max_tokens: int = 64,
+    ) -> None:
         self.max_tokens = max_tokens
         self._cache: dict[str, np.ndarray] = {}
         if model is None or tokenizer is None:
             model, tokenizer, model_path = _load(model_path)
         if not hasattr(model, "model"):
-            raise AgentError(f"model {model_path}: no inner transformer (`model.model`) to read hidden states from")
+            raise AgentError(
+                f"model {model_path}: no inner transformer (`model.model`) to read hidden states from"
+            )
         self.model, self.tokenizer = model, tokenizer
         self.model_path = str(model_path) if model_path else None
         self._prefix = list(tokenizer.encode(_PREFIX))
-        self.dim = int(self._hidden(self._prefix + list(tokenizer.encode("x", add_special_tokens=False)),
-                                    len(self._prefix)).shape[0])
+        self.dim = int(
+            self._hidden(
+                self._prefix + list(tokenizer.encode("x", add_special_tokens=False)), len(self._prefix)
+            ).shape[0]
+        )
 
     def _hidden(self, tokens: list[int], start: int) -> np.ndarray:
         import mlx.core as mx
@@ -110,8 +121,13 @@ class ModelEmbedder:
         return _unit(np.stack(rows))
 
     def describe(self) -> dict[str, Any]:
-        return {"embedding": self.name, "dim": self.dim, "model_path": self.model_path, "pooling": "mean",
-                "layer": "final (after norm)"}
+        return {
+            "embedding": self.name,
+            "dim": self.dim,
+            "model_path": self.model_path,
+            "pooling": "mean",
+            "layer": "final (after norm)",
+        }
 
 
 def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
@@ -131,8 +147,10 @@ def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
     else:
         path = Path(model_path).expanduser().resolve()
     if not (path / "config.json").is_file():
-        raise AgentError(f"embedding model {path}: not an mlx-lm model folder (no config.json); "
-                         f"pass a model folder or use --embedding hash")
+        raise AgentError(
+            f"embedding model {path}: not an mlx-lm model folder (no config.json); "
+            f"pass a model folder or use --embedding hash"
+        )
     try:
         from hrm_agent.mlx_backend import load_cached  # shares the weights with an in-process MLX backend
     except ImportError:
@@ -155,7 +173,11 @@ def make_embedder(kind: str, *, model_path: str | Path | None = None, backend: A
     if name == "hash":
         return HashEmbedder()
     if name == "model":
-        if model_path is None and getattr(backend, "name", "") == "mlx" and not getattr(backend, "_default", True):
+        if (
+            model_path is None
+            and getattr(backend, "name", "") == "mlx"
+            and not getattr(backend, "_default", True)
+        ):
             model_path = backend.model
         return ModelEmbedder(model_path)
     raise AgentError(f"unknown embedding {kind!r}; choose one of: {', '.join(EMBEDDINGS)}")

@@ -37,7 +37,7 @@ def sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def rbf(a: np.ndarray, b: np.ndarray, length_scale: float = 1.0, variance: float = 1.0) -> np.ndarray:
     """Squared-exponential kernel: variance * exp(-|a-b|^2 / (2 l^2)). Infinitely smooth."""
-    return variance * np.exp(-0.5 * sq_dists(a, b) / (length_scale ** 2))
+    return variance * np.exp(-0.5 * sq_dists(a, b) / (length_scale**2))
 
 
 def matern52(a: np.ndarray, b: np.ndarray, length_scale: float = 1.0, variance: float = 1.0) -> np.ndarray:
@@ -65,7 +65,9 @@ def cholesky_jitter(k: np.ndarray) -> tuple[np.ndarray, float]:
             return np.linalg.cholesky(k + jitter * scale * eye), jitter * scale
         except np.linalg.LinAlgError:
             continue
-    raise GPError(f"covariance matrix not positive definite even with jitter {_JITTERS[-1]:g} x mean diagonal")
+    raise GPError(
+        f"covariance matrix not positive definite even with jitter {_JITTERS[-1]:g} x mean diagonal"
+    )
 
 
 def _solve_lower(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ class GPHyper:
 
 
 def log_marginal_likelihood(x: np.ndarray, y: np.ndarray, hyper: GPHyper, kernel: str = "matern52") -> float:
-    """log p(y | X, θ) = -½ yᵀK⁻¹y - Σ log L_ii - n/2 log 2π, with K = k(X,X) + noise·I (zero prior mean)."""
+    """log p(y | X, θ) = -½ yᵀK⁻¹y - Σ log L_ii - n/2 log 2π, K = k(X,X) + noise·I (zero prior mean)."""
     k = kernel_fn(kernel)(x, x, hyper.length_scale, hyper.signal_variance) + hyper.noise * np.eye(len(x))
     try:
         lower, _ = cholesky_jitter(k)
@@ -105,8 +107,9 @@ def log_marginal_likelihood(x: np.ndarray, y: np.ndarray, hyper: GPHyper, kernel
     return value if math.isfinite(value) else -math.inf
 
 
-def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iters: int = 80,
-                tol: float = 1e-6) -> tuple[np.ndarray, float]:
+def nelder_mead(
+    f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iters: int = 80, tol: float = 1e-6
+) -> tuple[np.ndarray, float]:
     """Minimise f from x0 with the Nelder-Mead simplex (standard coefficients); returns (x, f(x))."""
     n = len(x0)
     simplex = [np.asarray(x0, float)] + [np.asarray(x0, float) + step * np.eye(n)[i] for i in range(n)]
@@ -148,8 +151,14 @@ class GaussianProcess:
     returned in the original units.
     """
 
-    def __init__(self, kernel: str = "matern52", hyper: GPHyper | None = None, *, normalize_y: bool = True,
-                 noise_bounds: tuple[float, float] = (1e-6, 0.5)) -> None:
+    def __init__(
+        self,
+        kernel: str = "matern52",
+        hyper: GPHyper | None = None,
+        *,
+        normalize_y: bool = True,
+        noise_bounds: tuple[float, float] = (1e-6, 1.0),
+    ) -> None:
         kernel_fn(kernel)  # validate early
         self.kernel = kernel
         self.hyper = hyper
@@ -197,8 +206,12 @@ class GaussianProcess:
             value = log_marginal_likelihood(x, yn, GPHyper(*np.exp(theta)), self.kernel)
             return -value if math.isfinite(value) else 1e30
 
-        grid = [np.log([ls, sv, nz]) for ls in median * np.geomspace(0.1, 10.0, 9)
-                for sv in (0.3, 1.0, 3.0) for nz in np.geomspace(lo_n, hi_n, 4)]
+        grid = [
+            np.log([ls, sv, nz])
+            for ls in median * np.geomspace(0.1, 10.0, 9)
+            for sv in (0.3, 1.0, 3.0)
+            for nz in np.geomspace(lo_n, hi_n, 4)
+        ]
         scored = sorted(((neg(t), i) for i, t in enumerate(grid)))
         best_t, best_v = grid[scored[0][1]], scored[0][0]
         for _, i in scored[:2]:
@@ -223,9 +236,9 @@ class GaussianProcess:
         v = _solve_lower(self._lower, ks)
         if full_cov:
             cov = self._k(xs, xs) - v.T @ v
-            return self._mu + self._sd * mean, (self._sd ** 2) * cov
+            return self._mu + self._sd * mean, (self._sd**2) * cov
         var = np.maximum(self.hyper.signal_variance - (v * v).sum(0), 1e-12)
-        return self._mu + self._sd * mean, (self._sd ** 2) * var
+        return self._mu + self._sd * mean, (self._sd**2) * var
 
     def sample(self, xs: np.ndarray, rng: np.random.Generator, n: int = 1) -> np.ndarray:
         """`n` joint draws of the posterior function at `xs` (Thompson sampling), shape (n, len(xs))."""
@@ -235,9 +248,16 @@ class GaussianProcess:
 
     def describe(self) -> dict[str, float | str | int | None]:
         """What a trace records about the fit."""
-        out: dict[str, float | str | int | None] = {"kernel": self.kernel, "n": 0 if self._x is None else len(self._x)}
+        out: dict[str, float | str | int | None] = {
+            "kernel": self.kernel,
+            "n": 0 if self._x is None else len(self._x),
+        }
         if self.hyper is not None:
             out.update(self.hyper.to_dict())
-        out.update(log_marginal_likelihood=None if self.lml is None else round(float(self.lml), 4),
-                   jitter=self.jitter, y_mean=getattr(self, "_mu", None), y_std=getattr(self, "_sd", None))
+        out.update(
+            log_marginal_likelihood=None if self.lml is None else round(float(self.lml), 4),
+            jitter=self.jitter,
+            y_mean=getattr(self, "_mu", None),
+            y_std=getattr(self, "_sd", None),
+        )
         return out

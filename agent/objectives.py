@@ -50,15 +50,13 @@ class Objective(Protocol):
         """Candidate strings in a model answer, normalised, in order, without duplicates."""
         ...
 
-    def score(self, candidate: str) -> Evaluation:
-        ...
+    def score(self, candidate: str) -> Evaluation: ...
 
     def prompt_data(self) -> str:
         """What replaces {data} in the task prompt (e.g. the table of target values)."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 # -- answer parsing shared by both objectives --------------------------------------------------------
@@ -81,10 +79,12 @@ def _unique(items: list[str]) -> list[str]:
 
 # -- word guessing -----------------------------------------------------------------------------------
 
-_WORD = re.compile(r"^[a-z][a-z'-]*[a-z]$|^[a-z]$")
-_STOP = set("""a an the and or of to in on for with is are was be it this that these those here there
+_WORD = re.compile(r"^(?=.{1,24}$)[a-z]+(?:['-][a-z]+)?$")  # one word: letters, at most one ' or -
+_STOP = set(
+    """a an the and or of to in on for with is are was be it this that these those here there
 some other more your my our their new word words secret guess guesses candidate candidates answer
-sure okay ok yes no list line lines one two three four five six score scores previous""".split())
+sure okay ok yes no list line lines one two three four five six score scores previous""".split()
+)
 
 
 class WordSimilarity:
@@ -128,8 +128,11 @@ class WordSimilarity:
             return Evaluation(-1.0, False, "not a single word")
         vec = self._embed(word)
         sim = float(vec @ self._target)
-        return Evaluation(1.0 if word == self.hidden else round(sim, 6), True,
-                          "found the hidden word" if word == self.hidden else "")
+        return Evaluation(
+            1.0 if word == self.hidden else round(sim, 6),
+            True,
+            "found the hidden word" if word == self.hidden else "",
+        )
 
     def prompt_data(self) -> str:
         return f"The secret word has {len(self.hidden)} letters."
@@ -140,8 +143,13 @@ class WordSimilarity:
 
 # -- expression fitting ------------------------------------------------------------------------------
 
-_ALLOWED_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-                   ast.Div: lambda a, b: a / b, ast.Pow: None}
+_ALLOWED_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: None,
+}
 _MAX_NODES = 80
 _MAX_EXPONENT = 8.0
 _MAX_MAGNITUDE = 1e12
@@ -201,7 +209,7 @@ def evaluate_expression(tree: ast.Expression, x: float) -> float:
                     raise ExpressionError("negative number to a fractional power")
                 if a == 0 and b < 0:
                     raise ExpressionError("division by zero")
-                out = a ** b
+                out = a**b
             else:
                 try:
                     out = _ALLOWED_BINOPS[type(node.op)](a, b)
@@ -236,17 +244,33 @@ class ExpressionFit:
         s = re.sub(r"\)\s*(?=[\w(])", ")*", s)  # (x+1)(x-1), (x+1)x
         return s.strip().rstrip(".,;").strip()
 
+    def _parsed(self, text: str) -> str | None:
+        """The canonical spelling of `text` if it is an allowed expression, else None."""
+        cand = self.normalise(text)
+        try:
+            parse_expression(cand, self.variable, self.max_length)
+        except ExpressionError:
+            return None
+        return ast.unparse(ast.parse(cand, mode="eval"))
+
     def extract(self, text: str) -> list[str]:
+        """Whole lines that are expressions; failing that, expressions inside a line of prose or code
+        (`the polynomial (x + 2)(x - 3) where ...`, `y = 15 + x - 11  # ...`). A fragment must contain an
+        operator, so a bare `x` mentioned in prose is not taken for a proposal."""
         found = []
+        words = re.compile(r"[A-Za-z_]\w*|[=:,;#\[\]{}|?!]")
         for raw in (text or "").splitlines():
-            cand = self.normalise(raw)
-            if not cand:
+            whole = self._parsed(raw)
+            if whole is not None:
+                found.append(whole)
                 continue
-            try:
-                parse_expression(cand, self.variable, self.max_length)
-            except ExpressionError:
-                continue
-            found.append(ast.unparse(ast.parse(cand, mode="eval")))
+            marked = words.sub(lambda m: m.group(0) if m.group(0) == self.variable else "|", raw)
+            for frag in marked.split("|"):
+                frag = frag.strip().strip(".")
+                if self.variable in frag and re.search(r"[-+*/^]|\d\s*" + re.escape(self.variable), frag):
+                    cand = self._parsed(frag)
+                    if cand is not None:
+                        found.append(cand)
         return _unique(found)
 
     def score(self, candidate: str) -> Evaluation:
@@ -307,14 +331,25 @@ class OptimizeTask:
         return self.task_prompt.replace(_DATA_PLACEHOLDER, self.objective.prompt_data()).strip()
 
 
-_TOP_KEYS = {"name": str, "description": str, "objective": dict, "prompt": dict, "seeds": list,
-             "optimizer": dict, "seed": int}
+_TOP_KEYS = {
+    "name": str,
+    "description": str,
+    "objective": dict,
+    "prompt": dict,
+    "seeds": list,
+    "optimizer": dict,
+    "seed": int,
+}
 _PROMPT_KEYS = {"task": str, "answer_format": str}
 _OBJECTIVE_KEYS = {
     "word_similarity": {"kind": str, "hidden": str, "embedding": str},
     "expression_fit": {"kind": str, "x": list, "y": list, "target": str, "variable": str, "max_length": int},
 }
-_CHOICES = {"kernel": ("matern52", "rbf"), "acquisition": ("ei", "ucb", "thompson"), "embedding": ("model", "hash")}
+_CHOICES = {
+    "kernel": ("matern52", "rbf"),
+    "acquisition": ("ei", "ucb", "thompson"),
+    "embedding": ("model", "hash"),
+}
 _POSITIVE = {"evaluations", "initial", "proposals_per_call", "pool", "max_tokens", "retries", "neighbours"}
 
 
@@ -381,8 +416,15 @@ class _Checker:
 
 
 def _type_name(t: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", dict: "a mapping", list: "a list",
-            bool: "true/false", type(None): "empty"}.get(t, t.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        dict: "a mapping",
+        list: "a list",
+        bool: "true/false",
+        type(None): "empty",
+    }.get(t, t.__name__)
 
 
 def task_dir() -> Path:
@@ -428,8 +470,9 @@ def load_task(name: str | Path, *, model_path: str | None = None) -> OptimizeTas
     return parse_task(data, str(path), _line_map(text), model_path=model_path)
 
 
-def parse_task(data: Any, path: str, lines: dict[str, int] | None = None, *,
-               model_path: str | None = None) -> OptimizeTask:
+def parse_task(
+    data: Any, path: str, lines: dict[str, int] | None = None, *, model_path: str | None = None
+) -> OptimizeTask:
     check = _Checker(path, lines or {})
     if not isinstance(data, dict):
         raise TaskError(f"{path}: a task file must be a YAML mapping with objective: and prompt:")
@@ -491,8 +534,12 @@ def parse_task(data: Any, path: str, lines: dict[str, int] | None = None, *,
         name = f"optimizer.{key}"
         if key not in types:
             close = difflib.get_close_matches(str(key), list(types), n=1)
-            raise check.error(name, f"unknown key; did you mean '{close[0]}'?" if close
-                              else f"unknown key; allowed: {', '.join(types)}")
+            raise check.error(
+                name,
+                f"unknown key; did you mean '{close[0]}'?"
+                if close
+                else f"unknown key; allowed: {', '.join(types)}",
+            )
         if types[key] is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, types[key]) or isinstance(value, bool):
@@ -505,8 +552,10 @@ def parse_task(data: Any, path: str, lines: dict[str, int] | None = None, *,
             raise check.error(name, f"must be >= 0, got {value}")
         setattr(settings, key, value)
     if settings.initial > settings.evaluations:
-        raise check.error("optimizer.initial", f"({settings.initial}) exceeds optimizer.evaluations "
-                          f"({settings.evaluations})")
+        raise check.error(
+            "optimizer.initial",
+            f"({settings.initial}) exceeds optimizer.evaluations ({settings.evaluations})",
+        )
 
     seeds = data.get("seeds") or []
     for i, s in enumerate(seeds):
@@ -516,7 +565,13 @@ def parse_task(data: Any, path: str, lines: dict[str, int] | None = None, *,
             raise check.error(f"seeds[{i}]", f"{s!r} is not a valid candidate for {kind}")
     seed = data.get("seed", 0)
     return OptimizeTask(
-        name=str(data.get("name") or Path(path).stem), path=path, objective=objective,
-        task_prompt=str(prompt["task"]), description=str(data.get("description", "")).strip(),
+        name=str(data.get("name") or Path(path).stem),
+        path=path,
+        objective=objective,
+        task_prompt=str(prompt["task"]),
+        description=str(data.get("description", "")).strip(),
         answer_format=str(prompt.get("answer_format") or "one candidate per line"),
-        seeds=[objective.extract(str(s))[0] for s in seeds], optimizer=settings, seed=int(seed))
+        seeds=[objective.extract(str(s))[0] for s in seeds],
+        optimizer=settings,
+        seed=int(seed),
+    )

@@ -13,8 +13,12 @@ _BLOCKS = "▁▂▃▄▅▆▇█"
 def _spark(values: list[float], lo: float, hi: float) -> str:
     """A one-line curve; both arms share lo/hi so their heights compare."""
     span = hi - lo
-    return "".join(_BLOCKS[-1] if span <= 0 else _BLOCKS[min(int((v - lo) / span * (len(_BLOCKS) - 1) + 0.5),
-                                                              len(_BLOCKS) - 1)] for v in values)
+    return "".join(
+        _BLOCKS[-1]
+        if span <= 0
+        else _BLOCKS[min(int((v - lo) / span * (len(_BLOCKS) - 1) + 0.5), len(_BLOCKS) - 1)]
+        for v in values
+    )
 
 
 def _render(result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
@@ -28,8 +32,10 @@ def _render(result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
         for a in arms:
             if rec["arm"] in (a, "initial"):
                 by_arm[a][rec["evaluation"]] = rec
-    table = Table(title=f"{result['task']}: best so far per objective evaluation (higher is better)",
-                  title_justify="left")
+    table = Table(
+        title=f"{result['task']}: best so far per objective evaluation (higher is better)",
+        title_justify="left",
+    )
     table.add_column("eval", justify="right")
     for a in arms:
         table.add_column(f"{a} best", justify="right")
@@ -51,13 +57,23 @@ def _render(result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     for a in arms:
         s = result["arms"][a]
-        best = "none" if s["best_score"] is None else f"{s['best_score']:.4g} ({_escape(str(s['best_candidate']))})"
-        console.print(f"{a:>6} {_spark(result['curves'][a], lo, hi)}  best {best}  mean best-so-far "
-                      f"{s['mean_best_so_far'] if s['mean_best_so_far'] is None else round(s['mean_best_so_far'], 4)}"
-                      f"  model calls {s['model_calls']}  stop: {s['stop_reason']}", highlight=False)
-    console.print(f"[dim]{result['backend']}:{Path(str(result['model'])).name}  embedding {result['embedding']}  "
-                  f"{result['kernel']} + {result['acquisition']}  seed {result['seed']}  {result['wall_s']:.1f}s\n"
-                  f"run: {result['run_dir']}[/]", highlight=False)
+        best = (
+            "none"
+            if s["best_score"] is None
+            else f"{s['best_score']:.4g} ({_escape(str(s['best_candidate']))})"
+        )
+        console.print(
+            f"{a:>6} {_spark(result['curves'][a], lo, hi)}  best {best}  mean best-so-far "
+            f"{s['mean_best_so_far'] if s['mean_best_so_far'] is None else round(s['mean_best_so_far'], 4)}"
+            f"  model calls {s['model_calls']}  stop: {s['stop_reason']}",
+            highlight=False,
+        )
+    console.print(
+        f"[dim]{result['backend']}:{Path(str(result['model'])).name}  embedding {result['embedding']}  "
+        f"{result['kernel']} + {result['acquisition']}  seed {result['seed']}  {result['wall_s']:.1f}s\n"
+        f"run: {result['run_dir']}[/]",
+        highlight=False,
+    )
 
 
 def _escape(text: str) -> str:
@@ -71,28 +87,45 @@ def _listener(record: dict[str, Any]) -> None:
 
     ev, t = record["event"], f"[dim]{record['elapsed_s']:7.1f}s[/]"
     if ev == "candidate":
-        err_console.print(f"{t} [bold]{record['arm']:>7}[/] #{record['evaluation']:<3} "
-                          f"{_escape(record['candidate'])[:60]} -> {record['score']:.4g} "
-                          f"(best {record['best_so_far']:.4g})", highlight=False)
+        err_console.print(
+            f"{t} [bold]{record['arm']:>7}[/] #{record['evaluation']:<3} "
+            f"{_escape(record['candidate'])[:60]} -> {record['score']:.4g} "
+            f"(best {record['best_so_far']:.4g})",
+            highlight=False,
+        )
     elif ev == "gp_fit":
-        err_console.print(f"{t} gp n={record['n']} l={record['length_scale']:.3g} "
-                          f"sf2={record['signal_variance']:.3g} noise={record['noise']:.2g} "
-                          f"lml={record['log_marginal_likelihood']}", highlight=False)
+        err_console.print(
+            f"{t} gp n={record['n']} l={record['length_scale']:.3g} "
+            f"sf2={record['signal_variance']:.3g} noise={record['noise']:.2g} "
+            f"lml={record['log_marginal_likelihood']}",
+            highlight=False,
+        )
     elif ev == "model_call":
-        err_console.print(f"{t} [cyan]{record['role']}[/] {record['completion_tokens']} tokens in "
-                          f"{record['latency_s']:.1f}s", highlight=False)
+        err_console.print(
+            f"{t} [cyan]{record['role']}[/] {record['completion_tokens']} tokens in "
+            f"{record['latency_s']:.1f}s",
+            highlight=False,
+        )
 
 
 def optimize_cmd(
     task: str = typer.Argument(..., help="A task YAML file, or a shipped task: guess-word, fit-expression."),
-    evaluations: Optional[int] = typer.Option(None, "--evaluations", "-n",
-                                              help="Objective evaluations per arm (default: the task's)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the pool, Thompson draws and MLX sampling."),
+    evaluations: Optional[int] = typer.Option(
+        None, "--evaluations", "-n", help="Objective evaluations per arm (default: the task's)."
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed for the pool, Thompson draws and MLX sampling."
+    ),
     backend: str = typer.Option("mlx", "--backend", "-b", help="mlx (local, default), openai or ollama."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
-    embedding: Optional[str] = typer.Option(None, "--embedding",
-                                            help="Latent space: model (local model hidden states) or hash."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="mlx: model folder; servers: model name."
+    ),
+    base_url: Optional[str] = typer.Option(
+        None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."
+    ),
+    embedding: Optional[str] = typer.Option(
+        None, "--embedding", help="Latent space: model (local model hidden states) or hash."
+    ),
     acquisition: Optional[str] = typer.Option(None, "--acquisition", help="ei, ucb or thompson."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="matern52 or rbf."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run random search."),
@@ -122,8 +155,11 @@ def optimize_cmd(
     from hrm_agent.objectives import load_task
     from hrm_cli.console import err_console, print_json
 
-    for name, value, allowed in (("--embedding", embedding, EMBEDDINGS), ("--acquisition", acquisition, ACQUISITIONS),
-                                 ("--kernel", kernel, KERNELS)):
+    for name, value, allowed in (
+        ("--embedding", embedding, EMBEDDINGS),
+        ("--acquisition", acquisition, ACQUISITIONS),
+        ("--kernel", kernel, KERNELS),
+    ):
         if value is not None and value not in allowed:
             raise AgentError(f"{name} {value!r}: choose one of {', '.join(allowed)}")
     if evaluations is not None and evaluations < 1:
@@ -137,8 +173,16 @@ def optimize_cmd(
     if not as_json and (backend == "mlx" or opt.embedding == "model"):
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
     embedder = make_embedder(opt.embedding, model_path=model if backend == "mlx" else None, backend=llm)
-    result = optimize(spec, llm, embedder, evaluations=evaluations, seed=seed, baseline=baseline,
-                      runs_dir=runs_dir, listener=_listener if verbose and not as_json else None)
+    result = optimize(
+        spec,
+        llm,
+        embedder,
+        evaluations=evaluations,
+        seed=seed,
+        baseline=baseline,
+        runs_dir=runs_dir,
+        listener=_listener if verbose and not as_json else None,
+    )
     if as_json:
         print_json(result)
         return

@@ -32,7 +32,7 @@ class AgentScreen(FollowingScreen):
         self.trace = AgentTrace(self.path)
         self.follow = True
         self.builder: TraceTree | None = None
-        self._moving = False
+        self._expected: Any = None  # the node the program (not the user) moved the cursor to
         self._status = "reading"
         self._current: Any = None  # the node whose details are shown
         self._shown: tuple[int, int] | None = None
@@ -82,7 +82,9 @@ class AgentScreen(FollowingScreen):
         self._render_title()
         if not self.loaded:
             return  # the first read: where the cursor goes is decided once it is complete (_done)
-        if newest is not None and self.follow:
+        if newest is None:
+            return
+        if self.follow:
             self.call_after_refresh(self._follow_to, newest)
         elif self._current is not None:
             self.call_after_refresh(self._follow_to, self._current)  # new lines above it must not move it
@@ -100,23 +102,20 @@ class AgentScreen(FollowingScreen):
     def _follow_to(self, node: Any) -> None:
         tree = self.query_one("#trace", Tree)
         if tree.cursor_node is not node:
-            self._moving = True
-            try:
-                tree.move_cursor(node)
-            finally:
-                self._moving = False
+            self._expected = node  # its NodeHighlighted arrives later: it is ours, not the user's
+            tree.move_cursor(node)
         self._show(node)
 
     def _render_title(self) -> None:
         skipped = getattr(self, "_skipped", 0)
-        parts: list[Any] = [("agent ", "bold"), self.path.name, "  ",
+        parts: list[Any] = [(self.path.name, "bold"), "  ",
                             (self._status, {"running": "bold green", "finished": "", "deleted": "dim"}
                              .get(self._status, "yellow")),
                             f"  {self.builder.count if self.builder else 0} events"]
         if skipped:
             parts.append((f"  skipped {skipped} lines", "yellow"))
         if getattr(self, "_pending", 0):
-            parts.append(("  (+ partial line)", "dim"))
+            parts.append(("  +partial line", "dim"))
         parts.append(("  follow on" if self.follow else "  follow off", "dim"))
         self.query_one("#title", Static).update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))
 
@@ -131,7 +130,9 @@ class AgentScreen(FollowingScreen):
         self.query_one("#detail", VerticalScroll).scroll_home(animate=False)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
-        if not self._moving and self.loaded and self.builder is not None:
+        if event.node is self._expected:
+            self._expected = None
+        elif self.loaded and self.builder is not None:
             # moving by hand away from the newest event stops following; coming back resumes it
             self.follow = event.node is self.builder.last
             self._render_title()

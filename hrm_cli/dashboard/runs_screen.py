@@ -119,7 +119,7 @@ class RunsScreen(Screen):
         live = sum(r.live for r in self.runs)
         marks = f"  marked {len(self.marked)}" if self.marked else ""
         self.query_one("#title", Static).update(
-            Text.assemble(("hrm dashboard ", "bold"), f"{root}/  {len(self.runs)} runs, {live} running{marks}"))
+            Text.assemble(("hrm dashboard  ", "bold"), f"{len(self.runs)} runs, {live} running{marks}  in {root}/"))
         if empty:
             where = "does not exist yet" if not root.exists() else "has no runs yet"
             self.query_one("#empty", Static).update(
@@ -131,7 +131,7 @@ class RunsScreen(Screen):
         run = self.highlighted
         note = ""
         if run is not None:
-            note = f"{run.path}" + (f"  ({run.status}: {run.note})" if run.note else "")
+            note = (f"{run.status}: {run.note}  " if run.note else "") + str(run.path)
         self.query_one("#note", Static).update(Text(note, overflow="ellipsis", no_wrap=True))
 
     @property

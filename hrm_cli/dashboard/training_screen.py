@@ -216,7 +216,7 @@ class TrainingScreen(FollowingScreen):
             if s.skipped:
                 parts.append((f"  skipped {s.skipped} lines", "yellow"))
             if s.pending:
-                parts.append(("  (+ partial line)", "dim"))
+                parts.append(("  +partial line", "dim"))
             if s.loading:
                 parts.append(("  loading…", "italic"))
             if s.note:

@@ -14,10 +14,23 @@ import pytest
 from hrm_agent.acquisition import acquisition_values, expected_improvement, upper_confidence_bound
 from hrm_agent.embedding import HashEmbedder
 from hrm_agent.errors import AgentError
-from hrm_agent.gp import (GaussianProcess, GPHyper, cholesky_jitter, log_marginal_likelihood, matern52,
-                          nelder_mead, rbf)
-from hrm_agent.objectives import (ExpressionError, TaskError, evaluate_expression, load_task, parse_expression,
-                                  parse_task)
+from hrm_agent.gp import (
+    GaussianProcess,
+    GPHyper,
+    cholesky_jitter,
+    log_marginal_likelihood,
+    matern52,
+    nelder_mead,
+    rbf,
+)
+from hrm_agent.objectives import (
+    ExpressionError,
+    TaskError,
+    evaluate_expression,
+    load_task,
+    parse_expression,
+    parse_task,
+)
 
 # -- Gaussian process --------------------------------------------------------------------------------
 
@@ -33,10 +46,12 @@ def test_gp_posterior_matches_hand_computed_two_point_case():
     gp.fit(np.array([[0.0], [1.0]]), np.array([1.0, -1.0]), optimize=False)
     mean, var = gp.predict(np.array([[0.0], [0.5], [10.0]]))
     assert mean[0] == pytest.approx((1 - k) / (1 + s - k), rel=1e-9)
-    det = (1 + s) ** 2 - k ** 2
+    det = (1 + s) ** 2 - k**2
     assert var[0] == pytest.approx(1 - ((1 + s) + k * k * (1 + s) - 2 * k * k) / det, rel=1e-9)
     assert mean[1] == pytest.approx(0.0, abs=1e-12)  # midway between +1 and -1
-    assert mean[2] == pytest.approx(0.0, abs=1e-9) and var[2] == pytest.approx(1.0, rel=1e-9)  # far: the prior
+    assert mean[2] == pytest.approx(0.0, abs=1e-9) and var[2] == pytest.approx(
+        1.0, rel=1e-9
+    )  # far: the prior
     # the full covariance agrees with the pointwise variance
     _, cov = gp.predict(np.array([[0.0], [0.5]]), full_cov=True)
     assert np.diag(cov) == pytest.approx(var[:2], rel=1e-9)
@@ -48,7 +63,7 @@ def test_gp_normalize_y_returns_original_units_and_interpolates():
     gp = GaussianProcess("matern52").fit(x, y)
     mean, var = gp.predict(x)
     assert mean == pytest.approx(y, abs=2.0)
-    assert np.all(var < 50.0 ** 2)
+    assert np.all(var < 50.0**2)
 
 
 def test_kernels_are_positive_definite_with_the_textbook_values():
@@ -63,7 +78,8 @@ def test_kernels_are_positive_definite_with_the_textbook_values():
     assert rbf(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(math.exp(-r * r / 2))
     sr = math.sqrt(5) * r
     assert matern52(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(
-        (1 + sr + sr * sr / 3) * math.exp(-sr))
+        (1 + sr + sr * sr / 3) * math.exp(-sr)
+    )
 
 
 def test_marginal_likelihood_prefers_the_true_length_scale():
@@ -113,14 +129,16 @@ def test_expected_improvement_matches_its_closed_formula_and_an_integral():
     assert ei[2] == pytest.approx(1.5)  # no uncertainty: the certain improvement
     assert expected_improvement(np.array([0.0]), np.array([0.0]), 1.0)[0] == 0.0
     assert expected_improvement(np.array([1.0]), np.array([1.0]), 0.5, xi=0.5)[0] == pytest.approx(
-        1.0 / math.sqrt(2 * math.pi))  # z = 0: Φ term vanishes, σφ(0) remains
+        1.0 / math.sqrt(2 * math.pi)
+    )  # z = 0: Φ term vanishes, σφ(0) remains
 
 
 def test_ucb_and_thompson_sampling():
     assert upper_confidence_bound(np.array([1.0]), np.array([4.0]), beta=9.0)[0] == pytest.approx(7.0)
     x = np.linspace(0, 1, 5)[:, None]
-    gp = GaussianProcess("rbf", GPHyper(0.3, 1.0, 1e-4), normalize_y=False).fit(x, np.sin(3 * x[:, 0]),
-                                                                              optimize=False)
+    gp = GaussianProcess("rbf", GPHyper(0.3, 1.0, 1e-4), normalize_y=False).fit(
+        x, np.sin(3 * x[:, 0]), optimize=False
+    )
     xs = np.linspace(0, 1, 11)[:, None]
     draws = gp.sample(xs, np.random.default_rng(0), n=400)
     mean, var = gp.predict(xs)
@@ -140,21 +158,57 @@ def test_hash_embedding_is_deterministic_unit_and_spelling_aware():
     emb = HashEmbedder()
     v = emb.embed(["garden", "gardens", "quantum", "garden"])
     assert v.shape == (4, 256) and np.linalg.norm(v, axis=1) == pytest.approx(np.ones(4))
-    assert np.array_equal(v[0], v[3]) and np.array_equal(v, HashEmbedder().embed(["garden", "gardens", "quantum",
-                                                                                     "garden"]))
+    assert np.array_equal(v[0], v[3]) and np.array_equal(
+        v, HashEmbedder().embed(["garden", "gardens", "quantum", "garden"])
+    )
     assert v[0] @ v[1] > 0.7 > v[0] @ v[2]
+
+
+def _default_model_ready() -> bool:
+    from hrm_agent.local_model import default_model_dir
+
+    return (default_model_dir() / "config.json").is_file() and (
+        default_model_dir() / "model.safetensors"
+    ).is_file()
+
+
+@pytest.mark.skipif(
+    not _default_model_ready(),
+    reason="the default local model is not converted yet (any `hrm agent run` converts it)",
+)
+def test_model_embedding_reads_hidden_states_of_the_local_model():
+    from hrm_agent.embedding import make_embedder
+
+    emb = make_embedder("model")
+    v = emb.embed(["garden", "gardens", "2*x**2 - 3*x + 1", "garden"])
+    assert v.shape == (4, 576) and np.linalg.norm(v, axis=1) == pytest.approx(np.ones(4), abs=1e-6)
+    assert v[0] @ v[1] > v[0] @ v[2]  # a plural is nearer its word than a formula is
+    assert np.array_equal(v[0], v[3])
+    again = make_embedder("model").embed(["gardens"])  # the weights are cached, the vector is the same
+    assert again[0] == pytest.approx(v[1], abs=1e-5)
 
 
 def test_expression_parser_allows_arithmetic_only():
     tree = parse_expression("2*x**2 - 3*x + 1/2")
     assert evaluate_expression(tree, 3.0) == pytest.approx(9.5)
-    for bad, why in [("__import__('os').system('true')", "Call"), ("x.real", "Attribute"), ("y + 1", "unknown name"),
-                     ("[x]", "List"), ("x if x else 1", "IfExp"), ("3 + 4", "does not use x"), ("x +", "syntax"),
-                     ("x" + "+x" * 100, "longer than")]:
+    for bad, why in [
+        ("__import__('os').system('true')", "Call"),
+        ("x.real", "Attribute"),
+        ("y + 1", "unknown name"),
+        ("[x]", "List"),
+        ("x if x else 1", "IfExp"),
+        ("3 + 4", "does not use x"),
+        ("x +", "syntax"),
+        ("x" + "+x" * 100, "longer than"),
+    ]:
         with pytest.raises(ExpressionError, match=why):
             parse_expression(bad)
-    for bad, why in [("x ** 100", "exponent"), ("1 / (x - 3)", "division by zero"), ("(x - 4) ** 0.5", "fractional"),
-                     ("(x*1000000) ** 8", "out of range")]:
+    for bad, why in [
+        ("x ** 100", "exponent"),
+        ("1 / (x - 3)", "division by zero"),
+        ("(x - 4) ** 0.5", "fractional"),
+        ("(x*1000000) ** 8", "out of range"),
+    ]:
         with pytest.raises(ExpressionError, match=why):
             evaluate_expression(parse_expression(bad), 3.0)
 
@@ -192,7 +246,9 @@ def test_expression_objective_extracts_model_spellings_and_scores_error(tmp_path
     got = obj.score("2 * x + 1")  # errors at x=-2..2: 8, 3, 0, 1, 0 -> rmse sqrt(74/5)
     assert got.valid and got.score == pytest.approx(-math.log1p(math.sqrt(74 / 5)), abs=1e-6)
     bad = obj.score("1 / x")
-    assert not bad.valid and bad.score == pytest.approx(-math.log1p(1000)) and "division by zero" in bad.detail
+    assert (
+        not bad.valid and bad.score == pytest.approx(-math.log1p(1000)) and "division by zero" in bad.detail
+    )
 
 
 def test_shipped_tasks_load():
@@ -201,27 +257,62 @@ def test_shipped_tasks_load():
         assert task.optimizer.evaluations >= 8 and task.prompt()
     word = load_task("guess-word").objective
     assert word.extract("Sure! My guesses:\n1. Garden\n2) gardens - plural\napple, pear") == [
-        "garden", "gardens", "apple", "pear"]
+        "garden",
+        "gardens",
+        "apple",
+        "pear",
+    ]
     assert word.score("garden").score == 1.0 and word.score("gardens").score > word.score("quantum").score
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda t: t.replace("  x: [", "  xs: ["), r"task.yaml:4: objective.xs: unknown key; did you mean 'x'\?"),
-    (lambda t: t.replace("expression_fit", "regression"), r"task.yaml:3: objective.kind: must be one of"),
-    (lambda t: t.replace('  target: "x**2 + 1"', "  y: [1, 2, 3]"),
-     r"task.yaml:5: objective.y: has 3 values but objective.x has 5"),
-    (lambda t: t.replace("0, 1, 2]", "zero, 1, 2]"), r"task.yaml:4: objective.x\[2\]: must be a finite number"),
-    (lambda t: t.replace('"x**2 + 1"', '"sqrt(x)"'), r"task.yaml:5: objective.target: Call is not allowed"),
-    (lambda t: t.replace("embedding: hash", "embedding: bert"), r"task.yaml:13: optimizer.embedding: must be one of"),
-    (lambda t: t.replace("evaluations: 6", "evaluations: 0"), r"task.yaml:10: optimizer.evaluations: must be >= 1"),
-    (lambda t: t.replace("initial: 2", "initial: 9"), r"task.yaml:11: optimizer.initial: \(9\) exceeds"),
-    (lambda t: t.replace("proposals_per_call: 3", "proposals_per_call: many"),
-     r"task.yaml:12: optimizer.proposals_per_call: must be an integer"),
-    (lambda t: t.replace("  initial: 2", "  inital: 2"), r"optimizer.inital: unknown key; did you mean 'initial'"),
-    (lambda t: t.replace("prompt:\n  task:", "prompt:\n  text:"), r"task.yaml:7: prompt.text: unknown key"),
-    (lambda t: t + "seeds: [x + 1, hello]\n", r"task.yaml:14: seeds\[1\]: 'hello' is not a valid candidate"),
-    (lambda t: t.replace("name: quad", "name: [quad"), r"task.yaml:\d+: invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda t: t.replace("  x: [", "  xs: ["),
+            r"task.yaml:4: objective.xs: unknown key; did you mean 'x'\?",
+        ),
+        (lambda t: t.replace("expression_fit", "regression"), r"task.yaml:3: objective.kind: must be one of"),
+        (
+            lambda t: t.replace('  target: "x**2 + 1"', "  y: [1, 2, 3]"),
+            r"task.yaml:5: objective.y: has 3 values but objective.x has 5",
+        ),
+        (
+            lambda t: t.replace("0, 1, 2]", "zero, 1, 2]"),
+            r"task.yaml:4: objective.x\[2\]: must be a finite number",
+        ),
+        (
+            lambda t: t.replace('"x**2 + 1"', '"sqrt(x)"'),
+            r"task.yaml:5: objective.target: Call is not allowed",
+        ),
+        (
+            lambda t: t.replace("embedding: hash", "embedding: bert"),
+            r"task.yaml:13: optimizer.embedding: must be one of",
+        ),
+        (
+            lambda t: t.replace("evaluations: 6", "evaluations: 0"),
+            r"task.yaml:10: optimizer.evaluations: must be >= 1",
+        ),
+        (lambda t: t.replace("initial: 2", "initial: 9"), r"task.yaml:11: optimizer.initial: \(9\) exceeds"),
+        (
+            lambda t: t.replace("proposals_per_call: 3", "proposals_per_call: many"),
+            r"task.yaml:12: optimizer.proposals_per_call: must be an integer",
+        ),
+        (
+            lambda t: t.replace("  initial: 2", "  inital: 2"),
+            r"optimizer.inital: unknown key; did you mean 'initial'",
+        ),
+        (
+            lambda t: t.replace("prompt:\n  task:", "prompt:\n  text:"),
+            r"task.yaml:7: prompt.text: unknown key",
+        ),
+        (
+            lambda t: t + "seeds: [x + 1, hello]\n",
+            r"task.yaml:14: seeds\[1\]: 'hello' is not a valid candidate",
+        ),
+        (lambda t: t.replace("name: quad", "name: [quad"), r"task.yaml:\d+: invalid YAML"),
+    ],
+)
 def test_task_validation_errors_name_file_line_and_key(tmp_path, mutate, message):
     path = _task(tmp_path, mutate(EXPR_TASK))
     with pytest.raises(TaskError, match=message) as info:
@@ -233,19 +324,24 @@ def test_task_validation_word_and_structure():
     with pytest.raises(TaskError, match="missing"):
         parse_task({"objective": {"kind": "word_similarity", "hidden": "cat"}}, "t.yaml")
     with pytest.raises(TaskError, match="objective.hidden: must be one word"):
-        parse_task({"objective": {"kind": "word_similarity", "hidden": "two words"}, "prompt": {"task": "go"}},
-                   "t.yaml")
+        parse_task(
+            {"objective": {"kind": "word_similarity", "hidden": "two words"}, "prompt": {"task": "go"}},
+            "t.yaml",
+        )
     with pytest.raises(TaskError, match="unknown optimisation task 'guess-wrd'; did you mean guess-word"):
         load_task("guess-wrd")
 
 
 # -- end to end against the scripted OpenAI-compatible server --------------------------------------
 
-WORDS = "garden harden warden gardens gander border pardon reason random tandem sudden golden burden apple tree".split()
+WORDS = ("garden harden warden gardens gander border pardon reason random tandem sudden golden burden apple "
+         "tree").split()
 
 
 def _word_task(tmp_path: Path) -> Path:
-    return _task(tmp_path, """\
+    return _task(
+        tmp_path,
+        """\
 name: word
 objective: {kind: word_similarity, hidden: garden, embedding: hash}
 prompt:
@@ -253,11 +349,13 @@ prompt:
   answer_format: one word per line
 seeds: [river]
 optimizer: {evaluations: 9, initial: 3, proposals_per_call: 3, embedding: model}
-""", "word.yaml")
+""",
+        "word.yaml",
+    )
 
 
 def _scripted(fake_llm):
-    """Plain prompts get random words; conditioned (BOPRO) prompts echo a word from their examples plus 's'."""
+    """Plain prompts get three random words; conditioned (BOPRO) prompts get 'gardens' and two random ones."""
     rng = random.Random(0)
 
     def answer(req):
@@ -270,8 +368,23 @@ def _scripted(fake_llm):
 
 def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
     _scripted(fake_llm)
-    proc = run_hrm("agent", "optimize", str(_word_task(tmp_path)), "--backend", "openai", "--base-url", fake_llm.url,
-                   "--embedding", "hash", "--seed", "3", "--json", "--runs-dir", str(tmp_path / "runs"), timeout=60)
+    proc = run_hrm(
+        "agent",
+        "optimize",
+        str(_word_task(tmp_path)),
+        "--backend",
+        "openai",
+        "--base-url",
+        fake_llm.url,
+        "--embedding",
+        "hash",
+        "--seed",
+        "3",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     run = Path(result["run_dir"])
@@ -289,8 +402,11 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
         assert len(set(cands)) == 9  # never evaluates the same candidate twice
         assert set(cands) <= set(WORDS) | {"river"}
     assert all("acquisition" in r for r in records if r["arm"] == "bopro")
-    assert result["arms"]["bopro"]["best_score"] == max(curve["bopro"]) == max(
-        r["score"] for r in records if r["arm"] in ("initial", "bopro"))
+    assert (
+        result["arms"]["bopro"]["best_score"]
+        == max(curve["bopro"])
+        == max(r["score"] for r in records if r["arm"] in ("initial", "bopro"))
+    )
 
     events = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]
@@ -299,13 +415,18 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
     assert [e["seq"] for e in events] == list(range(len(events)))
     fits = [e for e in events if e["event"] == "gp_fit"]
     assert len(fits) == 6 and [f["n"] for f in fits] == list(range(3, 9))
-    assert all(f["length_scale"] > 0 and f["noise"] > 0 and math.isfinite(f["log_marginal_likelihood"]) for f in fits)
+    assert all(
+        f["length_scale"] > 0 and f["noise"] > 0 and math.isfinite(f["log_marginal_likelihood"]) for f in fits
+    )
     # every BOPRO prompt shows the best candidate so far with its score
     bopro_calls = [e for e in events if e["event"] == "model_call" and e["role"] == "propose_bopro"]
     assert len(bopro_calls) == 6
     for call in bopro_calls:
-        prior = [e for e in events if e["event"] == "candidate" and e["arm"] in ("initial", "bopro")
-                 and e["seq"] < call["seq"]]
+        prior = [
+            e
+            for e in events
+            if e["event"] == "candidate" and e["arm"] in ("initial", "bopro") and e["seq"] < call["seq"]
+        ]
         best = max(prior, key=lambda e: e["score"])
         assert f"The best so far is {best['candidate']} with score" in call["messages"][-1]["content"]
     plain = [r for r in fake_llm.chat_requests if "tried so far" not in r.last_user]
@@ -314,9 +435,25 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
 
     # the table view renders from the same run without a model call
     _scripted(fake_llm)
-    shown = run_hrm("agent", "optimize", str(_word_task(tmp_path)), "--backend", "openai", "--base-url",
-                    fake_llm.url, "--embedding", "hash", "--seed", "3", "-n", "5", "--no-baseline",
-                    "--runs-dir", str(tmp_path / "runs2"), timeout=60)
+    shown = run_hrm(
+        "agent",
+        "optimize",
+        str(_word_task(tmp_path)),
+        "--backend",
+        "openai",
+        "--base-url",
+        fake_llm.url,
+        "--embedding",
+        "hash",
+        "--seed",
+        "3",
+        "-n",
+        "5",
+        "--no-baseline",
+        "--runs-dir",
+        str(tmp_path / "runs2"),
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "bopro best" in shown.stdout and "random best" not in shown.stdout and "river" in shown.stdout
 
@@ -329,8 +466,15 @@ def test_optimize_is_reproducible_with_a_seed(fake_llm, tmp_path):
     for i in range(2):
         _scripted(fake_llm)
         task = load_task(_word_task(tmp_path))
-        result = optimize(task, make_backend("openai", base_url=fake_llm.url), HashEmbedder(), seed=5,
-                          evaluations=7, runs_dir=tmp_path / f"r{i}", baseline=False)
+        result = optimize(
+            task,
+            make_backend("openai", base_url=fake_llm.url),
+            HashEmbedder(),
+            seed=5,
+            evaluations=7,
+            runs_dir=tmp_path / f"r{i}",
+            baseline=False,
+        )
         records = (Path(result["run_dir"]) / "candidates.jsonl").read_text().splitlines()
         curves.append([json.loads(line)["candidate"] for line in records])
     assert curves[0] == curves[1] and len(curves[0]) == 7
@@ -347,8 +491,11 @@ def test_optimize_bad_input_exits_2(run_hrm, tmp_path, dead_llm_url):
 
     from hrm_cli.main import app
 
-    for args, message in ((["--acquisition", "pi"], "--acquisition 'pi'"), (["-n", "0"], "--evaluations must be >= 1"),
-                          (["--kernel", "linear"], "--kernel 'linear'")):
+    for args, message in (
+        (["--acquisition", "pi"], "--acquisition 'pi'"),
+        (["-n", "0"], "--evaluations must be >= 1"),
+        (["--kernel", "linear"], "--kernel 'linear'"),
+    ):
         res = CliRunner().invoke(app, ["agent", "optimize", str(good), "--backend", "openai", *args])
         assert isinstance(res.exception, AgentError) and res.exception.exit_code == 2
         assert message in str(res.exception)
@@ -356,8 +503,20 @@ def test_optimize_bad_input_exits_2(run_hrm, tmp_path, dead_llm_url):
 
 def test_optimize_dead_server_exits_3_and_still_writes_the_run(run_hrm, tmp_path, dead_llm_url):
     good = _task(tmp_path, EXPR_TASK, "good.yaml")
-    proc = run_hrm("agent", "optimize", str(good), "--backend", "openai", "--base-url", dead_llm_url,
-                   "--embedding", "hash", "--runs-dir", str(tmp_path / "runs"), timeout=60)
+    proc = run_hrm(
+        "agent",
+        "optimize",
+        str(good),
+        "--backend",
+        "openai",
+        "--base-url",
+        dead_llm_url,
+        "--embedding",
+        "hash",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        timeout=60,
+    )
     assert proc.returncode == 3 and "cannot connect" in proc.stderr and "Traceback" not in proc.stderr
     [run] = (tmp_path / "runs").iterdir()
     result = json.loads((run / "result.json").read_text())

@@ -138,3 +138,4 @@ async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 20.0, w
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}\n{screen_text(pilot.app)}")
         await pilot.pause(0.05)
+    await pilot.pause()  # let the screen repaint what made the predicate true

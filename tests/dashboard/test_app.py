@@ -32,13 +32,22 @@ async def _open(pilot, name: str) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, RunsScreen)
     await wait_for(pilot, lambda: any(r.name == name for r in screen.runs), what=f"run {name} listed")
-    table = screen.query_one(DataTable)
-    while screen.highlighted is None or screen.highlighted.name != name:
-        await pilot.press("down")
+    await _highlight(pilot, name)
     await pilot.press("enter")
     await wait_for(pilot, lambda: pilot.app.screen is not screen and getattr(pilot.app.screen, "loaded", True),
                    what=f"{name} opened")
-    assert table is not None
+
+
+async def _highlight(pilot, name: str) -> None:
+    """Press up/down as a person would until `name` is the highlighted row."""
+    screen = pilot.app.screen
+    table = screen.query_one(DataTable)
+    target = [r.name for r in screen.runs].index(name)
+    for _ in range(len(screen.runs) + 1):
+        if screen.highlighted is not None and screen.highlighted.name == name:
+            return
+        await pilot.press("down" if table.cursor_row < target else "up")
+    raise AssertionError(f"could not highlight {name}")
 
 
 def _live(path) -> None:
@@ -280,6 +289,5 @@ async def test_crashed_and_running_training_runs(tmp_path):
         await wait_for(pilot, lambda: len(screen.runs) == 2)
         status = {r.name: r.status for r in screen.runs}
         assert status == {"live": "running", "dead": "crashed"}
-        while screen.highlighted.name != "dead":
-            await pilot.press("down")
+        await _highlight(pilot, "dead")
         assert "no heartbeat for 2.0 h" in screen_text(app)
