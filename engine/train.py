@@ -28,6 +28,7 @@ from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
 from hrm_engine.model import HRM, ModelConfig, count_parameters
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
+from hrm_engine.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
 
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
@@ -77,6 +78,31 @@ class Trainer:
         self.carry: dict[str, mx.array] | None = None
         self.tokens_per_step = self.global_batch_size * self.metadata.seq_len
         self._step_fn = self._build_step(bool(config.get("compile", True)))
+        self._prefetch_depth = int(config.get("prefetch_batches") or 0)
+        self._prefetcher: BatchPrefetcher | None = None
+        self._consumed: tuple[dict[str, Any], float] | None = None  # sampler state and epoch after the last batch
+
+    @property
+    def epoch(self) -> float:
+        """Epochs consumed by the steps taken (the prefetch thread may have read further)."""
+        return self._consumed[1] if self._consumed else self.sampler.epoch
+
+    def _next_batch(self) -> dict[str, Any]:
+        if self._prefetch_depth <= 0:
+            return self.sampler.next_batch()
+        if self._prefetcher is None:
+            self._prefetcher = BatchPrefetcher(self.sampler, self._prefetch_depth)
+        batch, state, epoch = self._prefetcher.get()
+        self._consumed = (state, epoch)
+        return batch
+
+    def close(self) -> None:
+        """Stop the prefetch thread (the sampler then reflects exactly the consumed batches)."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+            self._prefetcher = None
+            if self._consumed is not None:
+                self.sampler.load_state_dict(self._consumed[0])
 
     @property
     def num_parameters(self) -> int:
@@ -128,7 +154,7 @@ class Trainer:
 
     def step(self) -> dict[str, float]:
         """One training step; returns the summed metrics as floats (count, losses, accuracies...)."""
-        batch = {k: mx.array(v) for k, v in self.sampler.next_batch().items()}
+        batch = {k: mx.array(v) for k, v in self._next_batch().items()}
         if self.carry is None:
             self.carry = initial_carry(self.model, batch)
         lr_now = float(self.lr_fn(mx.array(self.step_count)).item())
@@ -142,7 +168,8 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"sampler": self.sampler.state_dict(), "seed": self.seed, "epoch": self.sampler.epoch,
+        sampler_state = self._consumed[0] if self._consumed else self.sampler.state_dict()
+        return {"sampler": sampler_state, "seed": self.seed, "epoch": self.epoch,
                 "total_steps": self.total_steps}
 
     def global_carry(self) -> dict[str, mx.array] | None:
@@ -175,6 +202,8 @@ class Trainer:
         carry_path = ckpt / "carry.safetensors"
         carry = load_arrays(ckpt, "carry.safetensors") if carry_path.is_file() else None
         self.carry = self._local_carry(carry)
+        self.close()
+        self._consumed = None
         self.sampler.load_state_dict(state["sampler"])
         self.step_count = int(state["step"])
         self._step_fn = self._build_step(bool(self.config.get("compile", True)))
@@ -276,7 +305,7 @@ def run_training(
     wall_start = time.perf_counter() - float(run.info.get("wall_s", 0.0))
     next_eval_epoch = None
     if eval_interval_epochs:
-        done_evals = int(trainer.sampler.epoch // eval_interval_epochs)
+        done_evals = int(trainer.epoch // eval_interval_epochs)
         next_eval_epoch = (done_evals + 1) * eval_interval_epochs
     last_eval: dict[str, Any] | None = None
 
@@ -294,7 +323,7 @@ def run_training(
     def do_eval() -> dict[str, Any]:
         nonlocal best_path, best_metric, last_eval
         metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=on_eval_progress, dist=dist)
-        record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.sampler.epoch,
+        record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.epoch,
                   **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
         run.log(record)
         last_eval = record
@@ -320,7 +349,7 @@ def run_training(
             step = trainer.step_count
             if step % log_interval == 0 or step == trainer.total_steps:
                 elapsed = time.perf_counter() - window_start
-                record = {"type": "train", "step": step, "epoch": trainer.sampler.epoch, "lr": metrics["lr"],
+                record = {"type": "train", "step": step, "epoch": trainer.epoch, "lr": metrics["lr"],
                           **normalise_train_metrics(sums, trainer.global_batch_size * window_steps),
                           "steps_per_s": window_steps / elapsed,
                           "tokens_per_s": window_steps * trainer.tokens_per_step / elapsed,
@@ -330,12 +359,12 @@ def run_training(
                                if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
                 record["count"] = sums["count"] / window_steps
                 run.log(record)
-                run.update(step=step, epoch=trainer.sampler.epoch, wall_s=record["wall_s"])
+                run.update(step=step, epoch=trainer.epoch, wall_s=record["wall_s"])
                 if on_log:
                     on_log(record)
                 sums = {k: 0.0 for k in METRIC_KEYS}
                 window_steps, window_start = 0, time.perf_counter()
-            if next_eval_epoch is not None and trainer.sampler.epoch >= next_eval_epoch:
+            if next_eval_epoch is not None and trainer.epoch >= next_eval_epoch:
                 do_eval()
                 next_eval_epoch += eval_interval_epochs
             elif ckpt_interval and step % int(ckpt_interval) == 0:
@@ -354,6 +383,7 @@ def run_training(
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        trainer.close()
     run.update(status=status, step=trainer.step_count, finished=time.time())
     summary = {"run": str(run_path), "status": status, "step": trainer.step_count, "total_steps": trainer.total_steps,
                "parameters": trainer.num_parameters, "last_eval": last_eval,
