@@ -62,6 +62,20 @@ def preload() -> BlasInfo:
     return info()
 
 
+def set_threads(n: int) -> bool:
+    """Set the optimised BLAS's thread count at run time (False when there is no such BLAS)."""
+    path = _state["path"]
+    if not path:
+        return False
+    lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    for fn in ("openblas_set_num_threads", "MKL_Set_Num_Threads"):
+        setter = getattr(lib, fn, None)
+        if setter is not None:
+            setter(ctypes.c_int(max(1, int(n))))
+            return True
+    return False
+
+
 def info() -> BlasInfo:
     """Describe the BLAS MLX will use in this process."""
     if sys.platform == "darwin":

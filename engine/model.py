@@ -242,12 +242,37 @@ class HRM(nn.Module):
             emb = 0.707106781 * (emb + self.embed_pos.astype(dtype))
         return self.embed_scale * emb
 
+    def use_cpu_streams(self, n: int) -> None:
+        """Run segments as `n` batch shards, each on its own CPU stream (1: off).
+
+        MLX runs each CPU stream's elementwise ops, softmax and attention on one thread; with the
+        batch split across streams (and the BLAS at one thread per stream) every core works all the
+        time: 1.6x faster per segment on 2 cores for the Sudoku preset. Rows are independent, so
+        the results are those of the unsplit batch.
+        """
+        streams = [mx.new_stream(mx.cpu) for _ in range(n)] if n > 1 else []
+        object.__setattr__(self, "_cpu_streams", streams)  # not a parameter: bypass nn.Module's dict
+
     def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
                 ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
         """One forward segment: H_cycles x L_cycles updates, gradient through the last L and H call only.
 
         Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
         """
+        streams = self.__dict__.get("_cpu_streams") or []
+        B = inputs.shape[0]
+        if len(streams) < 2 or B < len(streams):
+            return self._segment(z_H, z_L, inputs, puzzle_rows)
+        n = len(streams)
+        bounds = [B * i // n for i in range(n + 1)]
+        parts = []
+        for stream, lo, hi in zip(streams, bounds[:-1], bounds[1:]):
+            with mx.stream(stream):
+                parts.append(self._segment(z_H[lo:hi], z_L[lo:hi], inputs[lo:hi], puzzle_rows[lo:hi]))
+        return tuple(mx.concatenate([p[i] for p in parts], axis=0) for i in range(5))  # type: ignore[return-value]
+
+    def _segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
+                 ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
         cfg = self.config
         x = self.input_embeddings(inputs, puzzle_rows)
         z_H, z_L = mx.stop_gradient(z_H), mx.stop_gradient(z_L)
@@ -263,6 +288,24 @@ class HRM(nn.Module):
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len:]
         q = self.q_head(z_H[:, 0]).astype(mx.float32)
         return mx.stop_gradient(z_H), mx.stop_gradient(z_L), logits, q[:, 0], q[:, 1]
+
+
+def configure_cpu_streams(model: HRM, setting: Any = "auto") -> int:
+    """Apply the `cpu_streams` config (auto = one stream per core, at most 8) on the CPU; returns n."""
+    import os
+
+    from hrm_engine import blas
+
+    if mx.default_device() != mx.cpu:
+        n = 1
+    elif setting in (None, "auto"):
+        n = min(os.cpu_count() or 1, 8)
+    else:
+        n = max(1, int(setting))
+    if n > 1:
+        blas.set_threads(1)  # one BLAS thread per stream: the streams are the parallelism
+    model.use_cpu_streams(n)
+    return n
 
 
 def count_parameters(model: HRM) -> int:

@@ -68,6 +68,14 @@ def trace_tree(events: list[dict[str, Any]], full: bool = False) -> Tree:
             parent.add(Text.assemble((f"failure [{e['category']}]", "bold red"), f" {e['detail']}"))
         elif ev == "error":
             root.add(Text.assemble(("error ", "bold red"), e.get("message", "")))
+        elif ev == "candidate":  # hrm agent optimize
+            style = "green" if e.get("valid") else "red"
+            parent.add(Text.assemble((f"{e.get('arm', '?')} #{e.get('evaluation', '?')}", "bold"),
+                                     f"  {_short(e.get('candidate', ''), 120, full)}  ",
+                                     (f"score {e.get('score')}", style), f"  best {e.get('best_so_far')}"))
+        elif ev == "gp_fit":
+            parent.add(Text(f"GP fit ({e.get('arm')}): {e.get('kernel')} on {e.get('n')} points, "
+                            f"log marginal likelihood {e.get('log_marginal_likelihood')}", style="dim"))
         elif ev == "final":
             root.add(Text.assemble(("final answer ", "bold green"), str(e.get("answer"))))
         elif ev == "run_end":

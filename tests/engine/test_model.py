@@ -95,3 +95,34 @@ def test_segment_shapes_and_one_step_gradient():
     assert float(mx.abs(grads["H_level"]["layers"][0]["mlp"]["down_proj"]["weight"]).max()) > 0
     out = model.segment(zH, zL, inputs, rows)
     assert out[2].shape == (B, 16, 6) and out[3].shape == (B,)
+
+
+def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
+    """Batch shards on several CPU streams: same outputs and same gradients as one stream."""
+    mx.random.seed(0)
+    model = HRM(tiny_cfg())
+    B, S = 5, 16  # 5 rows over 2 and 3 streams: uneven shards
+    D = model.config.hidden_size
+    zH = mx.random.normal((B, S + 1, D))
+    zL = mx.random.normal((B, S + 1, D))
+    inputs = mx.random.randint(0, 6, (B, S))
+    rows = mx.random.normal((B, D))
+
+    def loss(params, n):
+        model.update(params)
+        model.use_cpu_streams(n)
+        _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
+        return (logits ** 2).mean() + qh.sum() + qc.sum(), (logits, qh)
+
+    grad = mx.value_and_grad(loss)
+    params = model.trainable_parameters()
+    (l1, (lg1, q1)), g1 = grad(params, 1)
+    for n in (2, 3):
+        (ln, (lgn, qn)), gn = grad(params, n)
+        np.testing.assert_allclose(np.array(lgn), np.array(lg1), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.array(qn), np.array(q1), rtol=1e-5, atol=1e-5)
+        from mlx.utils import tree_flatten
+
+        for (k, a), (_, b) in zip(tree_flatten(g1), tree_flatten(gn)):
+            np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-4, atol=1e-6, err_msg=k)
+    model.use_cpu_streams(1)
