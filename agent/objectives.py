@@ -83,7 +83,7 @@ _WORD = re.compile(r"^(?=.{1,24}$)[a-z]+(?:['-][a-z]+)?$")  # one word: letters,
 _STOP = set(
     """a an the and or of to in on for with is are was be it this that these those here there
 some other more your my our their new word words secret guess guesses candidate candidates answer
-sure okay ok yes no list line lines one two three four five six score scores previous""".split()
+sure okay ok yes no list line lines one two three four five six score scores previous none null""".split()
 )
 
 

@@ -418,22 +418,27 @@ class RunScanner:
         return self._summarised(path, "optimize", now)
 
     def _summarised(self, path: Path, kind: str, now: float) -> RunInfo:
-        """Bench and optimize runs: finished once summary.json (or result.json) exists."""
+        """Bench and optimize runs: finished once summary.json (or result.json) says so."""
         summary = read_json(path / "summary.json") or read_json(path / "result.json")
-        started = None
-        if summary:
-            started = _iso_time(summary.get("started") or summary.get("created"))
+        meta = read_json(path / "bench.json") or {}
+        started = _iso_time(meta.get("created") or (summary or {}).get("started") or (summary or {}).get("created"))
         started = started or _id_time(path.name) or _mtime(path)
+        newest = _newest_mtime(path) or now
+        stale = now - newest > self.agent_stale_s
+        results = path / "results.jsonl"
         if summary is not None:
             status = str(summary.get("status") or "finished")
-            return RunInfo(path, kind, path.name, status, summary_headline(summary), started)
-        results = path / "results.jsonl"
+            status = {"done": "finished"}.get(status, status)
+            progress = summary_headline(summary)
+            if summary.get("complete") is False:  # hrm_agent.bench: items still to run (or it stopped)
+                status = "incomplete" if stale else "running"
+                progress = f"{summary.get('items_done')}/{summary.get('items_total')} items  {progress}"
+            return RunInfo(path, kind, path.name, status, progress, started)
         done = _count_lines(results) if results.is_file() else 0
         progress = f"{done} results" if results.is_file() else "starting"
-        newest = _newest_mtime(path) or now
-        if now - newest > self.agent_stale_s:
+        if stale:
             return RunInfo(path, kind, path.name, "crashed", progress, started,
-                           f"no file changed for {_age(now - newest)} and no summary.json")
+                           f"no file changed for {_age(now - newest)} and no summary")
         return RunInfo(path, kind, path.name, "running", progress, started)
 
 
@@ -453,6 +458,8 @@ def _one_line(value: Any, limit: int = 60) -> str:
 # -- training metrics --------------------------------------------------------------------------------------
 
 TRAIN_SERIES = ("lm_loss", "exact_accuracy", "accuracy", "lr", "tokens_per_s", "steps", "steps_per_s")
+# averaged over the rows that halted in the logging window: undefined (logged as 0) when none halted
+PER_HALTED = ("exact_accuracy", "accuracy", "steps")
 EVAL_SERIES = ("lm_loss", "exact_accuracy", "accuracy", "steps", "q_halt_accuracy")
 
 
@@ -520,8 +527,10 @@ class TrainingLog:
                 self.last_eval = rec
                 self.evals.append({k: rec.get(k) for k in ("step", "split", "exact_accuracy", "accuracy")})
             else:
+                none_halted = rec.get("count") == 0
                 for k in TRAIN_SERIES:
-                    self.train[k].add(step, rec.get(k))
+                    if not (none_halted and k in PER_HALTED):
+                        self.train[k].add(step, rec.get(k))
                 self.last_train = rec
 
 
@@ -634,7 +643,7 @@ class AgentTrace:
 
 # -- bench and optimize summaries ---------------------------------------------------------------------------
 
-_TABLE_KEYS = ("controllers", "per_controller", "by_controller", "table", "rows")
+_TABLE_KEYS = ("controllers", "per_controller", "by_controller", "arms", "table", "rows")
 _NOT_CONTROLLERS = {"config", "settings", "args", "suite", "diff", "difference", "delta", "ci", "bootstrap", "meta"}
 _FAILURE_HINTS = ("fail", "categor")
 
@@ -665,16 +674,31 @@ def per_controller(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def split_metrics(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-    """A controller's row as (scalar metrics, failure-category counts); nested dicts are flattened."""
+def split_metrics(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A controller's row as (scalar metrics, failure-category counts).
+
+    Nested dicts are flattened (`pass@k.5`, `time_s.mean`); of per-group tables (`by_depth`, `by_split`)
+    only pass@1 is kept (`by_depth.5.pass@1`: accuracy against depth). The failure counts are
+    `failure_categories` (hrm_agent.bench) or else the first nested dict named like failures.
+    """
     metrics: dict[str, Any] = {}
-    failures: dict[str, float] = {}
+    fkey = "failure_categories" if isinstance(row.get("failure_categories"), dict) else next(
+        (k for k, v in row.items() if isinstance(v, dict) and any(h in k.lower() for h in _FAILURE_HINTS)), None)
+    failures = {str(c): n for c, n in (row.get(fkey) or {}).items() if is_scalar(n)} if fkey else {}
+
+    def flatten(prefix: str, value: Any, grouped: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                flatten(f"{prefix}.{k}", v, grouped or str(k).startswith("by_"))
+        elif is_scalar(value) and (not grouped or prefix.endswith("pass@1")):
+            metrics[prefix] = value
+
     for k, v in row.items():
+        if k == fkey:
+            continue
         if isinstance(v, dict):
-            if any(h in k.lower() for h in _FAILURE_HINTS):
-                failures.update({str(c): n for c, n in v.items() if is_scalar(n)})
-            else:
-                metrics.update({f"{k}.{c}": n for c, n in v.items() if is_scalar(n)})
+            for c, x in v.items():
+                flatten(f"{k}.{c}", x, k.startswith("by_"))
         elif is_scalar(v):
             metrics[k] = v
     return metrics, failures

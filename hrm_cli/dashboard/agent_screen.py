@@ -12,8 +12,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static, Tree
 
 from hrm_cli.dashboard.follow import FollowingScreen
+from hrm_cli.dashboard.runs_screen import status_text
 from hrm_cli.dashboard.trace_view import TraceTree, event_detail
-from hrm_engine.runlog import AgentTrace, read_json
+from hrm_engine.runlog import AGENT_STALE_S, AgentTrace, read_json
 
 
 class AgentScreen(FollowingScreen):
@@ -59,7 +60,11 @@ class AgentScreen(FollowingScreen):
         batch = self.trace.poll()
         result = read_json(self.path / "result.json") if self.trace.finished else None
         events = [e for e in batch.records if isinstance(e.get("event"), str)]
-        payload = {"reset": batch.reset, "events": events, "missing": batch.missing, "result": result,
+        try:
+            mtime = self.trace.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        payload = {"reset": batch.reset, "events": events, "missing": batch.missing, "result": result, "mtime": mtime,
                    "skipped": self.trace.skipped, "pending": self.trace.tail.pending_bytes,
                    "finished": self.trace.finished}
         return payload, not self.trace.tail.caught_up
@@ -76,6 +81,8 @@ class AgentScreen(FollowingScreen):
             self._status = "deleted" if self.builder.count else "no trace.jsonl yet"
         elif payload["finished"]:
             self._status = "finished"
+        elif payload["mtime"] is not None and self.clock() - payload["mtime"] > AGENT_STALE_S:
+            self._status = "crashed"  # as the runs list judges it: no run_end and no new event for long
         else:
             self._status = "running"
         self._skipped, self._pending = payload["skipped"], payload["pending"]
@@ -108,9 +115,7 @@ class AgentScreen(FollowingScreen):
 
     def _render_title(self) -> None:
         skipped = getattr(self, "_skipped", 0)
-        parts: list[Any] = [(self.path.name, "bold"), "  ",
-                            (self._status, {"running": "bold green", "finished": "", "deleted": "dim"}
-                             .get(self._status, "yellow")),
+        parts: list[Any] = [(self.path.name, "bold"), "  ", status_text(self._status),
                             f"  {self.builder.count if self.builder else 0} events"]
         if skipped:
             parts.append((f"  skipped {skipped} lines", "yellow"))

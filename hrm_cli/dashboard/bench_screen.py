@@ -3,9 +3,11 @@ failure categories; while the bench runs, counts from results.jsonl as they arri
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -24,44 +26,65 @@ FAILURE_KEYS = ("failure", "failure_category", "category")
 
 
 def comparison_tables(summary: dict[str, Any]) -> list[RenderableType]:
-    """The metric table (metrics down, controllers across: fits 80 columns) and the failure table."""
+    """The metric table (metrics down, controllers across) beside the failure categories, then the
+    a - b difference and the run's facts."""
     rows = per_controller(summary)
     out: list[RenderableType] = []
+    if rows:
+        split = {name: split_metrics(row) for name, row in rows.items()}
+        metrics = Table(title="comparison", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                        padding=(0, 1))
+        metrics.add_column("metric", no_wrap=True, max_width=24, overflow="ellipsis")
+        for name in rows:
+            metrics.add_column(name, justify="right", no_wrap=True, min_width=6)
+        keys: list[str] = []
+        for m, _ in split.values():
+            keys += [k for k in m if k not in keys]
+        for key in keys:
+            metrics.add_row(key, *[fmt(split[name][0].get(key)) for name in rows])
+        categories: list[str] = []
+        for _, f in split.values():
+            categories += [c for c in f if c not in categories]
+        fail: RenderableType = Text("no failures", style="dim")
+        if categories:
+            fail = Table(title="failure categories", title_justify="left", header_style="bold",
+                         box=box.SIMPLE_HEAD, padding=(0, 1))
+            fail.add_column("category", no_wrap=True, max_width=18, overflow="ellipsis")
+            for name in rows:
+                fail.add_column(name, justify="right", no_wrap=True, min_width=4)
+            for cat in categories:
+                fail.add_row(cat, *[fmt(split[name][1].get(cat, 0)) for name in rows])
+        side = Table.grid(padding=(0, 2))
+        side.add_row(metrics, fail)
+        out += [side, Text("")]
+    else:
+        out += [Text("summary.json has no per-controller table that this view understands", style="yellow"),
+                Text("")]
+    comparison = summary.get("comparison")
+    if isinstance(comparison, dict):  # hrm_agent.bench: a - b with a bootstrap interval
+        title = f"difference {comparison.get('a', 'a')} − {comparison.get('b', 'b')}"
+        diff = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+        diff.add_column(style="bold", no_wrap=True)
+        diff.add_column()
+        for key, value in comparison.items():
+            if key in ("a", "b"):
+                continue
+            if isinstance(value, list):
+                value = "[" + ", ".join(fmt(v) for v in value) + "]"
+            elif isinstance(value, dict):
+                value = "  ".join(f"{k} {fmt(v)}" for k, v in value.items())
+            diff.add_row(key, fmt(value))
+        out += [diff, Text("")]
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
     for key, value in summary.items():
         if is_scalar(value) and key not in ("status",):
+            if key in ("started", "created", "finished") and isinstance(value, (int, float)):
+                value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
             facts.add_row(key, fmt(value))
     if facts.row_count:
-        out += [facts, Text("")]
-    if not rows:
-        out.append(Text("summary.json has no per-controller table that this view understands", style="yellow"))
-        return out
-    split = {name: split_metrics(row) for name, row in rows.items()}
-    metrics = Table(title="comparison", title_justify="left", header_style="bold")
-    metrics.add_column("metric", no_wrap=True)
-    for name in rows:
-        metrics.add_column(name, justify="right")
-    keys: list[str] = []
-    for m, _ in split.values():
-        keys += [k for k in m if k not in keys]
-    for key in keys:
-        metrics.add_row(key, *[fmt(split[name][0].get(key)) for name in rows])
-    out += [metrics, Text("")]
-    categories: list[str] = []
-    for _, f in split.values():
-        categories += [c for c in f if c not in categories]
-    fail = Table(title="failure categories", title_justify="left", header_style="bold")
-    fail.add_column("category", no_wrap=True)
-    for name in rows:
-        fail.add_column(name, justify="right")
-    for cat in categories:
-        fail.add_row(cat, *[fmt(split[name][1].get(cat, 0)) for name in rows])
-    if categories:
-        out.append(fail)
-    else:
-        out.append(Text("no failure categories in summary.json", style="dim"))
+        out.append(facts)
     return out
 
 
@@ -119,12 +142,14 @@ class BenchScreen(FollowingScreen):
 
     def on_mount(self) -> None:
         self.query_one("#title", Static).update(Text.assemble((f"{self.run.kind} ", "bold"), self.run.name))
+        self.query_one("#bench", VerticalScroll).focus()  # arrows and page keys scroll the tables
+        self.scanner = self.app.scanner
         self.start_following()
 
     def collect(self) -> tuple[dict[str, Any], bool]:
         more = self.results.poll()
         summary = read_json(self.run.path / "summary.json") or read_json(self.run.path / "result.json")
-        info = self.app.scanner.describe(self.run.path) if self.run.path.is_dir() else None
+        info = self.scanner.describe(self.run.path) if self.run.path.is_dir() else None
         return {"summary": summary, "results": self.results.table(), "info": info,
                 "skipped": self.results.tail.skipped, "files": _files(self.run.path)}, more
 
@@ -150,6 +175,11 @@ class BenchScreen(FollowingScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "trace":  # only optimize runs keep a trace of their own (bench traces are per item)
+            return (self.run.path / "trace.jsonl").is_file() or None
+        return True
 
     def action_trace(self) -> None:
         from hrm_cli.dashboard.agent_screen import AgentScreen

@@ -17,16 +17,20 @@ class FollowingScreen(Screen):
 
     Subclasses implement `collect()` (worker thread: read, return `(payload, more)`) and
     `apply(payload)` (UI thread). `loaded` turns true once the files were read to their end.
+    `collect` must not touch widgets' geometry (`size`, `region`): asking for it from another thread
+    makes Textual lay the screen out there. Record what it needs on the UI thread (`on_resize`).
     """
 
     loaded = False
-    polls = 0  # completed polls, for tests that wait for a fresh read
+    polls = 0
+    error: Exception | None = None  # the last exception while reading (shown as a notification)  # completed polls, for tests that wait for a fresh read
 
     def __init__(self) -> None:
         super().__init__()
         self._busy = False
 
     def start_following(self) -> None:
+        self.clock = self.app.clock  # for collect(): no app lookups from the worker thread
         self.poll_now()
         self.set_interval(self.app.refresh_s, self.poll_now)
 
@@ -49,7 +53,8 @@ class FollowingScreen(Screen):
                 try:
                     payload, more = self.collect()
                 except Exception as exc:  # a bug or an unreadable file must not take the UI down
-                    self.app.call_from_thread(self.notify, f"could not read: {exc}", severity="error")
+                    self.error = exc
+                    self.app.call_from_thread(self.notify, f"could not read: {exc!r}", severity="error")
                     return
                 if payload is not None and not worker.is_cancelled:
                     self.app.call_from_thread(self._apply, payload)

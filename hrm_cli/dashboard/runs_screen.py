@@ -35,11 +35,16 @@ def started_text(started: float | None, now: float) -> str:
     return time.strftime("%H:%M" if same_day else "%m-%d %H:%M", when)
 
 
+class RunsTable(DataTable):
+    """The runs table; enter (its own select, so it follows the arrow keys typed before it) opens a run."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open")]
+
+
 class RunsScreen(Screen):
     """Lists runs newest first, rescanning every `app.refresh_s` seconds; enter opens one."""
 
     BINDINGS = [
-        Binding("enter", "open", "Open", priority=True),
         Binding("m", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("r", "rescan", "Rescan"),
@@ -54,7 +59,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="topline")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=False)
+        yield RunsTable(id="runs", cursor_type="row", zebra_stripes=False)
         yield Static(id="empty", classes="empty")
         yield Static(id="note", classes="bottomline")
         yield Footer()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.widgets import Footer, Static
-from textual_plotext import PlotextPlot
 
 from hrm_cli.dashboard.follow import FollowingScreen
+from hrm_cli.dashboard.plots import Line, MetricPlot, PlotSpec
 from hrm_cli.dashboard.runs_screen import status_text
 from hrm_engine.runlog import TrainingRun, format_duration
 
@@ -26,6 +28,7 @@ TABS = [title for _, title, _ in PLOTS] + ["run info"]
 TAB_SHORT = ["loss", "exact", "lr", "tok/s", "ACT", "info"]
 # Told apart without colour (NO_COLOR): each run its own marker, evaluations as single characters.
 RUN_MARKERS = ["braille", "dot", "+", "x"]
+RUN_GLYPHS = ["⢕", "•", "+", "x"]  # what those markers look like, for the title's legend
 EVAL_MARKERS = ["o", "*", "#", "@"]
 RUN_COLORS = ["cyan", "orange", "magenta", "green"]
 EVAL_ROWS = [("step", "step"), ("exact_accuracy", "exact"), ("accuracy", "token acc"),
@@ -73,6 +76,16 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def short_names(names: list[str]) -> list[str]:
+    """Run names without their common prefix (hrm-tiny-s4-a, hrm-tiny-s4-b -> a, b), to fit legends."""
+    if len(names) < 2:
+        return names
+    prefix = os.path.commonprefix(names)
+    cut = max(prefix.rfind(c) for c in "-_.") + 1 if prefix else 0
+    short = [n[cut:] for n in names]
+    return short if all(short) and len(set(short)) == len(short) else names
+
+
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in config.items():
@@ -81,6 +94,27 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def plot_specs(snaps: list[RunSnapshot]) -> dict[str, PlotSpec]:
+    """What each plot draws: every run's train line and its evaluations, on the same axes."""
+    compare = len(snaps) > 1
+    labels = short_names([s.name for s in snaps])
+    specs = {}
+    for key, title, has_eval in PLOTS:
+        lines = []
+        for i, snap in enumerate(snaps):
+            label = labels[i][:18] if compare else "train"
+            xs, ys = snap.series.get(key, ([], []))
+            if xs:
+                lines.append(Line(xs, ys, RUN_MARKERS[i % 4], RUN_COLORS[i % 4], label))
+            exs, eys = snap.eval_series.get(key, ([], [])) if has_eval else ([], [])
+            if exs:
+                lines.append(Line(exs, eys, EVAL_MARKERS[i % 4], RUN_COLORS[i % 4],
+                                  f"{label} eval" if compare else "eval", scatter=True))
+        specs[key] = PlotSpec(f"{title} vs step" if lines else f"{title}: no data yet", tuple(lines),
+                              (0.0, 1.0) if key == "exact_accuracy" else None)
+    return specs
 
 
 class TrainingScreen(FollowingScreen):
@@ -102,6 +136,10 @@ class TrainingScreen(FollowingScreen):
         self.snapshots: list[RunSnapshot] = []
         self._plotted: tuple[int, ...] | None = None
         self._configs: dict[int, dict[str, Any]] = {}
+        self._texts: dict[str, Any] = {}  # what each text panel shows, to skip unchanged repaints
+        self._drawn_at = 0.0
+        self._width = 80  # the screen's width, recorded on the UI thread
+        self._plots: dict[str, MetricPlot] = {}  # when the plots were last drawn (throttled while a big file loads)
 
     @property
     def compare(self) -> bool:
@@ -113,18 +151,20 @@ class TrainingScreen(FollowingScreen):
         with Horizontal(id="body"):
             with Container(id="plots"):
                 for i, (key, _title, _) in enumerate(PLOTS):
-                    yield PlotextPlot(id=f"plot-{key}", classes="cell")
+                    yield MetricPlot(id=f"plot-{key}", classes="cell")
                 yield Static(id="info", classes="cell")
             yield Static(id="evalpanel")
         yield Footer()
 
     def on_mount(self) -> None:
+        self._plots = {key: self.query_one(f"#plot-{key}", MetricPlot) for key, _, _ in PLOTS}
         self._choose_layout()
         self._show_current()
         self._render_text()
         self.start_following()
 
     def on_resize(self) -> None:
+        self._width = self.size.width
         self._choose_layout()
 
     def _choose_layout(self) -> None:
@@ -135,8 +175,8 @@ class TrainingScreen(FollowingScreen):
         self.set_class(mode == "grid", "-grid")
 
     # -- reading (worker thread) ---------------------------------------------------------------------------
-    def collect(self) -> tuple[list[RunSnapshot], bool]:
-        now = self.app.clock()
+    def collect(self) -> tuple[dict[str, Any], bool]:
+        now = self.clock()
         snaps, more = [], False
         for i, run in enumerate(self.runs):
             run.poll()
@@ -147,59 +187,59 @@ class TrainingScreen(FollowingScreen):
                 except (OSError, yaml.YAMLError, AttributeError):
                     pass
             snaps.append(self._snapshot(i, run, now))
-        return snaps, more
+        payload: dict[str, Any] = {"snapshots": snaps, "plots": None}
+        versions = tuple(s.version for s in snaps)
+        # draw here, off the UI thread, only when the data changed; while a big file is still being read,
+        # at most once a second (the first chunk is drawn at once)
+        throttled = more and self._plotted is not None and time.monotonic() - self._drawn_at < 1.0
+        if versions != self._plotted and not throttled:
+            self._plotted, self._drawn_at = versions, time.monotonic()
+            specs = plot_specs(snaps)
+            drawn = {}
+            for key, spec in specs.items():
+                widget = self._plots[key]
+                size = widget.cells
+                if widget.display and size[0] > 0 and size[1] > 0:
+                    drawn[key] = (size, widget.draw(spec, size))
+            payload["plots"] = (specs, drawn)
+        return payload, more
 
     def _snapshot(self, i: int, run: TrainingRun, now: float) -> RunSnapshot:
         status, note = run.status(now)
-        version = run.version
-        width = max(100, 2 * (self.size.width or 80))
+        points = max(60, self._width)  # about one point per braille dot column of a plot
         log = run.log
         return RunSnapshot(
             name=run.name, status=status, note=note, step=run.current_step(), total=run.info.get("total_steps"),
-            eta=run.eta_s(now), skipped=run.skipped, pending=run.tail.pending_bytes, version=version,
+            eta=run.eta_s(now), skipped=run.skipped, pending=run.tail.pending_bytes, version=run.version,
             last_train=log.last_train, last_eval=log.last_eval, info=dict(run.info), config=self._configs.get(i, {}),
             loading=not run.caught_up,
-            series={k: log.train[k].points(width) for k, _, _ in PLOTS},
-            eval_series={k: log.eval[k].points(width) for k, _, has_eval in PLOTS if has_eval},
+            series={k: log.train[k].points(points) for k, _, _ in PLOTS},
+            eval_series={k: log.eval[k].points(points) for k, _, has_eval in PLOTS if has_eval},
         )
 
     # -- showing (UI thread) ---------------------------------------------------------------------------
-    def apply(self, payload: list[RunSnapshot]) -> None:
-        self.snapshots = payload
-        versions = tuple(s.version for s in payload)
-        if versions != self._plotted:
-            self._plotted = versions
-            self._plot()
+    def apply(self, payload: dict[str, Any]) -> None:
+        self.snapshots = payload["snapshots"]
+        if payload["plots"] is not None:
+            specs, drawn = payload["plots"]
+            for key, spec in specs.items():
+                self.query_one(f"#plot-{key}", MetricPlot).show(spec, drawn.get(key))
         self._render_text()
 
-    def _plot(self) -> None:
-        for key, title, has_eval in PLOTS:
-            widget = self.query_one(f"#plot-{key}", PlotextPlot)
-            plt = widget.plt
-            plt.clear_data()
-            plt.clear_figure()
-            any_data = False
-            for i, snap in enumerate(self.snapshots):
-                label = snap.name[:18] if self.compare else "train"
-                xs, ys = snap.series.get(key, ([], []))
-                if xs:
-                    any_data = True
-                    plt.plot(xs, ys, marker=RUN_MARKERS[i % 4], color=RUN_COLORS[i % 4], label=label)
-                exs, eys = snap.eval_series.get(key, ([], [])) if has_eval else ([], [])
-                if exs:
-                    any_data = True
-                    plt.scatter(exs, eys, marker=EVAL_MARKERS[i % 4], color=RUN_COLORS[i % 4],
-                                label=f"{label} eval" if self.compare else "eval")
-            plt.title(f"{title} vs step" if any_data else f"{title}: no data yet")
-            if key == "exact_accuracy":
-                plt.ylim(0, 1)
-            widget.refresh()
-
     def _render_text(self) -> None:
-        self.query_one("#title", Static).update(self._title())
-        self.query_one("#tabs", Static).update(self._tabs())
-        self.query_one("#evalpanel", Static).update(self._eval_panel())
-        self.query_one("#info", Static).update(self._info())
+        snaps = self.snapshots
+        title_key = [(s.name, s.status, s.note, s.step, s.total, s.eta and round(s.eta), s.skipped, bool(s.pending),
+                      s.loading) for s in snaps]
+        eval_key = [(s.last_eval, s.last_train) for s in snaps]
+        info_key = [(s.info, s.config) for s in snaps]
+        for selector, key, build, layout in (("#title", title_key, self._title, True),
+                                             ("#tabs", self.current, self._tabs, False),
+                                             ("#evalpanel", eval_key, self._eval_panel, False),
+                                             ("#info", info_key, self._info, False)):
+            # repaint a panel only when what it shows changed: repainting costs more than comparing
+            if self._texts.get(selector, self) != key:
+                self._texts[selector] = key
+                self.query_one(selector, Static).update(build(), layout=layout)
 
     def _title(self) -> Text:
         if not self.snapshots:
@@ -209,7 +249,7 @@ class TrainingScreen(FollowingScreen):
             step = f"step {fmt(s.step)}/{fmt(s.total)}" if s.step is not None else "no steps yet"
             parts: list[Any] = []
             if self.compare:
-                parts.append((f"{RUN_MARKERS[i % 4] if i else 'line'}/{EVAL_MARKERS[i % 4]} ", "dim"))
+                parts.append((f"{RUN_GLYPHS[i % 4]}{EVAL_MARKERS[i % 4]} ", "bold"))
             parts += [(s.name, "bold"), "  ", status_text(s.status), "  ", step]
             if s.status == "running":
                 parts.append(f"  ETA {format_duration(s.eta)}")
@@ -233,7 +273,7 @@ class TrainingScreen(FollowingScreen):
 
     def _eval_panel(self) -> Group:
         snaps = self.snapshots
-        names = [s.name[:9] for s in snaps] if self.compare else ["value"]
+        names = [n[:9] for n in short_names([s.name for s in snaps])] if self.compare else ["value"]
         header = self.compare
         ev = Table(title="last evaluation", title_justify="left", box=None, padding=(0, 1), show_header=header)
         tr = Table(title="last train log", title_justify="left", box=None, padding=(0, 1), show_header=header)

@@ -110,19 +110,28 @@ def write_training_run(path: Path, *, steps: int = 200, total: int = 400, status
     return run
 
 
-def write_bench_run(path: Path) -> None:
+def write_bench_run(path: Path, *, complete: bool = True) -> None:
+    """A bench run as hrm_agent.bench leaves it: bench.json, results.jsonl and summary.json (made by its
+    own `summarize`, so the dashboard is tested against the real layout)."""
+    from hrm_agent.bench import summarize
+
     path.mkdir(parents=True, exist_ok=True)
-    rows = [{"task": f"m{i}", "controller": c, "sample": 0, "pass": (i + (c == "flat")) % 3 != 0,
-             "failure": None if (i + (c == "flat")) % 3 else "tool_misuse"} for i in range(6) for c in ("hrm", "flat")]
+    rows = []
+    for i in range(6):
+        for c in ("hrm", "flat"):
+            ok = (i + (c == "flat")) % 3 != 0
+            rows.append({"task_id": f"m{i}", "controller": c, "sample": 0, "kind": "math", "depth": 2 + i % 2,
+                         "split": "test", "pass": ok, "time_s": 1.0 + i, "rounds": 1, "model_calls": 3 + (c == "hrm"),
+                         "tool_calls": 1, "tokens": 100 * (i + 1), "failures": [] if ok else ["tool_misuse"],
+                         "failure_category": None if ok else ("tool_misuse" if i % 2 else "spec_error"),
+                         "trace": f"traces/m{i}__{c}__s0/trace.jsonl"})
     (path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary = {"suite": "math", "samples": 1, "started": NOW - 600, "status": "finished",
-               "controllers": {
-                   "hrm": {"pass@1": 0.667, "mean_time_s": 4.1, "median_time_s": 3.2, "rounds": 1.4,
-                           "model_calls": 5.2, "tool_calls": 2.1, "tokens": 1800,
-                           "failure_categories": {"tool_misuse": 2, "spec_error": 0}},
-                   "flat": {"pass@1": 0.5, "mean_time_s": 2.0, "median_time_s": 1.9, "rounds": 1.0,
-                            "model_calls": 2.0, "tool_calls": 1.5, "tokens": 900,
-                            "failure_categories": {"tool_misuse": 2, "spec_error": 1}}}}
+    meta = {"id": path.name, "created": "2025-01-02T02:54:05+00:00", "suite": {"name": "math"},
+            "controllers": ["hrm", "flat"], "samples": 1, "items_total": len(rows) + (0 if complete else 4),
+            "backend": "openai", "model": "scripted"}
+    write_json_atomic(path / "bench.json", meta)
+    summary = summarize(rows, meta, n_boot=200, seed=0)
+    summary["updated"] = "2025-01-02T03:00:00+00:00"
     write_json_atomic(path / "summary.json", summary)
 
 
@@ -136,6 +145,8 @@ async def wait_for(pilot, predicate: Callable[[], Any], timeout: float = 20.0, w
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}\n{screen_text(pilot.app)}")
+            error = getattr(pilot.app.screen, "error", None)
+            raise AssertionError(f"timed out waiting for {what or predicate} (error: {error!r})\n"
+                                 f"{screen_text(pilot.app)}")
         await pilot.pause(0.05)
     await pilot.pause()  # let the screen repaint what made the predicate true

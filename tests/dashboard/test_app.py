@@ -76,7 +76,7 @@ async def test_runs_list_and_navigation(runs):
         await _open(pilot, "b1")
         assert isinstance(app.screen, BenchScreen)
         text = screen_text(app)
-        assert "pass@1" in text and "tool_misuse" in text and "0.667" in text
+        assert "pass@1" in text and "tool_misuse" in text and "0.6667" in text and "spec_error" in text
         await pilot.press("escape", "question_mark")
         assert isinstance(app.screen, HelpScreen) and "mark a training run" in screen_text(app)
         await pilot.press("escape")
@@ -129,8 +129,8 @@ async def test_training_view_follows_appended_partial_and_malformed_lines(runs):
         with open(metrics, "a") as fh:
             fh.write(json.dumps(record)[:20])  # half a line: the writer is mid-flush
             fh.flush()
-            await pilot.pause(0.4)
-            assert screen.snapshots[0].last_train["step"] == 12 and screen.snapshots[0].pending
+            await wait_for(pilot, lambda: screen.snapshots[0].pending, what="the partial line seen")
+            assert screen.snapshots[0].last_train["step"] == 12  # not parsed before its newline
             fh.write(json.dumps(record)[20:] + "\n")
             fh.write("this is not json\n")
             fh.write('{"type": "eval", "split": "test", "step": 50, "exact_accuracy": 0.5, "accuracy": 0.75}\n')
@@ -217,9 +217,10 @@ async def test_agent_trace_with_malformed_and_partial_lines(tmp_path):
         assert "6 events" in screen_text(app) and "partial line" in screen_text(app)
 
 
-async def test_empty_runs_dir_then_a_run_appears(tmp_path, trained_runs):
+async def test_empty_runs_dir_then_a_run_appears(tmp_path, trained_runs, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     runs = tmp_path / "runs"
-    app = _app(runs)
+    app = _app("runs")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
         assert "does not exist yet" in screen_text(app)
@@ -291,3 +292,13 @@ async def test_crashed_and_running_training_runs(tmp_path):
         assert status == {"live": "running", "dead": "crashed"}
         await _highlight(pilot, "dead")
         assert "no heartbeat for 2.0 h" in screen_text(app)
+
+
+def test_cli_command(tmp_path, run_hrm):
+    """`hrm dashboard` is registered; a file instead of a runs directory is a one-line error (exit 2)."""
+    helped = run_hrm("dashboard", "--help")
+    assert helped.returncode == 0 and "RUNS_DIR" in helped.stdout and "--refresh" in helped.stdout
+    (tmp_path / "notes.txt").write_text("x")
+    out = run_hrm("dashboard", "notes.txt", cwd=tmp_path)
+    assert out.returncode == 2 and "is a file" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0

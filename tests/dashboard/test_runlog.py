@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from dash_helpers import NOW, write_bench_run, write_trace, write_training_run
@@ -117,6 +118,7 @@ def test_scanner_describes_real_and_scripted_runs(runs, tmp_path):
     live = found["20250102-030100-bbbb"]
     assert live.status == "running" and live.progress == "#6 exec"
     assert (found["b1"].kind, found["b1"].status) == ("bench", "finished") and "hrm 0.667" in found["b1"].progress
+    assert found["b1"].started == pytest.approx(NOW - 600)  # bench.json's created
     assert (found["o1"].kind, found["o1"].status) == ("optimize", "running")
     # an hour later nothing has moved: the live agent and the optimize run are judged crashed
     later = RunScanner(runs, clock=lambda: live.started + 3600 + 600)
@@ -168,6 +170,24 @@ def test_series_points_are_bounded_and_end_with_the_newest(tmp_path):
     xs, ys = t.log.train["lm_loss"].points(300)
     assert len(xs) <= 301 and xs[-1] == 20_000 and xs[0] == 10
     assert len(t.log.train["exact_accuracy"]) == 40  # nulls (non-finite values) are left out
+    run.log({"type": "train", "step": 20_010, "lm_loss": 0.9, "exact_accuracy": 0.0, "steps": 0.0, "count": 0.0})
+    t.poll()
+    # no row halted in that window: its accuracies and ACT steps are undefined, not 0; the loss is kept
+    assert t.log.train["steps"].xs[-1] != 20_010 and t.log.train["lm_loss"].xs[-1] == 20_010
+
+
+def test_real_bench_summary(tmp_path):
+    """The layout hrm_agent.bench.summarize writes: per-controller metrics, failures, accuracy by depth."""
+    write_bench_run(tmp_path / "bench" / "b", complete=False)
+    summary = json.loads((tmp_path / "bench" / "b" / "summary.json").read_text())
+    rows = per_controller(summary)
+    assert list(rows) == ["hrm", "flat"]
+    metrics, failures = split_metrics(rows["hrm"])
+    assert metrics["pass@1"] == pytest.approx(4 / 6) and metrics["time_s.mean"] == pytest.approx(3.5)
+    assert "by_depth.2.pass@1" in metrics and "by_depth.2.tasks" not in metrics
+    assert failures == {"spec_error": 1, "tool_misuse": 1}
+    info = RunScanner(tmp_path, clock=lambda: time.time()).scan()[0]
+    assert info.status == "running" and info.progress.startswith("12/16 items")
 
 
 def test_agent_trace_poll(tmp_path):
@@ -188,10 +208,13 @@ def test_agent_trace_poll(tmp_path):
                      {"controller": "flat", "pass@1": 0.5}]},
     {"suite": "math", "hrm": {"pass@1": 0.6, "failures": {"timeout": 1}}, "flat": {"pass@1": 0.5},
      "config": {"samples": 1}},
+    {"arms": {"hrm": {"pass@1": 0.6, "failure_categories": {"timeout": 1}, "recorded_failures": {"x": 9}},
+              "flat": {"pass@1": 0.5}}},
 ])
 def test_bench_summary_layouts(summary):
     rows = per_controller(summary)
     assert list(rows) == ["hrm", "flat"]
     metrics, failures = split_metrics(rows["hrm"])
-    assert metrics == {"pass@1": 0.6} and failures == {"timeout": 1}
+    assert {k: v for k, v in metrics.items() if not k.startswith("recorded")} == {"pass@1": 0.6}
+    assert failures == {"timeout": 1}
     assert summary_headline(summary) == "hrm 0.6  flat 0.5"
