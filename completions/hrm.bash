@@ -31,7 +31,7 @@ _hrm_options() {
         "hrm agent bench") echo "--backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
         "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --json --kernel --model --no-baseline --runs-dir --seed --verbose -b -m -n -v" ;;
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
-        "hrm agent run") echo "--backend --base-url --budget --context --controller --file --help --hrm-checkpoint --json --max-rounds --model --timeout --verbose -b -f -m -v" ;;
+        "hrm agent run") echo "--backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
@@ -53,7 +53,7 @@ _hrm_options() {
         "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
         "hrm parity") echo "--all --help --json --tolerance -t" ;;
         "hrm solve") echo "--file --help --json --puzzle -f -p" ;;
-        "hrm train") echo "--config --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
+        "hrm train") echo "--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

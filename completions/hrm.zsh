@@ -13,7 +13,7 @@ _hrm_opts[hrm__agent]='--help'
 _hrm_opts[hrm__agent__bench]='--backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w'
 _hrm_opts[hrm__agent__optimize]='--acquisition --backend --base-url --baseline --embedding --evaluations --help --json --kernel --model --no-baseline --runs-dir --seed --verbose -b -m -n -v'
 _hrm_opts[hrm__agent__report]='--help --json --output --runs-dir -o'
-_hrm_opts[hrm__agent__run]='--backend --base-url --budget --context --controller --file --help --hrm-checkpoint --json --max-rounds --model --timeout --verbose -b -f -m -v'
+_hrm_opts[hrm__agent__run]='--backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v'
 _hrm_opts[hrm__agent__show]='--full --help --json'
 _hrm_opts[hrm__bench]='--help'
 _hrm_opts[hrm__bench__data]='--count --difficulty --help --json --size --workers'
@@ -35,7 +35,7 @@ _hrm_opts[hrm__import]='--help'
 _hrm_opts[hrm__import__reference]='--arch --data --force --help --json --output --step -a -d -o'
 _hrm_opts[hrm__parity]='--all --help --json --tolerance -t'
 _hrm_opts[hrm__solve]='--file --help --json --puzzle -f -p'
-_hrm_opts[hrm__train]='--config --distributed --file --help --json --processes --resume --run-name -c -f -n'
+_hrm_opts[hrm__train]='--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n'
 _hrm() {
     local key=hrm w i
     for ((i = 2; i < CURRENT; i++)); do

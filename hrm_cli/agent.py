@@ -86,6 +86,9 @@ def run_cmd(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="YAML over configs/agent.yaml."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream the steps to stderr as they happen."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Name of runs/agent/<id> (default: time-based)."),
+    dashboard: bool = typer.Option(False, "--dashboard",
+                                   help="Run in a background process and follow its trace in `hrm dashboard`."),
 ) -> None:
     """Run the agent on TASK and print the final answer; the trace goes to runs/agent/<id>/trace.jsonl.
 
@@ -105,9 +108,22 @@ def run_cmd(
                        base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
                        **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout})
     ctx = _read_context(context)
+    if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
+        from hrm_agent.errors import AgentError
+
+        raise AgentError(f"--run-id {run_id!r} must be a plain folder name")
+    if dashboard:
+        from hrm_agent.trace import new_run_id
+        from hrm_cli.dashboard_cmd import run_behind_dashboard
+
+        rid = run_id or new_run_id()
+        run_behind_dashboard(Path(cfg.get("runs_dir") or "runs/agent") / rid, [] if run_id else ["--run-id", rid],
+                             "trace.jsonl")
+        return
     if not as_json and cfg["backend"] == "mlx":
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
-    result = run_agent(cfg, _read_task(task), context=ctx, listener=_verbose_listener if verbose else None)
+    result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id,
+                       listener=_verbose_listener if verbose else None)
     if as_json:
         print_json(result)
     else:

@@ -28,3 +28,43 @@ def dashboard(
     from hrm_cli.dashboard import DashboardApp
 
     DashboardApp(runs_dir, refresh_s=refresh).run()
+
+
+def run_behind_dashboard(run_dir: Path, extra_args: list[str], ready_file: str, refresh: float = 1.0) -> None:
+    """Start this same command (minus --dashboard) as a separate process and open the dashboard on its run.
+
+    A separate process rather than a worker thread: training and generation keep both cores busy
+    and hold the GIL in Python stretches, which would make the UI stutter; and closing the UI (or
+    losing the SSH session) must not stop a run that may take hours. The run's output goes to
+    `<run_dir>.log`; `hrm dashboard <run_dir>` reopens the view.
+    """
+    import subprocess
+    import sys
+    import time
+
+    from hrm_cli.console import err_console
+
+    args = [a for a in sys.argv[1:] if a != "--dashboard"] + extra_args
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir.with_name(run_dir.name + ".log")
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen([sys.executable, sys.argv[0], *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / ready_file).exists():
+        if child.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            err_console.print(f"[bold red]error:[/] the run stopped before it started: {tail[0]} (log: {log_path})",
+                              highlight=False)
+            raise typer.Exit(child.returncode or 1)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    from hrm_cli.dashboard import DashboardApp
+
+    DashboardApp(run_dir, refresh_s=refresh).run()
+    if child.poll() is None:
+        err_console.print(f"the run goes on in the background (pid {child.pid}); log: {log_path}; "
+                          f"reopen with: hrm dashboard {run_dir}", highlight=False)
+    else:
+        err_console.print(f"the run ended with exit code {child.returncode}; log: {log_path}", highlight=False)

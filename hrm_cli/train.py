@@ -20,6 +20,8 @@ def train(
                                      help="Data-parallel over the processes started by mlx.launch (detected anyway)."),
     processes: int = typer.Option(0, "--processes", "-n", min=0,
                                   help="Start N local data-parallel processes (mlx.launch, ring backend)."),
+    dashboard: bool = typer.Option(False, "--dashboard",
+                                   help="Train in a background process and watch it in `hrm dashboard`."),
 ) -> None:
     """Train an HRM on DATA: compiled steps, evaluation every eval_interval epochs, checkpoints.
 
@@ -31,6 +33,7 @@ def train(
       hrm train data/sudoku-extreme --config hrm-sudoku global_batch_size=384 lr=7e-5 puzzle_emb_lr=7e-5
       hrm train data/sudoku4 --resume runs/hrm-tiny-sudoku4-20260101-120000
       hrm train data/sudoku4 --processes 2          # 2 local processes, global batch split between them
+      hrm train data/sudoku4 --dashboard            # live plots in front, training in the background
       mlx.launch --hostfile hosts.json -- hrm train data/sudoku-extreme --config hrm-sudoku --distributed
     """
     if processes > 1:
@@ -54,6 +57,17 @@ def train(
         cfg = resolve_config(saved, file, overrides or [])
     else:
         cfg = resolve_config(config, file, overrides or [])
+    if dashboard:
+        from hrm_cli.dashboard_cmd import run_behind_dashboard
+        from hrm_engine.train import default_run_name
+
+        if resume is not None:
+            run_behind_dashboard(resume, [], "run.json")
+        else:
+            name = run_name or cfg.get("run_name") or default_run_name(cfg, data)
+            run_path = Path(cfg.get("runs_dir") or "runs") / name
+            run_behind_dashboard(run_path, [] if run_name else ["--run-name", name], "run.json")
+        return
     progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                             disable=as_json)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from hrm_engine import blas
 
 blas.preload()
 
-REPO = Path(__file__).resolve().parent.parent
-HRM = str(Path(sys.executable).with_name("hrm"))
+from hrm_paths import HRM, REPO  # noqa: E402,F401  (re-exported for fixtures)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from hrm_paths import REPO
 from hrm_cli.completions import render_all
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO
+from hrm_paths import REPO
 
 FAKE_HF = textwrap.dedent(
     '''

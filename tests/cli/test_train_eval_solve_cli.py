@@ -16,7 +16,7 @@ def trained(tmp_path_factory):
     import os
     import subprocess
 
-    from conftest import HRM
+    from hrm_paths import HRM
 
     root = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "NO_COLOR": "1"}

