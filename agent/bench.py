@@ -34,6 +34,7 @@ import numpy as np
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.failure_rules import classify
 from hrm_agent.suites import Suite, Task, check_answer, load_suite
+from hrm_engine.runs import write_json_atomic
 
 BASELINE_PAIR = ("hrm", "flat")
 ABORT_AFTER_BACKEND_ERRORS = 3  # consecutive items whose backend never answered: the server is down
@@ -211,10 +212,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _safe(name: str) -> str:
@@ -379,7 +376,7 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
         raise AgentError(f"bench run {bench_id} is suite {old_meta['suite']['name']!r}, not {plan.suite.name!r}; "
                          f"pick another --id")
     if not suite_path.is_file():
-        _write_json_atomic(suite_path, plan.suite.to_dict())
+        write_json_atomic(suite_path, plan.suite.to_dict())
     backend = backend or backend_from_config(plan.config)
     if plan.config.get("backend") == "mlx" or getattr(backend, "name", "") == "mlx":
         workers = 1  # one in-process model: generations cannot overlap
@@ -394,7 +391,7 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
         "model": str(getattr(backend, "model", plan.config.get("model"))),
         "config": plan.config, **plan.extra,
     }
-    _write_json_atomic(run_dir / "bench.json", meta)
+    write_json_atomic(run_dir / "bench.json", meta)
     drop_partial_line(results_path)
     done = {item_key(r) for r in finished_rows(read_results(results_path))}
     todo = [(t, c, s) for t, c, s in items if (t.id, c, s) not in done]
@@ -458,7 +455,7 @@ def write_summary(run_dir: str | Path) -> dict[str, Any]:
     meta = load_meta(run_dir)
     rows = finished_rows(read_results(run_dir / "results.jsonl"))
     summary = summarize(rows, meta, n_boot=int(meta.get("bootstrap", 2000)), seed=int(meta.get("seed", 0)))
-    _write_json_atomic(run_dir / "summary.json", summary)
+    write_json_atomic(run_dir / "summary.json", summary)
     return summary
 
 

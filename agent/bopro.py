@@ -17,7 +17,6 @@ format).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from hrm_agent.errors import BackendError
 from hrm_agent.gp import GaussianProcess, GPError
 from hrm_agent.objectives import OptimizeTask
 from hrm_agent.trace import TraceWriter, new_run_id
+from hrm_engine.runs import write_json_atomic
 
 SYSTEM = (
     "You propose candidate solutions for an optimisation task. Reply with the candidates only, "
@@ -415,10 +415,10 @@ class Optimizer:
             finally:
                 result = self._result(arms, status, str(error) if error else None, time.monotonic() - t0)
                 self.trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("curves",)})
-                _write_json(
+                write_json_atomic(
                     self.run_dir / "curve.json", {"evaluations": self.evaluations, **result["curves"]}
                 )
-                _write_json(self.run_dir / "result.json", result)
+                write_json_atomic(self.run_dir / "result.json", result)
         if error is not None:
             raise error
         return result
@@ -460,10 +460,6 @@ class Optimizer:
         }
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def optimize(task: OptimizeTask, backend: Backend, embedder: Embedder, **kw: Any) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +12,7 @@ from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.prompts import load_prompts
 from hrm_agent.session import Budget, Session
 from hrm_agent.trace import TraceWriter, new_run_id
+from hrm_engine.runs import write_json_atomic
 
 
 def backend_from_config(cfg: dict[str, Any]) -> Backend:
@@ -51,10 +50,6 @@ def _tool_help(cfg: dict[str, Any]) -> str:
     return HELP
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None = None,
@@ -100,7 +95,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
             "trace": str(trace.path),
         }
         trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace")})
-    _write_json_atomic(run_dir / "result.json", result)
+    write_json_atomic(run_dir / "result.json", result)
     if error is not None and not session.model_calls:
         raise error  # the backend never answered: a one-line error and exit 3 for the user
     return result

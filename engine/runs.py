@@ -20,8 +20,12 @@ from hrm_engine.config import dump_yaml
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary name, then rename: a reader never sees half a file.
+
+    Values JSON cannot hold (paths, numpy scalars, ...) are written as their repr.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
