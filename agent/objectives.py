@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import yaml
 
 from hrm_agent.errors import AgentError
+from hrm_engine.config import yaml_error_where
 
 OBJECTIVE_KINDS = ("word_similarity", "expression_fit")
 MAX_RMSE = 1e3  # errors are clipped here, so one wild candidate cannot swamp the GP
@@ -463,9 +464,7 @@ def load_task(name: str | Path, *, model_path: str | None = None) -> OptimizeTas
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where, problem = yaml_error_where(path, exc)
         raise TaskError(f"{where}: invalid YAML ({problem})") from None
     return parse_task(data, str(path), _line_map(text), model_path=model_path)
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from hrm_agent.errors import AgentError
-from hrm_engine.config import available_presets, config_dir
+from hrm_engine.config import available_presets, config_dir, yaml_error_where
 
 # role -> placeholders its user prompt may use
 ROLES: dict[str, set[str]] = {
@@ -39,9 +39,8 @@ def load_prompts(name_or_path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise AgentError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        where, problem = yaml_error_where(path, exc)
+        raise AgentError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise AgentError(f"{path}: expected a mapping of roles (planner, solver, ...)")
     for role, allowed in ROLES.items():

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from hrm_agent.errors import AgentError
+from hrm_engine.config import yaml_error_where
 
 KINDS = ("code", "numeric", "exact")
 BUILTIN = ("coding", "math", "humaneval", "curriculum")
@@ -157,12 +158,9 @@ def _read_yaml(path: Path) -> Any:
         raise SuiteError(f"cannot read suite file {path}: {exc.strerror or exc}") from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise SuiteError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: invalid YAML: {exc}") from None
+        where, problem = yaml_error_where(path, exc)
+        raise SuiteError(f"{where}: invalid YAML: {problem}") from None
 
 
 # -- validation ---------------------------------------------------------------------------------------

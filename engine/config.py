@@ -43,6 +43,14 @@ def available_presets(subdir: str = "") -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
+def yaml_error_where(path: str | Path, exc: yaml.YAMLError) -> tuple[str, str]:
+    """(`FILE:LINE` or `FILE`, the parser's one-line problem) for a YAML error: every YAML reader's message."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0]
+    return where, problem
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
@@ -51,9 +59,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where, problem = yaml_error_where(path, exc)
         raise ConfigError(f"{where}: invalid YAML ({problem}); fix the file and retry") from None
     if data is None:
         return {}
