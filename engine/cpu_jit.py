@@ -1,0 +1,114 @@
+"""Let MLX's CPU JIT compile fused kernels for this CPU's vector units (AVX2/FMA, NEON...).
+
+`mx.compile` fuses chains of elementwise ops into C++ that MLX compiles at run time with the
+`g++` found on PATH, using `-O3` but no target flags: on x86-64 that means SSE2, so the
+fused SiLU/softmax/norm loops of every training step run scalar. A two-line `g++` wrapper,
+put first on this process's PATH, adds `-march=native` and the flags that let GCC inline and
+vectorise MLX's exp: the fused SiLU * up kernel of the Sudoku preset runs 22x faster here
+(54 -> 2.4 ms per stream), with the same arithmetic (no fast-math).
+
+The wrapper always execs the real compiler by absolute path, found on PATH skipping every
+file that carries the wrapper's marker line. So processes with different HRM_CACHE_DIRs,
+each adding its own wrapper folder to a PATH it hands to children, never chain wrappers into
+a loop.
+
+MLX caches the kernels in $TMPDIR/mlx/<version>/cpu by graph, not by flags, so kernels built
+before (generic) would be reused for ever: the first time these flags meet that folder, its
+compiled kernels are removed (a stamp file records the flags) and MLX rebuilds them on demand.
+Set HRM_CPU_JIT_FLAGS="" to turn it all off, or to other flags to use those.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# -march=native: this CPU's vector units. -finline-limit: inline MLX's simd::exp into the
+# kernel's loop (else every element is a PLT call into libmlx's generic copy). -fno-trapping-math
+# and -fno-math-errno: let the loop be if-converted and vectorised. None of them changes a result
+# (no fast-math, no reassociation; ISO C++ keeps FMA contraction off).
+DEFAULT_FLAGS = "-march=native -finline-limit=10000 -fno-trapping-math -fno-math-errno"
+MARKER = "# hrm cpu-jit compiler wrapper"
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("HRM_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hrm")
+    return Path(root) / "jit"
+
+
+def _is_wrapper(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return MARKER.encode() in fh.read(512)
+    except OSError:
+        return False
+
+
+def real_compiler(path_dirs: list[str], name: str = "g++") -> str | None:
+    """The first `name` on PATH that is not an hrm wrapper (any HRM_CACHE_DIR's)."""
+    for folder in path_dirs:
+        cand = Path(folder or ".") / name
+        if cand.is_file() and os.access(cand, os.X_OK) and not _is_wrapper(cand):
+            return str(cand.resolve())
+    return None
+
+
+def _flags_accepted(compiler: str, flags: str) -> bool:
+    try:
+        done = subprocess.run([compiler, *shlex.split(flags), "-x", "c++", "-E", os.devnull],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _forget_kernels_built_without(flags: str) -> None:
+    """Remove MLX's cached CPU kernels once, when they were built with other flags (or none)."""
+    try:
+        from importlib.metadata import version
+
+        kernels = Path(tempfile.gettempdir()) / "mlx" / version("mlx") / "cpu"
+        stamp = kernels / ".hrm-jit-flags"
+        if not kernels.is_dir() or (stamp.is_file() and stamp.read_text() == flags):
+            return
+        for lib in kernels.glob("lib*.so"):
+            lib.unlink(missing_ok=True)  # a process that has it loaded keeps its mapping
+        stamp.write_text(flags)
+    except Exception:  # noqa: BLE001 - a cache we cannot tidy costs speed, never correctness
+        return
+
+
+def install() -> str | None:
+    """Put the flag-adding `g++` wrapper first on PATH (Linux only); returns the flags or None."""
+    flags = os.environ.get("HRM_CPU_JIT_FLAGS", DEFAULT_FLAGS).strip()
+    if sys.platform != "linux" or not flags or platform.machine() not in ("x86_64", "AMD64", "aarch64"):
+        return None
+    folder = _cache_dir()
+    wrapper = folder / "g++"
+    path_dirs = os.environ.get("PATH", "").split(os.pathsep)
+    real = real_compiler(path_dirs)
+    if real is None:
+        return None  # MLX then runs fused kernels without a compiler's help, as it always does
+    quoted = " ".join(shlex.quote(f) for f in shlex.split(flags))
+    script = f'#!/bin/sh\n{MARKER}\nexec {shlex.quote(real)} {quoted} "$@"\n'
+    try:
+        if not wrapper.is_file() or wrapper.read_text() != script:
+            if not _flags_accepted(real, flags):
+                return None  # an old compiler or odd flags: never break MLX's own JIT
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".g++.{os.getpid()}"
+            tmp.write_text(script)
+            tmp.chmod(0o755)
+            os.replace(tmp, wrapper)
+    except OSError:
+        return None  # a read-only home: keep MLX's defaults
+    _forget_kernels_built_without(flags)
+    rest = [d for d in path_dirs if d != str(folder)]
+    os.environ["PATH"] = os.pathsep.join([str(folder), *rest])
+    return flags
