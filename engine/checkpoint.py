@@ -145,7 +145,7 @@ def load_checkpoint(path: str | Path) -> Loaded:
     import yaml
 
     from hrm_datasets.format import DatasetMetadata
-    from hrm_engine.model import HRM, ModelConfig, configure_cpu_streams
+    from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu_streams
 
     ckpt = find_checkpoint(path)
     run = ckpt.parent.parent
@@ -161,5 +161,6 @@ def load_checkpoint(path: str | Path) -> Loaded:
     model = HRM(ModelConfig.from_config(config, metadata))
     load_model_weights(model, ckpt)
     configure_cpu_streams(model, config.get("cpu_streams", "auto"))
+    configure_cpu_math(model, config.get("cpu_math", "auto"))
     return Loaded(model=model, config=config, metadata=metadata, build_info=build_info,
                   step=int(state.get("step", 0)), path=ckpt, state=state)

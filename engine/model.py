@@ -20,6 +20,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from hrm_engine import cpu_math
 from hrm_engine.errors import ConfigError
 
 TRUNC_STD_FACTOR = 1.1368472  # std of N(0,1) truncated to [-2, 2] is 1/1.1368472
@@ -152,9 +153,11 @@ class Attention(nn.Module):
                              scale=1.0, offset=0).astype(x.dtype)
             k = mx.fast.rope(k.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
                              scale=1.0, offset=0).astype(x.dtype)
-        out = mx.fast.scaled_dot_product_attention(
-            q, k, v, scale=1.0 / math.sqrt(self.head_dim), mask="causal" if self.causal else None
-        )
+        scale = 1.0 / math.sqrt(self.head_dim)
+        if self.__dict__.get("_cpu_math"):
+            out = cpu_math.attention(q, k, v, scale, causal=self.causal)
+        else:
+            out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask="causal" if self.causal else None)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 
@@ -173,7 +176,8 @@ class SwiGLU(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         gate, up = mx.split(self.gate_up_proj(x), 2, axis=-1)
-        return self.down_proj(nn.silu(gate) * up)
+        act = cpu_math.silu(gate) if self.__dict__.get("_cpu_math") else nn.silu(gate)
+        return self.down_proj(act * up)
 
 
 class Block(nn.Module):
@@ -228,6 +232,7 @@ class HRM(nn.Module):
         self.L_init = trunc_normal((D,), std=1.0, dtype=cfg.dtype)
         self.puzzle_emb = mx.zeros((cfg.num_puzzle_identifiers, int(cfg.puzzle_emb_ndim)))
         self.freeze(keys=["H_init", "L_init", "puzzle_emb"], recurse=False)
+        configure_cpu_math(self, "auto")
 
     # -- the segment -------------------------------------------------------------------------
     def input_embeddings(self, inputs: mx.array, puzzle_rows: mx.array) -> mx.array:
@@ -306,6 +311,23 @@ def configure_cpu_streams(model: HRM, setting: Any = "auto") -> int:
         blas.set_threads(1)  # one BLAS thread per stream: the streams are the parallelism
     model.use_cpu_streams(n)
     return n
+
+
+def configure_cpu_math(model: nn.Module, setting: Any = "auto") -> bool:
+    """Apply the `cpu_math` config: hrm's JIT-vectorisable SiLU and attention (engine/cpu_math.py)
+    instead of MLX's built-in kernels. auto = on when computing on the CPU. Returns whether on."""
+    if setting in (None, "auto"):
+        on = mx.default_device() == mx.cpu
+    elif setting in ("fused", True):
+        on = True
+    elif setting in ("builtin", False):
+        on = False
+    else:
+        raise ConfigError(f"cpu_math must be auto, fused or builtin, got {setting!r}")
+    for _, module in model.named_modules():
+        if isinstance(module, (Attention, SwiGLU)):
+            object.__setattr__(module, "_cpu_math", on)  # not a parameter: bypass nn.Module's dict
+    return on
 
 
 def count_parameters(model: HRM) -> int:

@@ -26,7 +26,7 @@ from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_array
 from hrm_engine.distributed import Dist
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
-from hrm_engine.model import HRM, ModelConfig, configure_cpu_streams, count_parameters
+from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu_streams, count_parameters
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
@@ -68,6 +68,7 @@ class Trainer:
         mx.random.seed(self.seed)  # deterministic initialisation
         self.model = HRM(ModelConfig.from_config(config, self.metadata))
         self.cpu_streams = configure_cpu_streams(self.model, config.get("cpu_streams", "auto"))
+        self.cpu_math = configure_cpu_math(self.model, config.get("cpu_math", "auto"))
         self.total_steps = total_steps(config, self.metadata)
         self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
         self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,

@@ -1,0 +1,110 @@
+"""hrm's JIT-friendly SiLU, softmax, attention and atan2 against MLX's built-ins and libm, and the malloc tuning."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+from hrm_engine import cpu_math
+from hrm_engine.errors import ConfigError
+from hrm_engine.model import HRM, ModelConfig, configure_cpu_math
+from hrm_engine.optim import atan2_nonneg
+
+
+
+def tiny_cfg():
+    meta = SimpleNamespace(seq_len=16, vocab_size=6, num_puzzle_identifiers=3)
+    arch = dict(hidden_size=32, num_heads=4, H_layers=1, L_layers=1, H_cycles=2, L_cycles=2, halt_max_steps=3)
+    return ModelConfig.from_config({"arch": arch}, meta, forward_dtype="float32")
+
+
+def test_silu_and_its_gradient_match_mlx_and_stay_finite_far_out():
+    x = mx.array([-200.0, -90.0, -88.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 90.0, 200.0])
+    np.testing.assert_allclose(np.array(cpu_math.silu(x)), np.array(nn.silu(x)), rtol=1e-6, atol=1e-30)
+    g = mx.grad(lambda v: cpu_math.silu(v).sum())(x)
+    g_ref = mx.grad(lambda v: nn.silu(v).sum())(x)
+    assert np.isfinite(np.array(g)).all()  # x / (1 + exp(-x)) differentiated by autodiff is NaN below -88
+    np.testing.assert_allclose(np.array(g), np.array(g_ref), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_and_its_gradients_match_mlx_sdpa(causal):
+    mx.random.seed(1)
+    q, k, v, cot = (mx.random.normal((2, 3, 7, 8)) for _ in range(4))
+
+    def ours(q, k, v):
+        return cpu_math.attention(q, k, v, 0.35, causal=causal)
+
+    def mlx_sdpa(q, k, v):
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=0.35, mask="causal" if causal else None)
+
+    out, grads = mx.vjp(ours, [q, k, v], [cot])
+    out_ref, grads_ref = mx.vjp(mlx_sdpa, [q, k, v], [cot])
+    np.testing.assert_allclose(np.array(out[0]), np.array(out_ref[0]), rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads, grads_ref):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-5)
+
+
+def test_softmax_rows_sum_to_one_without_overflow():
+    s = mx.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]])
+    p = np.array(cpu_math.softmax(s))
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p, np.array(mx.softmax(s, axis=-1)), rtol=1e-6, atol=1e-30)
+
+
+def test_model_gives_the_same_outputs_and_gradients_with_either_kernel_set():
+    mx.random.seed(0)
+    model = HRM(tiny_cfg())
+    B, S, D = 3, 16, model.config.hidden_size
+    zH, zL = mx.random.normal((B, S + 1, D)), mx.random.normal((B, S + 1, D))
+    inputs, rows = mx.random.randint(0, 6, (B, S)), mx.random.normal((B, D))
+
+    def loss(params):
+        model.update(params)
+        _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
+        return (logits ** 2).mean() + qh.sum() + qc.sum()
+
+    results = {}
+    for setting in ("builtin", "fused"):
+        assert configure_cpu_math(model, setting) is (setting == "fused")
+        results[setting] = mx.value_and_grad(loss)(model.trainable_parameters())
+    (l_b, g_b), (l_f, g_f) = results["builtin"], results["fused"]
+    assert abs(l_b.item() - l_f.item()) < 1e-5 * max(1.0, abs(l_b.item()))
+    for (name, a), (_, b) in zip(tree_flatten(g_b), tree_flatten(g_f)):
+        np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=name)
+    assert configure_cpu_math(model, "auto") is (mx.default_device() == mx.cpu)
+    with pytest.raises(ConfigError, match="cpu_math must be auto, fused or builtin"):
+        configure_cpu_math(model, "fast")
+
+
+def test_atan2_for_nonnegative_x_matches_libm():
+    rng = np.random.default_rng(0)
+    n = 200_000
+    y = (rng.standard_normal(n) * 10.0 ** rng.uniform(-8, 3, n)).astype(np.float32)
+    x = (np.abs(rng.standard_normal(n)) * 10.0 ** rng.uniform(-8, 3, n)).astype(np.float32)
+    y = np.concatenate([y, [0.0, -0.0, 1.0, -1.0, 5.0, -5.0, 1e-30, 3.0, 0.0]]).astype(np.float32)
+    x = np.concatenate([x, [0.0, 0.0, 0.0, 0.0, 5.0, 5.0, 1e-30, 0.0, 2.0]]).astype(np.float32)
+    got = np.array(atan2_nonneg(mx.array(y), mx.array(x)))
+    want = np.arctan2(y.astype(np.float64), x.astype(np.float64))
+    assert np.abs(got - want).max() < 2e-7
+    assert got[-9] == 0.0 and got[-1] == 0.0  # atan2(0, 0) = 0, as libm: Adam's untouched weights stay put
+
+
+def test_malloc_tuning_applies_once_and_can_be_turned_off(monkeypatch):
+    import sys
+
+    from hrm_engine import cpu_alloc
+
+    if sys.platform != "linux":
+        pytest.skip("glibc malloc only")
+    monkeypatch.setattr(cpu_alloc, "_state", {})
+    assert cpu_alloc.tune() is True  # glibc accepted both settings
+    assert cpu_alloc.tune() is True
+    monkeypatch.setattr(cpu_alloc, "_state", {})
+    monkeypatch.setenv("HRM_MALLOC", "default")
+    assert cpu_alloc.tune() is False
