@@ -146,8 +146,10 @@ class Attention(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         B, L, _ = x.shape
-        qkv = self.qkv_proj(x).reshape(B, L, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # [B, H, L, hd]
+        # split, not qkv[0]: MLX indexes an axis with an integer through a gather (and a scatter
+        # in the backward pass), a strided copy element by element
+        q, k, v = (t.reshape(B, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+                   for t in mx.split(self.qkv_proj(x), 3, axis=-1))  # [B, H, L, hd]
         if self.use_rope:  # in float32, as the reference
             q = mx.fast.rope(q.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
                              scale=1.0, offset=0).astype(x.dtype)
