@@ -148,15 +148,19 @@ class Attention(nn.Module):
         B, L, _ = x.shape
         # split, not qkv[0]: MLX indexes an axis with an integer through a gather (and a scatter
         # in the backward pass), a strided copy element by element
-        q, k, v = (t.reshape(B, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
-                   for t in mx.split(self.qkv_proj(x), 3, axis=-1))  # [B, H, L, hd]
-        if self.use_rope:  # in float32, as the reference
+        parts = mx.split(self.qkv_proj(x), 3, axis=-1)
+        q, k, v = (t.reshape(B, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3) for t in parts)  # [B, H, L, hd]
+        fused = self.__dict__.get("_cpu_math")
+        if self.use_rope and fused:
+            q, k = (cpu_math.rope_heads(t.astype(mx.float32), self.num_heads, self.head_dim, self.rope_theta)
+                    .astype(x.dtype) for t in parts[:2])
+        elif self.use_rope:  # in float32, as the reference
             q = mx.fast.rope(q.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
                              scale=1.0, offset=0).astype(x.dtype)
             k = mx.fast.rope(k.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
                              scale=1.0, offset=0).astype(x.dtype)
         scale = 1.0 / math.sqrt(self.head_dim)
-        if self.__dict__.get("_cpu_math"):
+        if fused:
             out = cpu_math.attention(q, k, v, scale, causal=self.causal)
         else:
             out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask="causal" if self.causal else None)

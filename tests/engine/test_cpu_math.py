@@ -108,3 +108,22 @@ def test_malloc_tuning_applies_once_and_can_be_turned_off(monkeypatch):
     monkeypatch.setattr(cpu_alloc, "_state", {})
     monkeypatch.setenv("HRM_MALLOC", "default")
     assert cpu_alloc.tune() is False
+
+
+def test_rope_heads_and_its_gradient_match_mlx_fast_rope():
+    mx.random.seed(2)
+    B, L, H, hd = 2, 5, 3, 8
+    x, cot = mx.random.normal((B, L, H * hd)), mx.random.normal((B, H, L, hd))
+
+    def ours(x):
+        return cpu_math.rope_heads(x, H, hd, 10000.0)
+
+    def mlx_rope(x):
+        heads = x.reshape(B, L, H, hd).transpose(0, 2, 1, 3)
+        return mx.fast.rope(heads, hd, traditional=False, base=10000.0, scale=1.0, offset=0)
+
+    (out,), (grad,) = mx.vjp(ours, [x], [cot])
+    (out_ref,), (grad_ref,) = mx.vjp(mlx_rope, [x], [cot])
+    assert out.shape == (B, H, L, hd)
+    np.testing.assert_allclose(np.array(out), np.array(out_ref), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(grad), np.array(grad_ref), rtol=1e-5, atol=1e-6)
