@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--worker", choices=["torch"], help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate reference and hrm this many times; medians are reported (CPU timings drift)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.worker == "torch":
@@ -134,19 +137,28 @@ def main(argv: list[str] | None = None) -> int:
     worker = [args.torch_python, __file__, "--worker", "torch", "--reference", str(args.reference), "--batch",
               str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup), "--dtype", args.dtype,
               "--device", args.device]
-    ref = json.loads(subprocess.run(worker, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-    ours = hrm_side(args)
-    result = {"batch": args.batch, "reference": ref, "hrm": ours, "ratio": ours["tokens_per_s"] / ref["tokens_per_s"]}
+    rounds = []
+    for _ in range(max(1, args.rounds)):
+        out = subprocess.run(worker, capture_output=True, text=True, check=True).stdout
+        ref = json.loads(out.strip().splitlines()[-1])
+        rounds.append({"reference": ref, "hrm": hrm_side(args)})
+    ref_tps = statistics.median(r["reference"]["tokens_per_s"] for r in rounds)
+    hrm_tps = statistics.median(r["hrm"]["tokens_per_s"] for r in rounds)
+    result = {"batch": args.batch, "rounds": rounds, "reference_tokens_per_s": ref_tps, "hrm_tokens_per_s": hrm_tps,
+              "ratio": hrm_tps / ref_tps}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"Sudoku config, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up")
-    for side in (ref, ours):
-        print(f"  {side['impl']:<20} {side['device']:<8} {side['dtype']:<9} {side['s_per_step']:7.2f} s/step "
-              f"{side['tokens_per_s']:8.1f} tokens/s  peak {side['peak_memory_mb']:8.0f} MB")
+    print(f"Sudoku config, batch {args.batch}, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"{len(rounds)} round(s) alternating")
+    for i, r in enumerate(rounds, 1):
+        for side in (r["reference"], r["hrm"]):
+            print(f"  {i:>2} {side['impl']:<20} {side['device']:<8} {side['dtype']:<9} {side['s_per_step']:7.2f} s/step "
+                  f"{side['tokens_per_s']:8.1f} tokens/s  peak {side['peak_memory_mb']:8.0f} MB")
+    if len(rounds) > 1:
+        print(f"  median tokens/s: reference {ref_tps:.1f}, hrm {hrm_tps:.1f}")
     print(f"  hrm / reference: {result['ratio']:.2f}x")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,6 +47,11 @@ def device_info() -> dict[str, Any]:
             info["gpu"] = "gpu"
     b = blas.info()
     info["blas"] = b.name if dev == mx.cpu else "n/a (GPU)"
+    if dev == mx.cpu:
+        from hrm_engine import cpu_alloc, cpu_jit
+
+        info["cpu_jit_flags"] = cpu_jit.active_flags() or "none (MLX's -O3)"
+        info["malloc_tuned"] = cpu_alloc.tuned()
     return info
 
 

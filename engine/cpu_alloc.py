@@ -23,6 +23,11 @@ TRIM_THRESHOLD = 1 << 30
 _state: dict[str, bool] = {}
 
 
+def tuned() -> bool:
+    """Whether `tune()` is in effect in this process."""
+    return _state.get("done", False)
+
+
 def tune() -> bool:
     """Apply the malloc settings once (idempotent); True when they are in effect."""
     if "done" in _state:

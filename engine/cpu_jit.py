@@ -84,6 +84,14 @@ def _forget_kernels_built_without(flags: str) -> None:
         return
 
 
+_installed: dict[str, str | None] = {"flags": None}
+
+
+def active_flags() -> str | None:
+    """The flags MLX's CPU JIT builds with in this process (None: MLX's own `-O3` only)."""
+    return _installed["flags"]
+
+
 def install() -> str | None:
     """Put the flag-adding `g++` wrapper first on PATH (Linux only); returns the flags or None."""
     flags = os.environ.get("HRM_CPU_JIT_FLAGS", DEFAULT_FLAGS).strip()
@@ -111,4 +119,5 @@ def install() -> str | None:
     _forget_kernels_built_without(flags)
     rest = [d for d in path_dirs if d != str(folder)]
     os.environ["PATH"] = os.pathsep.join([str(folder), *rest])
+    _installed["flags"] = flags
     return flags

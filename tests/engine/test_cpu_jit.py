@@ -23,6 +23,7 @@ def test_wrapper_adds_the_flags_and_still_compiles(tmp_path, monkeypatch):
     assert os.environ["PATH"].split(os.pathsep)[0] == str(tmp_path / "jit")
     assert cpu_jit.DEFAULT_FLAGS in wrapper.read_text()
     assert cpu_jit.install() == cpu_jit.DEFAULT_FLAGS  # idempotent: PATH gets the folder once
+    assert cpu_jit.active_flags() == cpu_jit.DEFAULT_FLAGS
     assert os.environ["PATH"].split(os.pathsep).count(str(tmp_path / "jit")) == 1
     src = tmp_path / "k.cpp"
     src.write_text('extern "C" float f(float* x, int n) { float s = 0; for (int i = 0; i < n; ++i) s += x[i]; '
