@@ -14,7 +14,7 @@ a loop.
 
 MLX caches the kernels in $TMPDIR/mlx/<version>/cpu by graph, not by flags, so kernels built
 before (generic) would be reused for ever: the first time these flags meet that folder, its
-compiled kernels are removed (a stamp file records the flags) and MLX rebuilds them on demand.
+compiled kernels are removed (a stamp file records the flags and the CPU) and MLX rebuilds them.
 Set HRM_CPU_JIT_FLAGS="" to turn it all off, or to other flags to use those.
 """
 
@@ -68,18 +68,31 @@ def _flags_accepted(compiler: str, flags: str) -> bool:
     return done.returncode == 0
 
 
+def _cpu_signature() -> str:
+    """The CPU's model and feature flags: -march=native kernels must not outlive a move to another CPU."""
+    import hashlib
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    keep = sorted({ln for ln in lines if ln.split(":")[0].strip() in ("model name", "flags", "Features")})
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:16]
+
+
 def _forget_kernels_built_without(flags: str) -> None:
-    """Remove MLX's cached CPU kernels once, when they were built with other flags (or none)."""
+    """Remove MLX's cached CPU kernels once, when they were built with other flags (or none) or on another CPU."""
     try:
         from importlib.metadata import version
 
         kernels = Path(tempfile.gettempdir()) / "mlx" / version("mlx") / "cpu"
         stamp = kernels / ".hrm-jit-flags"
-        if not kernels.is_dir() or (stamp.is_file() and stamp.read_text() == flags):
+        want = f"{flags}\ncpu {_cpu_signature()}\n"
+        if not kernels.is_dir() or (stamp.is_file() and stamp.read_text() == want):
             return
         for lib in kernels.glob("lib*.so"):
             lib.unlink(missing_ok=True)  # a process that has it loaded keeps its mapping
-        stamp.write_text(flags)
+        stamp.write_text(want)
     except Exception:  # noqa: BLE001 - a cache we cannot tidy costs speed, never correctness
         return
 
