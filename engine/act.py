@@ -81,7 +81,7 @@ def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, 
         min_steps = explore * draw_n
         halted = halted & (steps >= min_steps)
         # Bootstrapped target: one more segment from the new carry, without gradient.
-        _, _, _, next_qh, next_qc = model.segment(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))
+        next_qh, next_qc = model.segment_q(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))
         target = mx.sigmoid(mx.where(is_last, next_qh, mx.maximum(next_qh, next_qc)))
         outputs["target_q_continue"] = mx.stop_gradient(target)
 

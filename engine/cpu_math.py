@@ -74,8 +74,7 @@ def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, causal: bool 
     """softmax(q k^T * scale) v for [B, H, L, hd] inputs, scores and softmax in float32."""
     scores = (q * scale) @ k.swapaxes(-1, -2)
     scores = scores.astype(mx.float32)
-    if causal:
-        L = scores.shape[-1]
-        keep = mx.arange(L)[:, None] >= mx.arange(L)[None, :]
+    if causal:  # query i is position i (also when only the first queries are asked for)
+        keep = mx.arange(scores.shape[-2])[:, None] >= mx.arange(scores.shape[-1])[None, :]
         scores = mx.where(keep, scores, mx.array(-mx.inf, mx.float32))
     return softmax(scores).astype(v.dtype) @ v

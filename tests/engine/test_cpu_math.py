@@ -127,3 +127,24 @@ def test_rope_heads_and_its_gradient_match_mlx_fast_rope():
     assert out.shape == (B, H, L, hd)
     np.testing.assert_allclose(np.array(out), np.array(out_ref), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.array(grad), np.array(grad_ref), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting, streams, causal", [("fused", 1, False), ("builtin", 1, False), ("fused", 2, False),
+                                                      ("fused", 1, True), ("builtin", 1, True)])
+def test_q_target_segment_reads_only_the_first_position_and_agrees_with_the_full_one(setting, streams, causal):
+    mx.random.seed(3)
+    cfg = tiny_cfg()
+    cfg.causal = causal
+    model = HRM(cfg)
+    configure_cpu_math(model, setting)
+    model.use_cpu_streams(streams)
+    B, S, D = 3, 16, model.config.hidden_size
+    zH, zL = mx.random.normal((B, S + 1, D)), mx.random.normal((B, S + 1, D))
+    inputs, rows = mx.random.randint(0, 6, (B, S)), mx.random.normal((B, D))
+    model.q_head.weight = mx.random.normal(model.q_head.weight.shape)  # the reference starts it at 0
+    _, _, _, qh, qc = model.segment(zH, zL, inputs, rows)
+    qh2, qc2 = model.segment_q(zH, zL, inputs, rows)
+    np.testing.assert_allclose(np.array(qh2), np.array(qh), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(qc2), np.array(qc), rtol=1e-5, atol=1e-5)
+    assert float(mx.abs(qh).max()) > 0.1  # a real signal, not two zero heads agreeing
+    model.use_cpu_streams(1)
