@@ -1,4 +1,4 @@
-"""SiLU and attention written so that MLX's CPU JIT can vectorise them.
+"""SiLU, attention and RoPE written so that MLX's CPU JIT can vectorise them.
 
 On the CPU, MLX's built-in softmax (inside `mx.fast.scaled_dot_product_attention`) and
 sigmoid (inside `nn.silu`) run one element at a time through precompiled, generic x86-64
