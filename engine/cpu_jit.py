@@ -28,18 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hrm_engine.cache import cache_dir
+
 # -march=native: this CPU's vector units. -finline-limit: inline MLX's simd::exp into the
 # kernel's loop (else every element is a PLT call into libmlx's generic copy). -fno-trapping-math
 # and -fno-math-errno: let the loop be if-converted and vectorised. None of them changes a result
 # (no fast-math, no reassociation; ISO C++ keeps FMA contraction off).
 DEFAULT_FLAGS = "-march=native -finline-limit=10000 -fno-trapping-math -fno-math-errno"
 MARKER = "# hrm cpu-jit compiler wrapper"
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("HRM_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hrm")
-    return Path(root) / "jit"
 
 
 def _is_wrapper(path: Path) -> bool:
@@ -110,7 +106,7 @@ def install() -> str | None:
     flags = os.environ.get("HRM_CPU_JIT_FLAGS", DEFAULT_FLAGS).strip()
     if sys.platform != "linux" or not flags or platform.machine() not in ("x86_64", "AMD64", "aarch64"):
         return None
-    folder = _cache_dir()
+    folder = cache_dir() / "jit"
     wrapper = folder / "g++"
     path_dirs = os.environ.get("PATH", "").split(os.pathsep)
     real = real_compiler(path_dirs)
