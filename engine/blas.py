@@ -49,10 +49,12 @@ def preload() -> BlasInfo:
     """Load an optimised BLAS with RTLD_GLOBAL if one is available (idempotent, Linux only)."""
     if sys.platform != "linux":
         return info()
-    from hrm_engine import cpu_alloc, cpu_jit
+    if not _state.get("cpu_setup"):  # once per process, however many callers preload
+        from hrm_engine import cpu_alloc, cpu_jit
 
-    cpu_jit.install()  # also a before-MLX-works setting: fused CPU kernels built for this CPU
-    cpu_alloc.tune()  # and MLX's CPU buffers reused from the heap, not faulted in afresh
+        cpu_jit.install()  # also a before-MLX-works setting: fused CPU kernels built for this CPU
+        cpu_alloc.tune()  # and MLX's CPU buffers reused from the heap, not faulted in afresh
+        _state["cpu_setup"] = "done"
     if _state["path"] or "mlx.core" in sys.modules:
         return info()
     for cand in _candidates():
