@@ -150,16 +150,20 @@ class Attention(nn.Module):
         # split, not qkv[0]: MLX indexes an axis with an integer through a gather (and a scatter
         # in the backward pass), a strided copy element by element
         parts = mx.split(self.qkv_proj(x), 3, axis=-1)
-        q, k, v = (t.reshape(B, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3) for t in parts)  # [B, H, L, hd]
+
+        def heads(t: mx.array) -> mx.array:  # [B, L, H * hd] -> [B, H, L, hd]
+            return t.reshape(B, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+
         fused = self.__dict__.get("_cpu_math")
-        if self.use_rope and fused:
+        if self.use_rope and fused:  # rotation and head layout in one fused kernel
             q, k = (cpu_math.rope_heads(t.astype(mx.float32), self.num_heads, self.head_dim, self.rope_theta)
                     .astype(x.dtype) for t in parts[:2])
-        elif self.use_rope:  # in float32, as the reference
-            q = mx.fast.rope(q.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
-                             scale=1.0, offset=0).astype(x.dtype)
-            k = mx.fast.rope(k.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
-                             scale=1.0, offset=0).astype(x.dtype)
+            v = heads(parts[2])
+        else:
+            q, k, v = (heads(t) for t in parts)
+            if self.use_rope:  # in float32, as the reference
+                q, k = (mx.fast.rope(t.astype(mx.float32), self.head_dim, traditional=False, base=self.rope_theta,
+                                     scale=1.0, offset=0).astype(x.dtype) for t in (q, k))
         scale = 1.0 / math.sqrt(self.head_dim)
         mask = "causal" if self.causal else None
         if query_rows is not None:
