@@ -366,25 +366,15 @@ def _scripted(fake_llm):
     fake_llm.script([], default=answer)
 
 
+def _optimize_cli(run_hrm, fake_llm, tmp_path, *extra: str):
+    """`hrm agent optimize` on the word task against the fake server, hash embeddings, seed 3."""
+    return run_hrm("agent", "optimize", str(_word_task(tmp_path)), "--backend", "openai", "--base-url", fake_llm.url,
+                   "--embedding", "hash", "--seed", "3", *extra, timeout=60)
+
+
 def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
     _scripted(fake_llm)
-    proc = run_hrm(
-        "agent",
-        "optimize",
-        str(_word_task(tmp_path)),
-        "--backend",
-        "openai",
-        "--base-url",
-        fake_llm.url,
-        "--embedding",
-        "hash",
-        "--seed",
-        "3",
-        "--json",
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        timeout=60,
-    )
+    proc = _optimize_cli(run_hrm, fake_llm, tmp_path, "--json", "--runs-dir", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     run = Path(result["run_dir"])
@@ -435,25 +425,7 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
 
     # the table view renders from the same run without a model call
     _scripted(fake_llm)
-    shown = run_hrm(
-        "agent",
-        "optimize",
-        str(_word_task(tmp_path)),
-        "--backend",
-        "openai",
-        "--base-url",
-        fake_llm.url,
-        "--embedding",
-        "hash",
-        "--seed",
-        "3",
-        "-n",
-        "5",
-        "--no-baseline",
-        "--runs-dir",
-        str(tmp_path / "runs2"),
-        timeout=60,
-    )
+    shown = _optimize_cli(run_hrm, fake_llm, tmp_path, "-n", "5", "--no-baseline", "--runs-dir", str(tmp_path / "runs2"))
     assert shown.returncode == 0, shown.stderr
     assert "bopro best" in shown.stdout and "random best" not in shown.stdout and "river" in shown.stdout
 
