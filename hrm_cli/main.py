@@ -23,6 +23,7 @@ from hrm_cli.solve import solve as solve_cmd  # noqa: E402
 from hrm_cli.train import train as train_cmd  # noqa: E402
 from hrm_cli import reference_cmds  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
+from hrm_engine import backend  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
 
 app = typer.Typer(
@@ -67,12 +68,22 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry: user-fixable errors become one line and exit code 2, never a traceback."""
+    """Console-script entry: user-fixable errors become one line and exit code 2, never a traceback.
+
+    An MLX that cannot load (a CUDA build without a driver, a backend wheel uninstalled) is exit code 3,
+    like an unavailable model server: the input was fine, this machine's setup is not.
+    """
     try:
         app()
     except HRMError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except ImportError as exc:
+        hint = backend.diagnose_import_error(exc)
+        if hint is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {hint}", highlight=False, soft_wrap=True)
+        sys.exit(3)
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)
         sys.exit(130)

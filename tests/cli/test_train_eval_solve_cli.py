@@ -95,6 +95,8 @@ def test_bench_and_doctor(run_hrm):
     doc = run_hrm("doctor", "--json", "--no-compare")
     report = json.loads(doc.stdout)
     assert report["blas_optimised"] is (doc.returncode == 0) and report["matmul_gflops"] > 0
+    if sys.platform == "linux":  # the CPU wheel, named with the version MLX itself reports
+        assert report["mlx_backend"] == f"mlx-cpu {report['mlx']}"
     if sys.platform == "linux" and shutil.which("g++") and os.environ.get("HRM_CPU_JIT_FLAGS") != "":
         assert "-march=native" in report["cpu_jit_flags"] and report["malloc_tuned"] is True
     data = run_hrm("bench", "data", "--count", "20", "--size", "4", "--json")
