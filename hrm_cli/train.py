@@ -41,6 +41,7 @@ def train(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hrm_cli.console import console, err_console, print_json, progress_bar
+    from hrm_engine import backend
     from hrm_engine.distributed import init as init_distributed
     from hrm_engine.config import resolve_config
     from hrm_engine.errors import ConfigError
@@ -80,7 +81,8 @@ def train(
         progress.update(task, total=trainer.total_steps, completed=trainer.step_count)
         if not as_json:
             m = trainer.model.config
-            console.print(f"[bold]run[/] {run_path}  [bold]parameters[/] {trainer.num_parameters:,}  "
+            console.print(f"[bold]run[/] {run_path}  [bold]device[/] {backend.device_label()}  "
+                          f"[bold]parameters[/] {trainer.num_parameters:,}  "
                           f"[bold]steps[/] {trainer.total_steps:,}  [bold]batch[/] {trainer.global_batch_size}  "
                           f"[bold]dtype[/] {m.forward_dtype}  H{m.H_cycles}xL{m.L_cycles}, ACT <= {m.halt_max_steps}",
                           highlight=False)

@@ -68,3 +68,16 @@ def test_layers_never_import_the_cli():
                     names = [node.module]
                 offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "hrm_cli"]
     assert not offenders, offenders
+
+
+def test_wheelhouse_script_rejects_bad_arguments_before_downloading(tmp_path):
+    """tools/wheelhouse.sh: usage errors exit 2 with one line (the download itself needs PyPI: docs/gpu.md)."""
+    script = str(REPO / "tools" / "wheelhouse.sh")
+    run = lambda *a: subprocess.run(["bash", script, *a], capture_output=True, text=True, timeout=60)  # noqa: E731
+    bare = run()
+    assert bare.returncode == 2 and "usage: tools/wheelhouse.sh DIR" in bare.stderr
+    bad = run(str(tmp_path / "wh"), "--backend", "rocm")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --backend must be cpu, cuda12 or cuda13, not rocm"
+    unknown = run(str(tmp_path / "wh"), "--cuda", "13")
+    assert unknown.returncode == 2 and "unknown option --cuda" in unknown.stderr
+    assert not (tmp_path / "wh").exists()
