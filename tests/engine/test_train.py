@@ -104,3 +104,24 @@ def test_prefetch_thread_changes_nothing_but_speed(data, tmp_path):
     ahead.close()
     assert ahead.sampler.state_dict() == inline.sampler.state_dict()
     assert ahead.step() == inline.step()  # inline again after close, still in step
+
+
+def test_the_gpu_configuration_trains_here_and_follows_float32(data, tmp_path):
+    """What `auto` picks on a GPU (bfloat16 compute, MLX's own kernels), run on the CPU: the master weights stay
+    float32 and the losses follow a float32 run's to bfloat16 precision."""
+    from mlx.utils import tree_flatten
+
+    losses = {}
+    mx.disable_compile()  # eager: a cold CPU JIT would spend minutes compiling bfloat16 kernels for 4 steps
+    try:
+        for dtype in ("float32", "bfloat16"):
+            trainer = Trainer(cfg(tmp_path, f"arch.forward_dtype={dtype}", "cpu_math=builtin"), data)
+            assert trainer.model.config.forward_dtype == dtype
+            losses[dtype] = np.array([trainer.step()["lm_loss"] for _ in range(4)])
+            assert all(v.dtype == mx.float32 for _, v in tree_flatten(trainer.model.trainable_parameters()))
+    finally:
+        mx.enable_compile()
+    f32, bf16 = losses["float32"], losses["bfloat16"]
+    assert np.isfinite(bf16).all() and bf16[-1] < bf16[0]
+    np.testing.assert_allclose(bf16, f32, rtol=2e-2)
+    assert not np.array_equal(bf16, f32)  # the bfloat16 path really ran
