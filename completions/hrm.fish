@@ -126,6 +126,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l seq-len
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l steps
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l sweep
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l vocab
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l wait-each-step
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l warmup
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -s c
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -F

@@ -17,22 +17,37 @@ from __future__ import annotations
 
 import math
 from typing import Callable
-
 import mlx.core as mx
 from mlx.optimizers import Optimizer
 
 
-def lr_schedule(base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[mx.array], mx.array]:
-    """lr(step) for MLX's scheduler hook, which passes the count of updates done so far (0 first)."""
+class LRSchedule:
+    """lr(step): warm-up then cosine, for MLX's scheduler hook (an MLX step count, 0 first) and, through
+    `at`, for a Python int, so the training loop can log the rate without waiting for the device."""
 
-    def schedule(step: mx.array) -> mx.array:
+    def __init__(self, base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float) -> None:
+        self.base_lr, self.warmup_steps = float(base_lr), int(warmup_steps)
+        self.total_steps, self.min_ratio = int(total_steps), float(min_ratio)
+
+    def __call__(self, step: mx.array) -> mx.array:
         s = step.astype(mx.float32) + 1.0  # the reference increments before computing
-        warm = base_lr * s / max(1, warmup_steps)
-        progress = (s - warmup_steps) / max(1, total_steps - warmup_steps)
-        cosine = base_lr * (min_ratio + mx.maximum(0.0, (1 - min_ratio) * 0.5 * (1.0 + mx.cos(math.pi * progress))))
-        return mx.where(s < warmup_steps, warm, cosine)
+        return mx.where(s < self.warmup_steps, self._warm(s), self._cosine(s, mx.cos, mx.maximum))
 
-    return schedule
+    def at(self, step: int) -> float:
+        s = float(step) + 1.0
+        return self._warm(s) if s < self.warmup_steps else float(self._cosine(s, math.cos, max))
+
+    def _warm(self, s):
+        return self.base_lr * s / max(1, self.warmup_steps)
+
+    def _cosine(self, s, cos, maximum):
+        progress = (s - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        return self.base_lr * (self.min_ratio + maximum(0.0, (1 - self.min_ratio) * 0.5 * (1.0 + cos(math.pi * progress))))
+
+
+def lr_schedule(base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float) -> LRSchedule:
+    """Linear warm-up, then cosine decay to `min_ratio` of `base_lr` (the reference's schedule)."""
+    return LRSchedule(base_lr, warmup_steps, total_steps, min_ratio)
 
 
 class AdamAtan2(Optimizer):

@@ -20,6 +20,8 @@ def bench_train_cmd(
     seq_len: int = typer.Option(81, "--seq-len", help="Synthetic data: sequence length (Sudoku 81)."),
     vocab: int = typer.Option(11, "--vocab", help="Synthetic data: vocabulary (Sudoku 11)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="KEY=v1,v2,... e.g. arch.H_cycles=1,2,4,8"),
+    wait_each_step: bool = typer.Option(False, "--wait-each-step",
+                                        help="Wait for each step before launching the next (to measure the overlap)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Steps/s, tokens/s and peak memory of the compiled training step, with the device and BLAS.
@@ -28,6 +30,7 @@ def bench_train_cmd(
       hrm bench train --config hrm-tiny
       hrm bench train --config hrm-sudoku global_batch_size=32
       hrm bench train --config hrm-tiny --sweep arch.H_cycles=1,2,4,8
+      hrm bench train --config hrm-sudoku global_batch_size=768 --wait-each-step   # vs without: host overlap
     """
     from rich.table import Table
 
@@ -45,7 +48,8 @@ def bench_train_cmd(
     results = []
     for ov in runs:
         cfg = resolve_config(config, None, ov)
-        res = bench_train(cfg, steps=steps, warmup=warmup, data=data, seq_len=seq_len, vocab_size=vocab)
+        res = bench_train(cfg, steps=steps, warmup=warmup, data=data, seq_len=seq_len, vocab_size=vocab,
+                          wait_each_step=wait_each_step)
         res["overrides"] = ov
         results.append(res)
     if as_json:

@@ -90,9 +90,10 @@ def test_bench_and_doctor(run_hrm):
     res = json.loads(bench.stdout)
     assert res["tokens_per_s"] > 0 and res["peak_memory_mb"] > 0 and res["device"]
     sweep = run_hrm("bench", "train", "--config", "hrm-tiny", *TINY[:5], "--steps", "1", "--warmup", "1",
-                    "--seq-len", "16", "--vocab", "6", "--sweep", "arch.H_cycles=1,3", "--json")
+                    "--seq-len", "16", "--vocab", "6", "--sweep", "arch.H_cycles=1,3", "--wait-each-step", "--json")
     rows = json.loads(sweep.stdout)
     assert [r["H_cycles"] for r in rows] == [1, 3]
+    assert res["wait_each_step"] is False and all(r["wait_each_step"] for r in rows)
     doc = run_hrm("doctor", "--json", "--no-compare")
     report = json.loads(doc.stdout)
     assert report["blas_optimised"] is (doc.returncode == 0) and report["matmul_gflops"] > 0

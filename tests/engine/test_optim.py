@@ -6,6 +6,7 @@ import math
 
 import mlx.core as mx
 import numpy as np
+import pytest
 
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 
@@ -46,3 +47,13 @@ def test_lr_schedule_warmup_then_cosine():
     assert np.isclose(f(109), 0.1, atol=1e-6)
     constant = lr_schedule(2.0, 0, 100, 1.0)
     assert np.isclose(float(constant(mx.array(50))), 2.0)
+
+
+@pytest.mark.parametrize("args", [(1e-4, 2000, 52083, 1.0), (1.0, 10, 110, 0.1), (7e-5, 0, 40, 0.0), (2e-3, 50, 30, 0.5)])
+def test_lr_schedule_at_a_python_step_equals_the_mlx_one(args):
+    """The host-side value the training loop logs is the rate the compiled optimizer applies."""
+    schedule = lr_schedule(*args)
+    steps = list(range(0, 120)) + [args[2] // 2, args[2] - 1, args[2], args[2] + 5]
+    device = np.array(schedule(mx.array(steps)))
+    host = np.array([schedule.at(s) for s in steps])
+    np.testing.assert_allclose(host, device, rtol=2e-6, atol=1e-6 * args[0])  # float32 on the device

@@ -7,6 +7,7 @@ import json
 import mlx.core as mx
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.act import act_step, evaluate_batch, initial_carry
@@ -109,8 +110,6 @@ def test_prefetch_thread_changes_nothing_but_speed(data, tmp_path):
 def test_the_gpu_configuration_trains_here_and_follows_float32(data, tmp_path):
     """What `auto` picks on a GPU (bfloat16 compute, MLX's own kernels), run on the CPU: the master weights stay
     float32 and the losses follow a float32 run's to bfloat16 precision."""
-    from mlx.utils import tree_flatten
-
     losses = {}
     mx.disable_compile()  # eager: a cold CPU JIT would spend minutes compiling bfloat16 kernels for 4 steps
     try:
@@ -125,3 +124,16 @@ def test_the_gpu_configuration_trains_here_and_follows_float32(data, tmp_path):
     assert np.isfinite(bf16).all() and bf16[-1] < bf16[0]
     np.testing.assert_allclose(bf16, f32, rtol=2e-2)
     assert not np.array_equal(bf16, f32)  # the bfloat16 path really ran
+
+
+def test_launched_steps_give_the_same_numbers_as_waited_ones(data, tmp_path):
+    """`hrm train` launches each step while the previous one still computes; that must change nothing."""
+    waited, launched = Trainer(cfg(tmp_path), data), Trainer(cfg(tmp_path), data)
+    expected = [waited.step() for _ in range(5)]
+    pending = [launched.launch() for _ in range(5)]
+    launched.wait()
+    got = [{**{k: v.item() for k, v in metrics.items()}, "lr": lr} for metrics, lr in pending]
+    assert got == expected
+    assert launched.state_dict() == waited.state_dict() and launched.step_count == 5
+    for (name, a), (_, b) in zip(tree_flatten(waited.model.parameters()), tree_flatten(launched.model.parameters())):
+        assert mx.array_equal(a, b).item(), name
