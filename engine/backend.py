@@ -107,6 +107,13 @@ def clash_warning(path: list[str] | None = None) -> str | None:
             f"replace it; to put {live.wheel}'s back: pip install --force-reinstall --no-deps {live.wheel}=={live.version}")
 
 
+def has_nvidia_driver() -> bool:
+    """Whether the dynamic loader can find NVIDIA's driver library (libcuda), which MLX's CUDA build needs."""
+    import ctypes.util
+
+    return ctypes.util.find_library("cuda") is not None
+
+
 def _mlx_version(path: list[str] | None) -> str:
     try:
         dists = metadata.distributions(path=path, name="mlx") if path is not None else [metadata.distribution("mlx")]
@@ -121,20 +128,21 @@ def diagnose_import_error(exc: ImportError, path: list[str] | None = None) -> st
     wheels = installed(path)
     version = _mlx_version(path)
     cuda = [w for w in wheels if w.extra.startswith("cuda")]
-    cuda_name = (next((w for w in cuda if w.in_place), None) or (cuda[0] if cuda else None))
+    cuda_wheel = next((w for w in cuda if w.in_place), None) or (cuda[0] if cuda else None)
     if "libcuda.so" in message:
-        which = cuda_name.wheel if cuda_name else "MLX's CUDA build"
+        which = cuda_wheel.wheel if cuda_wheel else "MLX's CUDA build"
         return (f"{which} is installed, but this machine has no NVIDIA driver (libcuda.so.1 not found). "
                 f"On an NVIDIA machine, install the driver; to run on the CPU here instead: "
                 f"pip install --force-reinstall --no-deps mlx-cpu=={version}")
     lib = _CUDA_LIB.search(message)
     if lib:
-        extra = cuda_name.extra if cuda_name else "cuda"
+        extra = cuda_wheel.extra if cuda_wheel else "cuda"
         return (f"MLX's CUDA build cannot load {lib.group(1)}: install the NVIDIA libraries it needs with "
                 f"pip install 'hrm[{extra}]' (or put the folder that holds them on LD_LIBRARY_PATH)")
     if "libmlx" in message:
-        if wheels:
-            pick = wheels[0]
+        if wheels:  # put back the CUDA build where a driver is there to run it, else the CPU one
+            pick = (cuda_wheel if cuda_wheel and has_nvidia_driver()
+                    else next((w for w in wheels if w.extra == "cpu"), wheels[0]))
             return (f"MLX's library is missing ({', '.join(w.wheel for w in wheels)} installed, but no libmlx): "
                     f"uninstalling one backend wheel deletes the file they share. Put one back: "
                     f"pip install --force-reinstall --no-deps {pick.wheel}=={pick.version}")

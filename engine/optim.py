@@ -10,13 +10,15 @@
 - `atan2_nonneg`: atan2(y, x) for x >= 0 in plain elementwise ops (Cephes' atanf polynomial):
   MLX's CPU arctan2 calls libm per element (1.1 s for the Sudoku preset's 27M parameters on
   one core); this fuses into the compiled update and vectorises (see cpu_jit.py).
-- `lr_schedule`: linear warm-up, then cosine decay to `lr_min_ratio`; the step is counted from 1.
+- `lr_schedule`: linear warm-up, then cosine decay to `lr_min_ratio`; the step is counted from 1. The
+  same formula runs on MLX arrays (inside the compiled step) and on Python numbers (for logging).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Callable
+
 import mlx.core as mx
 from mlx.optimizers import Optimizer
 
@@ -37,10 +39,10 @@ class LRSchedule:
         s = float(step) + 1.0
         return self._warm(s) if s < self.warmup_steps else float(self._cosine(s, math.cos, max))
 
-    def _warm(self, s):
+    def _warm(self, s: float | mx.array) -> float | mx.array:
         return self.base_lr * s / max(1, self.warmup_steps)
 
-    def _cosine(self, s, cos, maximum):
+    def _cosine(self, s: float | mx.array, cos: Callable, maximum: Callable) -> float | mx.array:
         progress = (s - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
         return self.base_lr * (self.min_ratio + maximum(0.0, (1 - self.min_ratio) * 0.5 * (1.0 + cos(math.pi * progress))))
 

@@ -89,12 +89,17 @@ def test_a_single_backend_gives_no_warning_and_no_backend_says_none(tmp_path):
     assert backend.describe([str(tmp_path / "empty")]) == "none"
 
 
-def test_library_deleted_by_an_uninstall_is_diagnosed(clash_site):
+def test_library_deleted_by_an_uninstall_is_diagnosed(clash_site, monkeypatch):
     path = [str(clash_site)]  # no libmlx written: `pip uninstall mlx-cuda-13` removed the shared file
+    monkeypatch.setattr(backend, "has_nvidia_driver", lambda: False)
     assert backend.describe(path) == "broken (mlx-cpu, mlx-cuda-13 installed, no libmlx)"
     hint = backend.diagnose_import_error(
         ImportError("libmlx.so: cannot open shared object file: No such file or directory"), path)
     assert "no libmlx" in hint and hint.endswith("pip install --force-reinstall --no-deps mlx-cpu==0.32.4")
+    # on a machine with NVIDIA's driver, the CUDA build is the one to put back
+    monkeypatch.setattr(backend, "has_nvidia_driver", lambda: True)
+    hint = backend.diagnose_import_error(ImportError("libmlx.so: cannot open shared object file"), path)
+    assert hint.endswith("pip install --force-reinstall --no-deps mlx-cuda-13==0.32.4")
     nothing = backend.diagnose_import_error(ImportError("libmlx.so: cannot open shared object file"),
                                             [str(clash_site / "nowhere")])
     assert "pip install 'mlx[cpu]==<mlx version>'" in nothing
