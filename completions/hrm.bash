@@ -35,7 +35,7 @@ _hrm_options() {
         "hrm agent show") echo "--full --help --json" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
-        "hrm bench train") echo "--config --data --help --json --seq-len --steps --sweep --vocab --wait-each-step --warmup -c" ;;
+        "hrm bench train") echo "--breakdown --config --data --help --json --seq-len --steps --sweep --vocab --wait-each-step --warmup -c" ;;
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
         "hrm config show") echo "--file --help --json -f" ;;

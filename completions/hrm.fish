@@ -118,6 +118,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l size
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l workers
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l breakdown
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l config
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l data
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l help

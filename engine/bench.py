@@ -53,11 +53,13 @@ def device_info() -> dict[str, Any]:
 
 
 def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data: str | Path | None = None,
-                seq_len: int = 81, vocab_size: int = 11, wait_each_step: bool = False) -> dict[str, Any]:
+                seq_len: int = 81, vocab_size: int = 11, wait_each_step: bool = False,
+                breakdown: bool = False) -> dict[str, Any]:
     """Time `steps` training steps after `warmup`; returns the figures as a dict.
 
     Steps are launched as `hrm train` launches them, each while the previous one computes;
     `wait_each_step` waits for every step first, to measure what that overlap is worth.
+    `breakdown` adds `phases_ms`: the step's phases timed apart (engine/step_profile.py).
     """
     from hrm_engine.train import Trainer
 
@@ -81,11 +83,16 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
         seconds = (time.perf_counter() - start) / steps
         peak = mx.get_peak_memory()
         m = trainer.model.config
+        extra: dict[str, Any] = {}
+        if breakdown:
+            from hrm_engine.step_profile import profile_step
+
+            extra["phases_ms"] = profile_step(trainer, reps=steps)
         return {
             **device_info(),
             "config": cfg.get("name"), "dtype": m.forward_dtype, "parameters": trainer.num_parameters,
             "global_batch_size": trainer.global_batch_size, "seq_len": trainer.metadata.seq_len,
             "H_cycles": m.H_cycles, "L_cycles": m.L_cycles, "hidden_size": m.hidden_size,
             "steps": steps, "wait_each_step": wait_each_step, "s_per_step": seconds, "steps_per_s": 1.0 / seconds,
-            "tokens_per_s": trainer.tokens_per_step / seconds, "peak_memory_mb": peak / 2**20,
+            "tokens_per_s": trainer.tokens_per_step / seconds, "peak_memory_mb": peak / 2**20, **extra,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -295,31 +295,44 @@ class HRM(nn.Module):
 
         Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
         """
+        return self.over_streams(lambda *a: self._segment(*a, q_only), z_H, z_L, inputs, puzzle_rows)
+
+    def over_streams(self, fn: Callable[..., tuple[mx.array, ...]], *batch: mx.array) -> tuple[mx.array, ...]:
+        """`fn(*batch)`, or `fn` on batch shards each on its own CPU stream, concatenated (`use_cpu_streams`)."""
         streams = self.__dict__.get("_cpu_streams") or []
-        B = inputs.shape[0]
+        B = batch[0].shape[0]
         if len(streams) < 2 or B < len(streams):
-            return self._segment(z_H, z_L, inputs, puzzle_rows, q_only)
+            return fn(*batch)
         n = len(streams)
         bounds = [B * i // n for i in range(n + 1)]
         parts = []
         for stream, lo, hi in zip(streams, bounds[:-1], bounds[1:]):
             with mx.stream(stream):
-                parts.append(self._segment(z_H[lo:hi], z_L[lo:hi], inputs[lo:hi], puzzle_rows[lo:hi], q_only))
-        return tuple(mx.concatenate([p[i] for p in parts], axis=0) for i in range(5))  # type: ignore[return-value]
+                parts.append(fn(*(a[lo:hi] for a in batch)))
+        return tuple(mx.concatenate([p[i] for p in parts], axis=0) for i in range(len(parts[0])))
 
     def _segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array, q_only: bool = False
                  ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
-        cfg = self.config
         x = self.input_embeddings(inputs, puzzle_rows)
-        z_H, z_L = mx.stop_gradient(z_H), mx.stop_gradient(z_L)
-        x_ng = mx.stop_gradient(x)
+        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x))
+        return self.gradient_cycle(z_H, z_L, x, q_only)
+
+    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
+        """Every L and H update of a segment but the last of each, without gradient (hierarchical convergence)."""
+        cfg = self.config
         for h in range(cfg.H_cycles):
             for l_step in range(cfg.L_cycles):
                 if not (h == cfg.H_cycles - 1 and l_step == cfg.L_cycles - 1):
-                    z_L = mx.stop_gradient(self.L_level(z_L, z_H + x_ng))
+                    z_L = mx.stop_gradient(self.L_level(z_L, z_H + x))
             if h != cfg.H_cycles - 1:
                 z_H = mx.stop_gradient(self.H_level(z_H, z_L))
-        z_L = self.L_level(z_L, z_H + x)  # the one-step gradient: only these two calls carry it
+        return z_H, z_L
+
+    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array, q_only: bool = False
+                       ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
+        """The last L and H update and the heads: the one-step gradient flows through these alone."""
+        cfg = self.config
+        z_L = self.L_level(z_L, z_H + x)
         if q_only:  # no carry, no logits: only the Q-head's position
             q = self.q_head(self.H_level(z_H, z_L, query_rows=1)[:, 0]).astype(mx.float32)
             empty = mx.zeros((0,), dtype=mx.float32)

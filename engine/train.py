@@ -85,6 +85,7 @@ class Trainer:
         self._prefetcher: BatchPrefetcher | None = None
         self._consumed: tuple[dict[str, Any], float] | None = None  # sampler state and epoch after the last batch
         self._in_flight: dict[str, mx.array] | None = None  # metrics of the last launched step
+        self.last_launch_s = 0.0
 
     @property
     def epoch(self) -> float:
@@ -163,12 +164,14 @@ class Trainer:
         previous step, that time overlaps the device's instead of adding to it (most of all on a GPU). Having
         queued step n, it waits for step n-1 to finish, so the host is never more than one step ahead.
         """
+        start = time.perf_counter()
         batch = {k: mx.array(v) for k, v in self._next_batch().items()}
         if self.carry is None:
             self.carry = initial_carry(self.model, batch)
         lr_now = self.lr_fn.at(self.step_count)
         puzzle_lr = self.puzzle_lr_fn(mx.array(self.step_count))  # lazy: computed with the step
         self.carry, metrics = self._step_fn(self.carry, batch, self.step_key(self.step_count), puzzle_lr)
+        self.last_launch_s = time.perf_counter() - start  # host work: the batch and the compiled graph's replay
         mx.async_eval(self.carry, metrics, self.model.state, self.optimizer.state)
         self.step_count += 1
         previous, self._in_flight = self._in_flight, metrics

@@ -22,6 +22,9 @@ def bench_train_cmd(
     sweep: Optional[str] = typer.Option(None, "--sweep", help="KEY=v1,v2,... e.g. arch.H_cycles=1,2,4,8"),
     wait_each_step: bool = typer.Option(False, "--wait-each-step",
                                         help="Wait for each step before launching the next (to measure the overlap)."),
+    breakdown: bool = typer.Option(False, "--breakdown",
+                                   help="Also time the step's phases apart: no-gradient cycles, gradient cycle, "
+                                        "Q target, optimizers, host launch."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Steps/s, tokens/s and peak memory of the compiled training step, with the device and BLAS.
@@ -31,6 +34,7 @@ def bench_train_cmd(
       hrm bench train --config hrm-sudoku global_batch_size=32
       hrm bench train --config hrm-tiny --sweep arch.H_cycles=1,2,4,8
       hrm bench train --config hrm-sudoku global_batch_size=768 --wait-each-step   # vs without: host overlap
+      hrm bench train --config hrm-sudoku global_batch_size=32 --breakdown          # where the time goes
     """
     from rich.table import Table
 
@@ -49,7 +53,7 @@ def bench_train_cmd(
     for ov in runs:
         cfg = resolve_config(config, None, ov)
         res = bench_train(cfg, steps=steps, warmup=warmup, data=data, seq_len=seq_len, vocab_size=vocab,
-                          wait_each_step=wait_each_step)
+                          wait_each_step=wait_each_step, breakdown=breakdown)
         res["overrides"] = ov
         results.append(res)
     if as_json:
@@ -64,6 +68,26 @@ def bench_train_cmd(
                       f"{r['s_per_step']:.3f}", f"{r['steps_per_s']:.2f}", f"{r['tokens_per_s']:.0f}",
                       f"{r['peak_memory_mb']:.0f}")
     console.print(table)
+    for r in results:
+        if "phases_ms" in r:
+            console.print(_phase_table(r))
+
+
+def _phase_table(result: dict):
+    """The step's phases, each as ms and as a share of the real step."""
+    from rich.table import Table
+
+    phases, full = result["phases_ms"], result["phases_ms"]["full_step"]
+    table = Table(title=f"where a step's time goes ({' '.join(result['overrides']) or 'defaults'})")
+    for col in ("phase", "ms", "% of step"):
+        table.add_column(col, justify="right")
+    labels = {"no_grad_cycles": "no-gradient cycles", "gradient_cycle": "gradient cycle (fwd+bwd, loss)",
+              "q_target": "Q-learning target segment", "optimizers": "Adam-atan2 + sign-SGD",
+              "sum_of_phases": "sum of the phases, apart", "full_step": "the compiled step",
+              "host_launch": "host: launching the step"}
+    for key, label in labels.items():
+        table.add_row(label, f"{phases[key]:.1f}", f"{100 * phases[key] / full:.0f}%")
+    return table
 
 
 @app.command("data")

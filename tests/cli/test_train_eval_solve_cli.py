@@ -85,10 +85,15 @@ def test_cli_errors_are_one_line(trained, run_hrm):
 
 def test_bench_and_doctor(run_hrm):
     bench = run_hrm("bench", "train", "--config", "hrm-tiny", *TINY[:5], "--steps", "1", "--warmup", "1",
-                    "--seq-len", "16", "--vocab", "6", "--json")
+                    "--seq-len", "16", "--vocab", "6", "--breakdown", "--json")
     assert bench.returncode == 0, bench.stderr
     res = json.loads(bench.stdout)
     assert res["tokens_per_s"] > 0 and res["peak_memory_mb"] > 0 and res["device"]
+    phases = res["phases_ms"]  # each phase really ran and took time; the step has host work to launch
+    for key in ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers", "full_step", "host_launch"):
+        assert phases[key] > 0, key
+    assert phases["sum_of_phases"] == pytest.approx(sum(phases[k] for k in
+                                                        ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers")))
     sweep = run_hrm("bench", "train", "--config", "hrm-tiny", *TINY[:5], "--steps", "1", "--warmup", "1",
                     "--seq-len", "16", "--vocab", "6", "--sweep", "arch.H_cycles=1,3", "--wait-each-step", "--json")
     rows = json.loads(sweep.stdout)
