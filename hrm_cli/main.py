@@ -11,6 +11,7 @@ from hrm_engine import blas
 blas.preload()  # before anything imports mlx: an optimised BLAS must be loaded first (engine/blas.py)
 
 import typer  # noqa: E402
+from rich.text import Text  # noqa: E402
 
 from hrm_cli import agent as agent_cmd  # noqa: E402
 from hrm_cli import config as config_cmd  # noqa: E402
@@ -25,6 +26,9 @@ from hrm_cli import reference_cmds  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
 from hrm_engine import backend  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
+
+# Click's base error class, whether Typer uses the click package or (Typer >= 0.20) its own copy of it.
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 app = typer.Typer(
     name="hrm",
@@ -67,14 +71,31 @@ def _root(
     """Hierarchical Reasoning Models on MLX."""
 
 
+def _usage_error(exc: ClickException) -> str:
+    """A usage error as one line: the problem, then where the usage is (not Click's boxed usage block)."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+    return f"{exc.format_message()}{where}"
+
+
 def main() -> None:
     """Console-script entry: user-fixable errors become one line and exit code 2, never a traceback.
 
-    An MLX that cannot load (a CUDA build without a driver, a backend wheel uninstalled) is exit code 3,
-    like an unavailable model server: the input was fine, this machine's setup is not.
+    Usage errors (an unknown option, a missing argument) too: Typer runs in non-standalone mode so
+    that they reach this function instead of being printed as a multi-line box. An MLX that cannot
+    load (a CUDA build without a driver, a backend wheel uninstalled) is exit code 3, like an
+    unavailable model server: the input was fine, this machine's setup is not.
     """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except ClickException as exc:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            err_console.print(Text.assemble(("error:", "bold red"), " ", _usage_error(exc)), highlight=False,
+                              soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted", highlight=False)
+        sys.exit(1)
     except HRMError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -87,6 +108,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)
         sys.exit(130)
+    if isinstance(code, int):  # typer.Exit(code) from a command, or a help/version exit (0)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+
+import pytest
 
 
 def test_version_and_help(run_hrm):
@@ -21,3 +24,28 @@ def test_config_show_yaml_json_and_error(run_hrm):
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "arch.H_cycles" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("train", "data", "--output", "x"), "error: No such option: --output (see 'hrm train -h')"),
+    (("train",), "error: Missing argument 'data'. (see 'hrm train -h')"),
+    (("nosuch",), "error: No such command 'nosuch'. (see 'hrm -h')"),
+    (("bench", "train", "--steps", "abc"), "error: Invalid value for '--steps': "),
+])
+def test_usage_errors_are_one_line_and_exit_2(run_hrm, args, message):
+    out = run_hrm(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert "Traceback" not in out.stderr and "Usage:" not in out.stderr
+
+
+def test_no_arguments_print_the_help_and_commands_keep_their_exit_codes(run_hrm):
+    bare = run_hrm()
+    assert bare.returncode == 2 and "Usage: hrm" in bare.stdout and "train" in bare.stdout and bare.stderr == ""
+    assert run_hrm("data", "--help").returncode == 0
+    # a command's own typer.Exit code passes through: doctor's 1 for MLX on its slow bundled BLAS
+    slow = run_hrm("doctor", "--no-compare", "--json", env={"HRM_BLAS": "none"})
+    if sys.platform == "linux":
+        assert slow.returncode == 1 and "bundled reference BLAS" in slow.stderr
+    else:
+        assert slow.returncode == 0
