@@ -32,27 +32,16 @@ SUDOKU = {"seq_len": 81, "vocab_size": 11, "num_puzzle_identifiers": 1, "puzzle_
 def torch_worker(args: argparse.Namespace) -> dict:
     """Runs inside the PyTorch interpreter: the reference's training step, timed."""
     import resource
-    import types
 
     import torch
-    import torch.nn.functional as F
 
     sys.path.insert(0, str(args.reference))
     cuda = torch.cuda.is_available() and args.device != "cpu"
     device = "cuda" if cuda else "cpu"
-    try:
-        import flash_attn_interface  # noqa: F401
-        attention = "flash_attn"
-    except ImportError:
-        def flash_attn_func(q, k, v, causal=False, softmax_scale=None, **_):
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                                 is_causal=causal, scale=softmax_scale)
-            return out.transpose(1, 2).contiguous()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import flash_attn_stub
 
-        stub = types.ModuleType("flash_attn_interface")
-        stub.flash_attn_func = flash_attn_func
-        sys.modules["flash_attn_interface"] = stub
-        attention = "sdpa"
+    attention = "sdpa" if flash_attn_stub.install() else "flash_attn"
     from models.hrm.hrm_act_v1 import HierarchicalReasoningModel_ACTV1
     from models.losses import ACTLossHead
     from models.sparse_embedding import CastedSparseEmbeddingSignSGD_Distributed
@@ -109,7 +98,8 @@ def hrm_side(args: argparse.Namespace) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     r = json.loads(out)
     r = r[0] if isinstance(r, list) else r
-    return {"impl": "hrm (MLX)", "device": r.get("device"), "dtype": r.get("dtype"), "blas": r.get("blas"),
+    device = "cuda" if "gpu" in str(r.get("device")) else "cpu"  # MLX says Device(gpu, 0); name it as torch does
+    return {"impl": "hrm (MLX)", "device": device, "gpu": r.get("gpu"), "dtype": r.get("dtype"), "blas": r.get("blas"),
             "s_per_step": r["s_per_step"], "tokens_per_s": r["tokens_per_s"], "peak_memory_mb": r["peak_memory_mb"]}
 
 

@@ -30,11 +30,11 @@ in argmax, in q_halt vs q_continue or in the sign of q_halt), so discrete outcom
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-import types
 from pathlib import Path
+
+import flash_attn_stub  # a sibling module: this script runs as `python tools/make_parity_fixture.py`
 
 DEFAULTS = {
     "batch_size": 4, "seq_len": 16, "puzzle_emb_ndim": None, "num_puzzle_identifiers": 5, "vocab_size": 10,
@@ -70,27 +70,6 @@ def parse_config(text: str | None) -> dict:
     if cfg["puzzle_emb_ndim"] is None:
         cfg["puzzle_emb_ndim"] = cfg["hidden_size"]
     return cfg
-
-
-def install_flash_attn_stub() -> bool:
-    """Make `from flash_attn_interface import flash_attn_func` work without FlashAttention (True if stubbed)."""
-    if importlib.util.find_spec("flash_attn_interface") or importlib.util.find_spec("flash_attn"):
-        import torch
-
-        if torch.cuda.is_available():
-            return False
-    import torch.nn.functional as F
-
-    def flash_attn_func(q, k, v, causal=False, softmax_scale=None, **_unused):
-        # FlashAttention layout [B, S, H, hd]; SDPA wants [B, H, S, hd]. Default scale 1/sqrt(hd) in both.
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                             is_causal=causal, scale=softmax_scale)
-        return out.transpose(1, 2).contiguous()
-
-    stub = types.ModuleType("flash_attn_interface")
-    stub.flash_attn_func = flash_attn_func
-    sys.modules["flash_attn_interface"] = stub
-    return True
 
 
 def build(reference: Path, cfg: dict, seed: int, residual_scale: float = 1.0):
@@ -353,14 +332,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     if args.pickle_fixtures is not None:
-        install_flash_attn_stub()
+        flash_attn_stub.install()
         write_pickle_fixtures(args.pickle_fixtures, args.out, args.reference)
         print(f"wrote {args.pickle_fixtures} and {args.pickle_fixtures.parent / 'reference_checkpoint'}")
         return
     cfg = parse_config(args.config)
     if cfg["forward_dtype"] != "float32":
         print("note: tolerances in docs/parity.md are for float32 fixtures", file=sys.stderr)
-    stubbed = install_flash_attn_stub()
+    stubbed = flash_attn_stub.install()
     state, batch, ev, tr, grads, used = make(args.reference, cfg, args.seed, args.residual_scale)
     write(args.out, cfg, state, batch, ev, tr, grads)
     size = sum(p.stat().st_size for p in args.out.iterdir())
