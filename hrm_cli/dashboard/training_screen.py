@@ -299,8 +299,9 @@ class TrainingScreen(FollowingScreen):
             table.add_column()
             info = s.info
             table.add_row("run", s.name)
-            for key in ("data", "parameters", "total_steps", "epoch"):
-                table.add_row(key, fmt(info.get(key)))
+            for key in ("data", "device", "parameters", "total_steps", "epoch"):
+                if key != "device" or info.get(key):  # runs from before hrm recorded the device have none
+                    table.add_row(key, fmt(info.get(key)))
             table.add_row("wall", format_duration(info.get("wall_s")) if isinstance(info.get("wall_s"), float) else "-")
             for key in CONFIG_KEYS:
                 if key in s.config:

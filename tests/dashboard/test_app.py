@@ -109,6 +109,8 @@ async def test_training_view_shows_the_real_run(runs):
         assert visible() == ["plot-tokens_per_s"]
         await pilot.press("6")
         assert "parameters" in screen_text(app) and "263,042" in screen_text(app)
+        assert "device" in screen_text(app) and json.loads((runs / "t" / "run.json").read_text())["device"] in \
+            screen_text(app)
         await pilot.press("v")
         assert len(visible()) == 5  # all plots
         await pilot.press("escape")
