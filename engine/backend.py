@@ -77,31 +77,33 @@ def installed(path: list[str] | None = None) -> list[BackendWheel]:
             for name in sorted(found)]
 
 
+def _in_place(wheels: list[BackendWheel]) -> tuple[BackendWheel | None, list[BackendWheel]]:
+    """The wheel whose libmlx is on disk, and the other installed wheels that write the same file."""
+    live = next((w for w in wheels if w.in_place), None)
+    sharing = [w for w in wheels if live is not None and w is not live and w.lib_path == live.lib_path]
+    return live, sharing
+
+
 def active(path: list[str] | None = None) -> BackendWheel | None:
     """The backend wheel whose libmlx is on disk now, or None."""
-    return next((w for w in installed(path) if w.in_place), None)
+    return _in_place(installed(path))[0]
 
 
-def describe(path: list[str] | None = None) -> str:
-    """A short label for `hrm doctor`: 'mlx-cuda-13 0.32.4', 'none' or the state of a clash."""
-    wheels = installed(path)
-    live = next((w for w in wheels if w.in_place), None)
+def describe(wheels: list[BackendWheel]) -> str:
+    """A short label of `installed()` for `hrm doctor`: 'mlx-cuda-13 0.32.4', 'none' or the state of a clash."""
+    live, sharing = _in_place(wheels)
     if live is None:
         return "none" if not wheels else "broken (" + ", ".join(w.wheel for w in wheels) + " installed, no libmlx)"
-    others = [w.wheel for w in wheels if w is not live and w.lib_path == live.lib_path]
-    return f"{live.wheel} {live.version}" + (f" (also installed: {', '.join(others)})" if others else "")
+    also = f" (also installed: {', '.join(w.wheel for w in sharing)})" if sharing else ""
+    return f"{live.wheel} {live.version}{also}"
 
 
-def clash_warning(path: list[str] | None = None) -> str | None:
+def clash_warning(wheels: list[BackendWheel]) -> str | None:
     """Why two installed backends sharing one libmlx is fragile, and the command that settles it."""
-    wheels = installed(path)
-    live = next((w for w in wheels if w.in_place), None)
-    if live is None:
+    live, sharing = _in_place(wheels)
+    if live is None or not sharing:
         return None
-    others = [w for w in wheels if w is not live and w.lib_path == live.lib_path]
-    if not others:
-        return None
-    names = ", ".join(w.wheel for w in others)
+    names = ", ".join(w.wheel for w in sharing)
     return (f"{live.wheel} and {names} are both installed and write the same {live.lib_path.name}; "
             f"{live.wheel}'s is in place now. Uninstalling {names} would delete it and upgrading it would "
             f"replace it; to put {live.wheel}'s back: pip install --force-reinstall --no-deps {live.wheel}=={live.version}")

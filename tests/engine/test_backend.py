@@ -59,14 +59,14 @@ def test_owner_of_the_shared_library_follows_the_bytes_on_disk(clash_site):
     _put_lib(clash_site, CUDA_LIB)
     assert [w.wheel for w in backend.installed(path)] == ["mlx-cpu", "mlx-cuda-13"]
     assert backend.active(path).wheel == "mlx-cuda-13"
-    assert backend.describe(path) == "mlx-cuda-13 0.32.4 (also installed: mlx-cpu)"
-    warning = backend.clash_warning(path)
+    assert backend.describe(backend.installed(path)) == "mlx-cuda-13 0.32.4 (also installed: mlx-cpu)"
+    warning = backend.clash_warning(backend.installed(path))
     assert "mlx-cuda-13's is in place" in warning
     assert warning.endswith("pip install --force-reinstall --no-deps mlx-cuda-13==0.32.4")
 
     _put_lib(clash_site, CPU_LIB)  # what `pip install --force-reinstall --no-deps mlx-cpu` does
     assert backend.active(path).wheel == "mlx-cpu"
-    assert backend.clash_warning(path).endswith("--no-deps mlx-cpu==0.32.4")
+    assert backend.clash_warning(backend.installed(path)).endswith("--no-deps mlx-cpu==0.32.4")
 
 
 def test_equal_sizes_are_told_apart_by_the_recorded_hash(tmp_path):
@@ -84,15 +84,15 @@ def test_a_single_backend_gives_no_warning_and_no_backend_says_none(tmp_path):
     site = tmp_path / "site"
     _wheel(site, "mlx-cpu", CPU_LIB)
     _put_lib(site, CPU_LIB)
-    assert backend.describe([str(site)]) == "mlx-cpu 0.32.4"
-    assert backend.clash_warning([str(site)]) is None
-    assert backend.describe([str(tmp_path / "empty")]) == "none"
+    assert backend.describe(backend.installed([str(site)])) == "mlx-cpu 0.32.4"
+    assert backend.clash_warning(backend.installed([str(site)])) is None
+    assert backend.describe(backend.installed([str(tmp_path / "empty")])) == "none"
 
 
 def test_library_deleted_by_an_uninstall_is_diagnosed(clash_site, monkeypatch):
     path = [str(clash_site)]  # no libmlx written: `pip uninstall mlx-cuda-13` removed the shared file
     monkeypatch.setattr(backend, "has_nvidia_driver", lambda: False)
-    assert backend.describe(path) == "broken (mlx-cpu, mlx-cuda-13 installed, no libmlx)"
+    assert backend.describe(backend.installed(path)) == "broken (mlx-cpu, mlx-cuda-13 installed, no libmlx)"
     hint = backend.diagnose_import_error(
         ImportError("libmlx.so: cannot open shared object file: No such file or directory"), path)
     assert "no libmlx" in hint and hint.endswith("pip install --force-reinstall --no-deps mlx-cpu==0.32.4")
