@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from functools import partial
 from typing import Any, Callable
 
 import mlx.core as mx
 
 from hrm_engine.losses import act_loss
-from hrm_engine.optim import sparse_sign_sgd
 
 PHASES = ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers")
 
@@ -70,13 +68,7 @@ def profile_step(trainer: Any, reps: int = 5) -> dict[str, float]:
     (_, (grads, row_grads)) = grad_c(params, rows, z_H, z_L, inputs)
     mx.eval(grads, row_grads)
     state = [model.state, opt.state]
-    puzzle_wd = float(trainer.config["puzzle_emb_weight_decay"])
-
-    @partial(mx.compile, inputs=state, outputs=state)
-    def update(g, rg, lr):
-        opt.update(model, g)
-        model.puzzle_emb = sparse_sign_sgd(model.puzzle_emb, ids, rg, lr, puzzle_wd)
-
+    update = mx.compile(lambda g, rg, lr: trainer.apply_updates(g, ids, rg, lr), inputs=state, outputs=state)
     lr = mx.array(trainer.puzzle_lr_fn.at(trainer.step_count))
     ms["optimizers"] = _median_seconds(lambda: (update(grads, row_grads, lr), state)[1], reps)
 

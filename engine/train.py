@@ -113,10 +113,15 @@ class Trainer:
     def num_parameters(self) -> int:
         return count_parameters(self.model)
 
+    def apply_updates(self, grads: Any, ids: mx.array, row_grads: mx.array, puzzle_lr: mx.array) -> None:
+        """Both optimizers: Adam-atan2 on the network, sign-SGD on the puzzle-embedding rows the batch used."""
+        self.optimizer.update(self.model, grads)
+        self.model.puzzle_emb = sparse_sign_sgd(self.model.puzzle_emb, ids, row_grads, puzzle_lr,
+                                                float(self.config["puzzle_emb_weight_decay"]))
+
     def _build_step(self, compile_: bool) -> Callable:
         model, opt = self.model, self.optimizer
         loss_type, gbs = model.config.loss, float(self.global_batch_size)
-        puzzle_wd = float(self.config["puzzle_emb_weight_decay"])
         dist = self.dist
 
         def loss_fn(params, rows, carry, key):
@@ -135,8 +140,7 @@ class Trainer:
             if dist.enabled:  # loss is / global batch: the sum of per-process gradients is the global one
                 grads, metrics = dist.all_sum(grads), dist.all_sum(metrics)
                 ids, row_grads = dist.all_gather(ids), dist.all_gather(row_grads)
-            opt.update(model, grads)
-            model.puzzle_emb = sparse_sign_sgd(model.puzzle_emb, ids, row_grads, puzzle_lr, puzzle_wd)
+            self.apply_updates(grads, ids, row_grads, puzzle_lr)
             return new_carry, metrics
 
         if not compile_:
