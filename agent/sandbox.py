@@ -1,37 +1,24 @@
 """Run model-written Python in a contained child process and bring back its `RESULT` as JSON.
 
-The agent's solver asks a small LLM for code that sets `RESULT`; that code must not reach the user's
-machine. Containment, from strongest to weakest:
+The agent's solver asks a small LLM for code that sets `RESULT`; that code is hostile until proven
+otherwise. The boundary is what the kernel enforces (sandbox_launch.py): on Linux, bubblewrap's
+namespaces, a read-only view of only what Python needs, a private size-limited tmpfs as the only
+writable place, a seccomp filter (sandbox_seccomp.py), and a cgroup bounding memory and processes where
+one can be made (sandbox_cgroup.py), with rlimits as the fallback. Where that boundary cannot be set up
+(no bubblewrap or user namespaces, macOS), `run_code` refuses unless the caller accepts the weaker mode
+with `allow_weak=True`.
 
-- a separate interpreter (`python -I -B -u -c BOOTSTRAP`) in a new session, with a minimal environment
-  (no inherited variable: API keys in the parent stay invisible) and a fresh temporary working directory
-  that is removed afterwards;
-- on Linux, when `unshare --net --pid --fork --kill-child` works (it does as root), a private network
-  namespace (no interface but a down loopback) and a private PID namespace (every process the code may
-  start dies with it, even one that called setsid);
-- resource limits set by the child on itself: RLIMIT_CPU (soft -> SIGXCPU, reported as "cpu_limit"; hard
-  one second later -> SIGKILL), RLIMIT_AS for memory, RLIMIT_FSIZE for files, no core files. RLIMIT_AS is
-  used rather than RLIMIT_DATA because it counts every mapping (malloc arenas, mmap, thread stacks), so a
-  `bytearray(10**10)`, a growing list or a huge numpy array all end in MemoryError (native code that
-  exits on a failed allocation, like OpenBLAS, is recognised from stderr). numpy with one BLAS thread needs
-  about 192 MiB of address space for a matrix product, so keep memory_mb >= 256. RLIMIT_NPROC does not
-  bind root, so process creation is refused by the audit hook instead;
-- the parent enforces wall time and output size, and kills the whole process group (os.killpg) on timeout,
-  on output overflow and after every run, so nothing the code started survives;
-- an audit hook installed after the preamble refuses network use (socket creation other than AF_UNIX,
-  connect, bind, DNS), process creation (fork, exec, spawn, os.system, subprocess, kill), writes outside
-  the working directory (open for writing, remove, rename, mkdir, chmod, link...), reads outside the
-  working directory, the Python installation and `allowed_read_paths`, ctypes and rlimit changes. Any
-  refused attempt makes the run "forbidden", even when the code caught the exception.
-
-Audit hooks are not a security boundary against deliberately hostile code (CPython documents this); they
-stop the accidents and naive escapes an LLM produces, and the namespaces and the process-group kill back
-them up. The result travels through a report file the child opened before the hook, never through stdout.
+Inside, an audit hook (sandbox_child.py) is only the friendly first line: it turns naive attempts into
+one clear message and ends the child with a known status. The verdict is decided here, from what this
+process observes: the wall clock, the bytes it read, the exit status and signal (SIGSYS: the seccomp
+filter refused a call; SIGXCPU or a SIGKILL after the CPU budget: cpu_limit), the cgroup's OOM counter
+and the CPU time in the child's rusage. The child's JSON report (through a pipe, never a file) is only
+data: size-limited, type-checked, and never the source of "ok" after a refusal, because a refused call
+ends the child before it could report.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -39,31 +26,35 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from hrm_agent import sandbox_cgroup, sandbox_launch
 from hrm_agent.errors import AgentError
+from hrm_agent.sandbox_child import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_MEMORY, EXIT_OK, EXIT_SETUP
 
 EXIT_REASONS = ("ok", "error", "timeout", "cpu_limit", "memory", "output_limit", "forbidden", "no_result",
                 "killed")
-UNSHARE_ARGS = ("--net", "--pid", "--fork", "--kill-child")
-_UNSHARE_PATHS = ("/usr/bin/unshare", "/bin/unshare", "/usr/sbin/unshare", "/sbin/unshare")
 _DRAIN_S = 1.0          # how long to keep reading pipes after the child is gone
 # What native code prints when an allocation fails under RLIMIT_AS and it exits instead of raising.
 _MEMORY_SIGNS = ("MemoryError", "Memory allocation", "Cannot allocate memory", "std::bad_alloc",
                  "out of memory")
 _POLL_S = 0.05          # fallback poll interval where pidfd_open is missing (macOS)
+_READ = 65536
+
+
+class SandboxUnavailable(AgentError):
+    """The OS boundary cannot be set up here and the weaker mode was not accepted."""
 
 
 @dataclass
 class SandboxLimits:
-    """Limits for one run. `namespaces` uses unshare where available (turn it off if a preamble must
-    reach the parent over TCP on 127.0.0.1: a private network namespace has no route to it; a Unix socket
-    path or a socket connected in the preamble both work either way)."""
+    """Limits for one run. `allow_weak` accepts running without the OS boundary where it is missing
+    (macOS sandbox-exec, or a plain separate process on Linux); `isolation="process"` asks for that mode
+    even where the boundary exists (tests of the friendly layer)."""
 
     cpu_s: float = 10
     wall_s: float = 20
@@ -72,14 +63,18 @@ class SandboxLimits:
     max_processes: int = 16
     result_bytes: int = 1_000_000
     disk_mb: int = 64
-    namespaces: bool = True
+    allow_weak: bool = False
+    isolation: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("cpu_s", "wall_s", "memory_mb", "output_bytes", "max_processes", "result_bytes",
                      "disk_mb"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 \
+                    or not math.isfinite(value):
                 raise AgentError(f"sandbox limit {name} must be a positive number, got {value!r}")
+        if self.isolation not in ("auto", "process"):
+            raise AgentError(f"sandbox isolation must be auto or process, got {self.isolation!r}")
 
 
 @dataclass
@@ -95,28 +90,35 @@ class ExecResult:
     error: str
     duration_s: float
     variables: dict[str, Any] = field(default_factory=dict)
-    pid: int = 0  # the child's process-group id on this machine (diagnostics and tests)
+    pid: int = 0  # the launcher's process id on this machine (diagnostics and tests)
+    isolation: str = ""
 
 
-@functools.lru_cache(maxsize=1)
-def unshare_command() -> tuple[str, ...] | None:
-    """The unshare prefix when network+PID namespaces can be created here, else None (checked once)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    exe = next((p for p in _UNSHARE_PATHS if os.access(p, os.X_OK)), None)
-    if exe is None:
-        return None
-    try:
-        probe = subprocess.run([exe, *UNSHARE_ARGS, "true"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (exe, *UNSHARE_ARGS) if probe.returncode == 0 else None
+def isolation() -> sandbox_launch.Isolation:
+    """The isolation this machine gives model code (probed once)."""
+    return sandbox_launch.detect()
 
 
-def namespaces_available() -> bool:
-    """True when runs with `namespaces=True` really get private network and PID namespaces."""
-    return unshare_command() is not None
+def isolation_for(limits: SandboxLimits) -> sandbox_launch.Isolation:
+    """What a run with `limits` gets, or SandboxUnavailable when only a weaker mode exists and it was not
+    accepted."""
+    iso = isolation()
+    if limits.isolation == "process":
+        if not limits.allow_weak:
+            raise SandboxUnavailable("sandbox isolation=process needs allow_weak (the weaker mode, accepted "
+                                     "explicitly)")
+        return sandbox_launch.Isolation("process", False, "separate process, rlimits and audit hook "
+                                        "(requested)")
+    if not iso.strong and not limits.allow_weak:
+        raise SandboxUnavailable(f"no OS sandbox for model code here ({iso.detail}); install bubblewrap, "
+                                 "or accept the weaker isolation with --allow-weak-sandbox "
+                                 "(sandbox.allow_weak=true)")
+    return iso
+
+
+def require_isolation(limits: SandboxLimits) -> sandbox_launch.Isolation:
+    """Check before any work starts that code can run under `limits` (raises SandboxUnavailable)."""
+    return isolation_for(limits)
 
 
 def run_code(code: str, *, variables: dict | None = None, limits: SandboxLimits | None = None,
@@ -125,66 +127,119 @@ def run_code(code: str, *, variables: dict | None = None, limits: SandboxLimits 
 
     `variables` (JSON values) are defined before the code runs; the returned `variables` hold every
     JSON-serialisable top-level name afterwards (injected ones included, RESULT and _private names not),
-    so they can be passed to the next run. `preamble` runs first, in the same namespace, before the audit
-    hook is installed (still under the rlimits, in the same process).
+    so they can be passed to the next run. `preamble` runs first, in the same namespace and jail, before
+    the audit hook goes in. `allowed_read_paths` are bound read-only into the jail.
     """
     limits = limits or SandboxLimits()
+    iso = isolation_for(limits)
     try:
         variables_json = json.dumps(dict(variables or {}))
     except (TypeError, ValueError) as exc:
         raise AgentError(f"sandbox variables must be JSON values: {exc}") from exc
     root = Path(tempfile.mkdtemp(prefix="hrm-sandbox-"))
     try:
-        return _run_in(root, code, variables_json, limits, preamble, list(allowed_read_paths))
+        return _run_in(root, iso, code, variables_json, limits, preamble, [str(p) for p in allowed_read_paths])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _run_in(root: Path, code: str, variables_json: str, limits: SandboxLimits, preamble: str,
-            allowed_read_paths: list[str]) -> ExecResult:
-    work = root / "work"
-    work.mkdir()
-    report = root / "report.json"
+def _nproc_limit(iso: sandbox_launch.Isolation, limits: SandboxLimits) -> int:
+    """RLIMIT_NPROC for the child: in a user namespace it counts only the jail's tasks; as nobody on a
+    root host it counts every task of that uid, so those already running are added."""
+    if iso.kind != "bubblewrap":
+        return 0
+    if not iso.privileged_host:
+        return int(limits.max_processes)
+    tasks = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat("/proc/" + entry).st_uid == sandbox_launch.SANDBOX_UID:
+                    tasks += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return tasks + int(limits.max_processes)
+
+
+def _run_in(root: Path, iso: sandbox_launch.Isolation, code: str, variables_json: str,
+            limits: SandboxLimits, preamble: str, allowed_read_paths: list[str]) -> ExecResult:
+    host_work = root / "work"
+    host_work.mkdir()
+    work = sandbox_launch.work_dir_for(iso, host_work)
+    result_r, result_w = os.pipe()
     config = {
-        "work": str(work), "report": str(report), "code": code, "preamble": preamble,
-        "variables": json.loads(variables_json), "allowed_read_paths": allowed_read_paths,
-        "cpu_s": max(1, math.ceil(limits.cpu_s)), "memory_bytes": int(limits.memory_mb) << 20,
-        "file_bytes": max(int(limits.disk_mb) << 20, int(limits.result_bytes) * 2 + (1 << 20)),
-        "max_processes": int(limits.max_processes), "result_bytes": int(limits.result_bytes),
+        "work": work, "code": code, "preamble": preamble, "variables": json.loads(variables_json),
+        "allowed_read_paths": allowed_read_paths, "cpu_s": max(1, math.ceil(limits.cpu_s)),
+        "memory_bytes": int(limits.memory_mb) << 20, "file_bytes": int(limits.disk_mb) << 20,
+        "result_bytes": int(limits.result_bytes), "nproc": _nproc_limit(iso, limits),
+        "require_unprivileged": iso.kind == "bubblewrap",
     }
     config_path = root / "config.json"
     config_path.write_text(json.dumps(config))
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
-           "LC_ALL": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
-    prefix = unshare_command() if limits.namespaces else None
-    argv = [*(prefix or ()), sys.executable, "-I", "-B", "-u", "-c", _BOOTSTRAP, str(config_path)]
+    config_path.chmod(0o644)
+    argv, fds, cwd = sandbox_launch.command_for(iso, work=str(host_work), config_file=str(config_path),
+                                                result_fd=result_w, extra_read=allowed_read_paths,
+                                                disk_bytes=int(limits.disk_mb) << 20)
+    group = None
+    if iso.kind == "bubblewrap" and iso.cgroup:
+        # memory + tmpfs pages of the whole tree; the pid limit leaves room for bwrap's own two processes
+        group = sandbox_cgroup.create(int(limits.memory_mb) << 20, int(limits.max_processes) + 2)
+        if group is not None:
+            argv = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; '
+                    'shift; exec "$@"', "sh", *group.procs_files, "--", *argv]
     start = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
     try:
-        out, err, killed_for, cpu_used, status = _supervise(proc, start, limits, prefix is not None)
+        proc = subprocess.Popen(argv, cwd=cwd, env=sandbox_launch.child_env(work), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                close_fds=True, pass_fds=(*fds, result_w))
+    except OSError as exc:
+        os.close(result_r)
+        if group is not None:
+            group.kill_and_remove()
+        raise AgentError(f"sandbox could not start ({argv[0]}): {exc}") from exc
+    finally:
+        os.close(result_w)
+        for fd in fds:
+            os.close(fd)
+    seen: _Seen | None = None
+    try:
+        seen = _supervise(proc, result_r, start, limits)
     finally:
         _kill_group(proc.pid)
         if proc.returncode is None:
             _reap(proc)
-    duration = time.monotonic() - start
-    stdout = out[:limits.output_bytes].decode("utf-8", "replace")
-    stderr = _clean_stderr(err[:limits.output_bytes].decode("utf-8", "replace"), prefix is not None)
-    data = _read_report(report, limits.result_bytes)
-    return _classify(data, killed_for, cpu_used, status, stdout, stderr, duration, limits, proc.pid)
+        if group is not None:
+            if seen is not None:
+                seen.oom = group.oom_killed()
+                seen.cpu_used = max(seen.cpu_used, group.cpu_seconds())
+            group.kill_and_remove()
+        os.close(result_r)
+    seen.duration = time.monotonic() - start
+    return _classify(seen, limits, iso, proc.pid)
 
 
-def _supervise(proc: subprocess.Popen, start: float, limits: SandboxLimits, namespaced: bool
-               ) -> tuple[bytes, bytes, str, float, int | None]:
-    """Pump stdout/stderr with a cap until the child exits, the wall clock runs out or output overflows.
+@dataclass
+class _Seen:
+    """What the parent observed of one run; the only input of the verdict."""
 
-    Returns (stdout, stderr, killed_for, cpu seconds used, wait status); killed_for is "timeout",
-    "output_limit" or "".
-    """
+    stdout: bytes = b""
+    stderr: bytes = b""
+    report: bytes = b""
+    killed_for: str = ""
+    cpu_used: float = 0.0
+    status: int | None = None
+    oom: bool = False
+    duration: float = 0.0
+
+
+def _supervise(proc: subprocess.Popen, result_fd: int, start: float, limits: SandboxLimits) -> _Seen:
+    """Pump stdout, stderr and the result pipe with caps until the child exits, the wall clock runs out
+    or a cap is passed; then kill the group and reap."""
     sel = selectors.DefaultSelector()
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    bufs = {out_fd: bytearray(), err_fd: bytearray()}
+    bufs = {out_fd: bytearray(), err_fd: bytearray(), result_fd: bytearray()}
+    caps = {out_fd: limits.output_bytes, err_fd: limits.output_bytes,
+            result_fd: 4 * int(limits.result_bytes) + 100_000}
     for fd in bufs:
         sel.register(fd, selectors.EVENT_READ)
     pidfd = None
@@ -195,41 +250,36 @@ def _supervise(proc: subprocess.Popen, start: float, limits: SandboxLimits, name
         except OSError:
             pidfd = None
     deadline = start + limits.wall_s
-    cap = limits.output_bytes
-    killed_for = ""
+    seen = _Seen()
     try:
         while True:
             now = time.monotonic()
             if now >= deadline:
-                killed_for = "timeout"
+                seen.killed_for = "timeout"
                 break
             exited = False
             for key, _ in sel.select(min(deadline - now, _POLL_S if pidfd is None else 1.0)):
                 if key.fd == pidfd:
                     exited = True
                     continue
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(key.fd, _READ)
                 if chunk:
                     bufs[key.fd] += chunk
                 else:
                     sel.unregister(key.fd)
-            if any(len(b) > cap for b in bufs.values()):
-                killed_for = "output_limit"
+            if any(len(bufs[fd]) > caps[fd] for fd in bufs):
+                seen.killed_for = "output_limit"
                 break
             if exited or (pidfd is None and _has_exited(proc.pid)):
                 break
-        if killed_for and namespaced:
-            _kill_namespace_init(proc.pid)
-        # Leader finished or must die: kill the whole group (it stays reserved while the leader is a
-        # zombie), then collect what is still in the pipes for a short while.
         _kill_group(proc.pid)
         drain_end = time.monotonic() + _DRAIN_S
         while any(k.fd != pidfd for k in sel.get_map().values()) and time.monotonic() < drain_end:
             for key, _ in sel.select(0.05):
                 if key.fd == pidfd:
                     continue
-                chunk = os.read(key.fd, 65536)
-                if chunk and len(bufs[key.fd]) <= cap:
+                chunk = os.read(key.fd, _READ)
+                if chunk and len(bufs[key.fd]) <= caps[key.fd]:
                     bufs[key.fd] += chunk
                 elif not chunk:
                     sel.unregister(key.fd)
@@ -237,8 +287,9 @@ def _supervise(proc: subprocess.Popen, start: float, limits: SandboxLimits, name
         sel.close()
         if pidfd is not None:
             os.close(pidfd)
-    cpu_used, status = _reap(proc)
-    return bytes(bufs[out_fd]), bytes(bufs[err_fd]), killed_for, cpu_used, status
+    seen.cpu_used, seen.status = _reap(proc)
+    seen.stdout, seen.stderr, seen.report = bytes(bufs[out_fd]), bytes(bufs[err_fd]), bytes(bufs[result_fd])
+    return seen
 
 
 _early_waits: dict[int, tuple[int, Any]] = {}  # pid -> (status, rusage) where the poll had to reap
@@ -246,7 +297,7 @@ _early_waits: dict[int, tuple[int, Any]] = {}  # pid -> (status, rusage) where t
 
 def _has_exited(pid: int) -> bool:
     """Whether the child has exited, without reaping it where os.waitid exists (so its pid and process group
-    stay reserved for the kill that follows); elsewhere (macOS, Python < 3.13) it reaps and remembers."""
+    stay reserved for the kill that follows); elsewhere (macOS) it reaps and remembers."""
     try:
         if hasattr(os, "waitid"):
             return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -258,23 +309,8 @@ def _has_exited(pid: int) -> bool:
     return bool(done)
 
 
-def _kill_namespace_init(unshare_pid: int) -> None:
-    """Kill the interpreter (PID 1 of the namespace, so everything in it dies) and let unshare reap it.
-
-    Killing unshare at the same time would orphan the interpreter as a zombie for the system's init.
-    """
-    try:
-        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
-        for child in children:
-            os.kill(int(child), signal.SIGKILL)
-    except (OSError, ValueError):
-        return
-    end = time.monotonic() + 1.0
-    while not _has_exited(unshare_pid) and time.monotonic() < end:
-        time.sleep(0.01)
-
-
 def _kill_group(pgid: int) -> None:
+    """SIGKILL the launcher's group: bubblewrap's --die-with-parent then takes the whole PID namespace."""
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -295,385 +331,100 @@ def _reap(proc: subprocess.Popen) -> tuple[float, int | None]:
     return usage.ru_utime + usage.ru_stime, status
 
 
-def _clean_stderr(text: str, namespaced: bool) -> str:
-    """Drop unshare's own complaint when the child died of a signal it cannot re-raise in a PID namespace."""
-    if not namespaced:
-        return text
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("unshare: "))
+def _exit_and_signal(status: int | None, iso: sandbox_launch.Isolation) -> tuple[int | None, int | None]:
+    """(exit code, signal) of the child. bubblewrap and unshare report a child's death by signal N as
+    exit code 128 + N; code could fake such a code, but only to make its own verdict worse."""
+    if status is None:
+        return None, signal.SIGKILL
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    code = os.waitstatus_to_exitcode(status)
+    if code > 128 and code - 128 < 65 and (iso.kind == "bubblewrap" or sandbox_launch.unshare_prefix()):
+        return code, code - 128
+    return code, None
 
 
-def _read_report(path: Path, result_bytes: int) -> dict | None:
+def _parse_report(raw: bytes, limits: SandboxLimits) -> dict:
+    """The child's JSON, checked field by field; anything malformed counts as no report."""
+    if not raw or len(raw) > 4 * int(limits.result_bytes) + 100_000:
+        return {}
     try:
-        if path.stat().st_size > 4 * result_bytes + 100_000:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("status") in EXIT_REASONS else None
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {"error": str(data.get("error", ""))[:2000] if isinstance(data.get("error"), str) else "",
+                           "has_result": data.get("has_result") is True, "result": data.get("result"),
+                           "result_repr": data.get("result_repr") if isinstance(data.get("result_repr"), str)
+                           else ""}
+    variables = data.get("variables")
+    out["variables"] = {k: v for k, v in variables.items() if isinstance(k, str)} \
+        if isinstance(variables, dict) else {}
+    return out
 
 
-def _classify(data: dict | None, killed_for: str, cpu_used: float, status: int | None, stdout: str,
-              stderr: str, duration: float, limits: SandboxLimits, pid: int) -> ExecResult:
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _classify(seen: _Seen, limits: SandboxLimits, iso: sandbox_launch.Isolation, pid: int) -> ExecResult:
+    stdout = seen.stdout[:limits.output_bytes].decode("utf-8", "replace")
+    stderr = _clean_stderr(seen.stderr[:limits.output_bytes].decode("utf-8", "replace"))
+    data = _parse_report(seen.report, limits)
+    code, sig = _exit_and_signal(seen.status, iso)
     cpu_soft = max(1, math.ceil(limits.cpu_s))
-    variables = data.get("variables", {}) if data else {}
-    result, result_repr = (data.get("result"), data.get("result_repr", "")) if data else (None, "")
-    if killed_for == "timeout":
+    last = (stderr.strip().splitlines() or [""])[-1][:500]
+    if seen.killed_for == "timeout":
         reason, error = "timeout", f"wall-time limit of {limits.wall_s:g} s exceeded"
-    elif killed_for == "output_limit":
+    elif seen.killed_for == "output_limit":
         reason, error = "output_limit", f"output exceeded {limits.output_bytes} bytes (truncated)"
-    elif data is not None:
-        reason, error = data["status"], str(data.get("error", ""))
-    elif cpu_used >= cpu_soft - 0.05:
+    elif seen.oom:
+        reason, error = "memory", f"memory limit of {limits.memory_mb} MiB exceeded (the kernel stopped it)"
+    elif sig == signal.SIGSYS:
+        reason, error = "forbidden", "a forbidden system call was refused by the kernel (seccomp)"
+    elif code == EXIT_FORBIDDEN:
+        reason = "forbidden"
+        error = last if "sandbox:" in last else "a forbidden operation was refused"
+    elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and seen.cpu_used >= cpu_soft - 0.05) or (
+            # bubblewrap's rusage does not include the jail: without cgroup accounting, a SIGKILL we did
+            # not send after the CPU budget's worth of time is the hard RLIMIT_CPU
+            sig == signal.SIGKILL and iso.kind == "bubblewrap" and seen.cpu_used < 0.05
+            and seen.duration >= cpu_soft):
         reason, error = "cpu_limit", f"CPU-time limit of {cpu_soft} s exceeded"
-    elif any(sign in stderr for sign in _MEMORY_SIGNS):
-        reason, error = "memory", f"memory limit of {limits.memory_mb} MiB exceeded"
-    else:
-        reason = "killed"
-        namespaced = limits.namespaces and namespaces_available()
-        if status is None or (os.WIFSIGNALED(status) and namespaced):
-            error = "process died before reporting a result"  # unshare cannot pass the signal on
-        elif os.WIFSIGNALED(status):
-            error = f"process killed by {signal.Signals(os.WTERMSIG(status)).name} before reporting a result"
+    elif code == EXIT_MEMORY or (code != EXIT_OK and any(s in stderr for s in _MEMORY_SIGNS)):
+        reason, error = "memory", f"MemoryError: memory limit of {limits.memory_mb} MiB exceeded"
+    elif code == EXIT_SETUP or (code == 1 and not data and "bwrap:" in stderr) or code == 125:
+        reason, error = "error", f"the sandbox could not start the code: {last or 'setup failed'}"
+    elif code == EXIT_ERROR and data:
+        reason, error = "error", data["error"] or last or "the code raised an exception"
+    elif code == EXIT_OK and data:
+        if not data["has_result"]:
+            reason, error = "no_result", "the code did not set RESULT"
         else:
-            code = os.waitstatus_to_exitcode(status)
-            error = f"process ended (exit status {code}) before reporting a result"
-    if reason != "ok":
-        result = None
-    if not isinstance(variables, dict):
-        variables = {}
-    return ExecResult(ok=reason == "ok", result=result, result_repr=str(result_repr), stdout=stdout,
-                      stderr=stderr, exit_reason=reason, error=error[:2000], duration_s=duration,
-                      variables=variables, pid=pid)
-
-
-# The child. Runs as `python -I -B -u -c _BOOTSTRAP config.json` in the work directory. Everything it needs
-# is read and opened before the audit hook goes in; the hook then stays for the life of the process.
-_BOOTSTRAP = r'''
-import builtins, collections, gc, json, linecache, os, resource, signal, sys, traceback
-
-
-class CpuLimitExceeded(BaseException):
-    pass
-
-
-class SandboxViolation(PermissionError):
-    pass
-
-
-def set_limits(cfg):
-    def lim(kind, soft, hard=None):
-        try:
-            resource.setrlimit(kind, (soft, soft if hard is None else hard))
-        except (ValueError, OSError):
-            pass  # e.g. RLIMIT_AS on macOS: the other limits still apply
-    lim(resource.RLIMIT_CPU, cfg["cpu_s"], cfg["cpu_s"] + 1)
-    lim(resource.RLIMIT_AS, cfg["memory_bytes"])
-    lim(resource.RLIMIT_FSIZE, cfg["file_bytes"])
-    lim(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0 and os.path.isdir("/proc/self/task"):
-        # RLIMIT_NPROC counts every task of this user and never binds root: only worth setting here.
-        uid, tasks = os.getuid(), 0
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.stat("/proc/" + entry).st_uid == uid:
-                        tasks += len(os.listdir("/proc/" + entry + "/task"))
-                except OSError:
-                    pass
-        lim(resource.RLIMIT_NPROC, tasks + cfg["max_processes"])
-    signal.signal(signal.SIGXCPU, on_xcpu)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise OSError instead of killing
-
-
-def on_xcpu(signum, frame):
-    raise CpuLimitExceeded("CPU-time limit exceeded")
-
-
-PROCESS_EVENTS = {"os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system",
-                  "subprocess.Popen", "os.startfile", "pty.spawn", "os.kill", "os.killpg",
-                  "signal.pthread_kill"}
-NET_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-              "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
-              "socket.getnameinfo", "socket.sethostname"}
-OTHER_EVENTS = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata",
-                "ctypes.call_function", "ctypes.string_at", "ctypes.wstring_at", "resource.setrlimit",
-                "resource.prlimit", "sqlite3.enable_load_extension", "sqlite3.load_extension",
-                "gc.get_referrers", "gc.get_referents", "gc.get_objects"}
-# event -> ((index of a path argument that gets changed, index of its dir_fd argument or None), ...)
-WRITE_EVENTS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.chmod": ((0, 2),),
-                "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.truncate": ((0, None),),
-                "os.rename": ((0, 2), (1, 3)), "os.link": ((0, 2), (1, 3)), "os.setxattr": ((0, None),),
-                "os.removexattr": ((0, None),), "os.chflags": ((0, None),), "os.lchflags": ((0, None),),
-                "os.lchmod": ((0, None),), "os.mkfifo": ((0, 2),), "os.mknod": ((0, 3),),
-                "shutil.rmtree": ((0, 1),), "tempfile.mkstemp": ((0, None),),
-                "tempfile.mkdtemp": ((0, None),), "sqlite3.connect": ((0, None),)}
-READ_EVENTS = {"os.listdir", "os.scandir"}
-AF_UNIX = 1  # on every POSIX system; socketpair() and Unix sockets stay usable
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-
-
-def make_hook(work, read_roots, violations):
-    work = os.path.realpath(work)
-    roots = tuple(read_roots)
-    state = {"busy": False}
-
-    def inside(path, where):
-        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in where)
-
-    def resolve(path, dir_fd=None):
-        if isinstance(path, int) or path is None:
-            return None
-        p = os.fsdecode(os.fspath(path))
-        base = os.getcwd()
-        if dir_fd not in (None, -1, -100) and not os.path.isabs(p):
-            base = os.readlink("/proc/self/fd/%d" % dir_fd)  # fails (-> refused) where /proc is missing
-        return os.path.realpath(os.path.join(base, p))
-
-    def refuse(what):
-        violations.append(what)
-        raise SandboxViolation("sandbox: " + what + " is not allowed")
-
-    def check(event, args):
-        if event in PROCESS_EVENTS:
-            refuse("starting or signalling processes (%s)" % event)
-        if event in NET_EVENTS:
-            refuse("network access (%s)" % event)
-        if event == "socket.__new__":
-            family = args[1] if len(args) > 1 else None
-            if family not in (AF_UNIX, -1, None):
-                refuse("network access (socket family %s)" % family)
-            return
-        if event in OTHER_EVENTS:
-            refuse(event)
-        if event == "open":
-            path, mode, flags = args
-            target = resolve(path)
-            if target is None or target == "/dev/null":
-                return
-            writing = bool((flags or 0) & WRITE_FLAGS)
-            writing = writing or (isinstance(mode, str) and any(c in mode for c in "wax+"))
-            if writing:
-                if not inside(target, (work,)):
-                    refuse("writing %s outside the working directory" % target)
-            elif not inside(target, (work,) + roots):
-                refuse("reading %s" % target)
-            elif mode is None and not inside(target, (work,)) and os.path.isdir(target):
-                refuse("opening directory %s" % target)  # a dir fd outside would defeat the checks
-            return
-        if event in WRITE_EVENTS:
-            for i, fd_index in WRITE_EVENTS[event]:
-                if i >= len(args) or args[i] == ":memory:":
-                    continue
-                dir_fd = args[fd_index] if fd_index is not None and len(args) > fd_index else None
-                target = resolve(args[i], dir_fd if isinstance(dir_fd, int) else None)
-                if target is not None and not inside(target, (work,)):
-                    refuse("changing %s outside the working directory" % target)
-            return
-        if event == "os.symlink":
-            link = resolve(args[1], args[2] if len(args) > 2 else None)
-            dest = os.path.realpath(os.path.join(os.path.dirname(link), os.fsdecode(os.fspath(args[0]))))
-            if not inside(link, (work,)) or not inside(dest, (work,)):
-                refuse("symlink to %s" % dest)
-            return
-        if event in READ_EVENTS:
-            target = resolve(args[0] if args else None)
-            if target is not None and not inside(target, (work,) + roots):
-                refuse("listing %s" % target)
-            return
-        if event == "os.chdir":
-            target = resolve(args[0])
-            if target != work:
-                refuse("changing directory")
-
-    def hook(event, args):
-        if state["busy"]:
-            return
-        state["busy"] = True
-        try:
-            check(event, args)
-        except SandboxViolation:
-            raise
-        except Exception as exc:  # a path we could not resolve: refuse rather than guess
-            violations.append("%s (%s: %s)" % (event, type(exc).__name__, exc))
-            raise SandboxViolation("sandbox: %s refused" % event)
-        finally:
-            state["busy"] = False
-
-    return hook
-
-
-def read_roots(cfg):
-    roots = [p for p in cfg["allowed_read_paths"]]
-    roots += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
-    roots.append(os.path.dirname(sys.executable))
-    roots += [p for p in sys.path if os.path.isabs(p)]
-    roots += ["/dev/urandom", "/dev/random", "/dev/zero", "/etc/localtime", "/usr/share/zoneinfo"]
-    try:
-        roots.append("/proc/" + os.readlink("/proc/self"))
-    except OSError:
-        pass
-    return sorted({os.path.realpath(r) for r in roots if r})
-
-
-def to_json(value, strict, depth=0):
-    """JSON-ready copy of value; with strict, None-marker _NO when a repr() fallback would be needed."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if depth > 50:
-        return _NO if strict else repr(value)
-    mod = type(value).__module__ or ""
-    if mod.split(".")[0] == "numpy" and hasattr(value, "tolist"):
-        return to_json(value.tolist(), strict, depth + 1)
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, (str, int, float, bool)) and k is not None:
-                if strict:
-                    return _NO
-                k = repr(k)
-            v = to_json(v, strict, depth + 1)
-            if v is _NO:
-                return _NO
-            out[k] = v
-        return out
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-        if isinstance(value, (set, frozenset)):
-            try:
-                items = sorted(items)
-            except TypeError:
-                items = sorted(items, key=repr)
-        out = [to_json(v, strict, depth + 1) for v in items]
-        return _NO if strict and any(v is _NO for v in out) else out
-    return _NO if strict else repr(value)
-
-
-_NO = object()
-
-
-def main(cfg_path):
-    with open(cfg_path, encoding="utf-8") as f:
-        cfg = json.load(f)
-    report = open(cfg["report"], "w", encoding="utf-8")
-    spare = [bytearray(1 << 20)]  # freed on MemoryError so the report can still be written
-    ns = {"__name__": "__main__", "__builtins__": builtins}
-    ns.update(cfg["variables"])
-    violations = []
-    out = {"status": "ok", "error": "", "result": None, "result_repr": "", "variables": {}}
-    for name in ("code", "preamble"):  # so tracebacks show the lines
-        src = cfg[name]
-        linecache.cache["<%s>" % name] = (len(src), None, src.splitlines(True), "<%s>" % name)
-    set_limits(cfg)
-    import _posixsubprocess, ctypes  # imported now: later imports would trip the hook (ctypes.dlopen)
-
-    def no_fork_exec(*args, **kwargs):
-        violations.append("starting processes (_posixsubprocess.fork_exec)")
-        raise SandboxViolation("sandbox: starting processes is not allowed")
-
-    try:
-        execute(cfg, ns, out, violations, spare, no_fork_exec, _posixsubprocess)
-        finish(out, ns, violations, cfg)
-    except MemoryError:  # while reporting: give up on the namespace, keep the verdict
-        spare.clear()
-        ns.clear()
-        out.update(status="memory", error=memory_error(cfg), result=None, variables={})
-    except CpuLimitExceeded:
-        out.update(status="cpu_limit", error="CPU-time limit exceeded", result=None)
-    report.write(json.dumps(out))
-    report.close()
-    sys.stdout.flush()
-    os._exit(0)
-
-
-def execute(cfg, ns, out, violations, spare, no_fork_exec, _posixsubprocess):
-    """Preamble, then the hook, then the code; the outcome goes into `out`."""
-    stage = "preamble"
-    try:
-        if cfg["preamble"]:
-            exec(compile(cfg["preamble"], "<preamble>", "exec"), ns)
-        _posixsubprocess.fork_exec = no_fork_exec
-        roots = read_roots(cfg)
-        sys.addaudithook(make_hook(cfg["work"], roots, violations))
-        stage = "code"
-        exec(compile(cfg["code"], "<code>", "exec"), ns)
-    except MemoryError as exc:
-        spare.clear()
-        ns.clear()
-        gc.collect()
-        out.update(status="memory", error=memory_error(cfg))
-        print_tb(exc)
-    except CpuLimitExceeded:
-        out.update(status="cpu_limit", error="CPU-time limit exceeded")
-    except BaseException as exc:
-        if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
-            out.update(status="error", error=("preamble: " if stage == "preamble" else "") + describe(exc))
-            print_tb(exc)
-
-
-def memory_error(cfg):
-    return "MemoryError: memory limit of %d MiB exceeded" % (cfg["memory_bytes"] >> 20)
-
-
-def describe(exc):
-    if isinstance(exc, SandboxViolation):
-        return "PermissionError: %s" % exc
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1][:500]
-
-
-def print_tb(exc, keep=40):
-    """The traceback as the code's author should see it: no bootstrap frames, only the innermost `keep`."""
-    frames = collections.deque(maxlen=keep)
-    tb = exc.__traceback__
-    while tb is not None:  # walked by hand: a deep RecursionError has a huge traceback
-        if tb.tb_frame.f_code.co_filename != "<string>":
-            frames.append((tb.tb_frame, tb.tb_lineno))
-        tb = tb.tb_next
-    text = "Traceback (most recent call last):\n" if frames else ""
-    text += "".join(traceback.StackSummary.extract(iter(frames)).format())
-    if isinstance(exc, SandboxViolation):
-        text += "PermissionError: %s\n" % exc
+            size = len(json.dumps(data["result"]))
+            reason, error = "ok", ""
+            if size > limits.result_bytes:
+                reason = "output_limit"
+                error = f"RESULT is {size} bytes of JSON, over the {limits.result_bytes}-byte limit"
+    elif sig is not None:
+        reason, error = "killed", f"process killed by {_signal_name(sig)} before reporting a result"
+    elif code == EXIT_OK:
+        reason, error = "no_result", "the process exited before reporting a result"
     else:
-        text += "".join(traceback.format_exception_only(type(exc), exc))
-    sys.stderr.write(text)
+        reason, error = "killed", f"process ended (exit status {code}) before reporting a result"
+    ok = reason == "ok"
+    return ExecResult(ok=ok, result=data.get("result") if ok else None,
+                      result_repr=str(data.get("result_repr", "")) if ok else "",
+                      stdout=stdout, stderr=stderr, exit_reason=reason, error=error[:2000],
+                      duration_s=seen.duration, variables=data.get("variables", {}), pid=pid,
+                      isolation=iso.kind)
 
 
-def finish(out, ns, violations, cfg):
-    if violations:
-        out.update(status="forbidden", error="PermissionError: sandbox: " + violations[0] + " is not allowed")
-    if out["status"] != "ok":
-        pass
-    elif "RESULT" not in ns:
-        out.update(status="no_result", error="the code did not set RESULT")
-    else:
-        value = ns["RESULT"]
-        try:
-            out["result_repr"] = repr(value)[:10000]
-        except Exception as exc:
-            out["result_repr"] = "<repr failed: %s>" % describe(exc)
-        try:
-            out["result"] = to_json(value, False)
-            size = len(json.dumps(out["result"]))
-        except Exception as exc:
-            out["result"], size = out["result_repr"], 0
-        if size > cfg["result_bytes"]:
-            out.update(status="output_limit", result=None,
-                       error="RESULT is %d bytes of JSON, over the %d-byte limit"
-                       % (size, cfg["result_bytes"]))
-    budget = cfg["result_bytes"]
-    for name, value in list(ns.items()):
-        if name.startswith("_") or name == "RESULT":
-            continue
-        try:
-            converted = to_json(value, True)
-            if converted is _NO:
-                continue
-            size = len(json.dumps(converted))
-        except Exception:
-            continue
-        if size <= budget:
-            out["variables"][name] = converted
-            budget -= size
-
-
-main(sys.argv[1])
-'''
+def _clean_stderr(text: str) -> str:
+    """Drop the launchers' own complaints about a child that died of a signal."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(("unshare: ", "bwrap: Can't find source path")))

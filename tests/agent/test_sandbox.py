@@ -1,7 +1,10 @@
-"""The sandbox contains what model-written code may do: each escape ends with the right exit_reason.
+"""The sandbox's friendly layer and its limits: each naive escape ends with the right exit_reason.
 
-Every test runs real child interpreters with small limits; containment is checked from the outside (files
-that must not appear, a real listening socket that must see no connection, pids that must be gone).
+Every test runs real child interpreters with small limits, in both modes where it matters: "os" (the
+kernel boundary, bubblewrap) and "weak" (separate process + audit hook, accepted explicitly).
+Containment is checked from the outside (files that must not appear, a real listening socket that must
+see no connection, pids that must be gone). Attacks that switch the audit hook off are in
+test_sandbox_escapes.py.
 """
 
 from __future__ import annotations
@@ -16,15 +19,48 @@ from pathlib import Path
 import pytest
 
 from hrm_agent.errors import AgentError
-from hrm_agent.sandbox import SandboxLimits, namespaces_available, run_code
+from hrm_agent.sandbox import SandboxLimits, SandboxUnavailable, isolation, run_code
+from hrm_agent.sandbox_launch import unshare_prefix
 
-FAST = SandboxLimits(cpu_s=1, wall_s=3, memory_mb=256, output_bytes=10_000)
-NS_MODES = [pytest.param(True, id="namespaces"), pytest.param(False, id="hook-only")]
+STRONG = isolation().strong
+FAST = SandboxLimits(cpu_s=1, wall_s=3, memory_mb=256, output_bytes=10_000, allow_weak=not STRONG)
+NS_MODES = [pytest.param(True, id="os", marks=pytest.mark.skipif(not STRONG, reason=isolation().detail)),
+            pytest.param(False, id="weak")]
 
 
-def limits(namespaces: bool = True, **kw) -> SandboxLimits:
+def limits(strong: bool = True, **kw) -> SandboxLimits:
     base = dict(cpu_s=1, wall_s=3, memory_mb=256, output_bytes=10_000)
-    return SandboxLimits(**{**base, **kw, "namespaces": namespaces})
+    mode = {"isolation": "auto", "allow_weak": not STRONG} if strong else {"isolation": "process",
+                                                                        "allow_weak": True}
+    return SandboxLimits(**{**base, **kw, **mode})
+
+
+@pytest.fixture
+def outside():
+    """A host folder outside /tmp: inside the jail /tmp is the jail's own tmpfs, so a host /tmp path
+    names a different (harmless) place there; /var/tmp exists only on the host."""
+    import shutil
+    import tempfile
+
+    base = "/var/tmp" if os.path.isdir("/var/tmp") else None
+    path = Path(tempfile.mkdtemp(prefix="hrm-sandbox-test-", dir=base))
+    path.chmod(0o755)  # as root the jail runs as nobody: allowed paths must be readable by it
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sandbox_children() -> list[int]:
+    """Host pids of every process still running the sandbox's child module (the tests run one at a time)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"hrm_agent.sandbox_child" in cmd and alive(int(entry.name)):
+                out.append(int(entry.name))
+    return out
 
 
 def alive(pid: int) -> bool:
@@ -140,11 +176,10 @@ while len(os.listdir(PID_DIR)) < 3 and time.time() < deadline:
 """
 
 
-@pytest.mark.parametrize("namespaces", NS_MODES)
 @pytest.mark.parametrize("code", ["RESULT = 1", "while True:\n    pass"], ids=["finishes", "loops"])
-def test_processes_started_by_the_run_are_all_killed(tmp_path, namespaces, code):
-    use_setsid = namespaces and namespaces_available()
-    res = run_code(code, limits=limits(namespaces, wall_s=2),
+def test_processes_started_by_the_run_are_all_killed_weak(tmp_path, code):
+    use_setsid = unshare_prefix() is not None
+    res = run_code(code, limits=limits(False, wall_s=2),
                    variables={"PID_DIR": str(tmp_path), "USE_SETSID": use_setsid}, preamble=_FORKING_PREAMBLE)
     assert res.exit_reason in ("ok", "cpu_limit", "timeout"), (res.exit_reason, res.error, res.stderr)
     pids = [int(p.name) for p in tmp_path.iterdir()]
@@ -154,6 +189,29 @@ def test_processes_started_by_the_run_are_all_killed(tmp_path, namespaces, code)
         time.sleep(0.05)
     assert [p for p in pids if alive(p)] == []
     assert_group_gone(res.pid)
+
+
+_DAEMON_PREAMBLE = """
+import os, time
+for i in range(3):
+    if os.fork() == 0:
+        if i == 2:
+            os.setsid()
+        while True:
+            time.sleep(0.05)
+"""
+
+
+@pytest.mark.skipif(not STRONG, reason=isolation().detail)
+@pytest.mark.parametrize("code", ["RESULT = 1", "while True:\n    pass"], ids=["finishes", "loops"])
+def test_processes_started_by_the_run_all_die_with_the_jail(code):
+    """Forked children, one in its own session, die with the PID namespace when the run ends."""
+    res = run_code(code, limits=limits(True, wall_s=2), preamble=_DAEMON_PREAMBLE)
+    assert res.exit_reason in ("ok", "cpu_limit", "timeout"), (res.exit_reason, res.error, res.stderr)
+    deadline = time.monotonic() + 3
+    while sandbox_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_children() == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is not enforced on macOS")
@@ -181,8 +239,8 @@ def test_memory_bomb_is_memory(code):
     # the failure is caught, but the attempt alone makes the run forbidden
     "try:\n    open(TARGET, 'w').write('pwned')\nexcept OSError:\n    pass\nRESULT = 1",
 ], ids=["open", "pathlib", "os.open", "symlink", "chdir", "copy", "rename", "caught"])
-def test_write_outside_working_directory_is_forbidden(tmp_path, code):
-    target = tmp_path / "escape.txt"
+def test_write_outside_working_directory_is_forbidden(outside, code):
+    target = outside / "escape.txt"
     res = run_code(code, variables={"TARGET": str(target)}, limits=FAST)
     assert res.exit_reason == "forbidden", (res.exit_reason, res.error, res.stderr)
     assert "PermissionError" in res.error
@@ -196,15 +254,15 @@ def test_write_outside_working_directory_is_forbidden(tmp_path, code):
     "import shutil, os\nshutil.rmtree(os.path.dirname(OWNED))",
     "import os\nos.mkdir(OWNED + '.d')",
 ], ids=["remove", "rename", "chmod", "rmtree", "mkdir"])
-def test_changing_files_outside_working_directory_is_forbidden(tmp_path, code):
-    owned = tmp_path / "owned" / "keep.txt"
+def test_changing_files_outside_working_directory_is_forbidden(outside, code):
+    owned = outside / "owned" / "keep.txt"
     owned.parent.mkdir()
     owned.write_text("mine")
     mode = owned.stat().st_mode
     res = run_code(code, variables={"OWNED": str(owned)}, limits=FAST)
     assert res.exit_reason == "forbidden", (res.exit_reason, res.error, res.stderr)
     assert owned.read_text() == "mine" and owned.stat().st_mode == mode
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "owned"]
+    assert sorted(p.name for p in outside.rglob("*")) == ["keep.txt", "owned"]
 
 
 def test_working_directory_is_fresh_writable_and_removed():
@@ -218,13 +276,13 @@ def test_working_directory_is_fresh_writable_and_removed():
     assert cwd != os.getcwd() and not Path(cwd).exists()
 
 
-def test_reading_outside_needs_allowed_read_paths(tmp_path):
-    data = tmp_path / "data.txt"
+def test_reading_outside_needs_allowed_read_paths(outside):
+    data = outside / "data.txt"
     data.write_text("readable")
     code = "RESULT = open(PATH).read()"
     denied = run_code(code, variables={"PATH": str(data)}, limits=FAST)
     assert denied.exit_reason == "forbidden" and "reading" in denied.error
-    allowed = run_code(code, variables={"PATH": str(data)}, limits=FAST, allowed_read_paths=[str(tmp_path)])
+    allowed = run_code(code, variables={"PATH": str(data)}, limits=FAST, allowed_read_paths=[str(outside)])
     assert allowed.exit_reason == "ok" and allowed.result == "readable"
 
 
@@ -256,7 +314,7 @@ def test_network_connection_is_forbidden(code, namespaces):
         _assert_no_connection(srv)
 
 
-@pytest.mark.skipif(not namespaces_available(), reason="unshare --net --pid does not work here")
+@pytest.mark.skipif(not STRONG, reason=isolation().detail)
 def test_network_namespace_blocks_even_code_run_before_the_hook():
     preamble = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', PORT), timeout=1)\n"
                 "    OUTCOME = 'connected'\nexcept OSError as exc:\n    OUTCOME = type(exc).__name__")
@@ -336,8 +394,8 @@ def test_bad_variables_are_an_agent_error():
     "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)",
 ], ids=["subprocess", "os.system", "os.popen", "os.execv", "posix_spawn", "multiprocessing", "fork_exec",
         "kill"])
-def test_starting_processes_is_forbidden(tmp_path, code):
-    marker = tmp_path / "marker"
+def test_starting_processes_is_forbidden(outside, code):
+    marker = outside / "marker"
     res = run_code(code, variables={"MARKER": str(marker)}, limits=FAST)
     assert res.exit_reason == "forbidden", (res.exit_reason, res.error, res.stderr)
     assert "process" in res.error
@@ -349,6 +407,11 @@ def test_child_runs_isolated_interpreter():
     res = run_code("import sys\nRESULT = [sys.flags.isolated, sys.flags.dont_write_bytecode, sys.executable]",
                    limits=FAST)
     assert res.ok and res.result == [1, 1, sys.executable]
+
+
+def test_weak_mode_must_be_accepted_explicitly():
+    with pytest.raises(SandboxUnavailable, match="allow_weak"):
+        run_code("RESULT = 1", limits=SandboxLimits(isolation="process"))
 
 
 def test_works_without_pidfd_and_waitid(monkeypatch):

@@ -1,0 +1,265 @@
+"""How the sandboxed child is started: which isolation this machine gives, and the command line for it.
+
+Linux, the boundary: bubblewrap (`bwrap`, Debian/Ubuntu package `bubblewrap`) puts the child in new
+PID, network, IPC, UTS and cgroup namespaces, with a root that is an empty read-only tmpfs holding only
+read-only binds of what Python needs (/usr, the interpreter, the virtualenv, hrm's own packages and the
+paths a caller allows), a fresh /proc of its own PID namespace, a minimal /dev, and one writable place:
+a tmpfs of `disk_mb` at /sandbox, also the working directory, $HOME and $TMPDIR (so total disk use is
+bounded, not per file). No $HOME, /root, host /tmp or /dev/shm is visible. A seccomp filter
+(sandbox_seccomp.py) refuses the calls that could undo this. As a normal user bwrap also makes a user
+namespace (and forbids nested ones); as root it makes none and the child runs as an unprivileged uid
+through `setpriv` with every capability dropped, because a uid 0 mapped from root would still own the
+host's root-owned files and sysctls.
+
+Elsewhere the options are weaker and must be accepted explicitly (`allow_weak`): on macOS
+`sandbox-exec` with a deny-by-default profile; on Linux without bubblewrap or user namespaces, the old
+arrangement (a separate interpreter, `unshare --net --pid` where it works, rlimits, the audit hook).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hrm_agent import sandbox_cgroup, sandbox_seccomp
+
+WORK = "/sandbox"            # the child's working directory, $HOME and $TMPDIR under bubblewrap
+CONFIG_IN_JAIL = "/.hrm/config.json"
+SANDBOX_UID = 65534          # nobody: the uid the child gets when hrm runs as root
+CHILD_MODULE = "hrm_agent.sandbox_child"
+_HRM_PACKAGES = ("hrm_agent", "hrm_engine", "hrm_datasets", "hrm_configs")
+_ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
+_UNSHARE_ARGS = ("--net", "--pid", "--fork", "--kill-child")
+_SANDBOX_EXEC = "/usr/bin/sandbox-exec"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What a run gets here. `strong` is true only for the kernel-enforced boundary."""
+
+    kind: str        # "bubblewrap" | "sandbox-exec" | "process"
+    strong: bool
+    detail: str      # one line for doctor and traces
+    seccomp: bool = False
+    cgroup: str = ""
+    privileged_host: bool = False  # hrm runs as root: bubblewrap without a user namespace, setpriv to nobody
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "strong": self.strong, "detail": self.detail, "seccomp": self.seccomp,
+                "cgroup": self.cgroup}
+
+
+def _bwrap() -> str | None:
+    return shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+
+
+def _setpriv() -> str | None:
+    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+def _bwrap_flags(bwrap: str) -> str:
+    try:
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@functools.lru_cache(maxsize=1)
+def detect() -> Isolation:
+    """The strongest isolation that really starts here (probed once per process with a real child)."""
+    if sys.platform.startswith("linux"):
+        iso, why = _probe_bwrap()
+        if iso is not None:
+            return iso
+        weak = "separate process, rlimits and audit hook"
+        if unshare_prefix():
+            weak += ", unshare --net --pid"
+        return Isolation("process", False, f"{weak}; no OS boundary: {why}")
+    if sys.platform == "darwin" and os.access(_SANDBOX_EXEC, os.X_OK):
+        return Isolation("sandbox-exec", False, "macOS sandbox-exec, deny-by-default profile (no PID or "
+                         "memory isolation; not the Linux boundary)")
+    return Isolation("process", False, "separate process, rlimits and audit hook; no OS boundary on "
+                     f"{sys.platform}")
+
+
+def _probe_bwrap() -> tuple[Isolation | None, str]:
+    bwrap = _bwrap()
+    if bwrap is None:
+        return None, "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    flags = _bwrap_flags(bwrap)
+    if "--size" not in flags or "--seccomp" not in flags:
+        return None, f"{bwrap} is too old (needs --size and --seccomp: bubblewrap >= 0.7)"
+    root = os.geteuid() == 0
+    if root and _setpriv() is None:
+        return None, "running as root needs setpriv (util-linux) to drop to an unprivileged uid"
+    try:
+        program = sandbox_seccomp.build_filter()
+    except sandbox_seccomp.SeccompUnsupported as exc:
+        return None, str(exc)
+    argv, fds = bwrap_argv(bwrap, [], 1 << 20, root, program, ["/bin/true"] if os.path.exists("/bin/true")
+                           else ["true"], config_file=None)
+    try:
+        probe = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                               pass_fds=fds, env=child_env())
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"bubblewrap could not start: {exc}"
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if probe.returncode != 0:
+        msg = probe.stderr.decode("utf-8", "replace").strip().splitlines()
+        hint = msg[-1] if msg else f"exit status {probe.returncode}"
+        return None, f"bubblewrap cannot make namespaces here ({hint})"
+    cg = sandbox_cgroup.describe()
+    who = f"uid {SANDBOX_UID} via setpriv, no capabilities" if root else "user namespace, no capabilities"
+    detail = (f"bubblewrap: PID/net/IPC/UTS namespaces, read-only root, private tmpfs, {who}, seccomp filter, "
+              f"{cg}")
+    return Isolation("bubblewrap", True, detail, seccomp=True, cgroup=sandbox_cgroup.available(),
+                     privileged_host=root), ""
+
+
+@functools.lru_cache(maxsize=1)
+def unshare_prefix() -> tuple[str, ...] | None:
+    """`unshare --net --pid ...` when it works here (the weak mode's only namespaces), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    exe = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if exe is None:
+        return None
+    try:
+        probe = subprocess.run([exe, *_UNSHARE_ARGS, "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (exe, *_UNSHARE_ARGS) if probe.returncode == 0 else None
+
+
+def child_env(home: str = WORK) -> dict[str, str]:
+    """The child's whole environment: nothing inherited, so keys in the parent's stay invisible."""
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1"}
+
+
+def python_paths() -> list[str]:
+    """Host paths the interpreter, its packages and hrm's own code live in (bound read-only)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in sys.path if os.path.isabs(p) and os.path.exists(p))
+    for name in _HRM_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None:
+            paths.update(p for p in (spec.submodule_search_locations or []) if os.path.isdir(p))
+    return sorted(paths)
+
+
+def _covered(path: str, under: list[str]) -> bool:
+    return any(path == u or path.startswith(u.rstrip("/") + "/") for u in under)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def ro_binds(extra: list[str]) -> list[str]:
+    """Minimal host paths to bind read-only (each as real path and as given, parents first)."""
+    wanted: list[str] = []
+    for p in [*python_paths(), *extra]:
+        for q in (os.path.abspath(p), os.path.realpath(p)):
+            if os.path.exists(q) and q not in wanted:
+                wanted.append(q)
+    wanted.sort(key=lambda p: (p.count("/"), p))
+    out: list[str] = []
+    for p in wanted:
+        if p == "/" or _covered(p, ["/usr", *out]) or _covered(p, ["/proc", "/dev", "/sys"]):
+            continue
+        out.append(p)
+    return out
+
+
+def bwrap_argv(bwrap: str, extra_read: list[str], disk_bytes: int, root: bool, program: bytes,
+               command: list[str], config_file: str | None) -> tuple[list[str], list[int]]:
+    """The bubblewrap command line and the descriptors it must inherit (the seccomp program's pipe)."""
+    r, w = os.pipe()
+    os.write(w, program)
+    os.close(w)
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if not root:
+        argv += ["--unshare-user", "--disable-userns"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for name in _ROOT_LINKS:
+        host = "/" + name
+        if os.path.islink(host):
+            argv += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            argv += ["--ro-bind", host, host]
+    argv += ["--perms", "0755", "--dir", "/etc"]
+    for name in _ETC_FILES:
+        host = "/etc/" + name
+        if os.path.islink(host):
+            argv += ["--symlink", os.readlink(host), host]
+        elif os.path.exists(host):
+            argv += ["--ro-bind", host, host]
+    binds = ro_binds(extra_read)
+    made: set[str] = {"/", "/usr", "/etc"}
+    for p in binds:
+        # bubblewrap would make missing parents 0700, which the unprivileged child could not traverse
+        for parent in _ancestors(p):
+            if parent not in made:
+                made.add(parent)
+                argv += ["--perms", "0755", "--dir", parent]
+        argv += ["--ro-bind", p, p]
+    argv += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(max(int(disk_bytes), 1 << 20)), "--tmpfs", WORK]
+    if not any(_covered(p, ["/tmp"]) for p in binds):
+        argv += ["--symlink", WORK, "/tmp"]
+    if config_file is not None:
+        argv += ["--perms", "0755", "--dir", os.path.dirname(CONFIG_IN_JAIL), "--ro-bind", config_file,
+                 CONFIG_IN_JAIL]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK, "--seccomp", str(r), "--"]
+    if root:
+        argv += [_setpriv() or "setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return argv + command, [r]
+
+
+def sandbox_exec_profile(work: str, extra_read: list[str]) -> str:
+    """A deny-by-default Seatbelt profile: read the interpreter and allowed paths, write only `work`."""
+    reads = " ".join(f'(subpath "{p}")' for p in [*ro_binds(extra_read), "/usr", "/System", "/Library",
+                                                   "/private/var/db/timezone", "/dev"])
+    return ("(version 1)\n(deny default)\n(allow process-fork)\n"
+            f'(allow process-exec (literal "{os.path.realpath(sys.executable)}"))\n'
+            f"(allow file-read* {reads} (subpath \"{work}\"))\n"
+            f'(allow file-write* (subpath "{work}") (literal "/dev/null"))\n'
+            "(allow sysctl-read)\n(allow mach-lookup (global-name \"com.apple.system.opendirectoryd.libinfo\"))\n"
+            "(deny network*)\n")
+
+
+def command_for(iso: Isolation, *, work: str, config_file: str, result_fd: int, extra_read: list[str],
+                disk_bytes: int) -> tuple[list[str], list[int], str]:
+    """(argv, descriptors to pass, the child's working directory on the host or None-equivalent '')."""
+    if iso.kind == "bubblewrap":
+        bwrap = _bwrap()
+        assert bwrap is not None
+        child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, CONFIG_IN_JAIL, str(result_fd)]
+        argv, fds = bwrap_argv(bwrap, extra_read, disk_bytes, iso.privileged_host,
+                               sandbox_seccomp.build_filter(), child, config_file)
+        return argv, fds, "/"
+    child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, config_file, str(result_fd)]
+    if iso.kind == "sandbox-exec":
+        return [_SANDBOX_EXEC, "-p", sandbox_exec_profile(work, extra_read), *child], [], work
+    return [*(unshare_prefix() or ()), *child], [], work
+
+
+def work_dir_for(iso: Isolation, host_work: Path) -> str:
+    """The working directory as the child sees it."""
+    return WORK if iso.kind == "bubblewrap" else str(host_work)
