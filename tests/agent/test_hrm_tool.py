@@ -40,7 +40,7 @@ def checkpoint(tmp_path_factory):
 def test_sandboxed_code_calls_the_model(checkpoint):
     expected = solve_grid(load_checkpoint(checkpoint), PUZZLE)
     res = run_code(f"grid = {PUZZLE!r}\nRESULT = hrm_solve(grid)", preamble=preamble(checkpoint),
-                   limits=SandboxLimits(wall_s=60, cpu_s=60, memory_mb=2048))
+                   limits=SandboxLimits(wall_s=60, cpu_s=60, memory_mb=2048), allowed_read_paths=[str(checkpoint)])
     assert res.ok, (res.exit_reason, res.error, res.stderr[-2000:])
     assert res.result == expected
     assert len(res.result) == 4 and all(len(r) == 4 for r in res.result)
@@ -49,7 +49,7 @@ def test_sandboxed_code_calls_the_model(checkpoint):
 def test_the_guard_still_holds_after_the_model_is_loaded(checkpoint, tmp_path):
     target = tmp_path / "escape.txt"
     res = run_code(f"open({str(target)!r}, 'w').write('x')\nRESULT = 1", preamble=preamble(checkpoint),
-                   limits=SandboxLimits(wall_s=60, cpu_s=60, memory_mb=2048))
+                   limits=SandboxLimits(wall_s=60, cpu_s=60, memory_mb=2048), allowed_read_paths=[str(checkpoint)])
     assert res.exit_reason == "forbidden" and not target.exists()
 
 
