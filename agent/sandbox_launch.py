@@ -57,6 +57,10 @@ class Isolation:
 
 
 def _bwrap() -> str | None:
+    """bubblewrap: $HRM_BWRAP where set (a build elsewhere; a missing path means none), else on PATH."""
+    chosen = os.environ.get("HRM_BWRAP")
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
     return shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
 
 

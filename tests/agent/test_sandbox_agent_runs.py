@@ -93,3 +93,24 @@ def test_hostile_model_output_changes_nothing_outside(name, fake_llm, tmp_path):
     from test_sandbox_escapes import _jail_processes
 
     assert _jail_processes() == []
+
+
+@pytest.mark.parametrize("weak", [False, True], ids=["refused", "accepted"])
+def test_without_the_boundary_model_code_needs_explicit_consent(weak, fake_llm, tmp_path):
+    fake_llm.script([], default="```python\nRESULT = 'Answer: 4'\n```")
+    env = {**os.environ, "HRM_BWRAP": str(tmp_path / "no-bwrap"), "NO_COLOR": "1"}
+    proc = subprocess.run([HRM, "agent", "run", "What is 2 + 2? Return exactly: 'Answer: <n>'", "--controller",
+                           "flat", "--backend", "openai", "--base-url", fake_llm.url, "--model", "fake-model",
+                           f"runs_dir={tmp_path / 'runs'}", "budget.max_rounds=1",
+                           *(["--allow-weak-sandbox"] if weak else [])],
+                          capture_output=True, text=True, env=env, timeout=120)
+    if weak:
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
+        start = json.loads(trace.read_text().splitlines()[0])
+        assert start["isolation"]["kind"] == "process" and start["isolation"]["strong"] is False
+    else:
+        assert proc.returncode == 3, proc.stderr[-1500:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "no OS sandbox" in lines[0] and "--allow-weak-sandbox" in lines[0]
+        assert fake_llm.chat_requests == []  # refused before any model call
