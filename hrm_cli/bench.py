@@ -15,10 +15,10 @@ def bench_train_cmd(
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
     config: str = typer.Option("hrm-tiny", "--config", "-c", help="Preset name or YAML file."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (default: synthetic of --seq-len/--vocab)."),
-    steps: int = typer.Option(5, "--steps", help="Timed steps."),
-    warmup: int = typer.Option(2, "--warmup", help="Untimed steps first (compilation)."),
-    seq_len: int = typer.Option(81, "--seq-len", help="Synthetic data: sequence length (Sudoku 81)."),
-    vocab: int = typer.Option(11, "--vocab", help="Synthetic data: vocabulary (Sudoku 11)."),
+    steps: int = typer.Option(5, "--steps", min=1, help="Timed steps."),
+    warmup: int = typer.Option(2, "--warmup", min=0, help="Untimed steps first (compilation)."),
+    seq_len: int = typer.Option(81, "--seq-len", min=1, help="Synthetic data: sequence length (Sudoku 81)."),
+    vocab: int = typer.Option(11, "--vocab", min=2, max=256, help="Synthetic data: vocabulary (Sudoku 11)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="KEY=v1,v2,... e.g. arch.H_cycles=1,2,4,8"),
     wait_each_step: bool = typer.Option(False, "--wait-each-step",
                                         help="Wait for each step before launching the next (to measure the overlap)."),
@@ -40,7 +40,7 @@ def bench_train_cmd(
 
     from hrm_cli.console import console, print_json
     from hrm_engine.bench import bench_train
-    from hrm_engine.config import resolve_config
+    from hrm_engine.config_ranges import resolve_train_config
     from hrm_engine.errors import ConfigError
 
     runs = [list(overrides or [])]
@@ -51,7 +51,7 @@ def bench_train_cmd(
         runs = [list(overrides or []) + [f"{key}={v}"] for v in values.split(",") if v]
     results = []
     for ov in runs:
-        cfg = resolve_config(config, None, ov)
+        cfg = resolve_train_config(config, None, ov)
         res = bench_train(cfg, steps=steps, warmup=warmup, data=data, seq_len=seq_len, vocab_size=vocab,
                           wait_each_step=wait_each_step, breakdown=breakdown)
         res["overrides"] = ov
@@ -92,10 +92,10 @@ def _phase_table(result: dict):
 
 @app.command("data")
 def bench_data_cmd(
-    count: int = typer.Option(1000, "--count", help="Puzzles to generate."),
+    count: int = typer.Option(1000, "--count", min=1, help="Puzzles to generate."),
     size: int = typer.Option(9, "--size", help="Sudoku size: 4, 6 or 9."),
     difficulty: str = typer.Option("hard", "--difficulty", help="easy | medium | hard | extreme."),
-    workers: int = typer.Option(0, "--workers", help="Processes (0: one per core)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0: one per core)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Throughput of the Sudoku generator (unique-solution puzzles with a rating).

@@ -26,9 +26,10 @@ def show(
       hrm config show hrm-tiny arch.H_cycles=3 lr=1e-4
       hrm config show hrm-sudoku --file my.yaml --json
     """
-    from hrm_engine.config import dump_yaml, resolve_config
+    from hrm_engine.config import dump_yaml
+    from hrm_engine.config_ranges import resolve_train_config
 
-    config = resolve_config(name, file, overrides or [])
+    config = resolve_train_config(name, file, overrides or [])  # a training config's values checked too
     if as_json:
         print_json(config)
     else:

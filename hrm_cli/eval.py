@@ -12,7 +12,7 @@ def evaluate(
     checkpoint: Path = typer.Argument(..., help="Run directory (uses its best checkpoint) or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split to score."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Evaluation batch (default: the run's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Evaluation batch (default: the run's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Score CHECKPOINT on DATA. Exact accuracy (the whole puzzle right) is the headline metric.

@@ -43,7 +43,7 @@ def train(
     from hrm_cli.console import console, err_console, print_json, progress_bar
     from hrm_engine import backend
     from hrm_engine.distributed import init as init_distributed
-    from hrm_engine.config import resolve_config
+    from hrm_engine.config_ranges import resolve_train_config
     from hrm_engine.errors import ConfigError
     from hrm_engine.train import TrainingInterrupted, run_training
 
@@ -55,9 +55,9 @@ def train(
         saved = resume / "config.yaml"
         if not saved.is_file():
             raise ConfigError(f"cannot resume {resume}: no config.yaml there; pass a runs/<name> directory")
-        cfg = resolve_config(saved, file, overrides or [])
+        cfg = resolve_train_config(saved, file, overrides or [])
     else:
-        cfg = resolve_config(config, file, overrides or [])
+        cfg = resolve_train_config(config, file, overrides or [])
     if dashboard:
         from hrm_cli.dashboard_cmd import run_behind_dashboard
         from hrm_engine.train import default_run_name
