@@ -7,13 +7,13 @@ seq_len N*N; every cell is supervised (ignore_label_id 0 never occurs); one puzz
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from hrm_datasets.csvfile import csv_rows
 from hrm_datasets.errors import DatasetError
 from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
 from hrm_datasets.sudoku import BOXES, generate_many, parse_grid, shuffle_sudoku, solve
@@ -27,63 +27,48 @@ def read_csv(path: Path, on_invalid: str = "skip", min_rating: int | None = None
 
     Returns (puzzles, skipped-row messages, grid size). `on_invalid="fail"` raises on the first bad row.
     """
-    if not path.is_file():
-        raise DatasetError(f"CSV file {path} does not exist")
     rows, skipped, size = [], [], None
-    try:
-        handle = open(path, newline="")
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
+    lines = csv_rows(path)  # UTF-8 line by line: a bad byte, a NUL or a broken quote is one line with its number
+    _, header = next(lines, (0, None))
+    if header is None:
+        raise DatasetError(f"{path}: the file is empty; expected a header source,q,a,rating")
+    if len(header) < 3 or header[1].strip().lower() not in ("q", "question", "puzzle"):
+        raise DatasetError(f"{path}:1: expected a header source,q,a,rating (the reference layout), got {','.join(header)[:60]!r}")
+    for line, fields in lines:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        where = f"{path}:{line}"
+        if len(fields) < 3:
+            raise DatasetError(f"{where}: expected source,q,a,rating, got {len(fields)} fields")
+        q, n = parse_grid(fields[1], where)
+        a, n_a = parse_grid(fields[2], where)
+        if n_a != n or (a == 0).any():
+            raise DatasetError(f"{where}: the answer must be a complete {n}x{n} grid")
+        if size is None:
+            size = n
+        elif n != size:
+            raise DatasetError(f"{where}: a {n}x{n} grid in a file of {size}x{size} grids")
         try:
-            header = next(reader)
-        except StopIteration:
-            raise DatasetError(f"{path}: the file is empty; expected a header source,q,a,rating") from None
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:1: malformed CSV ({exc})") from None
-        if len(header) < 3 or header[1].strip().lower() not in ("q", "question", "puzzle"):
-            raise DatasetError(f"{path}:1: expected a header source,q,a,rating (the reference layout), got {','.join(header)}")
-        line = 1
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise DatasetError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            where = f"{path}:{line}"
-            if len(fields) < 3:
-                raise DatasetError(f"{where}: expected source,q,a,rating, got {len(fields)} fields")
-            q, n = parse_grid(fields[1], where)
-            a, n_a = parse_grid(fields[2], where)
-            if n_a != n or (a == 0).any():
-                raise DatasetError(f"{where}: the answer must be a complete {n}x{n} grid")
-            if size is None:
-                size = n
-            elif n != size:
-                raise DatasetError(f"{where}: a {n}x{n} grid in a file of {size}x{size} grids")
             rating = int(float(fields[3])) if len(fields) > 3 and fields[3].strip() else 0
-            if min_rating is not None and rating < min_rating:
-                continue
-            problem = None
-            try:
-                solutions, _ = solve(q, n, limit=2)
-            except DatasetError as exc:
-                solutions, problem = [], str(exc)
-            if problem is None and len(solutions) != 1:
-                problem = "the puzzle has no solution" if not solutions else "the puzzle has more than one solution"
-            elif problem is None and not np.array_equal(np.array(solutions[0], np.uint8), a):
-                problem = "the answer is not the puzzle's solution"
-            if problem:
-                if on_invalid == "fail":
-                    raise DatasetError(f"{where}: {problem} (use --on-invalid skip to drop such rows)")
-                skipped.append(f"{where}: {problem}")
-                continue
-            rows.append((q, a, rating))
+        except (ValueError, OverflowError):
+            raise DatasetError(f"{where}: the rating {fields[3]!r} is not a number") from None
+        if min_rating is not None and rating < min_rating:
+            continue
+        problem = None
+        try:
+            solutions, _ = solve(q, n, limit=2)
+        except DatasetError as exc:
+            solutions, problem = [], str(exc)
+        if problem is None and len(solutions) != 1:
+            problem = "the puzzle has no solution" if not solutions else "the puzzle has more than one solution"
+        elif problem is None and not np.array_equal(np.array(solutions[0], np.uint8), a):
+            problem = "the answer is not the puzzle's solution"
+        if problem:
+            if on_invalid == "fail":
+                raise DatasetError(f"{where}: {problem} (use --on-invalid skip to drop such rows)")
+            skipped.append(f"{where}: {problem}")
+            continue
+        rows.append((q, a, rating))
     if size is None:
         raise DatasetError(f"{path}: no puzzle rows")
     return rows, skipped, size

@@ -46,16 +46,12 @@ class DatasetMetadata:
 
     @classmethod
     def from_json(cls, path: Path) -> "DatasetMetadata":
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}; is this a dataset folder?") from None
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        """Read and check every field's type and range (datasets/validate.py): one line per problem."""
+        from hrm_datasets.validate import check_metadata_fields
+        from hrm_engine.run_files import read_json
+
+        data = check_metadata_fields(read_json(path, expect=None, error=DatasetError), path)
         known = {f for f in cls.__dataclass_fields__}
-        missing = known - set(data) - {"sets"}
-        if missing:
-            raise DatasetError(f"{path}: missing fields {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -70,21 +66,13 @@ class SplitArrays:
     group_indices: np.ndarray
 
     def validate(self, meta: DatasetMetadata, where: str) -> None:
-        """Check the invariants every reader of the format relies on."""
-        n_ex = len(self.inputs)
-        if self.inputs.shape != self.labels.shape or self.inputs.ndim != 2:
-            raise DatasetError(f"{where}: inputs {self.inputs.shape} and labels {self.labels.shape} differ")
-        if self.inputs.shape[1] != meta.seq_len:
-            raise DatasetError(f"{where}: rows have length {self.inputs.shape[1]}, seq_len is {meta.seq_len}")
-        pi, gi = self.puzzle_indices, self.group_indices
-        if pi[0] != 0 or pi[-1] != n_ex or np.any(np.diff(pi) < 0):
-            raise DatasetError(f"{where}: puzzle_indices must rise from 0 to {n_ex}")
-        if gi[0] != 0 or gi[-1] != len(self.puzzle_identifiers) or np.any(np.diff(gi) < 0):
-            raise DatasetError(f"{where}: group_indices must rise from 0 to the number of puzzles")
-        if len(pi) != len(self.puzzle_identifiers) + 1:
-            raise DatasetError(f"{where}: puzzle_indices must have one entry more than puzzle_identifiers")
-        if n_ex and (self.inputs.max() >= meta.vocab_size or self.inputs.min() < 0):
-            raise DatasetError(f"{where}: input tokens outside [0, {meta.vocab_size})")
+        """Check the invariants every reader of the format relies on (dtypes, shapes, ranges: validate.py).
+
+        `where` is the files' common prefix, `<root>/<split>/<set>`, so messages name the file.
+        """
+        from hrm_datasets.validate import check_arrays
+
+        check_arrays(self, meta, where)
 
 
 class DatasetWriter:
@@ -163,7 +151,9 @@ def load_metadata(root: str | Path, split: str) -> DatasetMetadata:
 
 
 def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[DatasetMetadata, dict[str, SplitArrays]]:
-    """Metadata and arrays of every set in a split (inputs/labels memory-mapped by default)."""
+    """Metadata and arrays of every set in a split (inputs/labels memory-mapped by default), all checked."""
+    from hrm_datasets.validate import check_groups
+
     root = Path(root)
     meta = load_metadata(root, split)
     sets = {}
@@ -174,17 +164,19 @@ def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[Dataset
             try:
                 arrays[name] = np.load(path, mmap_mode="r" if mmap and name in ("inputs", "labels") else None)
             except (OSError, ValueError) as exc:
-                raise DatasetError(f"cannot read {path}: {exc}") from None
+                problem = "not a NumPy .npy array (damaged, or another format)" if "pickled" in str(exc) else exc
+                raise DatasetError(f"cannot read {path}: {problem}") from None
         sets[set_name] = SplitArrays(**arrays)
         sets[set_name].validate(meta, f"{root}/{split}/{set_name}")
+    check_groups(sets, meta, root / split / "dataset.json")
     return meta, sets
 
 
 def load_identifiers(root: str | Path) -> list[str]:
+    from hrm_engine.run_files import read_json
+
     path = Path(root) / "identifiers.json"
     if not path.is_file():
         return ["<blank>"]
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    names = read_json(path, expect=list, error=DatasetError, fix="rebuild the dataset with `hrm data build`")
+    return [str(name) for name in names]

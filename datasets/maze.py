@@ -9,12 +9,12 @@ reference's maze-30x30-hard set filters on path length.
 
 from __future__ import annotations
 
-import csv
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
+from hrm_datasets.csvfile import csv_rows
 from hrm_datasets.errors import DatasetError
 
 CHARSET = "# SGo"
@@ -151,38 +151,32 @@ def parse_rows(text: str, where: str) -> np.ndarray:
 
 def read_csv(path: Path, on_invalid: str) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], list[str]]:
     """Rows source,question,answer,rating (N*N characters each) whose answer is a shortest path."""
-    if not path.is_file():
-        raise DatasetError(f"CSV file {path} does not exist")
     out, skipped = [], []
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        try:
-            next(reader)
-        except StopIteration:
-            raise DatasetError(f"{path}: the file is empty; expected a header source,question,answer,rating") from None
-        size = None
-        for fields in reader:
-            line = reader.line_num
-            if not fields:
-                continue
-            if len(fields) < 3:
-                raise DatasetError(f"{path}:{line}: expected source,question,answer,rating")
-            q, a = fields[1], fields[2]
-            n = int(round(len(q) ** 0.5))
-            if n * n != len(q) or len(a) != len(q):
-                raise DatasetError(f"{path}:{line}: question and answer must be the same square length, got {len(q)}/{len(a)}")
-            if size not in (None, n):
-                raise DatasetError(f"{path}:{line}: a {n}x{n} maze in a file of {size}x{size} mazes")
-            size = n
-            grid = parse_rows("\n".join(q[i:i + n] for i in range(0, len(q), n)), f"{path}:{line}")
-            label = parse_rows("\n".join(a[i:i + n] for i in range(0, len(a), n)), f"{path}:{line}")
-            problem = check_label(grid, label)
-            if problem:
-                if on_invalid == "fail":
-                    raise DatasetError(f"{path}:{line}: {problem} (use --on-invalid skip to drop such rows)")
-                skipped.append(f"{path}:{line}: {problem}")
-                continue
-            out.append((grid, label, int((label == PATH).sum()) + 1))
+    lines = csv_rows(path)  # UTF-8 line by line: a bad byte, a NUL or a broken quote is one line with its number
+    if next(lines, None) is None:
+        raise DatasetError(f"{path}: the file is empty; expected a header source,question,answer,rating")
+    size = None
+    for line, fields in lines:
+        if not fields:
+            continue
+        if len(fields) < 3:
+            raise DatasetError(f"{path}:{line}: expected source,question,answer,rating")
+        q, a = fields[1], fields[2]
+        n = int(round(len(q) ** 0.5))
+        if n * n != len(q) or len(a) != len(q):
+            raise DatasetError(f"{path}:{line}: question and answer must be the same square length, got {len(q)}/{len(a)}")
+        if size not in (None, n):
+            raise DatasetError(f"{path}:{line}: a {n}x{n} maze in a file of {size}x{size} mazes")
+        size = n
+        grid = parse_rows("\n".join(q[i:i + n] for i in range(0, len(q), n)), f"{path}:{line}")
+        label = parse_rows("\n".join(a[i:i + n] for i in range(0, len(a), n)), f"{path}:{line}")
+        problem = check_label(grid, label)
+        if problem:
+            if on_invalid == "fail":
+                raise DatasetError(f"{path}:{line}: {problem} (use --on-invalid skip to drop such rows)")
+            skipped.append(f"{path}:{line}: {problem}")
+            continue
+        out.append((grid, label, int((label == PATH).sum()) + 1))
     if not out:
         raise DatasetError(f"{path}: no valid maze rows")
     return out, skipped

@@ -73,10 +73,11 @@ def mark_best(run_path: Path, checkpoint: Path, metric: float) -> None:
 
 
 def best_checkpoint(run_path: Path) -> tuple[Path | None, float | None]:
-    path = Path(run_path) / "checkpoints" / "best.json"
-    if not path.is_file():
+    from hrm_engine.run_files import read_best
+
+    data = read_best(Path(run_path))  # garbage or key-less best.json: one line naming it
+    if data is None:
         return None, None
-    data = json.loads(path.read_text())
     ckpt = Path(run_path) / "checkpoints" / data["checkpoint"]
     return (ckpt if ckpt.is_dir() else None), data.get("exact_accuracy")
 
@@ -142,22 +143,20 @@ class Loaded:
 
 def load_checkpoint(path: str | Path) -> Loaded:
     """Model (weights loaded), resolved config and training-data metadata from a run or checkpoint path."""
-    import yaml
-
     from hrm_datasets.format import DatasetMetadata
     from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu_streams
+    from hrm_engine.run_files import read_build_info, read_run_config, read_state
 
     ckpt = find_checkpoint(path)
     run = ckpt.parent.parent
-    try:
-        config = yaml.safe_load((run / "config.yaml").read_text())
-        metadata = DatasetMetadata.from_json(run / "dataset.json")
-        state = json.loads((ckpt / "state.json").read_text())
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise EngineError(f"run {run} is incomplete ({exc}); it needs config.yaml, dataset.json and state.json") from None
-    build_info = {}
-    if (run / "build.json").is_file():
-        build_info = json.loads((run / "build.json").read_text())
+    for name in ("config.yaml", "dataset.json"):
+        if not (run / name).is_file():
+            raise EngineError(f"run {run} is incomplete: no {name}; it needs config.yaml, dataset.json and state.json")
+    # each file checked for its shape: one line naming the file, never a traceback
+    config = read_run_config(run)
+    metadata = DatasetMetadata.from_json(run / "dataset.json")
+    state = read_state(ckpt)
+    build_info = read_build_info(run)
     model = HRM(ModelConfig.from_config(config, metadata))
     load_model_weights(model, ckpt)
     configure_cpu_streams(model, config.get("cpu_streams", "auto"))

