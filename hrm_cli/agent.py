@@ -152,11 +152,11 @@ def show_cmd(
       hrm agent show runs/agent/20261123-101500-ab12
       hrm agent show runs/agent/20261123-101500-ab12/trace.jsonl --full
     """
-    from hrm_agent.trace import read_trace
+    from hrm_agent.trace_check import load_trace
     from hrm_cli.agent_render import trace_tree
     from hrm_cli.console import console, print_json
 
-    events = read_trace(trace)
+    events = load_trace(trace)  # binary, non-object or field-less events: one line, exit 2
     if as_json:
         print_json(events)
         return
