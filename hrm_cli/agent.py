@@ -89,11 +89,14 @@ def run_cmd(
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Name of runs/agent/<id> (default: time-based)."),
     dashboard: bool = typer.Option(False, "--dashboard",
                                    help="Run in a background process and follow its trace in `hrm dashboard`."),
+    allow_weak_sandbox: bool = typer.Option(False, "--allow-weak-sandbox",
+                                            help="Run model code even where no OS sandbox exists (weaker)."),
 ) -> None:
     """Run the agent on TASK and print the final answer; the trace goes to runs/agent/<id>/trace.jsonl.
 
     Exit 0 with an answer, 1 without one (budget, unreadable model output), 3 when the model server
-    or local model cannot answer.
+    or local model cannot answer, or when this machine has no OS sandbox for the model's code
+    (install bubblewrap, or accept the weaker isolation with --allow-weak-sandbox).
 
     Examples:
       hrm agent run "A tank holds 1200 L. It leaks 2% per hour for 3 hours, then is refilled by 150 L. Return exactly: 'Answer: <liters>'."
@@ -106,7 +109,8 @@ def run_cmd(
 
     cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,
                        base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
-                       **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout})
+                       **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout,
+                          "sandbox.allow_weak": True if allow_weak_sandbox else None})
     ctx = _read_context(context)
     if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
         from hrm_agent.errors import AgentError

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(help="Benchmarks: training-step throughput and memory, generator throughput.", no_args_is_help=True)
+app = typer.Typer(help="Benchmarks: training-step throughput and memory, generator throughput, sandbox start-up.",
+                  no_args_is_help=True)
 
 
 @app.command("train")
@@ -130,3 +131,27 @@ def bench_data_cmd(
     console.print(f"{count} {difficulty} {size}x{size} puzzles in {seconds:.1f}s ({result['puzzles_per_s']:.1f}/s, "
                   f"{result['workers']} processes); clues {result['clues_mean']:.1f} on average, rating median "
                   f"{result['rating_median']:.0f} (p10 {result['rating_p10']:.0f}, p90 {result['rating_p90']:.0f})")
+
+
+@app.command("sandbox")
+def bench_sandbox_cmd(
+    runs: int = typer.Option(20, "--runs", "-n", min=1, help="Alternating rounds (the median is reported)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Start-up cost of one sandboxed code execution (RESULT = 1), per isolation mode, median of N rounds.
+
+    Example:
+      hrm bench sandbox --runs 20
+    """
+    from hrm_agent.sandbox import isolation
+    from hrm_agent.sandbox_bench import measure
+    from hrm_cli.console import console, print_json
+
+    result = {"isolation": isolation().detail, "runs": runs, "modes": measure(runs)}
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"[bold]isolation[/]  {result['isolation']}", highlight=False)
+    for name, row in result["modes"].items():
+        console.print(f"{name:>16}  median {row['median_ms']:.1f} ms  (min {row['min_ms']:.1f}, max "
+                      f"{row['max_ms']:.1f})", highlight=False)
