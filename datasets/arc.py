@@ -17,13 +17,13 @@ evaluation can map predictions back (`inverse_transform`).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from hrm_datasets.errors import DatasetError
+from hrm_engine.run_files import read_json
 
 CANVAS = 30
 DIHEDRAL_INVERSE = [0, 3, 2, 1, 4, 5, 6, 7]
@@ -114,12 +114,7 @@ def load_task_dirs(dirs: Iterable[Path]) -> list[tuple[str, str, dict]]:
             raise DatasetError(f"{root} has no subfolders; expected the ARC-AGI layout (training/, evaluation/)")
         for sub in subdirs:
             for file in sorted(sub.glob("*.json")):
-                try:
-                    data = json.loads(file.read_text())
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-                except OSError as exc:
-                    raise DatasetError(f"cannot read {file}: {exc.strerror or exc}") from None
+                data = read_json(file, expect=None, error=DatasetError)  # binary or malformed: one line
                 tasks.append((sub.name, file.stem, _check_task(data, str(file))))
     if not tasks:
         raise DatasetError("no ARC task files (*.json) found in the given folders")

@@ -179,6 +179,21 @@ def test_malformed_csvs_are_one_line(tmp_path, kind, content, file, problem):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"\xff\xfe\x00", "not UTF-8"),
+    (b'{"train": [', "malformed JSON"),
+    (b"[1]", "needs 'train' and 'test' lists"),
+])
+def test_a_malformed_arc_task_file_is_one_line(tmp_path, content, problem):
+    good = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[1]], "output": [[2]]}]}
+    for sub in ("training", "evaluation"):
+        (tmp_path / "src" / sub).mkdir(parents=True)
+        (tmp_path / "src" / sub / "good.json").write_text(json.dumps(good))
+    (tmp_path / "src" / "training" / "bad.json").write_bytes(content)
+    result = run_main("data", "build", "arc", "--source-dir", "src", "--num-aug", "0", "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, "src/training/bad.json", problem)
+
+
 TRACES = [
     (bytes(range(256)) + b"\n", "not UTF-8"),
     (b"[1, 2]\n", "must be a JSON object, got an array"),
