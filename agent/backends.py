@@ -4,12 +4,19 @@ Both speak plain JSON over a sync httpx client, retry what is worth retrying (co
 429, 5xx) with exponential backoff, and turn everything else into one `BackendError` line that names the
 backend, the URL, the cause and what to do. The API key only ever travels in the Authorization header:
 it is never put in a message, a repr or a trace.
+
+httpx timeouts bound each read, not a whole answer: a server dripping a byte a second never trips them.
+So every attempt runs in a worker thread that streams the body, and the caller stops waiting at the
+attempt's total deadline (`timeout`, and the run's deadline passed to `chat`), whatever the server does.
+The body is capped at `max_reply_bytes`, and a reply longer than `max_tokens` allows is cut to it, with its
+tokens counted from what arrived when the server's own count is missing or implausible.
 """
 
 from __future__ import annotations
 
 import email.utils
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -18,13 +25,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from hrm_agent.chat import Backend, ChatResult, Message
-from hrm_agent.errors import AgentError, BackendError
+from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded, ReplyTooLarge
 
 BACKEND_KINDS = ("mlx", "openai", "ollama")
 DEFAULT_OPENAI_URL = "http://127.0.0.1:8080/v1"
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 OLLAMA_PORT = 11434
 EXAMPLE_MLX_MODEL = "mlx-community/Qwen2.5-0.5B-Instruct-4bit"
+MAX_REPLY_BYTES = 1_000_000  # a chat answer of max_tokens_per_call tokens is a few KB; more is a runaway
+MAX_CHARS_PER_TOKEN = 8  # no tokenizer averages more; a longer text holds more tokens than were counted
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -121,6 +130,43 @@ def _estimate_tokens(text: str) -> int:
     return len(text) // 4
 
 
+def _plausible(reported: int, text: str) -> bool:
+    """Whether a server's completion count can be true of `text` (10 tokens for 10 MB cannot)."""
+    return reported >= 0 and len(text) <= MAX_CHARS_PER_TOKEN * (reported + 8)
+
+
+def _cap_text(text: str, tokens: int, max_tokens: int, exact: bool) -> str:
+    """`text` cut to what `max_tokens` allows: in proportion when `tokens` is the server's exact count, else
+    at MAX_CHARS_PER_TOKEN characters a token (an estimate must never cut an honest reply)."""
+    keep = len(text)
+    if exact and tokens > max_tokens > 0:
+        keep = len(text) * max_tokens // tokens
+    return text[: min(keep, max(max_tokens, 1) * MAX_CHARS_PER_TOKEN)]
+
+
+def _plain_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """Response headers minus the transfer ones, for a response rebuilt from an already-decoded body."""
+    drop = {"content-encoding", "content-length", "transfer-encoding"}
+    return [(k, v) for k, v in headers.multi_items() if k.lower() not in drop]
+
+
+class _Attempt:
+    """One HTTP exchange, filled in by a worker thread; the caller may stop waiting for it at any time."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.cancel = threading.Event()  # set by the caller: the worker stops reading at its next chunk
+        self.received = 0  # body bytes so far
+        self.response: httpx.Response | None = None
+        self.error: BaseException | None = None
+        self.too_large = False
+        self.in_time = False  # finished before the caller stopped waiting
+
+
+class _GaveUp(Exception):
+    """The attempt did not finish by its deadline."""
+
+
 class _HTTPBackend:
     """Shared plumbing: one httpx client, retries with backoff, error lines without secrets."""
 
@@ -129,11 +175,14 @@ class _HTTPBackend:
 
     def __init__(self, *, base_url: str, model: str | None, api_key: str | None, timeout: float,
                  connect_timeout: float, retries: int, backoff: float, max_retry_after: float,
-                 sleep: Callable[[float], None] | None) -> None:
+                 sleep: Callable[[float], None] | None, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         if retries < 0:
             raise AgentError(f"{self.name} backend: retries must be >= 0, got {retries}")
         if timeout <= 0 or connect_timeout <= 0:
             raise AgentError(f"{self.name} backend: timeouts must be > 0 seconds")
+        if max_reply_bytes < 1:
+            raise AgentError(f"{self.name} backend: max_reply_bytes must be >= 1, got {max_reply_bytes}")
+        self.max_reply_bytes = int(max_reply_bytes)
         self.base_url = base_url
         self._model = model or None
         self.__api_key = api_key or None
@@ -155,8 +204,12 @@ class _HTTPBackend:
     @property
     def model(self) -> str:
         """The model name; asked from the server on first use when none was given."""
+        return self.resolve_model()
+
+    def resolve_model(self, deadline: float | None = None) -> str:
+        """The model name, asking the server (within `deadline`, monotonic) when none was given."""
         if self._model is None:
-            self._model = self._discover_model()
+            self._model = self._discover_model(deadline)
         return self._model
 
     @property
@@ -184,7 +237,7 @@ class _HTTPBackend:
 
     # -- subclass hooks ------------------------------------------------------------------------------
 
-    def _discover_model(self) -> str:
+    def _discover_model(self, deadline: float | None) -> str:
         raise NotImplementedError
 
     def _client_error(self, method: str, url: str, resp: httpx.Response, detail: str) -> BackendError:
@@ -218,14 +271,81 @@ class _HTTPBackend:
             headers["Authorization"] = f"Bearer {self.__api_key}"
         return headers
 
-    def _request(self, method: str, url: str, payload: dict[str, Any] | None = None) -> tuple[Any, int]:
-        """Send one request with retries; returns (parsed JSON body, attempts used)."""
+    def _fetch(self, method: str, url: str, payload: dict[str, Any] | None, timeout: httpx.Timeout,
+               att: _Attempt) -> None:
+        """Worker thread: send, stream the body in (stopping at the byte cap or when cancelled), record."""
+        try:
+            with self._client.stream(method, url, json=payload, headers=self._headers(), timeout=timeout) as resp:
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    if att.cancel.is_set():
+                        return
+                    body += chunk
+                    att.received = len(body)
+                    if len(body) > self.max_reply_bytes:
+                        att.too_large = True
+                        return
+                att.response = httpx.Response(resp.status_code, headers=_plain_headers(resp.headers),
+                                              content=bytes(body))
+        except BaseException as exc:  # handed to the caller, which maps it to a BackendError
+            att.error = exc
+        finally:
+            att.done.set()
+
+    def _exchange(self, method: str, url: str, payload: dict[str, Any] | None, stop_at: float) -> _Attempt:
+        """One attempt, waited for until `stop_at` (monotonic) at the latest; unfinished, it is cancelled."""
+        left = max(stop_at - time.monotonic(), 0.001)
+        # Per-read limits no longer than the wait, so an abandoned worker never outlives it by much.
+        timeout = httpx.Timeout(min(self.timeout, left), connect=min(self.connect_timeout, left))
+        att = _Attempt()
+        threading.Thread(target=self._fetch, args=(method, url, payload, timeout, att), daemon=True,
+                         name=f"{self.name}-request").start()
+        att.in_time = att.done.wait(left)
+        if not att.in_time:
+            att.cancel.set()
+        return att
+
+    def _deadline_error(self, method: str, url: str, received: int, last: str) -> DeadlineExceeded:
+        got = f"{received:,} bytes of the answer had arrived" if received else "no answer yet"
+        cause = f"the run's wall-clock budget ran out ({got}{'; before that: ' + last if last else ''})"
+        line = self._error(method, url, cause, "raise --timeout (budget.wall_s), lower "
+                                               "budget.max_tokens_per_call or use a faster model")
+        return DeadlineExceeded(str(line), received_bytes=received)
+
+    def _too_large_error(self, method: str, url: str, received: int) -> ReplyTooLarge:
+        line = self._error(method, url, f"the reply passed max_reply_bytes ({self.max_reply_bytes:,} bytes) "
+                                        f"and was cut there", "the server ignored max_tokens; check its "
+                                                              "settings or raise max_reply_bytes")
+        return ReplyTooLarge(str(line), received_bytes=received)
+
+    def _request(self, method: str, url: str, payload: dict[str, Any] | None = None,
+                 deadline: float | None = None) -> tuple[Any, int]:
+        """Send one request with retries, each attempt within `timeout` in total and all of them within
+        `deadline` (monotonic, the run's); returns (parsed JSON body, attempts used)."""
         attempts = self.retries + 1
         cause, hint = "", ""
         for attempt in range(attempts):
             delay = self.backoff * (2 ** attempt)
+            stop_at = time.monotonic() + self.timeout
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    raise self._deadline_error(method, url, 0, cause)
+                stop_at = min(stop_at, deadline)
+            att = self._exchange(method, url, payload, stop_at)
             try:
-                resp = self._client.request(method, url, json=payload, headers=self._headers())
+                if not att.in_time:
+                    raise _GaveUp()
+                if att.too_large:
+                    raise self._too_large_error(method, url, att.received)
+                if att.error is not None:
+                    raise att.error
+                assert att.response is not None
+                resp = att.response
+            except _GaveUp:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise self._deadline_error(method, url, att.received, cause) from None
+                cause = f"no answer within {self.timeout:g}s"
+                hint = "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model"
             except httpx.UnsupportedProtocol as exc:
                 raise self._error(method, url, _one_line(str(exc)), "check --base-url") from exc
             except httpx.ConnectTimeout:
@@ -233,7 +353,7 @@ class _HTTPBackend:
                 hint = self.start_hint
             except httpx.TimeoutException:
                 cause = f"no answer within {self.timeout:g}s"
-                hint = "raise --timeout, lower --max-tokens or use a smaller model"
+                hint = "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model"
             except httpx.ConnectError as exc:
                 cause = f"cannot connect ({_one_line(str(exc)) or type(exc).__name__})"
                 hint = self.start_hint
@@ -263,7 +383,11 @@ class _HTTPBackend:
                         raise self._error(
                             method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
                             f"check that --base-url points at a {self.name} server") from exc
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._deadline_error(method, url, 0, cause)
             if attempt + 1 < attempts and delay > 0:
+                if deadline is not None:
+                    delay = min(delay, max(deadline - time.monotonic(), 0.0))
                 self._sleep(delay)
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         raise self._error(method, url, cause + tries, hint)
@@ -273,14 +397,24 @@ class _HTTPBackend:
                            f"check that --base-url points at a {self.name} server")
 
     def _result(self, messages: list[Message], text: str, prompt_tokens: Any, completion_tokens: Any,
-                latency: float, finish: str | None, extra: dict[str, Any]) -> ChatResult:
-        """A ChatResult; token counts the server left out are estimated and flagged."""
-        if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
+                latency: float, finish: str | None, extra: dict[str, Any], max_tokens: int) -> ChatResult:
+        """A ChatResult held to `max_tokens`: token counts the server left out, or that cannot be true of the
+        text received, are estimated from it (the larger count wins) and flagged; a longer text is cut."""
+        exact = isinstance(completion_tokens, int) and _plausible(completion_tokens, text)
+        if not isinstance(prompt_tokens, int):
             extra["estimated_tokens"] = True
-            if not isinstance(prompt_tokens, int):
-                prompt_tokens = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
-            if not isinstance(completion_tokens, int):
+            prompt_tokens = _estimate_tokens("".join(str(m.get("content", "")) for m in messages))
+        if not exact:
+            extra["estimated_tokens"] = True
+            if isinstance(completion_tokens, int):
+                extra["reported_completion_tokens"] = completion_tokens
+                completion_tokens = max(completion_tokens, _estimate_tokens(text))
+            else:
                 completion_tokens = _estimate_tokens(text)
+        kept = _cap_text(text, completion_tokens, max_tokens, exact)
+        if len(kept) < len(text):
+            extra["truncated_chars"] = len(text)
+            text, finish = kept, "length"
         if finish not in (None, "stop", "length"):
             extra["finish_reason_raw"] = finish
         return ChatResult(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -299,19 +433,21 @@ class OpenAIBackend(_HTTPBackend):
     def __init__(self, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, connect_timeout: float = 10.0, retries: int = 2,
                  backoff: float = 0.5, max_retry_after: float = 30.0,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         raw = base_url or _env("OPENAI_API_BASE", "OPENAI_BASE_URL") or DEFAULT_OPENAI_URL
         url = normalize_openai_url(raw)
         _check_url(self.name, url, DEFAULT_OPENAI_URL)
         super().__init__(base_url=url, model=model or _env("OPENAI_MODEL"),
                          api_key=api_key or _env("OPENAI_API_KEY"), timeout=timeout,
                          connect_timeout=connect_timeout, retries=retries, backoff=backoff,
-                         max_retry_after=max_retry_after, sleep=sleep)
+                         max_retry_after=max_retry_after, sleep=sleep, max_reply_bytes=max_reply_bytes)
 
-    def _discover_model(self) -> str:
+    def _discover_model(self, deadline: float | None) -> str:
         url = f"{self.base_url}/models"
         try:
-            body, _ = self._request("GET", url)
+            body, _ = self._request("GET", url, deadline=deadline)
+        except DeadlineExceeded:
+            raise
         except BackendError as exc:
             raise BackendError(f"{exc} (no model given: pass --model or set OPENAI_MODEL)") from exc
         items = body.get("data", body.get("models")) if isinstance(body, dict) else None
@@ -322,15 +458,15 @@ class OpenAIBackend(_HTTPBackend):
         raise self._error("GET", url, "the server lists no models", "pass --model or set OPENAI_MODEL")
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        """One chat completion; latency covers the whole call, retries included."""
+             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+        """One chat completion within `deadline` (monotonic); latency covers the whole call, retries included."""
         start = time.perf_counter()
         url = f"{self.base_url}/chat/completions"
-        payload: dict[str, Any] = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
-                                   "temperature": temperature, "stream": False}
+        payload: dict[str, Any] = {"model": self.resolve_model(deadline), "messages": list(messages),
+                                   "max_tokens": max_tokens, "temperature": temperature, "stream": False}
         if stop:
             payload["stop"] = list(stop)
-        body, attempts = self._request("POST", url, payload)
+        body, attempts = self._request("POST", url, payload, deadline)
         latency = time.perf_counter() - start
         try:
             choice = body["choices"][0]
@@ -343,7 +479,7 @@ class OpenAIBackend(_HTTPBackend):
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         extra: dict[str, Any] = {"attempts": attempts}
         return self._result(messages, text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                            latency, finish, extra)
+                            latency, finish, extra, max_tokens)
 
 
 class OllamaBackend(_HTTPBackend):
@@ -355,18 +491,20 @@ class OllamaBackend(_HTTPBackend):
     def __init__(self, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float = 120.0, connect_timeout: float = 10.0, retries: int = 2,
                  backoff: float = 0.5, max_retry_after: float = 30.0,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         raw = base_url or _env("OLLAMA_BASE_URL", "OLLAMA_HOST") or DEFAULT_OLLAMA_URL
         url = normalize_ollama_url(raw)
         _check_url(self.name, url, DEFAULT_OLLAMA_URL)
         super().__init__(base_url=url, model=model or _env("OLLAMA_MODEL"), api_key=api_key,
                          timeout=timeout, connect_timeout=connect_timeout, retries=retries, backoff=backoff,
-                         max_retry_after=max_retry_after, sleep=sleep)
+                         max_retry_after=max_retry_after, sleep=sleep, max_reply_bytes=max_reply_bytes)
 
-    def _discover_model(self) -> str:
+    def _discover_model(self, deadline: float | None) -> str:
         url = f"{self.base_url}/api/tags"
         try:
-            body, _ = self._request("GET", url)
+            body, _ = self._request("GET", url, deadline=deadline)
+        except DeadlineExceeded:
+            raise
         except BackendError as exc:
             raise BackendError(f"{exc} (no model given: pass --model)") from exc
         for item in (body.get("models") if isinstance(body, dict) else None) or []:
@@ -384,15 +522,16 @@ class OllamaBackend(_HTTPBackend):
         return super()._client_error(method, url, resp, detail)
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        """One `/api/chat` call; latency covers the whole call, retries included."""
+             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+        """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call, retries included."""
         start = time.perf_counter()
         url = f"{self.base_url}/api/chat"
         options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
         if stop:
             options["stop"] = list(stop)
-        payload = {"model": self.model, "messages": list(messages), "stream": False, "options": options}
-        body, attempts = self._request("POST", url, payload)
+        payload = {"model": self.resolve_model(deadline), "messages": list(messages), "stream": False,
+                   "options": options}
+        body, attempts = self._request("POST", url, payload, deadline)
         latency = time.perf_counter() - start
         try:
             text = body["message"].get("content") or ""
@@ -405,7 +544,7 @@ class OllamaBackend(_HTTPBackend):
             extra["server_duration_s"] = body["total_duration"] / 1e9
         finish = body.get("done_reason") or ("stop" if body.get("done") else None)
         return self._result(messages, text, body.get("prompt_eval_count"), body.get("eval_count"),
-                            latency, finish, extra)
+                            latency, finish, extra, max_tokens)
 
 
 def make_backend(kind: str, *, model: str | None = None, base_url: str | None = None,

@@ -35,6 +35,10 @@ class Backend(Protocol):
     model: str
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        """Answer the conversation; raise `hrm_agent.errors.BackendError` when the model cannot answer."""
+             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+        """Answer the conversation; raise `hrm_agent.errors.BackendError` when the model cannot answer.
+
+        `deadline` is a `time.monotonic()` value (the run's wall budget) the call must not outlive: past it
+        the call raises `hrm_agent.errors.DeadlineExceeded`, counting what had arrived.
+        """
         ...

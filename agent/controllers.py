@@ -68,12 +68,12 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
     """Plan, solve each subgoal with code, critique, revise within budget, synthesize."""
     variables: dict[str, Any] = dict(context)
     outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "", "final": None}
-    plan = s.call_json("planner", render(s.prompts, "planner", task=task, context=_context_text(context, s.tool_help)),
-                       PLAN_SCHEMA, PLAN_EXAMPLE)
-    if plan is None:  # recorded as a failure already; carry on with the task as a single subgoal
-        plan = {"subgoals": [task], "final_format": "Answer: <value>"}
+    plan: dict[str, Any] = {"subgoals": [task], "final_format": "Answer: <value>"}
     logs: list[dict[str, Any]] = []
-    try:
+    try:  # the planner's call too: the run's deadline can fall inside any model call
+        plan = s.call_json("planner", render(s.prompts, "planner", task=task,
+                                             context=_context_text(context, s.tool_help)),
+                           PLAN_SCHEMA, PLAN_EXAMPLE) or plan  # unreadable (a recorded failure): one subgoal
         for round_no in range(1, s.budget.max_rounds + 1):
             plan["subgoals"] = plan["subgoals"][: s.budget.max_subgoals]
             outcome["rounds"] = round_no

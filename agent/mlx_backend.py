@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from hrm_agent import local_model
 from hrm_agent.chat import ChatResult, Message
-from hrm_agent.errors import AgentError, BackendError
+from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded
 from hrm_engine import blas
 
 blas.preload()  # must happen before anything imports mlx.core (engine/blas.py)
@@ -73,11 +73,12 @@ class MLXBackend:
         return load_cached(self.model)
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        """Apply the model's chat template, generate until EOS, a stop string or `max_tokens`.
+             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+        """Apply the model's chat template, generate until EOS, a stop string, `max_tokens` or `deadline`.
 
         `completion_tokens` counts every token the model produced, including the end-of-sequence token;
-        text after (and including) the first stop string is dropped.
+        text after (and including) the first stop string is dropped. Past `deadline` (monotonic, checked
+        between tokens) generation stops with `DeadlineExceeded`, which carries the tokens made so far.
         """
         if max_tokens < 1:
             raise AgentError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -89,7 +90,7 @@ class MLXBackend:
         except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
             raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
         text, completion, finish, tps = self._generate(model, tokenizer, prompt, max_tokens, temperature,
-                                                       [s for s in (stop or []) if s])
+                                                       [s for s in (stop or []) if s], deadline)
         extra: dict[str, Any] = {"tokens_per_s": tps}
         if load_s:
             extra["load_s"] = round(load_s, 3)
@@ -98,7 +99,7 @@ class MLXBackend:
                           extra=extra)
 
     def _generate(self, model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, temperature: float,
-                  stop: list[str]) -> tuple[str, int, str, float]:
+                  stop: list[str], deadline: float | None = None) -> tuple[str, int, str, float]:
         """Stream tokens; returns (text, completion tokens, finish reason, generation tokens/s)."""
         import mlx.core as mx
         from mlx_lm import stream_generate
@@ -107,6 +108,8 @@ class MLXBackend:
         sampler = make_sampler(temp=max(float(temperature), 0.0))
         text, completion, finish, tps = "", 0, "length", 0.0
         longest = max((len(s) for s in stop), default=0)
+        if deadline is not None and time.monotonic() >= deadline:  # loading the model took it all
+            raise self._past_deadline(text, completion)
         try:
             for resp in stream_generate(model, tokenizer, mx.array(prompt), max_tokens=max_tokens,
                                         sampler=sampler):
@@ -119,6 +122,15 @@ class MLXBackend:
                 if hits:
                     text, finish = text[:min(hits)], "stop"
                     break
+                if deadline is not None and time.monotonic() >= deadline and not resp.finish_reason:
+                    raise self._past_deadline(text, completion)
+        except DeadlineExceeded:
+            raise
         except Exception as exc:
             raise BackendError(f"mlx: generation failed with {self.model}: {exc}") from exc
         return text, completion, finish, round(tps, 2)
+
+    def _past_deadline(self, text: str, completion: int) -> DeadlineExceeded:
+        return DeadlineExceeded(f"mlx: the run's wall-clock budget ran out while {self.model} was generating "
+                                f"({completion} tokens so far); raise --timeout (budget.wall_s) or lower "
+                                f"budget.max_tokens_per_call", text=text, completion_tokens=completion)

@@ -16,10 +16,17 @@ from hrm_engine.runs import write_json_atomic
 
 
 def backend_from_config(cfg: dict[str, Any]) -> Backend:
-    from hrm_agent.backends import make_backend
+    from hrm_agent.backends import MAX_REPLY_BYTES, make_backend
 
     return make_backend(cfg["backend"], model=cfg.get("model"), base_url=cfg.get("base_url"),
-                        timeout=float(cfg.get("request_timeout_s", 120.0)), retries=int(cfg.get("retries", 2)))
+                        timeout=float(cfg.get("request_timeout_s", 120.0)), retries=int(cfg.get("retries", 2)),
+                        max_reply_bytes=int(cfg.get("max_reply_bytes") or MAX_REPLY_BYTES))
+
+
+def _model_name(backend: Backend, deadline: float) -> str:
+    """The backend's model, asked from a server within the run's deadline where it must be discovered."""
+    resolve = getattr(backend, "resolve_model", None)
+    return str(resolve(deadline)) if callable(resolve) else str(backend.model)
 
 
 def sandbox_limits_from_config(cfg: dict[str, Any]) -> Any:
@@ -71,12 +78,14 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     run_id = run_id or new_run_id()
     run_dir = Path(cfg.get("runs_dir") or "runs/agent") / run_id
     context = dict(context or {})
-    t0 = time.monotonic()
+    t0 = time.monotonic()  # the one clock of the run: its deadline is t0 + budget.wall_s
+    model = _model_name(backend, t0 + budget.wall_s)
     with TraceWriter(run_dir, listener=listener) as trace:
         trace.emit("run_start", run_id=run_id, task=task, controller=cfg["controller"], backend=backend.name,
-                   model=backend.model, context=context, config=cfg)
+                   model=model, context=context, config=cfg)
         session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
-                          preamble=preamble, tool_help=_tool_help(cfg), temperature=float(cfg.get("temperature", 0.0)))
+                          preamble=preamble, tool_help=_tool_help(cfg), temperature=float(cfg.get("temperature", 0.0)),
+                          t0=t0)
         error = None
         try:
             outcome = controller(session, task, context)

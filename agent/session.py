@@ -6,19 +6,24 @@ same tool, the same budget accounting and the same failure taxonomy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from hrm_agent.chat import Backend, Message
-from hrm_agent.errors import BackendError
+from hrm_agent.errors import BackendError, CallCut, DeadlineExceeded
 from hrm_agent.parsing import ParseError, SpecError, extract_json, validate
 from hrm_agent.trace import TraceWriter
 
 # The failure taxonomy (seed 004): every recorded failure has exactly one of these.
 CATEGORIES = ("parse_error", "spec_error", "tool_misuse", "plan_drift", "verification_gap", "timeout", "budget",
               "backend_error")
+
+
+# ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
+_NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars")
 
 
 @dataclass
@@ -81,6 +86,11 @@ class Session:
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
+    @property
+    def deadline(self) -> float:
+        """The monotonic time the run must end by: every model call and code run is held to it."""
+        return self.t0 + self.budget.wall_s
+
     def check_budget(self, tokens: bool = True) -> None:
         if self.elapsed() >= self.budget.wall_s:
             raise BudgetExhausted("timeout", f"wall-clock limit of {self.budget.wall_s:g} s reached")
@@ -101,18 +111,45 @@ class Session:
         """One model call, budget-checked and traced."""
         self.check_budget()
         limit = min(max_tokens or self.budget.max_tokens_per_call, self.budget.max_tokens_per_call)
+        start = time.monotonic()
         try:
-            res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature)
+            res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature,
+                                    deadline=self.deadline)
+        except CallCut as exc:
+            return self._cut_call(role, messages, exc, time.monotonic() - start)
         except BackendError as exc:
             self.trace.emit("error", role=role, message=str(exc))
             raise
         self.model_calls += 1
         self.prompt_tokens += res.prompt_tokens
         self.completion_tokens += res.completion_tokens
+        noted = {k: res.extra[k] for k in _NOTED_EXTRA if k in res.extra}
         self.trace.emit("model_call", role=role, messages=messages, response=res.text,
                         prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                        latency_s=round(res.latency_s, 3), finish_reason=res.finish_reason)
+                        latency_s=round(res.latency_s, 3), finish_reason=res.finish_reason, **noted)
+        if "truncated_chars" in noted:  # the server ignored max_tokens: its reply was cut to the limit here
+            self.fail("budget", f"{role}: the reply ran past max_tokens_per_call ({limit}): "
+                                f"{res.completion_tokens} tokens counted, cut to the limit", role)
         return res.text
+
+    def _cut_call(self, role: str, messages: list[Message], exc: CallCut, latency: float) -> str:
+        """A call the run's limits stopped: count what arrived, trace it, then end the run (deadline) or
+        record a budget failure and go on with an empty reply (reply too large)."""
+        prompt = sum(len(str(m.get("content", ""))) for m in messages) // 4
+        completion = exc.completion_tokens if exc.completion_tokens is not None else -(-exc.received_bytes // 4)
+        self.model_calls += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        timed_out = isinstance(exc, DeadlineExceeded)
+        self.trace.emit("model_call", role=role, messages=messages, response=exc.text, prompt_tokens=prompt,
+                        completion_tokens=completion, estimated_tokens=exc.completion_tokens is None,
+                        received_bytes=exc.received_bytes, latency_s=round(latency, 3),
+                        finish_reason="timeout" if timed_out else "too_large", detail=str(exc))
+        if timed_out:
+            raise BudgetExhausted("timeout", f"wall-clock limit of {self.budget.wall_s:g} s reached during "
+                                             f"the {role} call")
+        self.fail("budget", str(exc), role)
+        return ""
 
     def call_json(self, role: str, messages: list[Message], schema: dict[str, Any],
                   example: str) -> dict[str, Any] | None:
@@ -139,7 +176,7 @@ class Session:
 
         self.check_budget(tokens=False)  # code already written costs no tokens: run it
         self.trace.emit("code", role=role, code=code)
-        res = run_code(code, variables=variables, limits=self.sandbox_limits, preamble=self.preamble)
+        res = run_code(code, variables=variables, limits=self._code_limits(), preamble=self.preamble)
         self.code_runs += 1
         self.trace.emit("exec", role=role, ok=res.ok, exit_reason=res.exit_reason, result=_jsonable(res.result),
                         result_repr=res.result_repr[:2000], stdout=res.stdout[-2000:], stderr=res.stderr[-2000:],
@@ -148,6 +185,16 @@ class Session:
             category = "timeout" if res.exit_reason in ("timeout", "cpu_limit") else "tool_misuse"
             self.fail(category, f"code {res.exit_reason}: {res.error}".strip(), role)
         return res
+
+    def _code_limits(self) -> Any:
+        """The sandbox limits, with the wall limit no later than the run's deadline."""
+        from hrm_agent.sandbox import SandboxLimits
+
+        limits = self.sandbox_limits or SandboxLimits()
+        if not dataclasses.is_dataclass(limits):
+            return limits
+        left = self.deadline - time.monotonic()
+        return dataclasses.replace(limits, wall_s=max(min(limits.wall_s, left), 0.1))
 
 
 def _jsonable(value: Any) -> Any:

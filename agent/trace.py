@@ -1,8 +1,9 @@
 """Agent traces: one JSON event per line, appended and flushed as it happens.
 
 A viewer (`hrm agent show`, the dashboard) can follow a run live by re-reading the file; a
-half-written last line (the writer is mid-flush) is skipped, never an error. The schema is in
-docs/agent-trace.md.
+half-written last line (the writer is mid-flush) is skipped, never an error. Texts longer than
+TEXT_LIMIT characters are stored cut, with their full length beside them, so a runaway model reply
+can never grow a trace to many MB. The schema is in docs/agent-trace.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ SCHEMA_VERSION = 1
 
 # Keys whose values are secrets: never written, whatever the caller passes.
 _SECRET_KEYS = {"api_key", "authorization", "openai_api_key", "token", "password"}
+TEXT_LIMIT = 20_000  # characters of one text kept in a trace (prompts, replies and code are far shorter)
+CUT_MARK = " …[cut: {n:,} chars in all]"
 
 
 def new_run_id() -> str:
@@ -28,11 +31,27 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
+def clip_text(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text`, or its first `limit` characters and a mark giving the full length."""
+    return text if len(text) <= limit else text[:limit] + CUT_MARK.format(n=len(text))
+
+
 def _scrub(value: Any) -> Any:
+    """Secrets masked and long texts cut; a cut text under key `k` gets `k_chars`, its full length."""
     if isinstance(value, dict):
-        return {k: ("***" if k.lower() in _SECRET_KEYS else _scrub(v)) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if str(k).lower() in _SECRET_KEYS:
+                out[k] = "***"
+            elif isinstance(v, str) and len(v) > TEXT_LIMIT:
+                out[k], out[f"{k}_chars"] = clip_text(v), len(v)
+            else:
+                out[k] = _scrub(v)
+        return out
     if isinstance(value, (list, tuple)):
         return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return clip_text(value)
     return value
 
 

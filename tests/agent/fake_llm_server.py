@@ -13,6 +13,11 @@ Each chat request (`POST /v1/chat/completions` or `POST /api/chat`) takes the ne
   {"status": 500, "error": "msg"}         that HTTP status with an error body in the protocol's shape
   {"status": 429, "retry_after": 0}       ... plus a Retry-After header
   {"hang": 2.0}                           sleep (past the client timeout), then close without answering
+  {"silent": True}                        accept the request and never answer (until the server stops)
+  {"drip": 1.0, "text": "..."}            send the headers, then the answer one byte every 1.0 s (keeps
+                                          every per-read timeout alive; never finishes a real answer)
+  {"huge": 10_000_000}                    answer with a text of that many bytes, claiming 10 completion
+                                          tokens (override with "completion_tokens")
   {"drop": True}                          close the connection without any response
   {"raw": "not json", "status": 200}      this body verbatim
   callable(request) -> item               decide from the request (e.g. its last user message)
@@ -77,6 +82,11 @@ class RecordedRequest:
 
 def _words(text: str) -> int:
     return len(str(text).split())
+
+
+def _filler(n: int) -> str:
+    """`n` bytes of plain words (ASCII, so characters and bytes agree)."""
+    return ("lorem ipsum dolor sit amet " * (n // 27 + 1))[:n]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -226,10 +236,15 @@ class FakeLLMServer:
             item = {"text": item}
         if not isinstance(item, dict):
             raise TypeError(f"fake_llm: bad script item {item!r}")
-        if "hang" in item:
-            self._stopping.wait(float(item["hang"]))
+        if "hang" in item or item.get("silent"):
+            self._stopping.wait(float(item["hang"]) if "hang" in item else None)
             h.close_connection = True
             return None
+        if "huge" in item:
+            item = {"completion_tokens": 10, **item, "text": _filler(int(item["huge"]))}
+        if "drip" in item:
+            data = json.dumps(self._answer(req, item, ollama)).encode()
+            return self._drip(h, data, float(item["drip"]))
         if item.get("drop"):
             h.close_connection = True
             return None
@@ -272,6 +287,23 @@ class FakeLLMServer:
             out["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
                             "total_tokens": prompt + completion}
         return out
+
+    def _drip(self, h: _Handler, data: bytes, interval: float) -> None:
+        """Headers at once, then one body byte per `interval` until done, stopped or hung up on."""
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.flush()
+            for i in range(len(data)):
+                if self._stopping.wait(interval):
+                    break
+                h.wfile.write(data[i:i + 1])
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass
+        h.close_connection = True
 
     def _send(self, h: _Handler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(h, status, json.dumps(body).encode(), "application/json", headers)

@@ -164,7 +164,7 @@ def test_other_4xx_are_not_retried(fake_llm, kind, status):
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_hang_past_timeout_fails_after_retries(fake_llm, kind):
     fake_llm.script([{"hang": 5}] * 3, default="never")
-    with pytest.raises(BackendError, match=r"no answer within 0.3s \(after 3 attempts\).*--timeout") as info:
+    with pytest.raises(BackendError, match=r"no answer within 0.3s \(after 3 attempts\).*request_timeout_s") as info:
         BACKENDS[kind](fake_llm, timeout=0.3, retries=2).chat(MSGS)
     assert len(fake_llm.chat_requests) == 3
     assert f"{kind} backend" in str(info.value) and fake_llm.url in str(info.value)
