@@ -37,7 +37,13 @@ def sandbox_limits_from_config(cfg: dict[str, Any]) -> Any:
         sb["memory_mb"] = max(int(sb.get("memory_mb", 512)), 2048)
         sb["wall_s"] = max(float(sb.get("wall_s", 20)), 60.0)
         sb["cpu_s"] = max(float(sb.get("cpu_s", 10)), 60.0)
-    return SandboxLimits(**{k: sb[k] for k in ("cpu_s", "wall_s", "memory_mb", "output_bytes") if k in sb})
+    keys = ("cpu_s", "wall_s", "memory_mb", "output_bytes", "disk_mb", "max_processes", "allow_weak")
+    return SandboxLimits(**{k: sb[k] for k in keys if k in sb})
+
+
+def tool_read_paths(cfg: dict[str, Any]) -> list[str]:
+    """Host paths the sandbox must show read-only: the checkpoint behind hrm_solve, when there is one."""
+    return [str(Path(cfg["hrm_checkpoint"]).resolve())] if cfg.get("hrm_checkpoint") else []
 
 
 def hrm_tool_preamble(checkpoint: str | None) -> str:
@@ -73,6 +79,9 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
         raise AgentError("budget values must be positive (budget.max_rounds, budget.max_model_tokens, budget.wall_s)")
     limits = sandbox_limits_from_config(cfg)
+    from hrm_agent.sandbox import require_isolation
+
+    isolation = require_isolation(limits)  # before any model call: no OS boundary, no run (unless accepted)
     preamble = hrm_tool_preamble(cfg.get("hrm_checkpoint"))
     backend = backend or backend_from_config(cfg)
     run_id = run_id or new_run_id()
@@ -82,9 +91,10 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     model = _model_name(backend, t0 + budget.wall_s)
     with TraceWriter(run_dir, listener=listener) as trace:
         trace.emit("run_start", run_id=run_id, task=task, controller=cfg["controller"], backend=backend.name,
-                   model=model, context=context, config=cfg)
+                   model=model, context=context, config=cfg, isolation=isolation.as_dict())
         session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
-                          preamble=preamble, tool_help=_tool_help(cfg), temperature=float(cfg.get("temperature", 0.0)),
+                          preamble=preamble, read_paths=tool_read_paths(cfg), tool_help=_tool_help(cfg),
+                          temperature=float(cfg.get("temperature", 0.0)),
                           t0=t0)
         error = None
         try:

@@ -69,6 +69,7 @@ class Session:
     trace: TraceWriter
     sandbox_limits: Any = None
     preamble: str = ""
+    read_paths: list[str] = field(default_factory=list)  # bound read-only into the sandbox (checkpoint)
     tool_help: str = ""  # shown to the solver when the preamble defines functions (hrm_solve)
     temperature: float = 0.0
     prompt_tokens: int = 0
@@ -176,11 +177,12 @@ class Session:
 
         self.check_budget(tokens=False)  # code already written costs no tokens: run it
         self.trace.emit("code", role=role, code=code)
-        res = run_code(code, variables=variables, limits=self._code_limits(), preamble=self.preamble)
+        res = run_code(code, variables=variables, limits=self._code_limits(), preamble=self.preamble,
+                       allowed_read_paths=self.read_paths)
         self.code_runs += 1
         self.trace.emit("exec", role=role, ok=res.ok, exit_reason=res.exit_reason, result=_jsonable(res.result),
                         result_repr=res.result_repr[:2000], stdout=res.stdout[-2000:], stderr=res.stderr[-2000:],
-                        error=res.error, duration_s=round(res.duration_s, 3))
+                        error=res.error, duration_s=round(res.duration_s, 3), isolation=res.isolation)
         if not res.ok:
             category = "timeout" if res.exit_reason in ("timeout", "cpu_limit") else "tool_misuse"
             self.fail(category, f"code {res.exit_reason}: {res.error}".strip(), role)
