@@ -1,0 +1,200 @@
+"""Watch an answer form: every ACT segment's prediction and halting head, and the hierarchical convergence.
+
+`trace_model` runs the same segments as `solve.run_model` (all `halt_max_steps`, as evaluation does,
+or `segments` of them) but re-runs each segment's H and L updates itself, in the model's order
+(L x L_cycles then H, H_cycles times), so it can record the forward residuals the HRM paper plots:
+per H step, ||z_L^k - z_L^(k-1)|| after each L step and ||z_H^k - z_H^(k-1)|| after the H step. The
+arithmetic is the model's own (the same modules on the same arrays, batch shards on the same CPU
+streams), so the logits are those of `HRM.segment`; a test holds them equal. engine/model.py is not
+touched: the trace is a read-only re-run.
+
+Norms are L2 over all positions (puzzle prefix included) and hidden units of one puzzle, in float32.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from hrm_engine.act import initial_carry, reset_halted
+from hrm_engine.checkpoint import Loaded
+from hrm_engine.errors import EngineError
+from hrm_engine.model import HRM
+from hrm_engine.solve import Solution, detect_kind, parse_maze, parse_sudoku, sudoku_report
+
+
+@dataclass
+class SegmentTrace:
+    """One ACT segment of one puzzle: what the model would answer now, and how sure its halting head is."""
+
+    segment: int  # 1-based
+    prediction: np.ndarray  # argmax tokens [S]
+    changed: np.ndarray  # bool [S]: differs from the previous segment's answer (segment 1: from the puzzle)
+    q_halt: float
+    q_continue: float
+    residual_L: list[list[float]]  # [H_cycles][L_cycles]
+    residual_H: list[float]  # [H_cycles]
+
+    @property
+    def halt_confidence(self) -> float:
+        """sigmoid(q_halt - q_continue): above 0.5 exactly when the Q head prefers halting (the ACT rule)."""
+        return float(1.0 / (1.0 + np.exp(-(self.q_halt - self.q_continue))))
+
+    @property
+    def q_halt_prob(self) -> float:
+        """sigmoid(q_halt): the head's estimate that the answer is right (the ARC vote's tie-break)."""
+        return float(1.0 / (1.0 + np.exp(-self.q_halt)))
+
+    @property
+    def wants_halt(self) -> bool:
+        return self.q_halt > self.q_continue
+
+
+@dataclass
+class PuzzleTrace:
+    """All segments of one puzzle and the final answer (the last segment's, as `hrm solve` gives it)."""
+
+    solution: Solution
+    segments: list[SegmentTrace] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"segments": [segment_json(self.solution.kind, s) for s in self.segments]}
+
+
+def segment_json(kind: str, s: SegmentTrace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "segment": s.segment, "prediction": s.prediction.tolist(),
+        "changed": np.nonzero(s.changed)[0].tolist(),
+        "q_halt_prob": s.q_halt_prob, "halt_confidence": s.halt_confidence, "wants_halt": s.wants_halt,
+        "residuals": {"z_L": s.residual_L, "z_H": s.residual_H},
+    }
+    answer = answer_view(kind, s.prediction)
+    if answer is not None:
+        out["answer"] = answer
+    return out
+
+
+def answer_view(kind: str, prediction: np.ndarray) -> Any:
+    """The prediction as a person reads it: Sudoku digit rows (0 blank), maze text rows, ARC grid."""
+    n = int(round(len(prediction) ** 0.5))
+    if kind == "sudoku":
+        return np.where(prediction >= 2, prediction - 1, 0).reshape(n, n).tolist()
+    if kind == "maze":
+        from hrm_datasets.render import MAZE_CHARS
+
+        chars = ["".join(MAZE_CHARS[int(t) - 1] if 1 <= t <= 5 else "?" for t in prediction[r * n:(r + 1) * n])
+                 for r in range(n)]
+        return chars
+    if kind == "arc":
+        from hrm_datasets.arc import crop
+
+        return crop(prediction).tolist()
+    return None
+
+
+def _l2(new: mx.array, old: mx.array) -> mx.array:
+    d = new.astype(mx.float32) - old.astype(mx.float32)
+    return mx.sqrt(mx.sum(d * d, axis=(1, 2)))
+
+
+def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array
+                   ) -> tuple[mx.array, ...]:
+    """One segment in `HRM.segment`'s order, recording residuals: (z_H, z_L, logits, q_halt, q_continue,
+    residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
+    cfg = model.config
+
+    def run(z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array) -> tuple[mx.array, ...]:
+        x = model.input_embeddings(inputs, rows)
+        res_L, res_H = [], []
+        for _h in range(cfg.H_cycles):
+            for _l in range(cfg.L_cycles):
+                new = model.L_level(z_L, z_H + x)
+                res_L.append(_l2(new, z_L))
+                z_L = new
+            new = model.H_level(z_H, z_L)
+            res_H.append(_l2(new, z_H))
+            z_H = new
+        logits = model.lm_head(z_H)[:, cfg.puzzle_emb_len:]
+        q = model.q_head(z_H[:, 0]).astype(mx.float32)
+        B = inputs.shape[0]
+        return (z_H, z_L, logits, q[:, 0], q[:, 1], mx.stack(res_L, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles),
+                mx.stack(res_H, axis=1))
+
+    return model.over_streams(run, z_H, z_L, inputs, rows)
+
+
+def halt_step_of(wants: list[bool], limit: int) -> int:
+    """The first segment whose Q head prefers halting before the training limit (as `solve.run_model`)."""
+    for s, w in enumerate(wants, 1):
+        if w and s < limit:
+            return s
+    return min(limit, len(wants))
+
+
+def trace_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | None = None,
+                segments: int | None = None) -> list[PuzzleTrace]:
+    """Run `segments` (default `halt_max_steps`) segments on token rows, keeping every segment's view."""
+    model = loaded.model
+    cfg = model.config
+    n_seg = cfg.halt_max_steps if segments is None else int(segments)
+    if n_seg < 1:
+        raise EngineError(f"the number of segments must be at least 1, got {n_seg}")
+    B = len(inputs)
+    ids = np.zeros(B, np.int32) if puzzle_ids is None else puzzle_ids.astype(np.int32)
+    batch = {"inputs": mx.array(inputs.astype(np.int32)), "labels": mx.zeros((B, cfg.seq_len), mx.int32),
+             "puzzle_identifiers": mx.array(ids)}
+    carry = reset_halted(model, initial_carry(model, batch), batch)
+    rows = model.puzzle_emb[carry["puzzle_identifiers"]]
+    z_H, z_L = carry["z_H"], carry["z_L"]
+    traces = [PuzzleTrace(Solution(kind="", inputs=inputs[i], prediction=inputs[i], q_halt_prob=0.0, halt_step=0,
+                                   steps_run=n_seg)) for i in range(B)]
+    previous = [np.asarray(inputs[i]) for i in range(B)]
+    for s in range(1, n_seg + 1):
+        z_H, z_L, logits, qh, qc, rl, rh = traced_segment(model, z_H, z_L, carry["inputs"], rows)
+        preds = mx.argmax(logits, axis=-1)
+        mx.eval(z_H, z_L, preds, qh, qc, rl, rh)
+        preds_np, qh_np, qc_np, rl_np, rh_np = (np.array(a) for a in (preds, qh, qc, rl, rh))
+        for i, trace in enumerate(traces):
+            trace.segments.append(SegmentTrace(
+                segment=s, prediction=preds_np[i], changed=preds_np[i] != previous[i], q_halt=float(qh_np[i]),
+                q_continue=float(qc_np[i]), residual_L=rl_np[i].tolist(), residual_H=rh_np[i].tolist()))
+            previous[i] = preds_np[i]
+    for trace in traces:
+        last = trace.segments[-1]
+        sol = trace.solution
+        sol.prediction, sol.q_halt_prob = last.prediction, last.q_halt_prob
+        sol.halt_step = halt_step_of([seg.wants_halt for seg in trace.segments], cfg.halt_max_steps)
+    return traces
+
+
+def trace_text(loaded: Loaded, text: str, segments: int | None = None) -> list[PuzzleTrace]:
+    """Parse `text` as `solve.solve_text` does and trace it; solutions carry the same report fields."""
+    kind = detect_kind(loaded)
+    if kind in ("sudoku", "maze"):
+        tokens = (parse_sudoku if kind == "sudoku" else parse_maze)(text, loaded)[None]
+        traces = trace_model(loaded, tokens, segments=segments)
+        for t in traces:
+            t.solution.kind = kind
+            if kind == "sudoku":
+                t.solution.extra = sudoku_report(t.solution)
+        return traces
+    if kind == "arc":
+        from hrm_engine.arc_solve import solve_arc_task
+
+        try:
+            task = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        found: list[PuzzleTrace] = []
+
+        def run(loaded_: Loaded, rows: np.ndarray) -> list[Solution]:
+            found.extend(trace_model(loaded_, rows, segments=segments))
+            return [t.solution for t in found]
+
+        solve_arc_task(loaded, task, run)  # fills each solution's kind and extra in place
+        return found
+    raise EngineError(f"cannot solve puzzles of kind {kind!r}")
