@@ -128,7 +128,7 @@ def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, r
 
 
 def halt_step_of(wants: list[bool], limit: int) -> int:
-    """The first segment whose Q head prefers halting before the training limit (as `solve.run_model`)."""
+    """The first segment before `limit` whose Q head prefers halting, else `limit` (as `solve.run_model`)."""
     for s, w in enumerate(wants, 1):
         if w and s < limit:
             return s
@@ -167,7 +167,7 @@ def trace_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | Non
         last = trace.segments[-1]
         sol = trace.solution
         sol.prediction, sol.q_halt_prob = last.prediction, last.q_halt_prob
-        sol.halt_step = halt_step_of([seg.wants_halt for seg in trace.segments], cfg.halt_max_steps)
+        sol.halt_step = halt_step_of([seg.wants_halt for seg in trace.segments], n_seg)
     return traces
 
 
@@ -183,18 +183,36 @@ def trace_text(loaded: Loaded, text: str, segments: int | None = None) -> list[P
                 t.solution.extra = sudoku_report(t.solution)
         return traces
     if kind == "arc":
-        from hrm_engine.arc_solve import solve_arc_task
-
-        try:
-            task = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        found: list[PuzzleTrace] = []
-
-        def run(loaded_: Loaded, rows: np.ndarray) -> list[Solution]:
-            found.extend(trace_model(loaded_, rows, segments=segments))
-            return [t.solution for t in found]
-
-        solve_arc_task(loaded, task, run)  # fills each solution's kind and extra in place
-        return found
+        return _trace_arc(loaded, text, segments)
     raise EngineError(f"cannot solve puzzles of kind {kind!r}")
+
+
+def _trace_arc(loaded: Loaded, text: str, segments: int | None) -> list[PuzzleTrace]:
+    """Every test input of an ARC task on the reference canvas (as `arc_solve`), traced."""
+    from hrm_datasets.arc import crop, encode, to_grid
+    from hrm_datasets.errors import DatasetError
+
+    try:
+        task = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
+        raise EngineError("an ARC task needs a non-empty 'test' list of {\"input\": grid} items")
+    rows = []
+    for i, pair in enumerate(task["test"]):
+        if not isinstance(pair, dict) or "input" not in pair:
+            raise EngineError(f"test[{i}] needs an 'input' grid")
+        try:
+            grid = to_grid(pair["input"], f"test[{i}].input")
+        except DatasetError as exc:
+            raise EngineError(str(exc)) from None
+        rows.append(encode(grid, np.zeros((1, 1), np.uint8))[0])
+    traces = trace_model(loaded, np.stack(rows).astype(np.int64), segments=segments)
+    for pair, t in zip(task["test"], traces):
+        sol = t.solution
+        sol.kind = "arc"
+        predicted = crop(sol.prediction)
+        sol.extra = {"output": predicted.tolist()}
+        if pair.get("output") is not None:
+            sol.extra["correct"] = bool(np.array_equal(predicted, np.array(pair["output"])))
+    return traces

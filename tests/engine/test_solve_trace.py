@@ -84,7 +84,7 @@ def test_more_segments_than_training_and_the_halt_rule():
     traces = trace_model(loaded, np.ones((1, 16), np.int64), segments=5)
     assert len(traces[0].segments) == 5 and traces[0].solution.steps_run == 5
     assert halt_step_of([False, True, True], 3) == 2
-    assert halt_step_of([False, False, True], 3) == 3  # the last allowed segment halts anyway
+    assert halt_step_of([False, False, True], 3) == 3  # the last segment halts anyway
     assert halt_step_of([True, True], 1) == 1
 
 
@@ -95,3 +95,17 @@ def test_trace_text_reports_like_solve():
     assert sol.kind == "sudoku" and set(sol.extra) >= {"solved", "grid", "valid_solution"}
     seg = traces[0].to_json()["segments"][0]
     assert len(seg["answer"]) == 4 and len(seg["residuals"]["z_L"]) == 2 and len(seg["residuals"]["z_L"][0]) == 3
+
+
+def test_trace_an_arc_task():
+    mx.random.seed(0)
+    meta = SimpleNamespace(seq_len=900, vocab_size=12, num_puzzle_identifiers=1)
+    arch = dict(hidden_size=16, num_heads=2, H_layers=1, L_layers=1, H_cycles=1, L_cycles=1, halt_max_steps=2)
+    model = HRM(ModelConfig.from_config({"arch": arch}, meta, forward_dtype="float32"))
+    loaded = Loaded(model=model, config={}, metadata=meta, build_info={"kind": "arc"}, step=0, path=Path("."))
+    task = '{"train": [], "test": [{"input": [[1, 2], [3, 4]], "output": [[4, 3], [2, 1]]}]}'
+    traces = trace_text(loaded, task)
+    assert len(traces) == 1 and len(traces[0].segments) == 2
+    sol = traces[0].solution
+    assert sol.kind == "arc" and "output" in sol.extra and sol.extra["correct"] in (True, False)
+    assert isinstance(traces[0].to_json()["segments"][1]["answer"], list)
