@@ -5,8 +5,9 @@
     checkpoints/step_<N>/carry.safetensors      the ACT carry (hidden states, steps, halted, current data)
     checkpoints/step_<N>/state.json             step, sampler position, seeds, metrics at save time
 
-A checkpoint is staged in `.step_<N>.tmp` and renamed into place, so a crash never leaves a
-half-written one; `best` is a small file naming the best checkpoint by eval exact accuracy.
+A checkpoint is staged in `.step_<N>.tmp-<pid>` and renamed into place, so a crash never leaves a
+half-written one (a failed write removes the staging; one left by `kill -9` is removed when the run starts
+again); `best` is a small file naming the best checkpoint by eval exact accuracy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from hrm_engine.errors import EngineError
+from hrm_engine.writes import remove, write_text_atomic, writing
 
 CHECKPOINT_FILES = ("model.safetensors", "state.json")
 
@@ -34,21 +36,37 @@ def save_checkpoint(run_path: Path, step: int, model: Any, optimizer: Any | None
                     state: dict[str, Any]) -> Path:
     """Write checkpoints/step_<step> atomically and return its path."""
     root = Path(run_path) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
     tmp = root / f".step_{step:07d}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    mx.save_safetensors(str(tmp / "model.safetensors"), _flat(model.parameters()))
-    if optimizer is not None:
-        mx.save_safetensors(str(tmp / "optimizer.safetensors"), _flat(optimizer.state))
-    if carry is not None:
-        mx.save_safetensors(str(tmp / "carry.safetensors"), dict(carry))
-    (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        with writing(f"checkpoint {final}", tmp):
+            root.mkdir(parents=True, exist_ok=True)
+            remove(tmp)
+            tmp.mkdir()
+            mx.save_safetensors(str(tmp / "model.safetensors"), _flat(model.parameters()))
+            if optimizer is not None:
+                mx.save_safetensors(str(tmp / "optimizer.safetensors"), _flat(optimizer.state))
+            if carry is not None:
+                mx.save_safetensors(str(tmp / "carry.safetensors"), dict(carry))
+            (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+    except BaseException:  # a full disk, or Ctrl-C mid-save: no half checkpoint stays behind
+        remove(tmp)
+        raise
     return final
+
+
+def update_checkpoint_state(checkpoint: Path, **fields: Any) -> None:
+    """Merge fields into a checkpoint's state.json (atomically), e.g. the metrics of the evaluation that
+    ran after it was saved."""
+    path = checkpoint / "state.json"
+    state = json.loads(path.read_text())
+    state.update(fields)
+    for key in [k for k, v in fields.items() if v is None]:
+        state.pop(key)
+    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
 
 
 def list_checkpoints(run_path: Path) -> list[Path]:
@@ -67,9 +85,8 @@ def prune_checkpoints(run_path: Path, keep: int, best: Path | None) -> None:
 
 
 def mark_best(run_path: Path, checkpoint: Path, metric: float) -> None:
-    tmp = Path(run_path) / "checkpoints" / ".best.tmp"
-    tmp.write_text(json.dumps({"checkpoint": checkpoint.name, "exact_accuracy": metric}) + "\n")
-    os.replace(tmp, Path(run_path) / "checkpoints" / "best.json")
+    write_text_atomic(Path(run_path) / "checkpoints" / "best.json",
+                      json.dumps({"checkpoint": checkpoint.name, "exact_accuracy": metric}) + "\n")
 
 
 def best_checkpoint(run_path: Path) -> tuple[Path | None, float | None]:

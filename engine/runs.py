@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from hrm_engine.config import dump_yaml
+from hrm_engine.writes import WriteError, clean_stale, remove, write_text_atomic, writing
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary name, then rename: a reader never sees half a file.
 
-    Values JSON cannot hold (paths, numpy scalars, ...) are written as their repr.
+    Values JSON cannot hold (paths, numpy scalars, ...) are written as their repr. A failed write (disk
+    full, read-only) raises WriteError and leaves the old file as it was.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=repr) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(Path(path), json.dumps(data, indent=2, default=repr) + "\n")
 
 
 def _clean(value: Any) -> Any:
@@ -40,8 +40,9 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "checkpoints").mkdir(exist_ok=True)
+        with writing(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "checkpoints").mkdir(exist_ok=True)
         self.metrics_path = self.path / "metrics.jsonl"
         self.info: dict[str, Any] = {}
         info_path = self.path / "run.json"
@@ -52,33 +53,55 @@ class RunDir:
                 self.info = {}
 
     def write_config(self, config: dict[str, Any]) -> None:
-        tmp = self.path / ".config.yaml.tmp"
-        tmp.write_text(dump_yaml(config))
-        os.replace(tmp, self.path / "config.yaml")
+        write_text_atomic(self.path / "config.yaml", dump_yaml(config))
+
+    def clean_staging(self) -> list[Path]:
+        """Remove what a process that died mid-write left (`.step_N.tmp-PID`, `.run.json.tmp-PID`, ...)."""
+        removed = clean_stale(self.path) + clean_stale(self.path / "checkpoints")
+        for legacy in (".config.yaml.tmp", ".metrics.jsonl.tmp", "checkpoints/.best.tmp"):  # names without a PID
+            if (self.path / legacy).exists():
+                remove(self.path / legacy)
+                removed.append(self.path / legacy)
+        return removed
 
     def update(self, **fields: Any) -> None:
         """Merge fields into run.json and refresh the heartbeat."""
         self.info.update(fields, heartbeat=time.time(), pid=os.getpid())
         write_json_atomic(self.path / "run.json", self.info)
 
-    def log(self, record: dict[str, Any]) -> None:
-        """Append one metrics line and flush it, so a dashboard can follow along."""
-        line = json.dumps({k: _clean(v) for k, v in record.items()})
-        with open(self.metrics_path, "a") as f:
-            f.write(line + "\n")
-            f.flush()
+    def mark_failed(self, error: str, **fields: Any) -> bool:
+        """Record status `failed` and why; False when even run.json cannot be written (a read-only disk)."""
+        try:
+            self.update(status="failed", error=error, finished=time.time(), **fields)
+        except (OSError, WriteError):
+            return False
+        return True
 
-    def truncate_metrics_after(self, step: int) -> None:
-        """On resume, drop lines logged after the checkpoint's step (they will be logged again)."""
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one metrics line and flush it, so a dashboard can follow along (all of it or none)."""
+        data = memoryview((json.dumps({k: _clean(v) for k, v in record.items()}) + "\n").encode())
+        with writing(self.metrics_path), open(self.metrics_path, "ab", buffering=0) as f:
+            end = f.seek(0, os.SEEK_END)
+            try:
+                while data:  # unbuffered: a full disk shows here, not later at close
+                    data = data[f.write(data):]
+            except OSError:
+                f.truncate(end)  # no half line for the next append to run into
+                raise
+
+    def truncate_metrics_after(self, step: int, *, drop_eval_at_step: bool = False) -> None:
+        """On resume, drop lines logged after the checkpoint's step (they will be logged again), so every
+        step appears once; step 0 (no checkpoint yet) drops them all. `drop_eval_at_step`: the evaluation at
+        `step` will run again too (it had not finished when the run stopped)."""
         if not self.metrics_path.is_file():
             return
         kept = []
         for line in self.metrics_path.read_text().splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line)
+                rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        os.replace(tmp, self.metrics_path)
+            at = rec.get("step", 0) if isinstance(rec, dict) else 0
+            if at < step or (at == step and not (drop_eval_at_step and rec.get("type") == "eval")):
+                kept.append(line)
+        write_text_atomic(self.metrics_path, "".join(f"{line}\n" for line in kept))

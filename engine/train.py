@@ -10,6 +10,7 @@ stopped and resumed produces the same losses as one that never stopped.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from datetime import datetime
 from functools import partial
@@ -24,7 +25,8 @@ from hrm_datasets.validate import check_eval_split
 from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
-                                   load_model_weights, mark_best, prune_checkpoints, save_checkpoint)
+                                   load_model_weights, mark_best, prune_checkpoints, save_checkpoint,
+                                   update_checkpoint_state)
 from hrm_engine.distributed import Dist
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
@@ -32,6 +34,7 @@ from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
+from hrm_engine.writes import WriteError, writing
 
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
 
@@ -271,7 +274,7 @@ class _NullRun:
 
 
 class TrainingInterrupted(Exception):
-    """Raised after a Ctrl-C has been handled (checkpoint saved)."""
+    """Raised after a Ctrl-C or SIGTERM has been handled (checkpoint saved); args[0] is the summary."""
 
 
 def run_training(
@@ -286,9 +289,11 @@ def run_training(
     on_eval_progress: Callable[[int, int], None] | None = None,
     dist: Dist | None = None,
 ) -> dict[str, Any]:
-    """The training loop; returns a summary. Writes the run directory as it goes (rank 0 only)."""
-    import shutil
+    """The training loop; returns a summary. Writes the run directory as it goes (rank 0 only).
 
+    A write that fails (disk full, read-only) raises WriteError after removing the staging and marking
+    the run `failed`; SIGINT/SIGTERM save a checkpoint and raise TrainingInterrupted(summary).
+    """
     from hrm_engine.evaluate import evaluate_split
 
     dist = dist or Dist()
@@ -309,121 +314,222 @@ def run_training(
     trainer = Trainer(config, data_root, dist=dist)
     check_eval_split(data_root, trainer.model.config)  # a bad test split refused now, not after training
     run = RunDir(run_path) if main else _NullRun()
-    if main:
-        run.write_config(config)
-        for name in ("dataset.json",):
-            shutil.copyfile(data_root / "train" / name, run_path / name)
-        for name in ("build.json", "identifiers.json", "arc_transforms.json"):
-            if (data_root / name).is_file():
-                shutil.copyfile(data_root / name, run_path / name)
-    dist.barrier()
     best_path, best_metric = None, None
-    if resume is not None:
-        ckpts = list_checkpoints(run_path)
-        if ckpts:
-            trainer.restore(ckpts[-1])
-            run.truncate_metrics_after(trainer.step_count)
-        best_path, best_metric = best_checkpoint(run_path)
-    run.update(status="running", started=run.info.get("started", time.time()), data=str(data_root),
-               total_steps=trainer.total_steps, step=trainer.step_count, parameters=trainer.num_parameters,
-               name=run_path.name, device=backend.device_label())
-    if on_start:
-        on_start(trainer, run_path)
+    state: dict[str, Any] = {}
+    try:
+        if main:
+            run.clean_staging()  # what a killed run left half-written; a run directory has one writer
+            _copy_run_files(run, config, data_root)
+        dist.barrier()
+        if resume is not None:
+            ckpts = list_checkpoints(run_path)
+            state = trainer.restore(ckpts[-1]) if ckpts else {}
+            best_path, best_metric = best_checkpoint(run_path)
+        # every step once: lines past the checkpoint (or all, with none) are logged again from here
+        run.truncate_metrics_after(trainer.step_count, drop_eval_at_step=bool(state.get("eval_pending")))
+    except WriteError as exc:
+        raise _write_failed(run, exc, trainer.step_count) from None
+    saved_step = trainer.step_count if state else None
 
     log_interval = max(1, int(config.get("log_interval") or 10))
     ckpt_interval = config.get("checkpoint_interval")
+    keep = int(config.get("keep_checkpoints", 3))
     eval_interval_epochs = config.get("eval_interval")
     eval_bs = int(config.get("eval_batch_size") or trainer.global_batch_size)
+    eval_total = _split_examples(data_root, "test")
     window: list[dict[str, mx.array]] = []  # metrics of the steps since the last log, not yet read back
     window_start = time.perf_counter()
-    wall_start = time.perf_counter() - float(run.info.get("wall_s", 0.0))
+    wall_start = time.perf_counter() - float(state.get("wall_s", 0.0))
     next_eval_epoch = None
     if eval_interval_epochs:
         done_evals = int(trainer.epoch // eval_interval_epochs)
         next_eval_epoch = (done_evals + 1) * eval_interval_epochs
     last_eval: dict[str, Any] | None = None
+    stop = _StopSignals()
+    heartbeat = [time.monotonic()]
 
-    interrupted = {"flag": False}
-    previous = signal.getsignal(signal.SIGINT)
+    def save(extra: dict[str, Any] | None = None) -> Path | None:
+        """A checkpoint at this step (once: a step already saved is not written again)."""
+        nonlocal saved_step
+        if saved_step == trainer.step_count:
+            return run_path / "checkpoints" / f"step_{trainer.step_count:07d}" if main else None
+        ckpt = trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start, **(extra or {})})
+        saved_step = trainer.step_count
+        if ckpt is not None:
+            prune_checkpoints(run_path, keep, best_path)
+        return ckpt
 
-    def _on_sigint(signum, frame):  # finish the current step, then save and stop
-        if interrupted["flag"]:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        interrupted["flag"] = True
-
-    signal.signal(signal.SIGINT, _on_sigint)
+    def eval_progress(done: int, _count: int) -> None:
+        if stop.received is not None:
+            raise TrainingInterrupted  # a signal mid-evaluation: stop now (the checkpoint is already saved)
+        if time.monotonic() - heartbeat[0] > 30:  # a long evaluation must not look like a dead run
+            run.update()
+            heartbeat[0] = time.monotonic()
+        if on_eval_progress:
+            on_eval_progress(done, eval_total)
 
     def do_eval() -> dict[str, Any]:
+        """Checkpoint first (a kill during a long evaluation loses no training), then evaluate."""
         nonlocal best_path, best_metric, last_eval
-        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=on_eval_progress, dist=dist)
+        ckpt = save({"eval_pending": True})
+        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=eval_progress, dist=dist)
         record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.epoch,
                   **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
         run.log(record)
         last_eval = record
-        ckpt = trainer.save(run_path, {"eval": metrics, "wall_s": record["wall_s"]})
         if ckpt is None:  # not rank 0
-            last_eval = record
             return record
+        update_checkpoint_state(ckpt, eval=metrics, eval_pending=None)
         if best_metric is None or metrics["exact_accuracy"] >= best_metric:
             best_path, best_metric = ckpt, metrics["exact_accuracy"]
             mark_best(run_path, ckpt, best_metric)
-        prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
+        prune_checkpoints(run_path, keep, best_path)
         if on_eval:
             on_eval(record)
         return record
 
     status = "finished"
     try:
-        while trainer.step_count < trainer.total_steps:
-            metrics, lr_now = trainer.launch()  # not waited for: read back only when logged
-            window.append(metrics)
-            step = trainer.step_count
-            if step % log_interval == 0 or step == trainer.total_steps:
-                rows = mx.stack([mx.stack([m[k] for k in METRIC_KEYS]) for m in window]).tolist()
-                sums = {k: sum(row[i] for row in rows) for i, k in enumerate(METRIC_KEYS)}
-                window_steps, window = len(window), []
-                elapsed = time.perf_counter() - window_start
-                record = {"type": "train", "step": step, "epoch": trainer.epoch, "lr": lr_now,
-                          **normalise_train_metrics(sums, trainer.global_batch_size * window_steps),
-                          "steps_per_s": window_steps / elapsed,
-                          "tokens_per_s": window_steps * trainer.tokens_per_step / elapsed,
-                          "wall_s": time.perf_counter() - wall_start, "time": time.time()}
-                # per-step averages of the summed metrics over the window
-                record.update({k: v for k, v in normalise_train_metrics(sums, trainer.global_batch_size).items()
-                               if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
-                record["count"] = sums["count"] / window_steps
-                run.log(record)
-                run.update(step=step, epoch=trainer.epoch, wall_s=record["wall_s"])
-                if on_log:
-                    on_log(record)
-                window_start = time.perf_counter()
-            if next_eval_epoch is not None and trainer.epoch >= next_eval_epoch:
-                do_eval()
-                next_eval_epoch += eval_interval_epochs
-            elif ckpt_interval and step % int(ckpt_interval) == 0:
-                if trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start}):
-                    prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
-            if interrupted["flag"]:
-                raise TrainingInterrupted
-        if last_eval is None or last_eval["step"] != trainer.step_count:
-            do_eval()
-    except (TrainingInterrupted, KeyboardInterrupt):
-        status = "interrupted"
-        if trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start}):
-            prune_checkpoints(run_path, int(config.get("keep_checkpoints", 3)), best_path)
-    except Exception:
-        run.update(status="crashed", step=trainer.step_count)
+        with stop:
+            try:
+                for stale in ("error", "finished"):  # from the life of the run that stopped
+                    run.info.pop(stale, None)
+                run.update(status="running", started=run.info.get("started", time.time()), data=str(data_root),
+                           total_steps=trainer.total_steps, step=trainer.step_count,
+                           parameters=trainer.num_parameters, name=run_path.name, device=backend.device_label(),
+                           signal=None)
+                if on_start:
+                    on_start(trainer, run_path)
+                if state.get("eval_pending"):  # stopped during that evaluation: run it again
+                    do_eval()
+                while trainer.step_count < trainer.total_steps:
+                    metrics, lr_now = trainer.launch()  # not waited for: read back only when logged
+                    window.append(metrics)
+                    step = trainer.step_count
+                    if step % log_interval == 0 or step == trainer.total_steps:
+                        rows = mx.stack([mx.stack([m[k] for k in METRIC_KEYS]) for m in window]).tolist()
+                        sums = {k: sum(row[i] for row in rows) for i, k in enumerate(METRIC_KEYS)}
+                        window_steps, window = len(window), []
+                        elapsed = time.perf_counter() - window_start
+                        record = {"type": "train", "step": step, "epoch": trainer.epoch, "lr": lr_now,
+                                  **normalise_train_metrics(sums, trainer.global_batch_size * window_steps),
+                                  "steps_per_s": window_steps / elapsed,
+                                  "tokens_per_s": window_steps * trainer.tokens_per_step / elapsed,
+                                  "wall_s": time.perf_counter() - wall_start, "time": time.time()}
+                        # per-step averages of the summed metrics over the window
+                        record.update({k: v for k, v in
+                                       normalise_train_metrics(sums, trainer.global_batch_size).items()
+                                       if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
+                        record["count"] = sums["count"] / window_steps
+                        run.log(record)
+                        run.update(step=step, epoch=trainer.epoch, wall_s=record["wall_s"])
+                        heartbeat[0] = time.monotonic()
+                        if on_log:
+                            on_log(record)
+                        window_start = time.perf_counter()
+                    if next_eval_epoch is not None and trainer.epoch >= next_eval_epoch:
+                        do_eval()
+                        next_eval_epoch += eval_interval_epochs
+                    elif ckpt_interval and step % int(ckpt_interval) == 0:
+                        save()
+                    if stop.received is not None:
+                        raise TrainingInterrupted
+                if last_eval is None or last_eval["step"] != trainer.step_count:
+                    do_eval()
+            except (TrainingInterrupted, KeyboardInterrupt):
+                status = "interrupted"
+                save()
+            trainer.close()
+            summary = {"run": str(run_path), "status": status, "step": trainer.step_count,
+                       "total_steps": trainer.total_steps, "parameters": trainer.num_parameters,
+                       "last_eval": last_eval, "best_checkpoint": str(best_path) if best_path else None,
+                       "best_exact_accuracy": best_metric, "signal": stop.name}
+            run.update(status=status, step=trainer.step_count, finished=time.time(), signal=stop.name)
+            if main:
+                write_json_atomic(run_path / "summary.json", summary)
+                run.clean_staging()
+    except WriteError as exc:
+        raise _write_failed(run, exc, trainer.step_count) from None
+    except Exception as exc:
+        _record_crash(run, trainer.step_count, exc)
         raise
     finally:
-        signal.signal(signal.SIGINT, previous)
         trainer.close()
-    run.update(status=status, step=trainer.step_count, finished=time.time())
-    summary = {"run": str(run_path), "status": status, "step": trainer.step_count, "total_steps": trainer.total_steps,
-               "parameters": trainer.num_parameters, "last_eval": last_eval,
-               "best_checkpoint": str(best_path) if best_path else None, "best_exact_accuracy": best_metric}
-    if main:
-        write_json_atomic(run_path / "summary.json", summary)
     if status == "interrupted":
         raise TrainingInterrupted(summary)
     return summary
+
+
+def _copy_run_files(run: RunDir, config: dict[str, Any], data_root: Path) -> None:
+    """config.yaml and the dataset's records, which eval/solve/--resume read back."""
+    import shutil
+
+    run.write_config(config)
+    for name in ("dataset.json",):
+        with writing(run.path / name):
+            shutil.copyfile(data_root / "train" / name, run.path / name)
+    for name in ("build.json", "identifiers.json", "arc_transforms.json"):
+        if (data_root / name).is_file():
+            with writing(run.path / name):
+                shutil.copyfile(data_root / name, run.path / name)
+
+
+def _split_examples(data_root: Path, split: str) -> int:
+    """Examples in a split, from the array headers (for the evaluation's progress and ETA)."""
+    import numpy as np
+
+    meta = load_metadata(data_root, split)
+    return sum(int(np.load(data_root / split / f"{s}__inputs.npy", mmap_mode="r").shape[0]) for s in meta.sets)
+
+
+def _write_failed(run: RunDir | _NullRun, exc: WriteError, step: int) -> WriteError:
+    """Remove the staging, mark the run failed with the reason (where run.json can still be written)."""
+    run.clean_staging()
+    if run.mark_failed(str(exc), step=step):
+        return exc.noted(f"run {run.path} marked failed")
+    return exc
+
+
+def _record_crash(run: RunDir | _NullRun, step: int, exc: BaseException) -> None:
+    """Best effort: a crash must surface as itself, not as a failure to write run.json."""
+    try:
+        run.update(status="crashed", step=step, error=f"{type(exc).__name__}: {exc}")
+    except (OSError, WriteError):
+        pass
+
+
+class _StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM (timeout, systemd, Slurm, containers) ask the loop to stop after the current
+    step, save a checkpoint and mark the run interrupted; a second one stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():  # only there can handlers be set
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.received is not None:
+            self.restore()
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    @property
+    def name(self) -> str | None:
+        """SIGINT or SIGTERM once one was received (the CLI exits 130 or 143)."""
+        return signal.Signals(self.received).name if self.received is not None else None

@@ -25,6 +25,7 @@ from hrm_cli.train import train as train_cmd  # noqa: E402
 from hrm_cli import reference_cmds  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
 from hrm_engine import backend  # noqa: E402
+from hrm_engine import writes  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
 
 # Click's base error class, whether Typer uses the click package or (Typer >= 0.20) its own copy of it.
@@ -84,7 +85,8 @@ def main() -> None:
     Usage errors (an unknown option, a missing argument) too: Typer runs in non-standalone mode so
     that they reach this function instead of being printed as a multi-line box. An MLX that cannot
     load (a CUDA build without a driver, a backend wheel uninstalled) is exit code 3, like an
-    unavailable model server: the input was fine, this machine's setup is not.
+    unavailable model server: the input was fine, this machine's setup is not. An output that cannot be
+    written (disk full, read-only) is exit code 4.
     """
     try:
         code = app(standalone_mode=False)
@@ -99,6 +101,12 @@ def main() -> None:
     except HRMError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a write no layer wrapped: still one line naming it, exit 4 (engine/writes.py)
+        if exc.errno not in writes.WRITE_ERRNOS:
+            raise
+        error = writes.WriteError(exc.filename or "the output", writes.reason(exc))
+        err_console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
     except ImportError as exc:
         hint = backend.diagnose_import_error(exc)
         if hint is None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+EVAL_PLAIN_EVERY_S = 10.0  # piped output: a progress line this often during an evaluation
 
 
 def train(
@@ -25,8 +28,9 @@ def train(
 ) -> None:
     """Train an HRM on DATA: compiled steps, evaluation every eval_interval epochs, checkpoints.
 
-    Writes runs/<name>/ (config.yaml, metrics.jsonl, run.json, checkpoints/). Ctrl-C saves a
-    checkpoint and stops; `--resume runs/<name>` continues exactly where it stopped.
+    Writes runs/<name>/ (config.yaml, metrics.jsonl, run.json, checkpoints/). Ctrl-C (exit 130) or
+    SIGTERM (exit 143) saves a checkpoint and stops; `--resume runs/<name>` continues exactly where it
+    stopped. A full or read-only disk is one line and exit 4, the run marked failed.
 
     Examples:
       hrm train data/sudoku4 --config hrm-tiny
@@ -97,14 +101,23 @@ def train(
         if plain_every and logs_seen[0] % plain_every == 0:
             err_console.print(f"step {rec['step']}: {info}", highlight=False)
 
-    def on_eval_progress(done: int, _count: int) -> None:
+    def on_eval_progress(done: int, total: int) -> None:
         if "t" not in eval_task:
-            eval_task["t"] = progress.add_task("eval", total=None, info="")
+            eval_task["t"] = progress.add_task("eval", total=total, info="test split")
+            eval_task["start"] = eval_task["last"] = time.monotonic()
+            if plain_every:
+                err_console.print(f"eval: {total} test examples", highlight=False)
         progress.update(eval_task["t"], completed=done)
+        now = time.monotonic()
+        if plain_every and now - eval_task["last"] >= EVAL_PLAIN_EVERY_S and done < total:
+            eval_task["last"] = now
+            eta = (now - eval_task["start"]) * (total - done) / max(done, 1)
+            err_console.print(f"eval: {done}/{total} examples, ETA {_duration(eta)}", highlight=False)
 
     def on_eval(rec: dict) -> None:
         if "t" in eval_task:
             progress.remove_task(eval_task.pop("t"))
+            eval_task.clear()
         if not as_json:
             progress.console.print(
                 f"step {rec['step']}: [bold]exact accuracy {rec['exact_accuracy']:.4f}[/] (whole puzzle right)  "
@@ -117,9 +130,10 @@ def train(
                                    on_eval=on_eval, on_eval_progress=on_eval_progress, dist=dist)
     except TrainingInterrupted as exc:
         summary = exc.args[0] if exc.args else {}
-        err_console.print(f"interrupted: checkpoint saved at step {summary.get('step')}; "
+        by = " by SIGTERM" if summary.get("signal") == "SIGTERM" else ""
+        err_console.print(f"interrupted{by}: checkpoint saved at step {summary.get('step')}; "
                           f"continue with: hrm train {data} --resume {summary.get('run')}", highlight=False)
-        raise typer.Exit(130)
+        raise typer.Exit(143 if by else 130)  # the shell's 128 + signal number
     if not dist.is_main:
         return
     if as_json:
@@ -128,6 +142,11 @@ def train(
     ev = summary.get("last_eval") or {}
     console.print(f"[bold green]done[/] {summary['run']}: step {summary['step']}, "
                   f"test exact accuracy {ev.get('exact_accuracy', float('nan')):.4f}", highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _relaunch(processes: int) -> None:
