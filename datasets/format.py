@@ -9,7 +9,9 @@
     <root>/<split>/<set>__group_indices.npy        [N_groups + 1] int32: group g = puzzles [gi[g], gi[g+1])
 
 Builders write through `DatasetWriter`, which stages everything in a temporary folder beside the
-output and renames it into place only on success, so an interrupted build leaves no half dataset.
+output (`.<name>.tmp-<pid>-...`) and renames it into place only on success, so an interrupted build
+leaves no half dataset: a failed write (disk full, read-only) removes the staging and raises WriteError
+(exit 4); staging a killed build left is removed by the next build of that output.
 See docs/dataset-format.md for a worked example.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hrm_datasets.errors import DatasetError
+from hrm_engine.writes import clean_stale, write_text_atomic, writing
 
 ARRAY_FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
@@ -89,11 +92,10 @@ class DatasetWriter:
             raise DatasetError(f"output {self.output} exists and is not a folder")
         self.force = force
         parent = self.output.resolve().parent
-        try:
+        with writing(f"dataset {self.output}", parent):
             parent.mkdir(parents=True, exist_ok=True)
-            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.tmp-", dir=parent))
-        except OSError as exc:
-            raise DatasetError(f"cannot create output folder in {parent}: {exc.strerror or exc}") from None
+            clean_stale(parent, only=f".{self.output.name}.")  # what a killed build of this output left
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.tmp-{os.getpid()}-", dir=parent))
         self._committed = False
 
     def __enter__(self) -> "DatasetWriter":
@@ -106,24 +108,33 @@ class DatasetWriter:
     def write_split(self, split: str, meta: DatasetMetadata, sets: dict[str, SplitArrays]) -> None:
         """Write `<split>/dataset.json` and every set's arrays (validated first)."""
         folder = self.staging / split
-        folder.mkdir(parents=True, exist_ok=True)
         meta.sets = list(sets)
         for set_name, arrays in sets.items():
             arrays.validate(meta, f"{split}/{set_name}")
+        with self._writing(f"{split}/"):
+            folder.mkdir(parents=True, exist_ok=True)
+        for set_name, arrays in sets.items():
             for name in ARRAY_FIELDS:
-                np.save(folder / f"{set_name}__{name}.npy", getattr(arrays, name))
-        write_json(folder / "dataset.json", asdict(meta))
+                with self._writing(f"{split}/{set_name}__{name}.npy"):
+                    np.save(folder / f"{set_name}__{name}.npy", getattr(arrays, name))
+        self.write_json(f"{split}/dataset.json", asdict(meta))
 
     def write_json(self, relpath: str, data: Any) -> None:
-        write_json(self.staging / relpath, data)
+        with self._writing(relpath):
+            write_json(self.staging / relpath, data)
+
+    def _writing(self, relpath: str) -> Any:
+        """A failed write names the dataset being built (the staging is removed on the way out)."""
+        return writing(f"dataset {self.output} ({relpath})", self.staging)
 
     def commit(self) -> Path:
         """Move the staged dataset into place; an existing output is replaced only with force."""
         old = None
-        if self.output.exists():
-            old = self.output.with_name(f".{self.output.name}.old-{os.getpid()}")
-            os.replace(self.output, old)
-        os.replace(self.staging, self.output)
+        with writing(f"dataset {self.output}", self.staging):
+            if self.output.exists():
+                old = self.output.with_name(f".{self.output.name}.old-{os.getpid()}")
+                os.replace(self.output, old)
+            os.replace(self.staging, self.output)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._committed = True
@@ -133,9 +144,7 @@ class DatasetWriter:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON via a temporary file and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_metadata(root: str | Path, split: str) -> DatasetMetadata:
