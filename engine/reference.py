@@ -16,6 +16,7 @@ config into a run directory that `hrm eval`, `hrm solve` and `hrm train --resume
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hrm_engine.errors import EngineError
+from hrm_engine.writes import WriteError, clean_stale, remove, replace_dir, writing
 
 COMPILE_PREFIX = "_orig_mod."
 MODEL_PREFIXES = ("model.inner.", "inner.")
@@ -288,23 +290,35 @@ def import_reference(checkpoint: str | Path, output: str | Path, arch_config: st
     ignored = load_reference_weights(model, state, source=str(checkpoint))
 
     step = checkpoint_step(checkpoint) if step is None else int(step)
-    if output.exists() and force:
-        shutil.rmtree(output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "config.yaml").write_text(dump_yaml(config))
-    (output / "dataset.json").write_text(json.dumps(asdict(meta), indent=2) + "\n")
-    root = Path(meta_from) if meta_from != "the model config" else None
-    for name in ("build.json", "identifiers.json", "arc_transforms.json"):
-        if root is not None and (root / name).is_file():
-            shutil.copyfile(root / name, output / name)
     optimizer = AdamAtan2(float(config["lr"]), betas=(config["beta1"], config["beta2"]),
                           weight_decay=config["weight_decay"])
     optimizer.init(model.trainable_parameters())  # fresh moments: the reference saves no optimizer state
-    save_checkpoint(output, step, model, optimizer, None,
-                    {"sampler": {"pass": 0, "batches_in_pass": 0}, "seed": int(config["seed"]), "epoch": 0.0,
-                     "imported_from": str(checkpoint)})
     record = {"checkpoint": str(checkpoint), "arch": str(arch_config), "metadata": meta_from, "step": step,
               "ignored": ignored}
-    (output / "import.json").write_text(json.dumps(record, indent=2) + "\n")
+    # staged beside the output and renamed into place: a failed write leaves no half-imported run
+    staging = output.absolute().with_name(f".{output.absolute().name}.tmp-{os.getpid()}")
+    try:
+        with writing(f"run directory {output}", staging):
+            staging.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale(staging.parent, only=f".{output.absolute().name}.")  # what a killed import left
+            staging.mkdir()
+            (staging / "config.yaml").write_text(dump_yaml(config))
+            (staging / "dataset.json").write_text(json.dumps(asdict(meta), indent=2) + "\n")
+            root = Path(meta_from) if meta_from != "the model config" else None
+            for name in ("build.json", "identifiers.json", "arc_transforms.json"):
+                if root is not None and (root / name).is_file():
+                    shutil.copyfile(root / name, staging / name)
+        try:
+            save_checkpoint(staging, step, model, optimizer, None,
+                            {"sampler": {"pass": 0, "batches_in_pass": 0}, "seed": int(config["seed"]),
+                             "epoch": 0.0, "imported_from": str(checkpoint)})
+        except WriteError as exc:
+            raise WriteError(f"run directory {output}", exc.reason) from None
+        with writing(f"run directory {output}", staging):
+            (staging / "import.json").write_text(json.dumps(record, indent=2) + "\n")
+            replace_dir(staging, output)
+    except BaseException:
+        remove(staging)
+        raise
     return ImportResult(output=output, checkpoint=checkpoint, step=step, tensors=len(state) - len(ignored),
                         parameters=count_parameters(model), metadata_from=meta_from, ignored=ignored)

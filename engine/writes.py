@@ -123,6 +123,17 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def replace_dir(staging: Path, output: Path) -> None:
+    """Move a fully written staging folder to `output`, replacing what is there (moved aside, then removed)."""
+    old = None
+    if output.exists():
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        os.replace(output, old)
+    os.replace(staging, output)
+    if old is not None:
+        remove(old)
+
+
 def remove(path: Path) -> None:
     """Remove a staged file or folder, whatever is left of it."""
     if path.is_dir() and not path.is_symlink():
