@@ -37,17 +37,56 @@ class PlotSpec:
     title: str
     lines: tuple[Line, ...]
     ylim: tuple[float, float] | None = None
+    yscale: str = "linear"  # or "log" (residual norms span decades)
+    vlines: tuple[float, ...] = ()  # x positions to mark (the solve screen's current segment)
+    xlabel: str = ""
+
+
+# how plotext draws each marker, for the legend line below the plot
+MARKER_GLYPHS = {"braille": "⢕", "dot": "•", "hd": "▞", "fhd": "🬗", "sd": "█"}
+# plotext colour names rich does not know
+RICH_COLORS = {"orange": "dark_orange"}
+
+
+def legend_text(spec: PlotSpec, width: int) -> Text:
+    """`⢕⢕ train  oo eval`: drawn under the plot, so it never covers the data (plotext's sits on it)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, line in enumerate(spec.lines):
+        glyph = MARKER_GLYPHS.get(line.marker, line.marker[:1] or "•")
+        if i:
+            text.append("  ")
+        text.append(glyph * 2, style=RICH_COLORS.get(line.color, line.color))
+        text.append(f" {line.label}")
+    text.truncate(width, overflow="ellipsis")
+    return text
 
 
 def build_plot(spec: PlotSpec, width: int, height: int, theme: str) -> Text:
-    """The plot as styled text of `width` x `height` cells."""
+    """The plot as styled text of `width` x `height` cells (no legend: see `draw_plot`).
+
+    plotext silently drops a title wider than the plot area; then the title's first words are used
+    ("learning rate vs step" -> "learning rate"), so every plot keeps a name in small cells."""
+    text = _build(spec, spec.title, width, height, theme)
+    short = spec.title.split(" vs ")[0]
+    if short != spec.title and spec.title not in text.plain.split("\n", 1)[0]:
+        text = _build(spec, short, width, height, theme)
+    return text
+
+
+def _build(spec: PlotSpec, title: str, width: int, height: int, theme: str) -> Text:
     plt = Plot()
     for line in spec.lines:
         draw = plt.scatter if line.scatter else plt.plot
-        draw(line.xs, line.ys, marker=line.marker, color=line.color, label=line.label)
-    plt.title(spec.title)
+        draw(line.xs, line.ys, marker=line.marker, color=line.color)
+    for x in spec.vlines:
+        plt.vline(x, "gray")
+    plt.title(title)
+    if spec.xlabel:
+        plt.xlabel(spec.xlabel)
     if spec.ylim is not None:
         plt.ylim(*spec.ylim)
+    if spec.yscale != "linear":
+        plt.yscale(spec.yscale)
     plt.plotsize(width, height)
     plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue #5)
     plt.theme(theme)
@@ -55,10 +94,14 @@ def build_plot(spec: PlotSpec, width: int, height: int, theme: str) -> Text:
 
 
 def draw_plot(spec: PlotSpec, width: int, height: int, theme: str, console: Console) -> list[Strip]:
-    """The plot as `height` terminal lines of `width` cells."""
-    text = build_plot(spec, width, height, theme)
-    options = console.options.update(width=width, height=height, no_wrap=True, overflow="crop")
-    lines = console.render_lines(text, options, pad=True)[:height]
+    """The plot as `height` terminal lines of `width` cells: the plot, then one legend line."""
+    legend = height >= 6 and any(line.label for line in spec.lines)
+    plot_h = height - 1 if legend else height
+    text = build_plot(spec, width, plot_h, theme)
+    options = console.options.update(width=width, height=plot_h, no_wrap=True, overflow="crop")
+    lines = console.render_lines(text, options, pad=True)[:plot_h]
+    if legend:
+        lines += console.render_lines(legend_text(spec, width), options.update(height=1), pad=True)[:1]
     # every segment needs a Style: Textual's filters (NO_COLOR's Monochrome) read it
     return [Strip([Segment(s.text, s.style or _PLAIN) for s in line], width) for line in lines]
 

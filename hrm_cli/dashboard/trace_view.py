@@ -123,6 +123,13 @@ class TraceTree:
         elif ev == "final":
             node = root.add_leaf(Text.assemble(("final answer ", "bold green"), short(e.get("answer"), 60)), e)
             self.round = self.subgoal = self.call = self.code = None
+        elif ev in OPTIMIZE_LABELS:
+            node = self.parent.add_leaf(OPTIMIZE_LABELS[ev](e), e)
+        elif ev == "run_end" and isinstance(e.get("arms"), dict):  # an optimize run: the best of each arm
+            best = "  ".join(f"{arm} best {_num((v or {}).get('best_score'), '.4g')} "
+                             f"({(v or {}).get('evaluations', '?')} evals)" for arm, v in e["arms"].items())
+            node = root.add_leaf(Text(f"{e.get('status', 'ended')}  {best}  {_num(e.get('wall_s'), '.1f')}s",
+                                      style="bold"), e)
         elif ev == "run_end":
             node = root.add_leaf(Text(
                 f"{e.get('status', 'ended')} ({e.get('stop_reason', '')})  rounds {e.get('rounds', '?')}  "
@@ -133,6 +140,57 @@ class TraceTree:
         if node is not None:
             self.last = node
         return node
+
+
+def _candidate_label(e: dict[str, Any]) -> Text:
+    valid = e.get("valid", True)
+    return Text.assemble((f"candidate {e.get('evaluation', '?')}", "bold"), (f" [{e.get('arm', '?')}]", "cyan"),
+                         f"  score {_num(e.get('score'), '.4g')}" if valid else ("  invalid", "red"),
+                         f"  best {_num(e.get('best_so_far'), '.4g')}  ", short(e.get("candidate", ""), 40))
+
+
+def _gp_label(e: dict[str, Any]) -> Text:
+    return Text.assemble(("gp fit", "bold"), (f" [{e.get('arm', '?')}]", "cyan"),
+                         f"  n {e.get('n', '?')}  lml {_num(e.get('log_marginal_likelihood'), '.4g')}  "
+                         f"length {_num(e.get('length_scale'), '.3g')}  noise {_num(e.get('noise'), '.3g')}")
+
+
+def _acquisition_label(e: dict[str, Any]) -> Text:
+    picked = f"  {short(e['candidate'], 30)}" if e.get("candidate") else ""
+    return Text.assemble((f"{e.get('kind', 'acquisition')}", "bold"), (f" [{e.get('arm', '?')}]", "cyan"),
+                         f" {e.get('stage', '')}  value {_num(e.get('value'), '.4g')}  "
+                         f"mean {_num(e.get('mean'), '.4g')} ± {_num(e.get('std'), '.3g')}  "
+                         f"pool {e.get('pool_size', '?')}{picked}")
+
+
+# optimize runs (agent/bopro.py): the values are the point of these nodes, so they go in the label
+OPTIMIZE_LABELS = {"candidate": _candidate_label, "gp_fit": _gp_label, "acquisition": _acquisition_label}
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as dotted keys (budget.max_rounds), for a table instead of a JSON dump."""
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, Any]] = []
+        for k, v in value.items():
+            out += _flat(v, f"{prefix}{k}.")
+        return out
+    return [(prefix[:-1], value)]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
+        return ", ".join(_value(v) for v in value) or "[]"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    return "-" if value is None else str(value)
+
+
+def _table(title: str, data: dict[str, Any]) -> list[RenderableType]:
+    """A titled key/value table of a (nested) dict: a run's config, an event's fields."""
+    rows = _flat(data)
+    return [Text(f"── {title} ", style="bold"), _facts([(k, Text(_value(v))) for k, v in rows]), Text("")]
 
 
 def _block(title: str, body: Any, style: str = "") -> list[RenderableType]:
@@ -164,8 +222,11 @@ def event_detail(e: dict[str, Any]) -> RenderableType:
         parts += [Text(""), *_block("task", e.get("task", ""))]
         if e.get("context"):
             parts += _block("context", e["context"])
-        if e.get("config"):
-            parts += _block("config", e["config"], "dim")
+        if isinstance(e.get("config"), dict) and e["config"]:
+            parts += _table("config", e["config"])
+        extra = {k: v for k, v in e.items() if k in ("objective", "embedding", "optimizer") and v}
+        if extra:
+            parts += _table("optimize", extra)
     elif ev == "plan":
         parts.append(_facts([("round", e.get("round")), ("final format", e.get("final_format"))]))
         parts += [Text(""), Text("── subgoals ", style="bold")]
@@ -215,7 +276,12 @@ def event_detail(e: dict[str, Any]) -> RenderableType:
         parts.append(_facts([(k, e.get(k)) for k in keys]))
         if e.get("failures"):
             parts += [Text(""), *_block("failures", e["failures"], "red")]
+    elif ev == "run_end" and isinstance(e.get("arms"), dict):
+        parts += _table("result", {k: v for k, v in e.items() if k not in ("seq", "event", "time", "elapsed_s")})
     else:
         rest = {k: v for k, v in e.items() if k not in ("seq", "event", "time", "elapsed_s")}
-        parts += _block("fields", rest)
+        long = {k: v for k, v in rest.items() if isinstance(v, str) and ("\n" in v or len(v) > 120)}
+        parts += _table("fields", {k: v for k, v in rest.items() if k not in long})
+        for key, value in long.items():
+            parts += _block(key, value)
     return Group(*parts)

@@ -168,11 +168,17 @@ class TrainingScreen(FollowingScreen):
         self._choose_layout()
 
     def _choose_layout(self) -> None:
+        roomy = self.size.width >= 140 and self.size.height >= 36
         mode = self.layout_mode
         if mode is None:
-            mode = "grid" if self.size.width >= 140 and self.size.height >= 36 else "single"
+            mode = "grid" if roomy else "single"
         self.set_class(mode == "single", "-single")
         self.set_class(mode == "grid", "-grid")
+        # all plots in a small terminal: the side panel goes, so each plot keeps its title, and the
+        # sixth cell holds a summary short enough to be read whole (the full one is `6` in one-plot mode)
+        self.set_class(mode == "grid" and not roomy, "-compact")
+        if self.is_mounted and self.snapshots:
+            self._render_text()
 
     # -- reading (worker thread) ---------------------------------------------------------------------------
     def collect(self) -> tuple[dict[str, Any], bool]:
@@ -231,7 +237,7 @@ class TrainingScreen(FollowingScreen):
         title_key = [(s.name, s.status, s.note, s.step, s.total, s.eta and round(s.eta), s.skipped, bool(s.pending),
                       s.loading) for s in snaps]
         eval_key = [(s.last_eval, s.last_train) for s in snaps]
-        info_key = [(s.info, s.config) for s in snaps]
+        info_key = [(s.info, s.config, s.last_eval, s.last_train, self.has_class("-compact")) for s in snaps]
         for selector, key, build, layout in (("#title", title_key, self._title, True),
                                              ("#tabs", self.current, self._tabs, False),
                                              ("#evalpanel", eval_key, self._eval_panel, False),
@@ -292,6 +298,8 @@ class TrainingScreen(FollowingScreen):
         return Group(ev, Text(""), tr)
 
     def _info(self) -> Group:
+        if self.has_class("-compact"):
+            return self._summary()
         parts: list[Any] = []
         for s in self.snapshots:
             table = Table.grid(padding=(0, 1))
@@ -308,6 +316,24 @@ class TrainingScreen(FollowingScreen):
                     table.add_row(key, fmt(s.config[key]))
             parts += [table, Text("")]
         return Group(*parts)
+
+    def _summary(self) -> Group:
+        """The compact grid's sixth cell: where each run stands, in about ten rows."""
+        snaps = self.snapshots
+        names = [n[:8] for n in short_names([s.name for s in snaps])] if self.compare else ["value"]
+        table = Table(box=None, padding=(0, 1), show_header=self.compare, title="summary", title_justify="left")
+        table.add_column("", style="bold", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True, overflow="ellipsis")
+        rows = [("step", lambda s: fmt(s.step)), ("eval exact", lambda s: fmt((s.last_eval or {}).get("exact_accuracy"))),
+                ("eval acc", lambda s: fmt((s.last_eval or {}).get("accuracy"))),
+                ("train loss", lambda s: fmt((s.last_train or {}).get("lm_loss"))),
+                ("train exact", lambda s: fmt((s.last_train or {}).get("exact_accuracy"))),
+                ("ACT steps", lambda s: fmt((s.last_train or {}).get("steps"))),
+                ("params", lambda s: fmt(s.info.get("parameters"))), ("data", lambda s: fmt(s.info.get("data")))]
+        for label, get in rows:
+            table.add_row(label, *[get(s) for s in snaps])
+        return Group(table, Text("v then 6: all run info", style="dim"))
 
     def _show_current(self) -> None:
         cells = [f"#plot-{key}" for key, _, _ in PLOTS] + ["#info"]
