@@ -12,6 +12,8 @@ The carry is a plain dict of arrays so it can cross `mx.compile` boundaries and 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import mlx.core as mx
 
 from hrm_engine.model import HRM
@@ -98,18 +100,31 @@ def act_step(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.array],
     return segment_step(model, carry, rows, training=training, key=key)
 
 
-def evaluate_batch(model: HRM, batch: dict[str, mx.array]) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
-    """All `halt_max_steps` segments in eval mode from a fresh carry: the last segment's outputs and carry."""
+def rollout(model: HRM, batch: dict[str, mx.array], segments: int | None = None,
+            segment_fn: Callable | None = None,
+            on_segment: Callable[[int, dict[str, mx.array], dict[str, mx.array]], None] | None = None,
+            ) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+    """Eval-mode segments from a fresh carry: the one rollout that evaluation, solving and traces share.
+
+    `segments` defaults to `halt_max_steps` (what evaluation runs); more lets inference refine longer
+    than training did (rows stay halted, nothing resets). `segment_fn(carry, rows)` replaces the
+    plain eval segment (evaluation passes a compiled one). `on_segment(s, carry, outputs)` is called
+    after segment s (1-based) with evaluated arrays, for per-segment views. Returns the last carry
+    and outputs.
+    """
     batch = {k: mx.array(v) for k, v in batch.items()}
     carry = reset_halted(model, initial_carry(model, batch), batch)
     rows = model.puzzle_emb[carry["puzzle_identifiers"]]
+    step = segment_fn or (lambda c, r: segment_step(model, c, r, training=False))
     outputs: dict[str, mx.array] = {}
-    for _ in range(model.config.halt_max_steps):
-        carry, outputs = _eval_segment(model, carry, rows)
+    for s in range(segments or model.config.halt_max_steps):
+        carry, outputs = step(carry, rows)
+        mx.eval(carry, outputs)
+        if on_segment is not None:
+            on_segment(s + 1, carry, outputs)
     return carry, outputs
 
 
-def _eval_segment(model: HRM, carry: dict[str, mx.array], rows: mx.array):
-    carry, outputs = segment_step(model, carry, rows, training=False)
-    mx.eval(carry, outputs)
-    return carry, outputs
+def evaluate_batch(model: HRM, batch: dict[str, mx.array]) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+    """All `halt_max_steps` segments in eval mode from a fresh carry: the last segment's outputs and carry."""
+    return rollout(model, batch)

@@ -14,15 +14,18 @@ from typing import Any, Callable
 import mlx.core as mx
 import numpy as np
 
-from hrm_engine.act import initial_carry, reset_halted, segment_step
+from hrm_engine.act import rollout, segment_step
 from hrm_engine.losses import act_loss
 from hrm_engine.model import HRM
 
 EVAL_KEYS = ("count", "exact_accuracy", "accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
 
 
-def make_eval_fn(model: HRM) -> Callable[[dict[str, mx.array]], tuple[dict, dict, dict]]:
-    """A compiled function: batch -> (carry, outputs, summed metrics) after all segments."""
+def make_eval_fn(model: HRM, segments: int | None = None) -> Callable[[dict[str, mx.array]], tuple[dict, dict, dict]]:
+    """A compiled function: batch -> (carry, outputs, summed metrics) after all segments.
+
+    `segments` (default `halt_max_steps`) may exceed what training used: inference refines longer.
+    """
     cfg = model.config
 
     def segment(carry: dict, rows: mx.array):
@@ -31,11 +34,7 @@ def make_eval_fn(model: HRM) -> Callable[[dict[str, mx.array]], tuple[dict, dict
     compiled = mx.compile(segment)
 
     def run(batch: dict[str, mx.array]):
-        carry = reset_halted(model, initial_carry(model, batch), batch)
-        rows = model.puzzle_emb[carry["puzzle_identifiers"]]
-        outputs: dict[str, mx.array] = {}
-        for _ in range(cfg.halt_max_steps):
-            carry, outputs = compiled(carry, rows)
+        carry, outputs = rollout(model, batch, segments, segment_fn=compiled)
         _, metrics = act_loss(outputs, carry["labels"], carry["halted"], carry["steps"], cfg.loss)
         mx.eval(carry, outputs, metrics)
         return carry, outputs, metrics
@@ -45,8 +44,11 @@ def make_eval_fn(model: HRM) -> Callable[[dict[str, mx.array]], tuple[dict, dict
 
 def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch_size: int = 256,
                    on_batch: Callable[[int, int], None] | None = None,
-                   collect: bool = False, dist: Any = None) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
+                   collect: bool = False, dist: Any = None, segments: int | None = None,
+                   ) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:
     """Reference metrics over a split; with `collect`, also predictions, q_halt and inputs per row.
+
+    `segments` overrides `halt_max_steps` for every batch (`hrm eval --max-segments`).
 
     Under data parallelism (`dist`), each process evaluates its slice of every batch and the
     summed metrics are added across processes (`collect` stays per process).
@@ -58,7 +60,7 @@ def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch
     # ids past the model's embedding table would crash the gather (SIGSEGV), not raise
     check_fits_model(load_metadata(data_root, split), model.config, f"{data_root}/{split}")
     rank, world = (dist.rank, dist.size) if dist is not None else (0, 1)
-    run = make_eval_fn(model)
+    run = make_eval_fn(model, segments)
     totals = {k: 0.0 for k in EVAL_KEYS}
     kept: dict[str, list[np.ndarray]] = {"inputs": [], "labels": [], "preds": [], "q_halt": [], "puzzle_identifiers": []}
     seen = 0
