@@ -82,4 +82,7 @@ def score_arc_predictions(data_root: str | Path, split: str, collected: dict[str
                      "q": float(_sigmoid(np.asarray(q)))})
     ranked = vote(rows)
     scores = pass_at_k(ranked, labels)
-    return {"tasks": len({t for t, _ in labels}), "test_inputs": len(labels), "rows": len(rows), "pass_at": scores}
+    # ARC has no exact verifier; the top candidate's lead in votes is the only evidence of an answer's worth
+    margins = [r[0][1] - (r[1][1] if len(r) > 1 else 0) for r in ranked.values() if r]
+    return {"tasks": len({t for t, _ in labels}), "test_inputs": len(labels), "rows": len(rows), "pass_at": scores,
+            "vote_margin_mean": float(np.mean(margins)) if margins else 0.0}

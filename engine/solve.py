@@ -2,8 +2,15 @@
 
 Input forms: a Sudoku (N*N characters with '.' or '0' for blanks, or a drawn grid), a Maze (text
 rows in the dataset's charset '# SGo', any path marks ignored), or an ARC task JSON (every test
-input is predicted). The model always runs `halt_max_steps` segments (as evaluation does) and
-reports the step at which its Q head would have halted and its halting confidence.
+input is predicted). The model runs `halt_max_steps` segments (as evaluation does; `segments`
+asks for more) and reports the step at which its Q head would have halted and its halting confidence.
+
+With `samples` K > 1 the puzzle is solved as K transformed copies in one batch (Sudoku: digit
+relabelling, transposition, band/stack permutations; Maze: the 8 dihedral symmetries; ARC:
+dihedral x colour permutation), each answer mapped back and voted on (`hrm_engine.voting`). Every
+distinct candidate is checked by the exact verifier of its kind (`hrm_datasets.verify`); with
+`verify`, the answer is the best-ranked candidate that passes, or none (`abstained`; the CLI exits
+with `UNVERIFIED_EXIT_CODE`).
 """
 
 from __future__ import annotations
@@ -12,18 +19,28 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import mlx.core as mx
 import numpy as np
 
+# Imported up front, not lazily: the agent's sandbox imports this module, then forbids file reads.
 from hrm_datasets.render import MAZE_CHARS
-from hrm_engine.act import initial_carry, reset_halted, segment_step
+from hrm_datasets.verify import Verdict, verify_maze
+from hrm_datasets.verify import verify as check
 from hrm_engine.checkpoint import Loaded
 from hrm_engine.errors import EngineError
+from hrm_engine.tta import run_rows, sample_predictions, transforms_for
+from hrm_engine.voting import Candidate, vote
+
+UNVERIFIED_EXIT_CODE = 5  # `hrm solve --verify`: no candidate passed the verifier (4 is a failed write)
 
 
 @dataclass
 class Solution:
-    """One solved puzzle: tokens in and out, and what the ACT head thought."""
+    """One solved puzzle: tokens in and out, and what the ACT head thought.
+
+    `prediction` is the submitted answer: the top-voted candidate, or with `verify` the best-ranked
+    one that passed (`abstained` when none did; `prediction` then stays the top-voted one, unsubmitted).
+    `q_halt_prob`, `halt_step` are the un-augmented sample's (sample 0).
+    """
 
     kind: str
     inputs: np.ndarray
@@ -32,6 +49,11 @@ class Solution:
     halt_step: int
     steps_run: int
     extra: dict[str, Any] = field(default_factory=dict)
+    candidates: list[Candidate] = field(default_factory=list)
+    verdicts: list[Verdict | None] = field(default_factory=list)  # per candidate; None: no verifier (ARC)
+    samples: int = 1
+    verified: bool | None = None  # the submitted answer passed (None: no verifier for this kind)
+    abstained: bool = False
 
 
 def detect_kind(loaded: Loaded) -> str:
@@ -81,27 +103,52 @@ def parse_maze(text: str, loaded: Loaded) -> np.ndarray:
     return np.array([MAZE_CHARS.index(ch) + 1 for ch in flat], np.int64)
 
 
-def run_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | None = None) -> list[Solution]:
+def run_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | None = None,
+              segments: int | None = None) -> list[Solution]:
     """All segments on a batch of token rows; halting step = first segment whose q_halt > q_continue."""
-    model = loaded.model
-    cfg = model.config
-    B = len(inputs)
-    ids = np.zeros(B, np.int32) if puzzle_ids is None else puzzle_ids.astype(np.int32)
-    batch = {"inputs": mx.array(inputs.astype(np.int32)), "labels": mx.zeros((B, cfg.seq_len), mx.int32),
-             "puzzle_identifiers": mx.array(ids)}
-    carry = reset_halted(model, initial_carry(model, batch), batch)
-    rows = model.puzzle_emb[carry["puzzle_identifiers"]]
-    halt_step = np.full(B, cfg.halt_max_steps)
-    outputs: dict[str, mx.array] = {}
-    for s in range(cfg.halt_max_steps):
-        carry, outputs = segment_step(model, carry, rows, training=False)
-        mx.eval(carry, outputs)
-        wants = np.array(outputs["q_halt_logits"] > outputs["q_continue_logits"])
-        halt_step = np.where((halt_step == cfg.halt_max_steps) & wants & (s + 1 < cfg.halt_max_steps), s + 1, halt_step)
-    preds = np.array(mx.argmax(outputs["logits"], axis=-1))
-    q = np.array(mx.sigmoid(outputs["q_halt_logits"]))
-    return [Solution(kind="", inputs=inputs[i], prediction=preds[i], q_halt_prob=float(q[i]),
-                     halt_step=int(halt_step[i]), steps_run=cfg.halt_max_steps) for i in range(B)]
+    out = run_rows(loaded.model, inputs, puzzle_ids, segments)
+    return [Solution(kind="", inputs=inputs[i], prediction=out.preds[i], q_halt_prob=float(out.confidence[i]),
+                     halt_step=int(out.halt_step[i]), steps_run=out.segments) for i in range(len(inputs))]
+
+
+def solve_samples(loaded: Loaded, kind: str, tokens: np.ndarray, samples: int = 1, segments: int | None = None,
+                  verify: bool = False, seed: int = 0) -> Solution:
+    """One Sudoku or Maze token row as `samples` transformed copies: vote, verify, pick the answer."""
+    transforms = transforms_for(kind, len(tokens), samples, seed)
+    out = sample_predictions(loaded.model, tokens[None], transforms, segments, max_rows=max(len(transforms), 1))
+    candidates = vote(out.preds[0], out.confidence[0])
+    verdicts = [check(kind, tokens, c.prediction) for c in candidates]
+    sol = Solution(kind=kind, inputs=tokens, prediction=candidates[0].prediction,
+                   q_halt_prob=float(out.confidence[0, 0]), halt_step=int(out.halt_step[0, 0]),
+                   steps_run=out.segments, candidates=candidates, verdicts=verdicts, samples=len(transforms))
+    choose(sol, verify)
+    return sol
+
+
+def choose(sol: Solution, verify: bool) -> None:
+    """Set the submitted answer: the top candidate, or with `verify` the best-ranked verified one."""
+    passed = [i for i, v in enumerate(sol.verdicts) if v is not None and v.ok]
+    pick = (passed[0] if passed else None) if verify else 0
+    sol.abstained = pick is None
+    if pick is not None:
+        sol.prediction = sol.candidates[pick].prediction
+    verdict = sol.verdicts[pick if pick is not None else 0] if sol.verdicts else None
+    sol.verified = None if verdict is None else bool(verdict.ok)
+
+
+def candidates_json(sol: Solution) -> list[dict[str, Any]]:
+    """The ranked candidates for `--json`: answer, votes, confidence and the verifier's verdict."""
+    rows = []
+    for cand, verdict in zip(sol.candidates, sol.verdicts or [None] * len(sol.candidates)):
+        row: dict[str, Any] = {"prediction": cand.prediction, "votes": cand.votes,
+                               "confidence": round(cand.confidence, 6), "samples": cand.samples,
+                               "verified": None if verdict is None else verdict.ok}
+        if verdict is not None and verdict.reason:
+            row["reason"] = verdict.reason
+        if verdict is not None and verdict.shortest is not None:
+            row["shortest"] = verdict.shortest
+        rows.append(row)
+    return rows
 
 
 def sudoku_report(sol: Solution) -> dict[str, Any]:
@@ -117,20 +164,30 @@ def sudoku_report(sol: Solution) -> dict[str, Any]:
             "grid": digits.reshape(n, n).tolist()}
 
 
-def solve_text(loaded: Loaded, text: str) -> list[Solution]:
-    """Parse `text` for the checkpoint's puzzle kind and solve it."""
+def maze_report(sol: Solution) -> dict[str, Any]:
+    """The maze verifier's verdict on the submitted path: a path from S to G, and a shortest one."""
+    verdict = verify_maze(sol.inputs, sol.prediction)
+    return {"solved": verdict.ok, "shortest": verdict.shortest, **({"reason": verdict.reason} if verdict.reason else {})}
+
+
+def solve_text(loaded: Loaded, text: str, samples: int = 1, segments: int | None = None,
+               verify: bool = False, seed: int = 0) -> list[Solution]:
+    """Parse `text` for the checkpoint's puzzle kind and solve it.
+
+    `samples`: transformed copies voted on (1 = the plain forward pass). `segments`: ACT segments to
+    run (default the checkpoint's halt_max_steps; more refines longer). `verify`: submit only a
+    verified candidate (`Solution.abstained` when none passed). `seed`: the Sudoku/ARC transform draws.
+    """
+    if samples < 1:
+        raise EngineError(f"--samples must be at least 1, got {samples}")
+    if segments is not None and segments < 1:
+        raise EngineError(f"--max-segments must be at least 1, got {segments}")
     kind = detect_kind(loaded)
-    if kind == "sudoku":
-        tokens = parse_sudoku(text, loaded)[None]
-        sols = run_model(loaded, tokens)
-        for s in sols:
-            s.kind, s.extra = kind, sudoku_report(s)
-        return sols
-    if kind == "maze":
-        sols = run_model(loaded, parse_maze(text, loaded)[None])
-        for s in sols:
-            s.kind = kind
-        return sols
+    if kind in ("sudoku", "maze"):
+        tokens = parse_sudoku(text, loaded) if kind == "sudoku" else parse_maze(text, loaded)
+        sol = solve_samples(loaded, kind, tokens, samples, segments, verify, seed)
+        sol.extra = sudoku_report(sol) if kind == "sudoku" else maze_report(sol)
+        return [sol]
     if kind == "arc":
         from hrm_engine.arc_solve import solve_arc_task
 
@@ -138,7 +195,7 @@ def solve_text(loaded: Loaded, text: str) -> list[Solution]:
             task = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        return solve_arc_task(loaded, task, run_model)
+        return solve_arc_task(loaded, task, samples=samples, segments=segments, verify=verify, seed=seed)
     raise EngineError(f"cannot solve puzzles of kind {kind!r}")
 
 

@@ -14,12 +14,21 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="Split to score."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Evaluation batch (default: the run's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1,
+                                help="Also vote over K transformed copies per puzzle (Maze: at most 8)."),
+    max_segments: Optional[int] = typer.Option(None, "--max-segments", min=1,
+                                               help="ACT segments to run (default: the training's halt_max_steps)."),
+    verify: bool = typer.Option(False, "--verify", help="Also score answering only with verified candidates."),
 ) -> None:
     """Score CHECKPOINT on DATA. Exact accuracy (the whole puzzle right) is the headline metric.
+
+    With --samples K and/or --verify a second table gives, for K = 1, 2, 4, ..., K samples, exact
+    accuracy and the shares of wrong answers submitted and of puzzles abstained on.
 
     Examples:
       hrm eval runs/demo --data data/demo-sudoku
       hrm eval runs/demo/checkpoints/step_0000500 --data data/demo-sudoku --json
+      hrm eval runs/demo --data data/demo-sudoku --samples 8 --verify --max-segments 8
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
@@ -28,7 +37,9 @@ def evaluate(
     from hrm_datasets.format import load_metadata
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
+    from hrm_datasets.verify import ARC_NOTE
     from hrm_engine.evaluate import evaluate_split
+    from hrm_engine.solve import detect_kind
 
     loaded = load_checkpoint(checkpoint)
     meta = load_metadata(data, split)
@@ -48,9 +59,22 @@ def evaluate(
     with progress:
         metrics, collected = evaluate_split(loaded.model, data, split, bs,
                                             on_batch=lambda done, _n: progress.update(task, completed=done),
-                                            collect=kind == "arc")
+                                            collect=kind == "arc", segments=max_segments)
     result = {"checkpoint": str(loaded.path), "step": loaded.step, "data": str(data), "split": split,
               "metrics": metrics}
+    notes = []
+    if (samples > 1 or verify) and detect_kind(loaded) == "arc":
+        notes.append("ARC: votes are over the dataset's augmented versions (pass@K below); " + ARC_NOTE)
+    elif samples > 1 or verify:
+        from hrm_engine.eval_samples import evaluate_samples
+
+        bar = progress_bar(TextColumn(f"samples K={samples}"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn(), disable=as_json, transient=True)
+        with bar:
+            sampled = bar.add_task("samples", total=int(metrics["count"]))
+            result["samples"] = evaluate_samples(loaded.model, data, split, detect_kind(loaded), samples,
+                                                 max_segments, verify, bs,
+                                                 on_batch=lambda done, _n: bar.update(sampled, completed=done))
     if kind == "arc" and collected is not None:
         from hrm_engine.arc_scoring import score_arc_predictions
 
@@ -70,4 +94,24 @@ def evaluate(
     table.add_row("q_halt_loss", f"{metrics['q_halt_loss']:.4f}")
     for key, value in (result.get("arc") or {}).get("pass_at", {}).items():
         table.add_row(f"ARC pass@{key}", f"{value:.4f}")
+    if "arc" in result:
+        table.add_row("ARC vote margin (top minus runner-up, mean)", f"{result['arc']['vote_margin_mean']:.2f}")
     console.print(table)
+    if "samples" in result:
+        console.print(samples_table(result["samples"]))
+    for note in notes:
+        console.print(note, highlight=False)
+
+
+def samples_table(res: dict):
+    """Rows per K and answering mode: exact accuracy, wrong answers submitted, abstained."""
+    from rich.table import Table
+
+    table = Table(title=f"test-time samples ({res['segments']} segments, "
+                        f"{res['seconds_per_puzzle'] * 1000:.1f} ms per puzzle at K = {res['samples']})")
+    for name in ("samples K", "answer", "exact accuracy", "wrong submitted", "abstained"):
+        table.add_column(name, justify="left" if name == "answer" else "right")
+    for row in res["rows"]:
+        table.add_row(str(row["samples"]), "verified only" if row["verify"] else "top vote",
+                      f"{row['exact_accuracy']:.4f}", f"{row['wrong']:.4f}", f"{row['abstained']:.4f}")
+    return table

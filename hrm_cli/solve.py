@@ -15,11 +15,20 @@ def solve(
     puzzle: Optional[str] = typer.Option(None, "--puzzle", "-p", help="The puzzle as a string."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Read the puzzle from a file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Transformed copies to vote over (Maze: at most 8)."),
+    max_segments: Optional[int] = typer.Option(None, "--max-segments", min=1,
+                                               help="ACT segments to run (default: the training's halt_max_steps)."),
+    verify: bool = typer.Option(False, "--verify", help="Answer only with a verified solution; else exit 5."),
 ) -> None:
     """Solve one puzzle: a Sudoku string or grid, a Maze as text rows, or an ARC task JSON.
 
+    With --samples K the puzzle is solved as K symmetric copies whose answers are voted on (ties:
+    the halting head's confidence). With --verify only a candidate that passes the exact verifier
+    is given; if none passes, one line says so and the exit code is 5 (ARC has no verifier).
+
     Examples:
       hrm solve runs/demo --puzzle '1..4.3...1..2..3'
+      hrm solve runs/demo --puzzle '1..4.3...1..2..3' --samples 8 --verify
       hrm solve runs/maze --file maze.txt
       cat task.json | hrm solve runs/arc -
     """
@@ -27,7 +36,7 @@ def solve(
     from hrm_datasets.render import render_example
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
-    from hrm_engine.solve import solve_text
+    from hrm_engine.solve import UNVERIFIED_EXIT_CODE, candidates_json, solve_text
 
     given = [x for x in (puzzle is not None, file is not None, source == "-") if x]
     if len(given) != 1:
@@ -44,17 +53,32 @@ def solve(
     else:
         text = sys.stdin.read()
     loaded = load_checkpoint(checkpoint)
-    solutions = solve_text(loaded, text)
+    solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify)
+    abstained = any(s.abstained for s in solutions)
     if as_json:
         print_json({"checkpoint": str(loaded.path), "solutions": [
-            {"kind": s.kind, "inputs": s.inputs, "prediction": s.prediction, "q_halt_prob": s.q_halt_prob,
-             "halt_step": s.halt_step, "steps_run": s.steps_run, **s.extra} for s in solutions]})
+            {"kind": s.kind, "inputs": s.inputs, "prediction": None if s.abstained else s.prediction,
+             "q_halt_prob": s.q_halt_prob, "halt_step": s.halt_step, "steps_run": s.steps_run, "samples": s.samples,
+             "verified": s.verified, "abstained": s.abstained, **s.extra, "candidates": candidates_json(s)}
+            for s in solutions]})
+        if abstained:
+            raise typer.Exit(UNVERIFIED_EXIT_CODE)
         return
+    if abstained:
+        console.print(no_verified_answer(solutions), highlight=False, soft_wrap=True)
+        raise typer.Exit(UNVERIFIED_EXIT_CODE)
     solved_all = True
     for s in solutions:
         console.print(render_example(s.kind, s.inputs, s.prediction, loaded.build_info, titles=("puzzle", "model's answer")))
         console.print(f"ACT: halts at segment {s.halt_step} of {s.steps_run}; halting confidence "
                       f"sigmoid(q_halt) = {s.q_halt_prob:.3f}", highlight=False)
+        if s.samples > 1:
+            top = s.candidates[0]
+            console.print(f"vote: {s.samples} samples gave {len(s.candidates)} distinct "
+                          f"answer{'s' if len(s.candidates) > 1 else ''}; the top has {top.votes} votes "
+                          f"(confidence {top.confidence:.3f})", highlight=False)
+        if verify and s.verified:
+            console.print("[bold green]verified[/] by the exact checker")
         if s.kind == "sudoku":
             ok = s.extra["solved"]
             solved_all &= ok
@@ -64,5 +88,20 @@ def solve(
         for key, value in s.extra.items():
             if key.startswith("note"):
                 console.print(value)
+        if s.kind == "maze":
+            solved_all &= bool(s.extra["solved"])
+            console.print("[bold green]a shortest path from S to G[/]" if s.extra["solved"] else
+                          f"[bold red]not a shortest path[/]: {s.extra.get('reason', '')}")
     if not solved_all:
         raise typer.Exit(1)
+
+
+def no_verified_answer(solutions: list) -> str:
+    """One line for `--verify` when some puzzle has no candidate that passed."""
+    s = next(x for x in solutions if x.abstained)
+    if s.kind == "arc":
+        return (f"no verified answer: ARC has no exact verifier; the top of {len(s.candidates)} candidates from "
+                f"{s.samples} samples leads by {s.extra['vote_margin']} votes")
+    first = next((v.reason for v in s.verdicts if v is not None and v.reason), "")
+    return (f"no verified answer: none of {len(s.candidates)} candidates from {s.samples} samples passed the "
+            f"{s.kind} verifier (top candidate: {first or 'rejected'})")

@@ -51,6 +51,7 @@ def test_score_pipeline_on_a_built_dataset(tmp_path):
     originals = [n for n in names[1:] if "_" not in n]
     broken = score_arc_predictions(tmp_path / "a", "test", _collected(tmp_path / "a", "test", corrupt_names=originals))
     assert broken["pass_at"]["1"] == 1.0
+    assert perfect["vote_margin_mean"] > broken["vote_margin_mean"] > 0  # one dissenting vote narrows the lead
     # corrupt every version: nothing is solved
     every = [n for n in names[1:]]
     none = score_arc_predictions(tmp_path / "a", "test", _collected(tmp_path / "a", "test", corrupt_names=every))
