@@ -13,6 +13,7 @@ docs/agent-bench.md; `summarize` recomputes everything from results.jsonl alone.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -34,7 +35,9 @@ import numpy as np
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.failure_rules import classify
 from hrm_agent.suites import Suite, Task, check_answer, load_suite
+from hrm_engine.errors import HRMError
 from hrm_engine.runs import write_json_atomic
+from hrm_engine.writes import append_all, writing
 
 BASELINE_PAIR = ("hrm", "flat")
 ABORT_AFTER_BACKEND_ERRORS = 3  # consecutive items whose backend never answered: the server is down
@@ -305,9 +308,8 @@ class _Recorder:
 
     def append(self, row: dict[str, Any]) -> None:
         line = json.dumps(row, ensure_ascii=False, default=repr) + "\n"
-        with self.lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
+        with self.lock, writing(self.path), open(self.path, "ab", buffering=0) as fh:
+            append_all(fh, line.encode())  # a full disk cuts the line back off: no half row for the next
             os.fsync(fh.fileno())
 
 
@@ -368,7 +370,8 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
 
     bench_id = bench_id or new_run_id()
     run_dir = bench_dir(root, bench_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
     results_path = run_dir / "results.jsonl"
     suite_path = run_dir / "suite.json"
     old_meta = load_meta(run_dir) if (run_dir / "bench.json").is_file() else None
@@ -441,8 +444,11 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
-    finally:
-        summary = write_summary(run_dir)
+    except BaseException:
+        with contextlib.suppress(HRMError, OSError):  # best effort: the first failure is the one reported
+            write_summary(run_dir)
+        raise
+    summary = write_summary(run_dir)
     if stop.is_set() and state["last_error"]:
         raise BackendError(f"{state['last_error']} (bench stopped; finished items are kept: rerun with "
                            f"--resume {bench_id})")

@@ -1,7 +1,8 @@
 """Agent traces: one JSON event per line, appended and flushed as it happens.
 
 A viewer (`hrm agent show`, the dashboard) can follow a run live by re-reading the file; a
-half-written last line (the writer is mid-flush) is skipped, never an error. Texts longer than
+half-written last line (the writer is mid-flush) is skipped, never an error. A write that fails (disk
+full, read-only) is cut back to the last whole event and raises WriteError (exit 4). Texts longer than
 TEXT_LIMIT characters are stored cut, with their full length beside them, so a runaway model reply
 can never grow a trace to many MB. The schema is in docs/agent-trace.md.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from hrm_agent.errors import AgentError
+from hrm_engine.writes import append_all, writing
 
 SCHEMA_VERSION = 1
 
@@ -61,9 +63,11 @@ class TraceWriter:
     def __init__(self, run_dir: str | Path, listener: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.dir = Path(run_dir)
         self.listener = listener  # e.g. `hrm agent run --verbose` printing steps as they happen
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "trace.jsonl"
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        with writing(self.path):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            # unbuffered: each event reaches the file whole (or, on a full disk, not at all) as it happens
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the run
         self._t0 = time.monotonic()
         self._seq = 0
 
@@ -71,10 +75,10 @@ class TraceWriter:
         record = {"seq": self._seq, "event": event, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                   "elapsed_s": round(time.monotonic() - self._t0, 3), **_scrub(fields)}
         self._seq += 1
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=repr) + "\n")
-        self._fh.flush()
-        if event in ("run_start", "run_end"):
-            os.fsync(self._fh.fileno())
+        with writing(self.path):
+            append_all(self._fh, (json.dumps(record, ensure_ascii=False, default=repr) + "\n").encode())
+            if event in ("run_start", "run_end"):
+                os.fsync(self._fh.fileno())
         if self.listener is not None:
             self.listener(record)
         return record

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm_engine.config import dump_yaml
-from hrm_engine.writes import WriteError, clean_stale, remove, write_text_atomic, writing
+from hrm_engine.writes import WriteError, append_all, clean_stale, remove, write_text_atomic, writing
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -79,15 +79,9 @@ class RunDir:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one metrics line and flush it, so a dashboard can follow along (all of it or none)."""
-        data = memoryview((json.dumps({k: _clean(v) for k, v in record.items()}) + "\n").encode())
+        data = (json.dumps({k: _clean(v) for k, v in record.items()}) + "\n").encode()
         with writing(self.metrics_path), open(self.metrics_path, "ab", buffering=0) as f:
-            end = f.seek(0, os.SEEK_END)
-            try:
-                while data:  # unbuffered: a full disk shows here, not later at close
-                    data = data[f.write(data):]
-            except OSError:
-                f.truncate(end)  # no half line for the next append to run into
-                raise
+            append_all(f, data)
 
     def truncate_metrics_after(self, step: int, *, drop_eval_at_step: bool = False) -> None:
         """On resume, drop lines logged after the checkpoint's step (they will be logged again), so every

@@ -15,7 +15,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from hrm_engine.errors import HRMError
 
@@ -120,6 +120,19 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.replace(tmp, path)
     except BaseException:
         remove(tmp)
+        raise
+
+
+def append_all(fh: Any, data: bytes) -> None:
+    """Append all of `data` to a file opened unbuffered ("ab", buffering=0), or none of it: a write cut
+    short by a full disk is cut back off, so the next append does not run into half a line."""
+    end = fh.seek(0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[fh.write(view):]
+    except OSError:
+        fh.truncate(end)
         raise
 
 
