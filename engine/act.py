@@ -71,7 +71,8 @@ def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, 
     halted = is_last
     if training and cfg.halt_max_steps > 1:
         qh, qc = mx.stop_gradient(q_halt), mx.stop_gradient(q_continue)
-        halted = halted | (qh > qc)
+        q_halt_only = getattr(cfg, "no_ACT_continue", False)  # TRM: halt on q_halt > 0, no Q target
+        halted = halted | ((qh > 0) if q_halt_only else (qh > qc))
         if key is None:
             raise ValueError("training segments need a PRNG key for exploration")
         k_explore, k_min = mx.random.split(key)
@@ -82,10 +83,10 @@ def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, 
         explore = draw_u < cfg.halt_exploration_prob
         min_steps = explore * draw_n
         halted = halted & (steps >= min_steps)
-        # Bootstrapped target: one more segment from the new carry, without gradient.
-        next_qh, next_qc = model.segment_q(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))
-        target = mx.sigmoid(mx.where(is_last, next_qh, mx.maximum(next_qh, next_qc)))
-        outputs["target_q_continue"] = mx.stop_gradient(target)
+        if not q_halt_only:  # bootstrapped target: one more segment from the new carry, without gradient
+            next_qh, next_qc = model.segment_q(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))
+            target = mx.sigmoid(mx.where(is_last, next_qh, mx.maximum(next_qh, next_qc)))
+            outputs["target_q_continue"] = mx.stop_gradient(target)
 
     new_carry = dict(carry)
     new_carry.update(z_H=z_H, z_L=z_L, steps=steps, halted=mx.stop_gradient(halted))

@@ -33,8 +33,8 @@ def _flat(tree: Any) -> dict[str, mx.array]:
 
 
 def save_checkpoint(run_path: Path, step: int, model: Any, optimizer: Any | None, carry: dict | None,
-                    state: dict[str, Any]) -> Path:
-    """Write checkpoints/step_<step> atomically and return its path."""
+                    state: dict[str, Any], extra_arrays: dict[str, dict[str, mx.array]] | None = None) -> Path:
+    """Write checkpoints/step_<step> atomically and return its path; `extra_arrays` name more files (ema)."""
     root = Path(run_path) / "checkpoints"
     final = root / f"step_{step:07d}"
     tmp = root / f".step_{step:07d}.tmp-{os.getpid()}"
@@ -48,6 +48,8 @@ def save_checkpoint(run_path: Path, step: int, model: Any, optimizer: Any | None
                 mx.save_safetensors(str(tmp / "optimizer.safetensors"), _flat(optimizer.state))
             if carry is not None:
                 mx.save_safetensors(str(tmp / "carry.safetensors"), dict(carry))
+            for name, arrays in (extra_arrays or {}).items():
+                mx.save_safetensors(str(tmp / f"{name}.safetensors"), dict(arrays))
             (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -161,7 +163,7 @@ class Loaded:
 def load_checkpoint(path: str | Path) -> Loaded:
     """Model (weights loaded), resolved config and training-data metadata from a run or checkpoint path."""
     from hrm_datasets.format import DatasetMetadata
-    from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu_streams
+    from hrm_engine.models.build import configure_cpu, new_model
     from hrm_engine.run_files import read_build_info, read_run_config, read_state
 
     ckpt = find_checkpoint(path)
@@ -174,9 +176,10 @@ def load_checkpoint(path: str | Path) -> Loaded:
     metadata = DatasetMetadata.from_json(run / "dataset.json")
     state = read_state(ckpt)
     build_info = read_build_info(run)
-    model = HRM(ModelConfig.from_config(config, metadata))
+    model = new_model(config, metadata, cpu=False)  # HRM or TRM, from arch.name
     load_model_weights(model, ckpt)
-    configure_cpu_streams(model, config.get("cpu_streams", "auto"))
-    configure_cpu_math(model, config.get("cpu_math", "auto"))
+    if (ckpt / "ema.safetensors").is_file():  # evaluate and solve on the averaged weights, as TRM saves them
+        model.update(tree_unflatten(list(load_arrays(ckpt, "ema.safetensors").items())))
+    configure_cpu(model, config)
     return Loaded(model=model, config=config, metadata=metadata, build_info=build_info,
                   step=int(state.get("step", 0)), path=ckpt, state=state)

@@ -88,6 +88,8 @@ RANGES: dict[str, Range] = {
     "arch.puzzle_emb_ndim": Range(low=1, nullable=True),
     "arch.rope_theta": POSITIVE,
     "arch.rms_norm_eps": POSITIVE,
+    "arch.puzzle_emb_len": Range(low=0, nullable=True),
+    "ema_rate": FRACTION,
     "global_batch_size": POSITIVE_INT,
     "epochs": POSITIVE_INT,
     "eval_interval": Range(low=1, nullable=True),
@@ -109,7 +111,7 @@ RANGES: dict[str, Range] = {
 }
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "arch.pos_encodings": ("rope", "learned"),
+    "arch.pos_encodings": ("rope", "learned", "none"),
     "arch.loss": ("stablemax_cross_entropy", "softmax_cross_entropy"),
     "arch.forward_dtype": ("auto", "float32", "bfloat16", "float16"),
     "cpu_math": ("auto", "fused", "builtin", True, False, None),

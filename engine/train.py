@@ -28,9 +28,11 @@ from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_array
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint,
                                    update_checkpoint_state)
 from hrm_engine.distributed import Dist
+from hrm_engine.ema import EMA
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
-from hrm_engine.model import HRM, ModelConfig, configure_cpu_math, configure_cpu_streams, count_parameters
+from hrm_engine.model import count_parameters
+from hrm_engine.models.build import configure_cpu, new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
@@ -73,9 +75,8 @@ class Trainer:
                                     epochs_per_iter=epochs_per_iter, rank=self.dist.rank,
                                     world_size=self.dist.size)
         mx.random.seed(self.seed)  # deterministic initialisation
-        self.model = HRM(ModelConfig.from_config(config, self.metadata))
-        self.cpu_streams = configure_cpu_streams(self.model, config.get("cpu_streams", "auto"))
-        self.cpu_math = configure_cpu_math(self.model, config.get("cpu_math", "auto"))
+        self.model = new_model(config, self.metadata, cpu=False)  # HRM or TRM, from arch.name
+        self.cpu_streams, self.cpu_math = configure_cpu(self.model, config)
         self.total_steps = total_steps(config, self.metadata)
         self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
         self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,
@@ -83,6 +84,7 @@ class Trainer:
         self.optimizer = AdamAtan2(self.lr_fn, betas=(config["beta1"], config["beta2"]),
                                    weight_decay=config["weight_decay"])
         self.optimizer.init(self.model.trainable_parameters())
+        self.ema = EMA(self.model, float(config.get("ema_rate", 0.999))) if uses_ema(config) else None
         self.step_count = 0
         self.carry: dict[str, mx.array] | None = None
         self.tokens_per_step = self.global_batch_size * self.metadata.seq_len
@@ -182,7 +184,9 @@ class Trainer:
         puzzle_lr = self.puzzle_lr_fn(mx.array(self.step_count))  # lazy: computed with the step
         self.carry, metrics = self._step_fn(self.carry, batch, self.step_key(self.step_count), puzzle_lr)
         self.last_launch_s = time.perf_counter() - start  # host work: the batch and the compiled graph's replay
-        mx.async_eval(self.carry, metrics, self.model.state, self.optimizer.state)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        mx.async_eval(self.carry, metrics, self.model.state, self.optimizer.state, self.ema_state())
         self.step_count += 1
         previous, self._in_flight = self._in_flight, metrics
         if previous is not None:
@@ -191,8 +195,17 @@ class Trainer:
 
     def wait(self) -> None:
         """Block until every launched step has finished."""
-        mx.eval(self.carry, self.model.state, self.optimizer.state)
+        mx.eval(self.carry, self.model.state, self.optimizer.state, self.ema_state())
         self._in_flight = None
+
+    def ema_state(self) -> dict[str, mx.array]:
+        return self.ema.shadow if self.ema is not None else {}
+
+    def eval_weights(self):
+        """A context in which the model runs on the EMA weights (when there are any), as TRM evaluates."""
+        from contextlib import nullcontext
+
+        return self.ema.applied(self.model) if self.ema is not None else nullcontext()
 
     def step(self) -> dict[str, float]:
         """One training step, waited for; returns the summed metrics as floats (count, losses, accuracies...)."""
@@ -222,7 +235,8 @@ class Trainer:
         if not self.dist.is_main:
             return None
         return save_checkpoint(run_path, self.step_count, self.model, self.optimizer, carry,
-                               {**self.state_dict(), **(extra or {}), "world_size": self.dist.size})
+                               {**self.state_dict(), **(extra or {}), "world_size": self.dist.size},
+                               extra_arrays={"ema": self.ema.shadow} if self.ema is not None else None)
 
     def restore(self, ckpt: Path) -> dict[str, Any]:
         """Load weights, optimizer state, carry and sampler position from a checkpoint."""
@@ -238,6 +252,8 @@ class Trainer:
         carry_path = ckpt / "carry.safetensors"
         carry = load_arrays(ckpt, "carry.safetensors") if carry_path.is_file() else None
         self.carry = self._local_carry(carry)
+        if self.ema is not None and (ckpt / "ema.safetensors").is_file():
+            self.ema.load(load_arrays(ckpt, "ema.safetensors"))
         self.close()
         self._consumed = None
         self.sampler.load_state_dict(state["sampler"])
@@ -372,7 +388,8 @@ def run_training(
         """Checkpoint first (a kill during a long evaluation loses no training), then evaluate."""
         nonlocal best_path, best_metric, last_eval
         ckpt = save({"eval_pending": True})
-        metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=eval_progress, dist=dist)
+        with trainer.eval_weights():
+            metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=eval_progress, dist=dist)
         record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.epoch,
                   **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
         run.log(record)
