@@ -17,7 +17,7 @@ _hrm_commands() {
     case "$1" in
         "hrm") echo "agent bench config dashboard data doctor eval import parity solve train" ;;
         "hrm agent") echo "bench optimize report run show" ;;
-        "hrm bench") echo "data train" ;;
+        "hrm bench") echo "data sandbox train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
         "hrm data build") echo "arc maze sudoku" ;;
@@ -28,13 +28,14 @@ _hrm_options() {
     case "$1" in
         "hrm") echo "--help --install-completion --show-completion --version" ;;
         "hrm agent") echo "--help" ;;
-        "hrm agent bench") echo "--backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
+        "hrm agent bench") echo "--allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
         "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --json --kernel --model --no-baseline --runs-dir --seed --verbose -b -m -n -v" ;;
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
-        "hrm agent run") echo "--backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
+        "hrm agent run") echo "--allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
+        "hrm bench sandbox") echo "--help --json --runs -n" ;;
         "hrm bench train") echo "--breakdown --config --data --help --json --seq-len --steps --sweep --vocab --wait-each-step --warmup -c" ;;
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
@@ -48,11 +49,11 @@ _hrm_options() {
         "hrm data show") echo "--help --index --json --split -i" ;;
         "hrm data stats") echo "--help --json" ;;
         "hrm doctor") echo "--compare --help --json --no-compare" ;;
-        "hrm eval") echo "--batch-size --data --help --json --split -d" ;;
+        "hrm eval") echo "--batch-size --data --help --json --max-segments --samples --split --verify -d -k" ;;
         "hrm import") echo "--help" ;;
         "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
         "hrm parity") echo "--all --help --json --tolerance -t" ;;
-        "hrm solve") echo "--file --help --json --puzzle -f -p" ;;
+        "hrm solve") echo "--file --help --json --max-segments --puzzle --samples --verify -f -k -p" ;;
         "hrm train") echo "--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }

@@ -15,7 +15,7 @@ function __hrm_subcommands
         case 'hrm agent'
             printf '%s\n' bench optimize report run show
         case 'hrm bench'
-            printf '%s\n' data train
+            printf '%s\n' data sandbox train
         case 'hrm config'
             printf '%s\n' list show
         case 'hrm data'
@@ -34,6 +34,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l version
 complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench optimize report run show'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l allow-weak-sandbox
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l backend
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l base-url
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l controller
@@ -85,6 +86,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l output
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l runs-dir
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -s o
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l allow-weak-sandbox
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l backend
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l base-url
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l budget
@@ -109,7 +111,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l full
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -F
-complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data train'
+complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data sandbox train'
 complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l count
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l difficulty
@@ -118,6 +120,11 @@ complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l size
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l workers
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l runs
+complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -s n
+complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l breakdown
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l config
 complete -c hrm -n "test (__hrm_path) = 'hrm bench train'" -l data
@@ -210,8 +217,12 @@ complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l batch-size
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l data
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l max-segments
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l samples
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l split
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -l verify
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -s d
+complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -s k
 complete -c hrm -n "test (__hrm_path) = 'hrm eval'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm import'" -a 'reference'
 complete -c hrm -n "test (__hrm_path) = 'hrm import'" -l help
@@ -235,8 +246,12 @@ complete -c hrm -n "test (__hrm_path) = 'hrm parity'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l file
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l max-segments
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l puzzle
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l samples
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l verify
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s f
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s k
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s p
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm train'" -l config

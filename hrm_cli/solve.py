@@ -102,6 +102,7 @@ def no_verified_answer(solutions: list) -> str:
     if s.kind == "arc":
         return (f"no verified answer: ARC has no exact verifier; the top of {len(s.candidates)} candidates from "
                 f"{s.samples} samples leads by {s.extra['vote_margin']} votes")
-    first = next((v.reason for v in s.verdicts if v is not None and v.reason), "")
-    return (f"no verified answer: none of {len(s.candidates)} candidates from {s.samples} samples passed the "
-            f"{s.kind} verifier (top candidate: {first or 'rejected'})")
+    first = next((v.reason for v in s.verdicts if v is not None and v.reason), "rejected")
+    which = f"none of {len(s.candidates)} candidates" if len(s.candidates) > 1 else "the only candidate"
+    return (f"no verified answer: {which} from {s.samples} sample{'s' if s.samples > 1 else ''} failed the "
+            f"{s.kind} verifier (top candidate: {first})")
