@@ -39,8 +39,8 @@ def test_maze_answers_are_verified_paths_or_abstentions():
 def test_arc_votes_over_dihedral_and_colour_copies_and_cannot_verify():
     loaded = copy_checkpoint("arc", 12, 900)
     grid = [[1, 2, 0], [3, 0, 4]]
-    sols = solve_arc_task(loaded, {"test": [{"input": grid, "output": grid}]}, samples=6, verify=True)
+    sols = solve_arc_task(loaded, {"test": [{"input": grid, "output": grid}]}, samples=3, verify=True)
     sol = sols[0]
-    assert sol.extra["output"] == grid and sol.extra["correct"] and sol.extra["vote_margin"] == 6
+    assert sol.extra["output"] == grid and sol.extra["correct"] and sol.extra["vote_margin"] == 3
     assert sol.abstained and sol.verified is None and "no exact verifier" in sol.extra["verifier"]
-    assert sol.candidates[0].votes == 6 and np.array_equal(sol.candidates[0].prediction, np.array(grid))
+    assert sol.candidates[0].votes == 3 and np.array_equal(sol.candidates[0].prediction, np.array(grid))
