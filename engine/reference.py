@@ -39,6 +39,8 @@ NON_PERSISTENT = ("rotary_emb.cos_cached", "rotary_emb.sin_cached", "puzzle_emb.
 ARCH_KEYS = ("hidden_size", "num_heads", "expansion", "H_layers", "L_layers", "H_cycles", "L_cycles", "halt_max_steps",
              "halt_exploration_prob", "puzzle_emb_ndim", "pos_encodings", "rope_theta", "rms_norm_eps")
 # `causal` is not mapped: the reference's blocks always build bidirectional attention, whatever the config says.
+TRM_ARCH_KEYS = tuple(k for k in ARCH_KEYS if k != "H_layers") + ("mlp_t", "puzzle_emb_len", "no_ACT_continue")
+TRM_CLASS = "trm@TinyRecursiveReasoningModel_ACTV1"  # TinyRecursiveModels' arch.name for its TRM
 TRAIN_KEYS = ("global_batch_size", "epochs", "eval_interval", "lr", "lr_min_ratio", "lr_warmup_steps", "beta1", "beta2",
               "weight_decay", "puzzle_emb_lr", "puzzle_emb_weight_decay", "seed")
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "bfloat16", "I64": "<i8", "I32": "<i4",
@@ -151,12 +153,20 @@ def _number(value: Any) -> Any:
     return value
 
 
+def is_trm(arch: dict[str, Any]) -> bool:
+    """Whether a reference architecture dict is TinyRecursiveModels' TRM (its class name, or TRM-only keys)."""
+    return str(arch.get("name", "")).endswith(TRM_CLASS) or "mlp_t" in arch or "no_ACT_continue" in arch
+
+
 def model_config(arch: dict[str, Any], *, seq_len: int, vocab_size: int, num_puzzle_identifiers: int,
                  forward_dtype: str | None = None):
-    """Our ModelConfig for a reference architecture dict (its own forward_dtype unless one is given)."""
+    """Our ModelConfig (or TRMConfig) for a reference architecture dict (its own forward_dtype unless one is given)."""
     from hrm_engine.model import ModelConfig, resolve_dtype
 
-    kwargs = {k: _number(arch[k]) for k in ARCH_KEYS if k in arch}
+    if is_trm(arch):
+        from hrm_engine.models.trm import TRMConfig as ModelConfig  # noqa: N814
+
+    kwargs = {k: _number(arch[k]) for k in (TRM_ARCH_KEYS if is_trm(arch) else ARCH_KEYS) if k in arch}
     dtype = forward_dtype or str(arch.get("forward_dtype", "bfloat16"))
     return ModelConfig(seq_len=int(seq_len), vocab_size=int(vocab_size),
                        num_puzzle_identifiers=int(num_puzzle_identifiers), loss=loss_type(arch),
@@ -248,7 +258,10 @@ def _metadata(arch: dict[str, Any], train_cfg: dict[str, Any], checkpoint: Path,
 
 
 def _overrides(arch: dict[str, Any], train_cfg: dict[str, Any], output: Path, data: Path | None) -> list[str]:
-    out = [f"arch.{k}={json.dumps(arch[k])}" for k in ARCH_KEYS if arch.get(k) is not None]
+    keys = TRM_ARCH_KEYS if is_trm(arch) else ARCH_KEYS
+    out = [f"arch.{k}={json.dumps(_number(arch[k]))}" for k in keys if arch.get(k) is not None]
+    if is_trm(arch):
+        out.append("arch.name=trm")
     out += [f"arch.loss={loss_type(arch)}", "arch.forward_dtype=auto", "name=imported-reference",
             f"runs_dir={json.dumps(str(output.parent))}", f"run_name={json.dumps(output.name)}"]
     out += [f"{k}={json.dumps(train_cfg[k])}" for k in TRAIN_KEYS if train_cfg.get(k) is not None]
@@ -267,7 +280,8 @@ def import_reference(checkpoint: str | Path, output: str | Path, arch_config: st
     """Write an `hrm` run directory (config.yaml, dataset.json, checkpoints/step_N) from a reference checkpoint."""
     from hrm_engine.checkpoint import save_checkpoint
     from hrm_engine.config import dump_yaml, resolve_config
-    from hrm_engine.model import HRM, ModelConfig, count_parameters
+    from hrm_engine.model import count_parameters
+    from hrm_engine.models.build import new_model
     from hrm_engine.optim import AdamAtan2
 
     checkpoint, output = Path(checkpoint), Path(output)
@@ -286,7 +300,7 @@ def import_reference(checkpoint: str | Path, output: str | Path, arch_config: st
         raise EngineError(f"--data {data} is not a dataset folder (no train/dataset.json)")
     meta, meta_from = _metadata(arch, train_cfg, checkpoint, data, state)
     config = resolve_config("base", overrides=_overrides(arch, train_cfg, output, data))
-    model = HRM(ModelConfig.from_config(config, meta))
+    model = new_model(config, meta, cpu=False)  # HRM, or TRM for a TinyRecursiveModels checkpoint
     ignored = load_reference_weights(model, state, source=str(checkpoint))
 
     step = checkpoint_step(checkpoint) if step is None else int(step)

@@ -254,6 +254,8 @@ class Trainer:
         self.carry = self._local_carry(carry)
         if self.ema is not None and (ckpt / "ema.safetensors").is_file():
             self.ema.load(load_arrays(ckpt, "ema.safetensors"))
+        elif self.ema is not None:  # a checkpoint without an average (imported, or ema was off): start from it
+            self.ema = EMA(self.model, self.ema.rate)
         self.close()
         self._consumed = None
         self.sampler.load_state_dict(state["sampler"])

@@ -19,6 +19,14 @@ torch's scaled_dot_product_attention when it is not installed. Run it with a sep
     /tmp/torchvenv/bin/python tools/make_parity_fixture.py --reference /tmp/HRM \\
         --out tests/fixtures/parity/h64 --config '{"hidden_size": 64, "num_heads": 4}'
 
+With `--arch trm` and `--reference` a checkout of SamsungSAILMontreal/TinyRecursiveModels (e7b6871) it records
+TRM's own model (`models/recursive_reasoning/trm.py`) and loss head instead, over TRM_DEFAULTS (tiny sizes; `mlp_t`,
+`puzzle_emb_len`, `no_ACT_continue` as its config/arch/trm.yaml names them); TRM needs einops but no FlashAttention:
+
+    /tmp/torchvenv/bin/pip install einops
+    /tmp/torchvenv/bin/python tools/make_parity_fixture.py --arch trm --reference /tmp/TinyRecursiveModels \\
+        --out tests/fixtures/trm_parity/h64-mlpt-act3 --config '{"mlp_t": true, "pos_encodings": "none"}'
+
 `--config` takes a JSON object or comma-separated key=value pairs; unset keys take the defaults below.
 The weights are the reference's own initialisation from `--seed`, with the puzzle-embedding table and the Q head
 randomised (the reference initialises both to constants, which would hide their code paths). Labels of two rows
@@ -43,14 +51,27 @@ DEFAULTS = {
     "forward_dtype": "float32", "causal": False,
 }
 CONFIG_KEYS = tuple(DEFAULTS)
+# TinyRecursiveModels (`--arch trm`): its config/arch/trm.yaml keys, tiny sizes; `name` marks the fixture as TRM's.
+TRM_DEFAULTS = {
+    "name": "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+    "batch_size": 4, "seq_len": 16, "puzzle_emb_ndim": None, "num_puzzle_identifiers": 5, "vocab_size": 10,
+    "H_cycles": 3, "L_cycles": 2, "H_layers": 0, "L_layers": 2, "hidden_size": 64, "expansion": 4.0,
+    "num_heads": 4, "pos_encodings": "rope", "halt_max_steps": 3, "halt_exploration_prob": 0.1,
+    "forward_dtype": "float32", "mlp_t": False, "puzzle_emb_len": 2, "no_ACT_continue": True,
+}
 OPTIONAL_KEYS = ("rope_theta", "rms_norm_eps", "loss_type")  # written to config.json only when given
 RESIDUAL_SCALE = 0.3  # damps the recurrence so fp32 round-off does not grow chaotically over many segments
 MARGIN = 1e-3  # smallest gap allowed in any discrete decision (relative to the logits' scale for argmax)
 
 
-def parse_config(text: str | None) -> dict:
-    """A JSON object or `k=v,k=v` (values read as JSON where possible) over DEFAULTS."""
-    cfg = dict(DEFAULTS)
+def is_trm(cfg: dict) -> bool:
+    return "trm" in str(cfg.get("name", ""))
+
+
+def parse_config(text: str | None, defaults: dict | None = None) -> dict:
+    """A JSON object or `k=v,k=v` (values read as JSON where possible) over DEFAULTS (or TRM_DEFAULTS)."""
+    defaults = defaults or DEFAULTS
+    cfg = dict(defaults)
     if text:
         text = text.strip()
         if text.startswith("{"):
@@ -63,9 +84,9 @@ def parse_config(text: str | None) -> dict:
                     given[key.strip()] = json.loads(raw)
                 except json.JSONDecodeError:
                     given[key.strip()] = raw
-        unknown = sorted(set(given) - set(DEFAULTS) - set(OPTIONAL_KEYS))
+        unknown = sorted(set(given) - set(defaults) - set(OPTIONAL_KEYS))
         if unknown:
-            raise SystemExit(f"unknown config keys: {', '.join(unknown)}; valid: {', '.join((*DEFAULTS, *OPTIONAL_KEYS))}")
+            raise SystemExit(f"unknown config keys: {', '.join(unknown)}; valid: {', '.join((*defaults, *OPTIONAL_KEYS))}")
         cfg.update(given)
     if cfg["puzzle_emb_ndim"] is None:
         cfg["puzzle_emb_ndim"] = cfg["hidden_size"]
@@ -77,11 +98,15 @@ def build(reference: Path, cfg: dict, seed: int, residual_scale: float = 1.0):
     import torch
 
     sys.path.insert(0, str(reference))
-    from models.hrm.hrm_act_v1 import HierarchicalReasoningModel_ACTV1
     from models.losses import ACTLossHead
 
+    if is_trm(cfg):
+        from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1 as Model
+    else:
+        from models.hrm.hrm_act_v1 import HierarchicalReasoningModel_ACTV1 as Model
+
     torch.manual_seed(seed)
-    model = HierarchicalReasoningModel_ACTV1({k: v for k, v in cfg.items() if k != "loss_type"})
+    model = Model({k: v for k, v in cfg.items() if k not in ("loss_type", "name")})
     head = ACTLossHead(model, loss_type=cfg.get("loss_type", "stablemax_cross_entropy"))
     inner = model.inner
     with torch.no_grad():
@@ -175,7 +200,8 @@ def run_train(head, batch):
         out[f"halted_{s}"] = carry.halted.numpy().copy()
         out[f"steps_{s}"] = carry.steps.numpy().astype(np.int32)
         qh, qc = preds["q_halt_logits"].float().numpy(), preds["q_continue_logits"].float().numpy()
-        ok &= bool(np.abs(qh - qc).min() > MARGIN and np.abs(qh).min() > MARGIN)
+        halt_gap = qh if head.model.config.__dict__.get("no_ACT_continue") else qh - qc  # TRM: q_halt > 0 decides
+        ok &= bool(np.abs(halt_gap).min() > MARGIN and np.abs(qh).min() > MARGIN)
         ok &= argmax_margin_ok(preds["logits"].float().numpy(), carry.current_data["labels"].numpy())
     return out, grads, ok
 
@@ -191,7 +217,7 @@ def make(reference: Path, cfg: dict, seed: int, residual_scale: float):
         batch = make_batch(cfg, s)
         # Half the rows want to halt after the first segment: shift q_halt's bias by the median gap.
         first = run_eval(head, {**batch})
-        gap = first["q_halt_0"] - first["q_continue_0"]
+        gap = first["q_halt_0"] - (0 if head.model.config.__dict__.get("no_ACT_continue") else first["q_continue_0"])
         with torch.no_grad():
             head.model.inner.q_head.bias[0] -= float(np.median(gap))
         # Two rows labelled with the model's own first-segment predictions (some positions kept ignored).
@@ -315,7 +341,10 @@ def write_pickle_fixtures(out: Path, fixture: Path, reference: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", type=Path, required=True, help="checkout of sapientinc/HRM")
+    parser.add_argument("--reference", type=Path, required=True,
+                        help="checkout of sapientinc/HRM (or of SamsungSAILMontreal/TinyRecursiveModels with --arch trm)")
+    parser.add_argument("--arch", choices=("hrm", "trm"), default="hrm",
+                        help="trm: record TRM's own model (models/recursive_reasoning/trm.py) and loss head")
     parser.add_argument("--out", type=Path, required=True, help="fixture directory to write")
     parser.add_argument("--config", default=None, help="JSON object or k=v,k=v over the defaults")
     parser.add_argument("--seed", type=int, default=0)
@@ -327,7 +356,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    if not (args.reference / "models" / "hrm" / "hrm_act_v1.py").is_file():
+    if args.arch == "trm" and not (args.reference / "models" / "recursive_reasoning" / "trm.py").is_file():
+        raise SystemExit(f"{args.reference} is not a checkout of TinyRecursiveModels (no models/recursive_reasoning/trm.py)")
+    if args.arch == "hrm" and not (args.reference / "models" / "hrm" / "hrm_act_v1.py").is_file():
         raise SystemExit(f"{args.reference} is not a checkout of sapientinc/HRM (no models/hrm/hrm_act_v1.py)")
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -336,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         write_pickle_fixtures(args.pickle_fixtures, args.out, args.reference)
         print(f"wrote {args.pickle_fixtures} and {args.pickle_fixtures.parent / 'reference_checkpoint'}")
         return
-    cfg = parse_config(args.config)
+    cfg = parse_config(args.config, TRM_DEFAULTS if args.arch == "trm" else DEFAULTS)
     if cfg["forward_dtype"] != "float32":
         print("note: tolerances in docs/parity.md are for float32 fixtures", file=sys.stderr)
     stubbed = flash_attn_stub.install()

@@ -1,0 +1,77 @@
+"""Parity of our MLX TRM with TinyRecursiveModels' own PyTorch code (fixtures in tests/fixtures/trm_parity,
+recorded on the CPU by `tools/make_parity_fixture.py --arch trm`), within HRM's tolerances (docs/parity.md).
+PyTorch is not needed to run these tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hrm_paths import REPO
+
+FIXTURES = sorted(p for p in (REPO / "tests" / "fixtures" / "trm_parity").iterdir() if (p / "config.json").is_file())
+
+
+def _fixture_keys(path) -> set[str]:
+    from hrm_engine.reference import read_safetensors
+
+    keys = set()
+    for name in ("eval", "train"):
+        with np.load(path / f"{name}.npz") as data:
+            keys |= {f"{name} {k}" for k in data.files}
+    return keys | {f"grad {k}" for k in read_safetensors(path / "grads1.safetensors")}
+
+
+def test_fixtures_cover_both_variants():
+    configs = [json.loads((p / "config.json").read_text()) for p in FIXTURES]
+    assert all("trm@" in c["name"] and c["no_ACT_continue"] for c in configs)
+    assert {True, False} == {c["mlp_t"] for c in configs}
+    assert {"rope", "learned", "none"} <= {c["pos_encodings"] for c in configs}
+    assert any(c["puzzle_emb_len"] == 0 for c in configs) and len({c["H_cycles"] for c in configs}) >= 2
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_trm_parity(fixture):
+    from hrm_engine.models.trm import TRM
+    from hrm_engine.parity import build_model, load_fixture, run_parity
+
+    assert isinstance(build_model(load_fixture(fixture)), TRM)
+    report = run_parity(fixture)
+    failed = [(c.name, c.max_rel, c.note) for c in report.comparisons if not c.passed]
+    assert report.passed, failed
+    assert {c.name for c in report.comparisons} == _fixture_keys(fixture)  # everything stored was compared
+    assert not any(c.name.startswith("train metric_q_continue") for c in report.comparisons)  # TRM logs none
+    assert all(c.max_abs == 0 for c in report.comparisons if c.kind == "exact")
+    grads = [c for c in report.comparisons if c.kind == "grad"]
+    assert len(grads) >= 8
+
+
+def test_cli_parity_on_a_trm_fixture(run_hrm):
+    out = run_hrm("parity", str(FIXTURES[0]), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["passed"] is True
+
+
+def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
+    """TRM's weights and model config -> a run directory whose model is our TRM and gives TRM's logits."""
+    import mlx.core as mx
+
+    from hrm_engine.act import evaluate_batch
+    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.models.trm import TRM
+    from hrm_engine.reference import import_reference
+
+    fixture = next(p for p in FIXTURES if json.loads((p / "config.json").read_text())["mlp_t"])
+    cfg = json.loads((fixture / "config.json").read_text())
+    import_reference(fixture / "weights.safetensors", tmp_path / "run", arch_config=fixture / "config.json")
+    loaded = load_checkpoint(tmp_path / "run")
+    assert isinstance(loaded.model, TRM) and loaded.model.config.mlp_t
+    assert loaded.config["arch"]["name"] == "trm" and loaded.config["arch"]["puzzle_emb_len"] == cfg["puzzle_emb_len"]
+    with np.load(fixture / "batch.npz") as b, np.load(fixture / "eval.npz") as ev:
+        batch = {k: mx.array(b[k]) for k in b.files}
+        ref = ev[f"logits_{cfg['halt_max_steps'] - 1}"]
+    _, outputs = evaluate_batch(loaded.model, batch)
+    ours = np.array(outputs["logits"].astype(mx.float32))
+    assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
