@@ -25,7 +25,7 @@ class Rows:
 
     preds: np.ndarray  # [N, S] argmax tokens
     confidence: np.ndarray  # [N] sigmoid(q_halt) at the last segment
-    halt_step: np.ndarray  # [N] first segment whose q_halt > q_continue (else the segments run)
+    halt_step: np.ndarray  # [N] first segment whose Q head would halt (else the segments run)
     segments: int
 
 
@@ -40,8 +40,11 @@ def run_rows(model: Any, inputs: np.ndarray, puzzle_ids: np.ndarray | None = Non
              "puzzle_identifiers": mx.array(ids)}
     halt_step = np.full(B, total)
 
+    q_halt_only = getattr(cfg, "no_ACT_continue", False)  # TRM halts on q_halt > 0 alone (act.segment_step)
+
     def seen(s: int, _carry: dict, outputs: dict) -> None:
-        wants = np.array(outputs["q_halt_logits"] > outputs["q_continue_logits"])
+        q_halt = outputs["q_halt_logits"]
+        wants = np.array(q_halt > 0 if q_halt_only else q_halt > outputs["q_continue_logits"])
         halt_step[(halt_step == total) & wants & (s < total)] = s
 
     _, outputs = rollout(model, batch, total, segment_fn=segment_fn, on_segment=seen)
