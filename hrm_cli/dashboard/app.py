@@ -19,9 +19,15 @@ HELP = [
     ("Everywhere", [("q", "quit"), ("?", "this help"), ("esc", "back to the previous screen")]),
     ("Runs", [("↑ ↓", "move"), ("enter", "open the run"), ("m", "mark a training run for comparison"),
               ("c", "compare the marked runs (or the marked one and the highlighted one)"),
+              ("s", "solve puzzles with the highlighted training run's checkpoint"),
               ("r", "rescan now (the list also refreshes by itself)")]),
     ("Training", [("← →  1-6", "choose the plot (80x24 shows one plot at a time)"),
-                  ("v", "one plot / all plots"), ("esc", "back")]),
+                  ("v", "one plot / all plots"), ("s", "solve puzzles with the run's checkpoint"), ("esc", "back")]),
+    ("Solve", [("← →  home end", "step through the ACT segments (changed cells highlighted)"),
+               ("n  p", "next / previous held-out puzzle of the run's dataset"),
+               ("i", "paste a puzzle (ctrl+s solves it)"),
+               ("plot", "‖Δz_H‖ per H step, ‖Δz_L‖ per L step: the hierarchical convergence"),
+               ("◆", "the segment where the Q head halts; halt = sigmoid(q_halt − q_continue)")]),
     ("Agent trace", [("↑ ↓ ← →", "move in the tree, open and close nodes"), ("tab", "switch tree / details"),
                      ("f", "follow: keep the newest event selected"), ("e", "expand all")]),
     ("Bench and optimize", [("↑ ↓", "scroll the tables, or move in the items list"),
@@ -96,6 +102,15 @@ class DashboardApp(App[None]):
             self.push_screen(AgentScreen(run.path))
         else:
             self.push_screen(BenchScreen(run))
+
+    def open_solve(self, run_path: Path) -> None:
+        """The solve screen on a training run's checkpoint (best, else latest)."""
+        from hrm_cli.dashboard.solve_screen import SolveScreen
+
+        if not any((Path(run_path) / "checkpoints").glob("step_*")):
+            self.notify(f"{Path(run_path).name} has no checkpoint yet: nothing to solve with")
+            return
+        self.push_screen(SolveScreen(Path(run_path)))
 
     def compare(self, paths: list[Path]) -> None:
         from hrm_cli.dashboard.training_screen import TrainingScreen

@@ -47,6 +47,7 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("m", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
+        Binding("s", "solve", "Solve"),
         Binding("r", "rescan", "Rescan"),
     ]
 
@@ -185,6 +186,13 @@ class RunsScreen(Screen):
         else:
             self.marked.append(run.key)
         self._render_rows()
+
+    def action_solve(self) -> None:
+        run = self.highlighted
+        if run is None or run.kind != "train":
+            self.notify("highlight a training run to solve puzzles with its checkpoint")
+            return
+        self.app.open_solve(run.path)
 
     def action_compare(self) -> None:
         keys = list(self.marked)

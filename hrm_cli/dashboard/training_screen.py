@@ -126,6 +126,7 @@ class TrainingScreen(FollowingScreen):
         Binding("left", "prev_plot", "Plot", show=False),
         *[Binding(str(i + 1), f"show_plot({i})", TABS[i], show=False) for i in range(len(TABS))],
         Binding("v", "toggle_layout", "Layout"),
+        Binding("s", "solve", "Solve"),
     ]
 
     def __init__(self, runs: list[TrainingRun]) -> None:
@@ -354,6 +355,9 @@ class TrainingScreen(FollowingScreen):
 
     def action_prev_plot(self) -> None:
         self.action_show_plot(self.current - 1)
+
+    def action_solve(self) -> None:
+        self.app.open_solve(self.runs[0].path)
 
     def action_toggle_layout(self) -> None:
         single = self.has_class("-single")

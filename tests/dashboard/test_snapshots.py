@@ -91,3 +91,18 @@ def test_snapshot_bench(snap_compare, snap_runs):
 
 def test_snapshot_help(snap_compare, snap_runs):
     assert snap_compare(_app(snap_runs), terminal_size=(80, 24), press=["question_mark"])
+
+
+def test_snapshot_training_all_plots_80x24(snap_compare, snap_runs):
+    """`v` at 80x24: five titled plots and a summary cell, no side panel."""
+
+    async def run_before(pilot) -> None:
+        await _opened("hrm-tiny-s4-live")(pilot)
+        await pilot.press("v")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(snap_runs), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_bench_160x48(snap_compare, snap_runs):
+    assert snap_compare(_app(snap_runs), terminal_size=(160, 48), run_before=_opened("20250102-020000-bench"))
