@@ -231,6 +231,8 @@ class ImportResult:
 def _find_dataset(train_cfg: dict[str, Any], checkpoint: Path) -> Path | None:
     """The reference's `data_path`, relative to the cwd or to a folder above the checkpoint (its repo root)."""
     data_path = train_cfg.get("data_path")
+    if not data_path and isinstance(train_cfg.get("data_paths"), list) and train_cfg["data_paths"]:
+        data_path = train_cfg["data_paths"][0]  # TinyRecursiveModels: a list of training sets
     if not data_path:
         return None
     candidates = [Path(data_path)] + [parent / data_path for parent in checkpoint.resolve().parents]

@@ -339,6 +339,53 @@ def write_pickle_fixtures(out: Path, fixture: Path, reference: Path) -> None:
         path.chmod(0o644)
 
 
+TRM_ALL_CONFIG = """\
+arch:
+  name: recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1
+  loss:
+    name: losses@ACTLossHead
+    loss_type: stablemax_cross_entropy
+{arch}beta1: 0.9
+beta2: 0.95
+checkpoint_every_eval: true
+data_paths:
+- data/trm-toy
+data_paths_test: []
+ema: true
+ema_rate: 0.999
+epochs: 20
+eval_interval: 10
+global_batch_size: {batch_size}
+lr: 0.0001
+lr_min_ratio: 1.0
+lr_warmup_steps: 2
+puzzle_emb_lr: 0.01
+puzzle_emb_weight_decay: 0.1
+seed: 0
+weight_decay: 0.1
+"""
+TRM_ARCH_KEYS = ("H_cycles", "H_layers", "L_cycles", "L_layers", "expansion", "halt_exploration_prob", "halt_max_steps",
+                 "hidden_size", "mlp_t", "no_ACT_continue", "num_heads", "pos_encodings", "puzzle_emb_len",
+                 "puzzle_emb_ndim")
+
+
+def write_trm_checkpoint(out: Path, fixture: Path, reference: Path) -> None:
+    """`out/step_7` (a torch.compile'd TRM ACTLossHead state_dict, as TRM's pretrain.py saves it) and the
+    all_config.yaml beside it, from the TRM fixture at `fixture`, for `hrm import reference`."""
+    import torch
+    from safetensors.torch import load_file
+
+    cfg = json.loads((fixture / "config.json").read_text())
+    head = build(reference, cfg, 0)
+    head.load_state_dict(load_file(str(fixture / "weights.safetensors")))
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(torch.compile(head).state_dict(), out / "step_7")
+    arch = "".join(f"  {k}: {json.dumps(cfg[k])}\n" for k in TRM_ARCH_KEYS)
+    (out / "all_config.yaml").write_text(TRM_ALL_CONFIG.format(arch=arch, batch_size=cfg["batch_size"]))
+    for path in out.iterdir():
+        path.chmod(0o644)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", type=Path, required=True,
@@ -352,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="factor on o_proj/down_proj weights (1 = the reference's init; see docs/parity.md)")
     parser.add_argument("--pickle-fixtures", type=Path, default=None,
                         help="instead: write the unpickler/import test files here from the fixture at --out")
+    parser.add_argument("--trm-checkpoint", type=Path, default=None,
+                        help="instead (with --arch trm): write a TRM checkpoint and all_config.yaml here from --out")
     args = parser.parse_args(argv)
 
     import torch
@@ -362,6 +411,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.reference} is not a checkout of sapientinc/HRM (no models/hrm/hrm_act_v1.py)")
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+    if args.trm_checkpoint is not None:
+        write_trm_checkpoint(args.trm_checkpoint, args.out, args.reference)
+        print(f"wrote {args.trm_checkpoint}")
+        return
     if args.pickle_fixtures is not None:
         flash_attn_stub.install()
         write_pickle_fixtures(args.pickle_fixtures, args.out, args.reference)

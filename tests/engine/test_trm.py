@@ -184,3 +184,7 @@ def test_cli_trains_trm_tiny(data, tmp_path, run_hrm):
     assert summary["status"] == "finished" and summary["step"] == 2 and summary["parameters"] == 125_314
     ev = run_hrm("eval", str(tmp_path / "cli"), "--data", str(data), "--json")
     assert ev.returncode == 0, ev.stderr
+    out = run_hrm("solve", str(tmp_path / "cli"), "--puzzle", "1..4.3...1..2..3", "--json")
+    assert out.returncode == 0, out.stderr
+    sol = json.loads(out.stdout)["solutions"][0]
+    assert sol["kind"] == "sudoku" and sol["steps_run"] == 4 and len(sol["grid"]) == 4
