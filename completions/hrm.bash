@@ -53,7 +53,7 @@ _hrm_options() {
         "hrm import") echo "--help" ;;
         "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
         "hrm parity") echo "--all --help --json --tolerance -t" ;;
-        "hrm solve") echo "--file --help --json --max-segments --puzzle --samples --verify -f -k -p" ;;
+        "hrm solve") echo "--file --help --json --max-segments --puzzle --samples --steps --verify -f -k -p" ;;
         "hrm train") echo "--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }

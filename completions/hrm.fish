@@ -249,6 +249,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l max-segments
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l puzzle
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l samples
+complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l steps
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -l verify
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s f
 complete -c hrm -n "test (__hrm_path) = 'hrm solve'" -s k

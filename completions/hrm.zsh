@@ -35,7 +35,7 @@ _hrm_opts[hrm__eval]='--batch-size --data --help --json --max-segments --samples
 _hrm_opts[hrm__import]='--help'
 _hrm_opts[hrm__import__reference]='--arch --data --force --help --json --output --step -a -d -o'
 _hrm_opts[hrm__parity]='--all --help --json --tolerance -t'
-_hrm_opts[hrm__solve]='--file --help --json --max-segments --puzzle --samples --verify -f -k -p'
+_hrm_opts[hrm__solve]='--file --help --json --max-segments --puzzle --samples --steps --verify -f -k -p'
 _hrm_opts[hrm__train]='--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n'
 _hrm() {
     local key=hrm w i

@@ -45,7 +45,7 @@ def sudoku_text(cells: np.ndarray, box: tuple[int, int], givens: np.ndarray | No
 
 
 def maze_text(tokens: np.ndarray, path: np.ndarray | None = None) -> Text:
-    """A maze from tokens 1..5 ('# SGo'); `path` marks cells to draw as the route."""
+    """A maze from tokens 1..5 ('# SGo'); `path` marks cells to draw as the route (on a wall: `xx`)."""
     n = int(round(len(tokens) ** 0.5))
     grid = np.asarray(tokens).reshape(n, n)
     marks = None if path is None else np.asarray(path).reshape(n, n)
@@ -56,6 +56,9 @@ def maze_text(tokens: np.ndarray, path: np.ndarray | None = None) -> Text:
             ch = MAZE_CHARS[int(grid[r, c]) - 1] if 1 <= grid[r, c] <= 5 else "?"
             if marks is not None and marks[r, c] and ch == " ":
                 ch = "o"
+            if marks is not None and marks[r, c] and ch == "#":  # a route through a wall: show where
+                text.append("xx", style="bold red on grey23")
+                continue
             text.append((ch if ch != "#" else "█") * 2, style=styles.get(ch, ""))
         if r < n - 1:
             text.append("\n")
@@ -101,7 +104,8 @@ def render_example(kind: str, inputs: np.ndarray, labels: np.ndarray, build: dic
         panels = [sudoku_text(np.where(r > 1, r - 1, 0), box, givens,
                               None if t != "prediction" else (r != labels)) for r, t in zip(rows, titles)]
     elif kind == "maze":
-        panels = [maze_text(r) for r in rows]
+        # every answer drawn as its route on the puzzle's own walls ('o' is the path token)
+        panels = [maze_text(inputs, path=np.asarray(r) == MAZE_CHARS.index("o") + 1) for r in rows]
     elif kind == "arc":
         panels = [arc_text(arc_tokens_to_grid(np.where(r < 0, 0, r))) for r in rows]
     else:

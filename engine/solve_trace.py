@@ -8,6 +8,11 @@ arithmetic is the model's own (the same modules on the same arrays, batch shards
 streams), so the logits are those of `HRM.segment`; a test holds them equal. engine/model.py is not
 touched: the trace is a read-only re-run.
 
+TRM (engine/models/trm.py) has one network for both updates, in the same order (L_cycles latent
+updates of z_L, then the answer update of z_H, H_cycles times): its norms are the analogous
+||z_L^k - z_L^(k-1)|| per latent step and ||z_H^k - z_H^(k-1)|| per answer update. TRM halts on
+q_halt > 0 alone (`no_ACT_continue`); its halting confidence is then sigmoid(q_halt).
+
 Norms are L2 over all positions (puzzle prefix included) and hidden units of one puzzle, in float32.
 """
 
@@ -38,11 +43,14 @@ class SegmentTrace:
     q_continue: float
     residual_L: list[list[float]]  # [H_cycles][L_cycles]
     residual_H: list[float]  # [H_cycles]
+    q_halt_only: bool = False  # TRM (no_ACT_continue): halting reads q_halt alone
 
     @property
     def halt_confidence(self) -> float:
-        """sigmoid(q_halt - q_continue): above 0.5 exactly when the Q head prefers halting (the ACT rule)."""
-        return float(1.0 / (1.0 + np.exp(-(self.q_halt - self.q_continue))))
+        """sigmoid(q_halt - q_continue) (TRM: sigmoid(q_halt)): above 0.5 exactly when the model would
+        halt here (the ACT rule)."""
+        margin = self.q_halt if self.q_halt_only else self.q_halt - self.q_continue
+        return float(1.0 / (1.0 + np.exp(-margin)))
 
     @property
     def q_halt_prob(self) -> float:
@@ -51,7 +59,7 @@ class SegmentTrace:
 
     @property
     def wants_halt(self) -> bool:
-        return self.q_halt > self.q_continue
+        return self.q_halt > 0 if self.q_halt_only else self.q_halt > self.q_continue
 
 
 @dataclass
@@ -70,6 +78,7 @@ def segment_json(kind: str, s: SegmentTrace) -> dict[str, Any]:
         "segment": s.segment, "prediction": s.prediction.tolist(),
         "changed": np.nonzero(s.changed)[0].tolist(),
         "q_halt_prob": s.q_halt_prob, "halt_confidence": s.halt_confidence, "wants_halt": s.wants_halt,
+        "changed_count": int(np.count_nonzero(s.changed)),
         "residuals": {"z_L": s.residual_L, "z_H": s.residual_H},
     }
     answer = answer_view(kind, s.prediction)
@@ -103,9 +112,12 @@ def _l2(new: mx.array, old: mx.array) -> mx.array:
 
 def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array
                    ) -> tuple[mx.array, ...]:
-    """One segment in `HRM.segment`'s order, recording residuals: (z_H, z_L, logits, q_halt, q_continue,
-    residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
+    """One segment in `HRM.segment`'s order (TRM's: the same, with one network), recording residuals:
+    (z_H, z_L, logits, q_halt, q_continue, residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
     cfg = model.config
+    h_net = getattr(model, "H_level", None)
+    if h_net is None:  # TRM: one network for both updates
+        h_net = model.L_level
 
     def run(z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array) -> tuple[mx.array, ...]:
         x = model.input_embeddings(inputs, rows)
@@ -115,7 +127,7 @@ def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, r
                 new = model.L_level(z_L, z_H + x)
                 res_L.append(_l2(new, z_L))
                 z_L = new
-            new = model.H_level(z_H, z_L)
+            new = h_net(z_H, z_L)
             res_H.append(_l2(new, z_H))
             z_H = new
         logits = model.lm_head(z_H)[:, cfg.puzzle_emb_len:]
@@ -124,7 +136,8 @@ def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, r
         return (z_H, z_L, logits, q[:, 0], q[:, 1], mx.stack(res_L, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles),
                 mx.stack(res_H, axis=1))
 
-    return model.over_streams(run, z_H, z_L, inputs, rows)
+    over = getattr(model, "over_streams", None)  # HRM's batch shards on CPU streams, as its segment runs
+    return over(run, z_H, z_L, inputs, rows) if over is not None else run(z_H, z_L, inputs, rows)
 
 
 def halt_step_of(wants: list[bool], limit: int) -> int:
@@ -153,6 +166,7 @@ def trace_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | Non
     traces = [PuzzleTrace(Solution(kind="", inputs=inputs[i], prediction=inputs[i], q_halt_prob=0.0, halt_step=0,
                                    steps_run=n_seg)) for i in range(B)]
     previous = [np.asarray(inputs[i]) for i in range(B)]
+    q_halt_only = bool(getattr(cfg, "no_ACT_continue", False))
     for s in range(1, n_seg + 1):
         z_H, z_L, logits, qh, qc, rl, rh = traced_segment(model, z_H, z_L, carry["inputs"], rows)
         preds = mx.argmax(logits, axis=-1)
@@ -161,7 +175,8 @@ def trace_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | Non
         for i, trace in enumerate(traces):
             trace.segments.append(SegmentTrace(
                 segment=s, prediction=preds_np[i], changed=preds_np[i] != previous[i], q_halt=float(qh_np[i]),
-                q_continue=float(qc_np[i]), residual_L=rl_np[i].tolist(), residual_H=rh_np[i].tolist()))
+                q_continue=float(qc_np[i]), residual_L=rl_np[i].tolist(), residual_H=rh_np[i].tolist(),
+                q_halt_only=q_halt_only))
             previous[i] = preds_np[i]
     for trace in traces:
         last = trace.segments[-1]

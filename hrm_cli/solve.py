@@ -19,16 +19,20 @@ def solve(
     max_segments: Optional[int] = typer.Option(None, "--max-segments", min=1,
                                                help="ACT segments to run (default: the training's halt_max_steps)."),
     verify: bool = typer.Option(False, "--verify", help="Answer only with a verified solution; else exit 5."),
+    steps: bool = typer.Option(False, "--steps", help="Draw the answer after every ACT segment, changes marked, "
+                               "with the halting confidence and the H/L residual norms (also in --json)."),
 ) -> None:
     """Solve one puzzle: a Sudoku string or grid, a Maze as text rows, or an ARC task JSON.
 
     With --samples K the puzzle is solved as K symmetric copies whose answers are voted on (ties:
     the halting head's confidence). With --verify only a candidate that passes the exact verifier
     is given; if none passes, one line says so and the exit code is 5 (ARC has no verifier).
+    With --steps the un-augmented forward pass is shown segment by segment as the answer forms.
 
     Examples:
       hrm solve runs/demo --puzzle '1..4.3...1..2..3'
       hrm solve runs/demo --puzzle '1..4.3...1..2..3' --samples 8 --verify
+      hrm solve runs/demo --puzzle '1..4.3...1..2..3' --steps
       hrm solve runs/maze --file maze.txt
       cat task.json | hrm solve runs/arc -
     """
@@ -54,13 +58,19 @@ def solve(
         text = sys.stdin.read()
     loaded = load_checkpoint(checkpoint)
     solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify)
+    traces = None
+    if steps:  # the plain forward pass again, keeping every segment (hrm_engine.solve_trace)
+        from hrm_engine.solve_trace import trace_text
+
+        traces = trace_text(loaded, text, segments=max_segments)
     abstained = any(s.abstained for s in solutions)
     if as_json:
         print_json({"checkpoint": str(loaded.path), "solutions": [
             {"kind": s.kind, "inputs": s.inputs, "prediction": None if s.abstained else s.prediction,
              "q_halt_prob": s.q_halt_prob, "halt_step": s.halt_step, "steps_run": s.steps_run, "samples": s.samples,
-             "verified": s.verified, "abstained": s.abstained, **s.extra, "candidates": candidates_json(s)}
-            for s in solutions]})
+             "verified": s.verified, "abstained": s.abstained, **s.extra, "candidates": candidates_json(s),
+             **(traces[i].to_json() if traces else {})}
+            for i, s in enumerate(solutions)]})
         if abstained:
             raise typer.Exit(UNVERIFIED_EXIT_CODE)
         return
@@ -68,7 +78,11 @@ def solve(
         console.print(no_verified_answer(solutions), highlight=False, soft_wrap=True)
         raise typer.Exit(UNVERIFIED_EXIT_CODE)
     solved_all = True
-    for s in solutions:
+    for i, s in enumerate(solutions):
+        if traces:
+            from hrm_cli.step_views import step_views
+
+            console.print(step_views(traces[i], loaded.build_info, console))
         console.print(render_example(s.kind, s.inputs, s.prediction, loaded.build_info, titles=("puzzle", "model's answer")))
         console.print(f"ACT: halts at segment {s.halt_step} of {s.steps_run}; halting confidence "
                       f"sigmoid(q_halt) = {s.q_halt_prob:.3f}", highlight=False)

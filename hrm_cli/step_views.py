@@ -68,6 +68,8 @@ def maze_step(inputs: np.ndarray, prediction: np.ndarray, changed: np.ndarray, m
             cell = "o" if on_path else ch
             draw = (cell if cell != "#" else "█") * 2
             style = styles.get(cell, "")
+            if ch == "#" and prediction[i] == PATH_TOKEN:  # a route through a wall: show where
+                draw, style = "xx", "bold red on grey23"
             if changed[i] and ch == " ":
                 style = CHANGED
                 if marks:
@@ -95,6 +97,13 @@ def arc_step(grid: np.ndarray, changed: np.ndarray | None, marks: bool) -> Text:
     return text
 
 
+def shown_changes(kind: str, inputs: np.ndarray, seg: SegmentTrace) -> int:
+    """How many cells the drawing highlights (a maze shows only the route over its open cells)."""
+    if kind == "maze":
+        return int(np.count_nonzero(seg.changed & (inputs == MAZE_CHARS.index(" ") + 1)))
+    return int(np.count_nonzero(seg.changed))
+
+
 def segment_grid(kind: str, inputs: np.ndarray, seg: SegmentTrace, previous: np.ndarray | None,
                  build: dict[str, Any], marks: bool) -> Text:
     """One segment's answer drawn for its kind."""
@@ -120,29 +129,35 @@ def confidence_text(seg: SegmentTrace) -> Text:
                          (" ✓" if seg.wants_halt else ""))
 
 
-def residual_text(seg: SegmentTrace) -> str:
-    """‖Δz_H‖ per H step, ‖Δz_L‖ per L step grouped by H step: the hierarchical convergence in numbers."""
-    h = " ".join(f"{v:.3g}" for v in seg.residual_H)
-    lo = " | ".join(" ".join(f"{v:.3g}" for v in row) for row in seg.residual_L)
-    return f"‖Δz_H‖ {h}   ‖Δz_L‖ {lo}"
+def residuals(values: list[float]) -> str:
+    return " ".join(f"{v:.3g}" for v in values)
 
 
 def step_views(trace: PuzzleTrace, build: dict[str, Any], console: Console) -> RenderableType:
     """Every segment's grid side by side (as many as the width holds), each titled with its confidence,
-    then one residual line per segment."""
+    then a table of the residual norms: ‖Δz_H‖ per H step, ‖Δz_L‖ per L step grouped by H step."""
+    from rich import box
+    from rich.table import Table
+
     marks = plain_markers(console)
     sol = trace.solution
-    panels, lines = [], []
+    panels = []
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), header_style="bold")
+    for col, justify in (("segment", "right"), ("changed", "right"), ("halt", "right"), ("‖Δz_H‖ by H step", "left"),
+                         ("‖Δz_L‖ by L step | H step", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
     previous = None
     for seg in trace.segments:
         grid = segment_grid(sol.kind, sol.inputs, seg, previous, build, marks)
-        title = f"segment {seg.segment}" + (" ◆" if seg.segment == sol.halt_step else "")
+        halts = seg.segment == sol.halt_step
+        title = f"segment {seg.segment}" + (" ◆" if halts else "")
         panels.append(Panel(grid, title=title, subtitle=confidence_text(seg), expand=False))
-        changed = int(np.count_nonzero(seg.changed))
-        lines.append(Text.assemble((f"segment {seg.segment:>2}", "bold"), f"  changed {changed:>3}  ",
-                                   confidence_text(seg), "  ", residual_text(seg)))
+        table.add_row(f"{seg.segment}{' ◆' if halts else ''}", str(shown_changes(sol.kind, sol.inputs, seg)),
+                      Text(f"{seg.halt_confidence:.2f}", style="bold green" if seg.wants_halt else ""),
+                      residuals(seg.residual_H),
+                      " | ".join(residuals(row) for row in seg.residual_L))
         previous = seg.prediction
-    legend = Text.assemble(("◆ ", "bold"), f"the Q head halts here (segment {sol.halt_step}); ",
-                           ("changed cells", CHANGED if not marks else ""), (" marked *" if marks else " highlighted"),
-                           "; halt = sigmoid(q_halt − q_continue)", style="dim")
-    return Group(Columns(panels), legend, *lines)
+    legend = Text.assemble(("◆", "bold"), f" Q head halts ({sol.halt_step}) · ",
+                           ("changed cells", CHANGED if not marks else ""), (" *" if marks else ""),
+                           " · halt = sigmoid(q_halt − q_continue)", style="dim")
+    return Group(Columns(panels), legend, table)

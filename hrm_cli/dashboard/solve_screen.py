@@ -25,7 +25,7 @@ from textual.widgets import Footer, Static, TextArea
 
 from hrm_cli.dashboard.plots import Line, MetricPlot, PlotSpec
 from hrm_cli.dashboard.solve_session import Answer, Puzzle, SolveSession, residual_series, segment_answers
-from hrm_cli.step_views import CHANGED, confidence_text, segment_grid
+from hrm_cli.step_views import CHANGED, confidence_text, segment_grid, shown_changes
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -253,7 +253,7 @@ class SolveScreen(Screen):
         previous = self.trace.segments[self.segment - 1].prediction if self.segment else None
         marks = self.app.no_color
         grid = segment_grid(self.trace.solution.kind, self.puzzle.inputs, seg, previous, self.session.build, marks)
-        changed = int(np.count_nonzero(seg.changed))
+        changed = shown_changes(self.trace.solution.kind, self.puzzle.inputs, seg)
         halts = " ◆" if seg.segment == self.trace.solution.halt_step else ""
         head = Text.assemble((f"segment {seg.segment}/{len(self.trace.segments)}{halts}  ", "bold"),
                              confidence_text(seg))

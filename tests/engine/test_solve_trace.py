@@ -109,3 +109,32 @@ def test_trace_an_arc_task():
     sol = traces[0].solution
     assert sol.kind == "arc" and "output" in sol.extra and sol.extra["correct"] in (True, False)
     assert isinstance(traces[0].to_json()["segments"][1]["answer"], list)
+
+
+@pytest.mark.parametrize("mlp_t", [False, True])
+def test_trm_trace_equals_its_segment_and_halts_on_q_halt(mlp_t):
+    from hrm_engine.models.trm import TRM, TRMConfig
+
+    mx.random.seed(5)
+    meta = SimpleNamespace(seq_len=16, vocab_size=6, num_puzzle_identifiers=1)
+    arch = dict(hidden_size=32, num_heads=2, L_layers=1, H_cycles=3, L_cycles=2, halt_max_steps=3, puzzle_emb_len=2,
+                mlp_t=mlp_t)
+    model = TRM(TRMConfig.from_config({"arch": arch}, meta, forward_dtype="float32"))
+    model.q_head.weight = mx.random.normal((2, 32)) * 0.3
+    loaded = Loaded(model=model, config={}, metadata=meta, build_info={"kind": "sudoku"}, step=0, path=Path("."))
+    inputs = np.random.default_rng(2).integers(1, 6, (2, 16)).astype(np.int64)
+    batch = {"inputs": mx.array(inputs.astype(np.int32)), "labels": mx.zeros((2, 16), mx.int32),
+             "puzzle_identifiers": mx.array([0, 0])}
+    carry = reset_halted(model, initial_carry(model, batch), batch)
+    rows = model.puzzle_emb[carry["puzzle_identifiers"]]
+    mine = traced_segment(model, carry["z_H"], carry["z_L"], carry["inputs"], rows)
+    for a, b in zip(mine[:5], model.segment(carry["z_H"], carry["z_L"], carry["inputs"], rows)):
+        assert np.array_equal(np.array(a), np.array(b))
+    assert mine[5].shape == (2, 3, 2) and mine[6].shape == (2, 3)
+    traces = trace_model(loaded, inputs)
+    solved = run_model(loaded, inputs)
+    for tr, sol in zip(traces, solved):
+        assert np.array_equal(tr.solution.prediction, sol.prediction) and tr.solution.halt_step == sol.halt_step
+        seg = tr.segments[-1]
+        assert seg.q_halt_only and seg.wants_halt == (seg.q_halt > 0)
+        assert seg.halt_confidence == pytest.approx(1 / (1 + np.exp(-seg.q_halt)))
