@@ -78,11 +78,12 @@ def train(
                             disable=as_json)
     # Piped (a Makefile, a log file): no bar, so print a plain line every few log intervals instead.
     plain_every = 0 if (as_json or err_console.is_terminal) else 10
-    task = progress.add_task("train", total=None, info="")
+    # hidden until the run line is printed: that line goes to stdout, the bar to stderr, and a bar drawn
+    # before it ("train 0/?") was left on the line above it, stale, in a terminal wide enough not to wrap
+    task = progress.add_task("train", total=None, info="", visible=False)
     eval_task: dict[str, int] = {}
 
     def on_start(trainer, run_path: Path) -> None:
-        progress.update(task, total=trainer.total_steps, completed=trainer.step_count)
         if not as_json:
             m = trainer.model.config
             console.print(f"[bold]run[/] {run_path}  [bold]device[/] {backend.device_label()}  "
@@ -90,6 +91,7 @@ def train(
                           f"[bold]steps[/] {trainer.total_steps:,}  [bold]batch[/] {trainer.global_batch_size}  "
                           f"[bold]dtype[/] {m.forward_dtype}  H{m.H_cycles}xL{m.L_cycles}, ACT <= {m.halt_max_steps}",
                           highlight=False)
+        progress.update(task, total=trainer.total_steps, completed=trainer.step_count, visible=True)
 
     logs_seen = [0]
 
