@@ -16,6 +16,7 @@ from rich.text import Text  # noqa: E402
 from hrm_cli import agent as agent_cmd  # noqa: E402
 from hrm_cli import config as config_cmd  # noqa: E402
 from hrm_cli import bench as bench_cmd  # noqa: E402
+from hrm_cli import completions  # noqa: E402
 from hrm_cli import data as data_cmd  # noqa: E402
 from hrm_cli.dashboard_cmd import dashboard as dashboard_cmd  # noqa: E402
 from hrm_cli.doctor import doctor as doctor_cmd  # noqa: E402
@@ -42,6 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
+    add_completion=False,  # ours: the static scripts (hrm_cli/completions.py), not a Python start per TAB
 )
 
 app.add_typer(config_cmd.app, name="config")
@@ -67,6 +69,14 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Optional[bool] = typer.Option(
         None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    show_completion: bool = typer.Option(
+        False, "--show-completion", callback=completions.show_completion, is_eager=True, expose_value=False,
+        help="Print the static completion script for your shell ($SHELL: bash, zsh or fish).",
+    ),
+    install_completion: bool = typer.Option(
+        False, "--install-completion", callback=completions.install_completion, is_eager=True,
+        expose_value=False, help="Install the static completion script for your shell.",
     ),
 ) -> None:
     """Hierarchical Reasoning Models on MLX."""
