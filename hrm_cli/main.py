@@ -25,6 +25,7 @@ from hrm_cli.solve import solve as solve_cmd  # noqa: E402
 from hrm_cli.train import train as train_cmd  # noqa: E402
 from hrm_cli import reference_cmds  # noqa: E402
 from hrm_cli.console import err_console  # noqa: E402
+from hrm_cli.help_text import reflow_app  # noqa: E402
 from hrm_engine import backend  # noqa: E402
 from hrm_engine import writes  # noqa: E402
 from hrm_engine.errors import HRMError  # noqa: E402
@@ -57,6 +58,7 @@ app.command("dashboard")(dashboard_cmd)
 app.command("doctor")(doctor_cmd)
 app.add_typer(reference_cmds.import_app, name="import")
 app.command("parity")(reference_cmds.parity)
+reflow_app(app)  # help paragraphs wrap at the terminal's width, not at the source's line breaks
 
 
 def _version_callback(value: bool) -> None:
