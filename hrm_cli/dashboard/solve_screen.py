@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static, TextArea
 
@@ -145,7 +145,7 @@ class SolveScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="topline")
         with Horizontal(id="solve-body"):
-            with VerticalScroll(id="solve-left"):
+            with ScrollableContainer(id="solve-left"):  # a 30x30 maze is wider than 80 columns
                 yield Static(id="solve-grid")
                 yield Static(id="solve-strip")
                 yield Static(id="solve-answers")
@@ -215,8 +215,11 @@ class SolveScreen(Screen):
     # -- drawing -----------------------------------------------------------------------------------
     def _redraw(self) -> None:
         self.query_one("#title", Static).update(self._title())
-        left, strip, answers = self._panels()
-        self.query_one("#solve-grid", Static).update(left)
+        left, width, strip, answers = self._panels()
+        grid = self.query_one("#solve-grid", Static)
+        grid.update(left)
+        # as wide as the drawing (a 30x30 maze is 64 columns), so the panel scrolls instead of wrapping it
+        grid.styles.width = width or "100%"
         self.query_one("#solve-strip", Static).update(strip)
         self.query_one("#solve-answers", Static).update(answers)
         plot = self.query_one("#convergence", MetricPlot)
@@ -245,10 +248,11 @@ class SolveScreen(Screen):
         pred = self.trace.segments[self.segment].prediction
         return next((a.correct for a in self.answers if np.array_equal(a.prediction, pred)), None)
 
-    def _panels(self) -> tuple[Any, Any, Any]:
+    def _panels(self) -> tuple[Any, int | None, Any, Any]:
+        """The grid (and its width in cells), the confidence strip, the answer tables."""
         if self.trace is None or self.puzzle is None:
             empty = Text(self.status or "nothing to show", style="italic")
-            return empty, Text(""), Text("")
+            return empty, None, Text(""), Text("")
         seg = self.trace.segments[self.segment]
         previous = self.trace.segments[self.segment - 1].prediction if self.segment else None
         marks = self.app.no_color
@@ -261,13 +265,15 @@ class SolveScreen(Screen):
         title = None if right is None else Text("right", "bold green") if right else Text("wrong", "bold red")
         # the subtitle is also the legend: styled as the changed cells are (or naming their mark)
         subtitle = Text(f"{changed} changed" + (" *" if marks else ""), style="bold" if marks else CHANGED)
-        panel = Group(head, Panel(grid, title=title, subtitle=subtitle, expand=False))
+        box_width = max(max((line.cell_len for line in grid.split()), default=0) + 4, subtitle.cell_len + 6)
+        panel = Group(head, Panel(grid, title=title, subtitle=subtitle, width=box_width))  # expands to box_width
+        width = max(box_width, head.cell_len)
         strip = confidence_strip(self.trace, self.segment)
         tables: list[Any] = [answers_table(self.answers, seg.prediction, "answers by segment", voted=False)]
         if self.votes is not None:
             tables += [Text(""), answers_table(self.votes, seg.prediction,
                                                f"vote of {sum(v.votes for v in self.votes)} copies", voted=True)]
-        return panel, strip, Group(*tables)
+        return panel, width, strip, Group(*tables)
 
     # -- actions -----------------------------------------------------------------------------------
     def on_unmount(self) -> None:

@@ -154,7 +154,9 @@ class SolveSession:
                 for c in sol.candidates]
 
     def close(self) -> None:
-        self._mlx.shutdown(wait=False, cancel_futures=True)
+        """Drop queued work and wait for the running call: MLX aborts the process if a thread of its
+        is still computing when Python exits."""
+        self._mlx.shutdown(wait=True, cancel_futures=True)
 
     def parse(self, text: str) -> Puzzle:
         """A pasted puzzle in the forms `hrm solve` reads (an ARC task: its first test input)."""

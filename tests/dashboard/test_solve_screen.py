@@ -135,3 +135,17 @@ def test_snapshot_solve_80x24(snap_compare, tmp_path, utc):
 def test_snapshot_solve_160x48(snap_compare, tmp_path, utc):
     app = DashboardApp(tmp_path / "runs", refresh_s=3600, clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_solve_snapshot(("left", "left")))
+
+
+@pytest.mark.anyio
+async def test_changed_cells_are_marked_without_colour(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = DashboardApp(tmp_path / "runs", refresh_s=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(SolveScreen(Path("runs/x"), session=FixedSession()))
+        screen = await _solved(pilot)
+        await pilot.press("home")
+        text = screen_text(app)
+        assert "*" in text.split("halt")[1] and "changed *" in text  # the cells, and the legend naming the mark
+        await pilot.press("end")
+        assert screen.segment == len(screen.trace.segments) - 1 and "right" in screen_text(app)
