@@ -151,7 +151,10 @@ def step_views(trace: PuzzleTrace, build: dict[str, Any], console: Console) -> R
         grid = segment_grid(sol.kind, sol.inputs, seg, previous, build, marks)
         halts = seg.segment == sol.halt_step
         title = f"segment {seg.segment}" + (" ◆" if halts else "")
-        panels.append(Panel(grid, title=title, subtitle=confidence_text(seg), expand=False))
+        subtitle = confidence_text(seg)
+        width = max(max((line.cell_len for line in grid.split()), default=0) + 4, subtitle.cell_len + 6,
+                    len(title) + 6)  # titles whole: a panel shrunk to its grid cut them
+        panels.append(Panel(grid, title=title, subtitle=subtitle, width=width))
         table.add_row(f"{seg.segment}{' ◆' if halts else ''}", str(shown_changes(sol.kind, sol.inputs, seg)),
                       Text(f"{seg.halt_confidence:.2f}", style="bold green" if seg.wants_halt else ""),
                       residuals(seg.residual_H),

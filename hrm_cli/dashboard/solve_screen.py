@@ -45,7 +45,7 @@ def convergence_spec(trace: Any, current: int) -> PlotSpec:
     hx, hy, lx, ly = residual_series(trace)
     h_per_seg = len(trace.segments[0].residual_H) if trace.segments else 1
     return PlotSpec("forward residuals vs H step",
-                    (Line(hx, hy, "braille", "cyan", "‖Δz_H‖"), Line(lx, ly, "dot", "orange", "‖Δz_L‖", scatter=True)),
+                    (Line(hx, hy, "braille", "cyan", "‖Δz_H‖"), Line(lx, ly, "dot", "orange", "‖Δz_L‖")),
                     yscale="log", vlines=(float((current + 1) * h_per_seg),))
 
 
