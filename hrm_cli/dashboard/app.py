@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -45,15 +47,19 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark", "dismiss", "Close", key_display="esc")]
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
+        # one table per section with the key column as wide as the widest key, so a long section
+        # name does not widen the keys and squeeze the explanations
+        key_width = max(len(key) for _, keys in HELP for key, _ in keys)
+        parts: list[Any] = []
         for section, keys in HELP:
-            table.add_row(f"[reverse] {section} [/]", "")
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold", no_wrap=True, width=key_width)
+            table.add_column()
             for key, what in keys:
                 table.add_row(key, what)
+            parts += [Text(f" {section} ", style="reverse bold"), table]
         with VerticalScroll():
-            yield Static(table)
+            yield Static(Group(*parts))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
