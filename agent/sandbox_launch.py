@@ -189,6 +189,13 @@ def ro_binds(extra: list[str]) -> list[str]:
     return out
 
 
+def _mirror(host: str) -> list[str]:
+    """The same path in the jail: a symlink as a symlink (merged-/usr layouts), anything else bound read-only."""
+    if os.path.islink(host):
+        return ["--symlink", os.readlink(host), host]
+    return ["--ro-bind", host, host] if os.path.exists(host) else []
+
+
 def bwrap_argv(bwrap: str, extra_read: list[str], disk_bytes: int, root: bool, program: bytes,
                command: list[str], config_file: str | None) -> tuple[list[str], list[int]]:
     """The bubblewrap command line and the descriptors it must inherit (the seccomp program's pipe)."""
@@ -201,18 +208,10 @@ def bwrap_argv(bwrap: str, extra_read: list[str], disk_bytes: int, root: bool, p
         argv += ["--unshare-user", "--disable-userns"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for name in _ROOT_LINKS:
-        host = "/" + name
-        if os.path.islink(host):
-            argv += ["--symlink", os.readlink(host), host]
-        elif os.path.isdir(host):
-            argv += ["--ro-bind", host, host]
+        argv += _mirror("/" + name)
     argv += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC_FILES:
-        host = "/etc/" + name
-        if os.path.islink(host):
-            argv += ["--symlink", os.readlink(host), host]
-        elif os.path.exists(host):
-            argv += ["--ro-bind", host, host]
+        argv += _mirror("/etc/" + name)
     binds = ro_binds(extra_read)
     made: set[str] = {"/", "/usr", "/etc"}
     for p in binds:
