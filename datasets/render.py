@@ -6,7 +6,7 @@ drawing serves `hrm data show` and `hrm solve`; rich drops the colours when pipe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rich.columns import Columns
@@ -19,11 +19,11 @@ ARC_PALETTE = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA",
 MAZE_CHARS = "# SGo"  # tokens 1..5, as the reference's maze charset
 
 
-def sudoku_text(cells: np.ndarray, box: tuple[int, int], givens: np.ndarray | None = None,
-                wrong: np.ndarray | None = None) -> Text:
-    """A Sudoku grid (values 0..N, 0 blank) with box lines; givens bold, wrong cells red."""
-    n = int(round(len(cells) ** 0.5))
-    grid = np.asarray(cells).reshape(n, n)
+def sudoku_grid(values: np.ndarray, box: tuple[int, int],
+                cell: Callable[[int, int], list[tuple[str, str]]]) -> Text:
+    """A Sudoku grid with box lines; `cell(index, value)` gives each cell's (text, style) pieces."""
+    values = np.asarray(values).reshape(-1)
+    n = int(round(len(values) ** 0.5))
     br, bc = box
     text = Text()
     horizontal = "+-".join("-" * (2 * bc) for _ in range(n // bc))
@@ -33,15 +33,23 @@ def sudoku_text(cells: np.ndarray, box: tuple[int, int], givens: np.ndarray | No
         for c in range(n):
             if c and c % bc == 0:
                 text.append("| ", style="dim")
-            v = int(grid[r, c])
             i = r * n + c
-            style = "bold" if givens is not None and givens[i] else "cyan"
-            if wrong is not None and wrong[i]:
-                style = "bold red"
-            text.append((str(v) if v else ".") + " ", style=style if v else "dim")
+            for piece, style in cell(i, int(values[i])):
+                text.append(piece, style=style)
         if r < n - 1:
             text.append("\n")
     return text
+
+
+def sudoku_text(cells: np.ndarray, box: tuple[int, int], givens: np.ndarray | None = None,
+                wrong: np.ndarray | None = None) -> Text:
+    """A Sudoku grid (values 0..N, 0 blank) with box lines; givens bold, wrong cells red."""
+    def cell(i: int, v: int) -> list[tuple[str, str]]:
+        style = "bold" if givens is not None and givens[i] else "cyan"
+        if wrong is not None and wrong[i]:
+            style = "bold red"
+        return [((str(v) if v else ".") + " ", style if v else "dim")]
+    return sudoku_grid(cells, box, cell)
 
 
 def maze_text(tokens: np.ndarray, path: np.ndarray | None = None) -> Text:

@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from hrm_datasets.render import ARC_PALETTE, MAZE_CHARS, _default_box
+from hrm_datasets.render import ARC_PALETTE, MAZE_CHARS, _default_box, sudoku_grid
 from hrm_engine.solve_trace import PuzzleTrace, SegmentTrace
 
 CHANGED = "bold black on yellow"
@@ -31,27 +31,13 @@ def plain_markers(console: Console) -> bool:
 def sudoku_step(inputs: np.ndarray, prediction: np.ndarray, changed: np.ndarray, box: tuple[int, int],
                 marks: bool) -> Text:
     """The predicted digits with box lines; givens bold, changed cells highlighted (or `*` after them)."""
-    n = int(round(len(inputs) ** 0.5))
-    br, bc = box
     digits = np.where(prediction >= 2, prediction - 1, 0)
-    text = Text()
-    horizontal = "+-".join("-" * (2 * bc) for _ in range(n // bc))
-    for r in range(n):
-        if r and r % br == 0:
-            text.append(horizontal + "\n", style="dim")
-        for c in range(n):
-            if c and c % bc == 0:
-                text.append("| ", style="dim")
-            i = r * n + c
-            v = int(digits[i])
-            style = "bold" if inputs[i] >= 2 else "cyan"
-            if changed[i]:
-                style = CHANGED
-            text.append(str(v) if v else ".", style=style if v or changed[i] else "dim")
-            text.append("*" if marks and changed[i] else " ")
-        if r < n - 1:
-            text.append("\n")
-    return text
+
+    def cell(i: int, v: int) -> list[tuple[str, str]]:
+        style = CHANGED if changed[i] else ("bold" if inputs[i] >= 2 else "cyan")
+        return [(str(v) if v else ".", style if v or changed[i] else "dim"),
+                ("*" if marks and changed[i] else " ", "")]
+    return sudoku_grid(digits, box, cell)
 
 
 def maze_step(inputs: np.ndarray, prediction: np.ndarray, changed: np.ndarray, marks: bool) -> Text:
