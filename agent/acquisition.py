@@ -2,7 +2,8 @@
 
 Expected improvement (the default) balances the GP's mean against its uncertainty in closed form; UCB
 trades them with an explicit β; Thompson sampling draws one plausible objective from the posterior and
-takes its maximum, which explores more on small histories.
+takes its maximum, which explores more on small histories. All three read the GP's posterior of the
+latent (noise-free) objective: its predictive mean and standard deviation (`GaussianProcess.predict`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,6 @@ import numpy as np
 from hrm_agent.gp import GaussianProcess
 
 ACQUISITIONS = ("ei", "ucb", "thompson")
-_SQRT2 = math.sqrt(2.0)
-_erf = np.vectorize(math.erf, otypes=[float])
-
-
-def norm_pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * np.asarray(z, float) ** 2) / math.sqrt(2.0 * math.pi)
-
-
-def norm_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _erf(np.asarray(z, float) / _SQRT2))
 
 
 def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -36,8 +27,10 @@ def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float, xi: flo
     gain = mean - best - xi
     out = np.maximum(gain, 0.0)
     pos = sigma > 1e-12
+    from scipy.special import ndtr  # the standard normal CDF
+
     z = gain[pos] / sigma[pos]
-    out[pos] = gain[pos] * norm_cdf(z) + sigma[pos] * norm_pdf(z)
+    out[pos] = gain[pos] * ndtr(z) + sigma[pos] * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     return out
 
 
@@ -62,7 +55,7 @@ def acquisition_values(
     """
     mean, var = gp.predict(xs)
     if kind == "ei":
-        value = expected_improvement(mean, var, best, xi * getattr(gp, "_sd", 1.0))
+        value = expected_improvement(mean, var, best, xi * gp.y_std)
     elif kind == "ucb":
         value = upper_confidence_bound(mean, var, beta)
     elif kind == "thompson":

@@ -281,7 +281,7 @@ class Optimizer:
     def _bopro(self, arm: Arm) -> None:
         rng = np.random.default_rng(self.seed + 1)
         reservoir: list[str] = []
-        gp = GaussianProcess(self.opt.kernel)
+        gp = GaussianProcess(self.opt.kernel, seed=self.seed)  # seeded restarts: a run repeats
         while len(arm.records) < self.evaluations:
             texts = [r.candidate for r in arm.records]
             z = self._latent(texts)

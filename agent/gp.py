@@ -1,86 +1,41 @@
-"""A Gaussian-process surrogate in plain numpy: the model BOPRO fits on (latent vector, score) pairs.
+"""The Gaussian-process surrogate BOPRO fits on (latent vector, score) pairs: scikit-learn's
+`GaussianProcessRegressor` with a constant × Matérn(ν = 5/2) + white-noise kernel.
 
-Why numpy and not scipy/sklearn: the pools and histories are tiny (tens of points), the venv has no
-scipy, and every number here must be inspectable in a trace. Hyperparameters (length scale, signal
-variance, noise) maximise the log marginal likelihood: a log-space grid search first, then a Nelder-Mead
-polish in log space from the best grid points. Every factorisation goes through `cholesky_jitter`, which
-adds growing diagonal jitter until the matrix factorises, so near-duplicate candidates (the same word
-proposed twice with different spacing) never crash a fit.
+Why these choices: the BOPRO paper models scores over a latent space of solutions with a Matérn GP
+whose hyperparameters are fitted (issue 18), and Matérn 5/2 is the usual default of Bayesian optimisation
+(twice differentiable, less over-confident between points than RBF). The signal variance, length scale and
+noise level maximise the log marginal likelihood (L-BFGS-B in log space, from the median-distance start
+plus `restarts` log-uniform draws, seeded so a run repeats). Scores are standardised (`normalize_y`), so one
+set of bounds serves objectives scored in [-1, 1] and in thousands alike; predictions come back in the
+original units.
+
+`predict` returns the posterior of the latent (noise-free) function: the acquisition asks how good the
+objective is there, not how noisy one more evaluation would be. The fitted white-noise level is therefore
+removed from scikit-learn's predictive variance. A fit whose covariance does not factorise (near-duplicate
+candidates with a tiny noise level) is retried with growing diagonal jitter (`alpha`), so it never crashes.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:  # scikit-learn is imported where a GP is built: `hrm` and its completions start fast
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import Kernel
+
 KERNELS = ("matern52", "rbf")
-_JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
-_LOG_2PI = math.log(2.0 * math.pi)
+_JITTERS = (1e-10, 1e-8, 1e-6, 1e-4, 1e-2)
+SIGNAL_BOUNDS = (0.05, 20.0)  # signal variance, in units of the standardised scores' variance
+LENGTH_SCALE_RANGE = 20.0  # length scale within median distance / 20 .. median distance * 20
 
 
 class GPError(ValueError):
     """The data cannot be modelled (no points, shape mismatch, a matrix that never factorises)."""
-
-
-# -- kernels -----------------------------------------------------------------------------------------
-
-
-def sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise squared Euclidean distances, clipped at 0 (the expansion can dip below by rounding)."""
-    a, b = np.atleast_2d(a).astype(float), np.atleast_2d(b).astype(float)
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
-
-
-def rbf(a: np.ndarray, b: np.ndarray, length_scale: float = 1.0, variance: float = 1.0) -> np.ndarray:
-    """Squared-exponential kernel: variance * exp(-|a-b|^2 / (2 l^2)). Infinitely smooth."""
-    return variance * np.exp(-0.5 * sq_dists(a, b) / (length_scale**2))
-
-
-def matern52(a: np.ndarray, b: np.ndarray, length_scale: float = 1.0, variance: float = 1.0) -> np.ndarray:
-    """Matérn 5/2: variance * (1 + s + s^2/3) exp(-s), s = sqrt(5)|a-b|/l. Twice differentiable, less
-    over-confident than RBF between points, the usual default in Bayesian optimisation."""
-    s = math.sqrt(5.0) * np.sqrt(sq_dists(a, b)) / length_scale
-    return variance * (1.0 + s + s * s / 3.0) * np.exp(-s)
-
-
-def kernel_fn(name: str) -> Callable[..., np.ndarray]:
-    if name == "rbf":
-        return rbf
-    if name == "matern52":
-        return matern52
-    raise GPError(f"unknown kernel {name!r}; choose one of: {', '.join(KERNELS)}")
-
-
-def cholesky_jitter(k: np.ndarray) -> tuple[np.ndarray, float]:
-    """Lower Cholesky factor of `k`, adding jitter * mean(diag) until it factorises; returns (L, jitter)."""
-    scale = float(np.mean(np.diag(k))) if k.size else 1.0
-    scale = scale if scale > 0 and math.isfinite(scale) else 1.0
-    eye = np.eye(k.shape[0])
-    for jitter in _JITTERS:
-        try:
-            return np.linalg.cholesky(k + jitter * scale * eye), jitter * scale
-        except np.linalg.LinAlgError:
-            continue
-    raise GPError(
-        f"covariance matrix not positive definite even with jitter {_JITTERS[-1]:g} x mean diagonal"
-    )
-
-
-def _solve_lower(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """lower^-1 b for a lower-triangular factor (np.linalg.solve: numpy has no triangular solver)."""
-    return np.linalg.solve(lower, b)
-
-
-def _cho_solve(lower: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(L L^T)^-1 b."""
-    return np.linalg.solve(lower.T, np.linalg.solve(lower, b))
-
-
-# -- the model ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -89,66 +44,35 @@ class GPHyper:
 
     length_scale: float
     signal_variance: float
-    noise: float  # noise variance added to the diagonal
+    noise: float  # white-noise variance added to the diagonal
 
     def to_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def log_marginal_likelihood(x: np.ndarray, y: np.ndarray, hyper: GPHyper, kernel: str = "matern52") -> float:
-    """log p(y | X, θ) = -½ yᵀK⁻¹y - Σ log L_ii - n/2 log 2π, K = k(X,X) + noise·I (zero prior mean)."""
-    k = kernel_fn(kernel)(x, x, hyper.length_scale, hyper.signal_variance) + hyper.noise * np.eye(len(x))
-    try:
-        lower, _ = cholesky_jitter(k)
-    except GPError:
-        return -math.inf
-    alpha = _cho_solve(lower, y)
-    value = -0.5 * float(y @ alpha) - float(np.log(np.diag(lower)).sum()) - 0.5 * len(x) * _LOG_2PI
-    return value if math.isfinite(value) else -math.inf
+def _base_kernel(name: str, length_scale: float, bounds: tuple[float, float] | str) -> Kernel:
+    from sklearn.gaussian_process.kernels import RBF, Matern
+
+    if name == "matern52":
+        return Matern(length_scale=length_scale, length_scale_bounds=bounds, nu=2.5)
+    if name == "rbf":
+        return RBF(length_scale=length_scale, length_scale_bounds=bounds)
+    raise GPError(f"unknown kernel {name!r}; choose one of: {', '.join(KERNELS)}")
 
 
-def nelder_mead(
-    f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iters: int = 80, tol: float = 1e-6
-) -> tuple[np.ndarray, float]:
-    """Minimise f from x0 with the Nelder-Mead simplex (standard coefficients); returns (x, f(x))."""
-    n = len(x0)
-    simplex = [np.asarray(x0, float)] + [np.asarray(x0, float) + step * np.eye(n)[i] for i in range(n)]
-    values = [f(p) for p in simplex]
-    for _ in range(iters):
-        order = np.argsort(values)
-        simplex, values = [simplex[i] for i in order], [values[i] for i in order]
-        if abs(values[-1] - values[0]) < tol and np.max(np.abs(simplex[-1] - simplex[0])) < tol:
-            break
-        centroid = np.mean(simplex[:-1], axis=0)
-        worst = simplex[-1]
-        reflected = centroid + (centroid - worst)
-        fr = f(reflected)
-        if values[0] <= fr < values[-2]:
-            simplex[-1], values[-1] = reflected, fr
-            continue
-        if fr < values[0]:
-            expanded = centroid + 2.0 * (centroid - worst)
-            fe = f(expanded)
-            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-            continue
-        contracted = centroid + 0.5 * (worst - centroid)
-        fc = f(contracted)
-        if fc < values[-1]:
-            simplex[-1], values[-1] = contracted, fc
-            continue
-        best = simplex[0]
-        simplex = [best] + [best + 0.5 * (p - best) for p in simplex[1:]]
-        values = [values[0]] + [f(p) for p in simplex[1:]]
-    i = int(np.argmin(values))
-    return simplex[i], values[i]
+def median_distance(x: np.ndarray) -> float:
+    """Median pairwise distance of distinct points (1.0 when there are none): the length-scale prior."""
+    diff = x[:, None, :] - x[None, :, :]
+    d = np.sqrt((diff * diff).sum(-1))[np.triu_indices(len(x), 1)]
+    d = d[d > 1e-9]
+    return float(np.median(d)) if d.size else 1.0
 
 
 class GaussianProcess:
-    """GP regression: `fit(X, y)` (optionally learning hyperparameters), then `predict(X*)`.
+    """GP regression: `fit(X, y)` (learning hyperparameters unless told not to), then `predict(X*)`.
 
-    With `normalize_y` (the default) scores are standardised before fitting, so one prior and one
-    hyperparameter grid serve objectives scored in [-1, 1] and in thousands alike; predictions are
-    returned in the original units.
+    `hyper` fixes the hyperparameters (with `fit(..., optimize=False)`); otherwise they start from the
+    median pairwise distance and are fitted by marginal likelihood with `restarts` extra random starts.
     """
 
     def __init__(
@@ -158,17 +82,36 @@ class GaussianProcess:
         *,
         normalize_y: bool = True,
         noise_bounds: tuple[float, float] = (1e-6, 1.0),
+        restarts: int = 3,
+        seed: int = 0,
     ) -> None:
-        kernel_fn(kernel)  # validate early
+        _base_kernel(kernel, 1.0, "fixed")  # validate early
         self.kernel = kernel
         self.hyper = hyper
         self.normalize_y = normalize_y
         self.noise_bounds = noise_bounds
+        self.restarts = int(restarts)
+        self.seed = int(seed)
         self.lml: float | None = None
         self.jitter = 0.0
-        self._x: np.ndarray | None = None
+        self.at_bounds: list[str] = []
+        self.model: GaussianProcessRegressor | None = None
 
     # -- fitting ------------------------------------------------------------------------------------
+
+    def _kernel(self, x: np.ndarray, fixed: bool) -> Kernel:
+        from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
+
+        if fixed and self.hyper is not None:
+            h = self.hyper
+            return ConstantKernel(h.signal_variance, "fixed") * _base_kernel(
+                self.kernel, h.length_scale, "fixed"
+            ) + WhiteKernel(h.noise, "fixed")
+        median = median_distance(x)
+        ls_bounds = (median / LENGTH_SCALE_RANGE, median * LENGTH_SCALE_RANGE)
+        return ConstantKernel(1.0, SIGNAL_BOUNDS) * _base_kernel(self.kernel, median, ls_bounds) + WhiteKernel(
+            math.sqrt(self.noise_bounds[0] * self.noise_bounds[1]), self.noise_bounds
+        )
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, optimize: bool = True) -> GaussianProcess:
         x = np.atleast_2d(np.asarray(x, float))
@@ -179,85 +122,120 @@ class GaussianProcess:
             raise GPError(f"{len(x)} inputs but {len(y)} scores")
         if not np.all(np.isfinite(y)) or not np.all(np.isfinite(x)):
             raise GPError("inputs and scores must be finite")
-        self._mu, self._sd = (float(y.mean()), float(y.std())) if self.normalize_y else (0.0, 1.0)
-        if self._sd < 1e-12:
-            self._sd = 1.0
-        yn = (y - self._mu) / self._sd
-        if optimize or self.hyper is None:
-            self.hyper = self.optimize_hyper(x, yn)
-        self._x, self._yn = x, yn
-        k = self._k(x, x) + self.hyper.noise * np.eye(len(x))
-        self._lower, self.jitter = cholesky_jitter(k)
-        self._alpha = _cho_solve(self._lower, yn)
-        self.lml = log_marginal_likelihood(x, yn, self.hyper, self.kernel)
-        return self
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
 
-    def optimize_hyper(self, x: np.ndarray, yn: np.ndarray) -> GPHyper:
-        """Maximise the log marginal likelihood over (log l, log σf², log σn²): grid, then Nelder-Mead."""
-        d = np.sqrt(sq_dists(x, x))
-        off = d[np.triu_indices(len(x), 1)]
-        off = off[off > 1e-9]
-        median = float(np.median(off)) if off.size else 1.0
-        lo_n, hi_n = self.noise_bounds
-        bounds = np.log([[median / 20.0, median * 20.0], [0.05, 20.0], [lo_n, hi_n]])
+        fixed = not optimize and self.hyper is not None
+        last: Exception | None = None
+        for jitter in _JITTERS:
+            model = GaussianProcessRegressor(
+                kernel=self._kernel(x, fixed),
+                alpha=jitter,
+                normalize_y=self.normalize_y,
+                optimizer=None if fixed else "fmin_l_bfgs_b",
+                n_restarts_optimizer=0 if fixed else self.restarts,
+                random_state=self.seed,
+            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                try:
+                    model.fit(x, y)
+                except (np.linalg.LinAlgError, ValueError) as exc:
+                    last = exc
+                    continue
+            self.at_bounds = sorted(
+                {_bound_name(str(w.message)) for w in caught if issubclass(w.category, ConvergenceWarning)}
+                - {""}
+            )
+            self.model, self.jitter = model, jitter
+            # scikit-learn's own standardisation: mean and population std, a zero std counted as 1
+            sd = float(np.std(y))
+            self._y_mean = float(np.mean(y)) if self.normalize_y else 0.0
+            self._y_std = (sd if sd >= 10 * np.finfo(float).eps else 1.0) if self.normalize_y else 1.0
+            k = model.kernel_
+            self.hyper = GPHyper(
+                length_scale=float(k.k1.k2.length_scale),
+                signal_variance=float(k.k1.k1.constant_value),
+                noise=float(k.k2.noise_level),
+            )
+            self.lml = float(model.log_marginal_likelihood_value_)
+            return self
+        raise GPError(f"the covariance matrix does not factorise even with jitter {_JITTERS[-1]:g}: {last}")
 
-        def neg(theta: np.ndarray) -> float:
-            theta = np.clip(theta, bounds[:, 0], bounds[:, 1])
-            value = log_marginal_likelihood(x, yn, GPHyper(*np.exp(theta)), self.kernel)
-            return -value if math.isfinite(value) else 1e30
-
-        grid = [
-            np.log([ls, sv, nz])
-            for ls in median * np.geomspace(0.1, 10.0, 9)
-            for sv in (0.3, 1.0, 3.0)
-            for nz in np.geomspace(lo_n, hi_n, 4)
-        ]
-        scored = sorted(((neg(t), i) for i, t in enumerate(grid)))
-        best_t, best_v = grid[scored[0][1]], scored[0][0]
-        for _, i in scored[:2]:
-            t, v = nelder_mead(neg, grid[i], step=0.5, iters=60)
-            if v < best_v:
-                best_t, best_v = t, v
-        return GPHyper(*np.exp(np.clip(best_t, bounds[:, 0], bounds[:, 1])))
+    def log_marginal_likelihood(self, hyper: GPHyper) -> float:
+        """log p(y | X, θ) of the fitted data (standardised scores) under other hyperparameters `hyper`."""
+        model = self._fitted()
+        theta = np.log([hyper.signal_variance, hyper.length_scale, hyper.noise])
+        return float(model.log_marginal_likelihood(theta))
 
     # -- prediction ---------------------------------------------------------------------------------
 
-    def _k(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def _fitted(self) -> GaussianProcessRegressor:
+        if self.model is None:
+            raise GPError("predict called before fit")
+        return self.model
+
+    @property
+    def y_mean(self) -> float:
+        """The scores' mean subtracted before fitting (0.0 without `normalize_y`)."""
+        self._fitted()
+        return self._y_mean
+
+    @property
+    def y_std(self) -> float:
+        """The scores' standard deviation used to standardise them (1.0 without `normalize_y`)."""
+        self._fitted()
+        return self._y_std
+
+    def _noise(self) -> float:
+        """The fitted white-noise variance in the original units of the scores."""
         assert self.hyper is not None
-        return kernel_fn(self.kernel)(a, b, self.hyper.length_scale, self.hyper.signal_variance)
+        return self.hyper.noise * self.y_std**2
 
     def predict(self, xs: np.ndarray, *, full_cov: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and variance (or the full covariance) of the latent function at `xs`."""
-        if self._x is None:
-            raise GPError("predict called before fit")
+        """Posterior mean and variance (or full covariance) of the latent function at `xs`, in score units."""
+        model = self._fitted()
         xs = np.atleast_2d(np.asarray(xs, float))
-        ks = self._k(self._x, xs)
-        mean = ks.T @ self._alpha
-        v = _solve_lower(self._lower, ks)
         if full_cov:
-            cov = self._k(xs, xs) - v.T @ v
-            return self._mu + self._sd * mean, (self._sd**2) * cov
-        var = np.maximum(self.hyper.signal_variance - (v * v).sum(0), 1e-12)
-        return self._mu + self._sd * mean, (self._sd**2) * var
+            mean, cov = model.predict(xs, return_cov=True)
+            return mean, cov - self._noise() * np.eye(len(xs))
+        mean, std = model.predict(xs, return_std=True)
+        return mean, np.maximum(std * std - self._noise(), 1e-12 * self.y_std**2)
 
     def sample(self, xs: np.ndarray, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """`n` joint draws of the posterior function at `xs` (Thompson sampling), shape (n, len(xs))."""
+        """`n` joint draws of the latent posterior at `xs` (Thompson sampling), shape (n, len(xs))."""
         mean, cov = self.predict(xs, full_cov=True)
-        lower, _ = cholesky_jitter(0.5 * (cov + cov.T))
+        cov = 0.5 * (cov + cov.T)
+        scale = max(float(np.mean(np.diag(cov))), 1e-12)
+        for jitter in (0.0, *_JITTERS):
+            try:
+                lower = np.linalg.cholesky(cov + jitter * scale * np.eye(len(mean)))
+                break
+            except np.linalg.LinAlgError:
+                continue
+        else:
+            raise GPError("the posterior covariance does not factorise; cannot draw a sample")
         return mean[None, :] + (lower @ rng.standard_normal((len(mean), n))).T
 
-    def describe(self) -> dict[str, float | str | int | None]:
+    def describe(self) -> dict[str, Any]:
         """What a trace records about the fit."""
-        out: dict[str, float | str | int | None] = {
-            "kernel": self.kernel,
-            "n": 0 if self._x is None else len(self._x),
-        }
+        out: dict[str, Any] = {"kernel": self.kernel, "n": 0 if self.model is None else len(self.model.X_train_)}
         if self.hyper is not None:
             out.update(self.hyper.to_dict())
         out.update(
-            log_marginal_likelihood=None if self.lml is None else round(float(self.lml), 4),
+            log_marginal_likelihood=None if self.lml is None else round(self.lml, 4),
             jitter=self.jitter,
-            y_mean=getattr(self, "_mu", None),
-            y_std=getattr(self, "_sd", None),
+            restarts=self.restarts,
+            at_bounds=self.at_bounds,
+            y_mean=None if self.model is None else self.y_mean,
+            y_std=None if self.model is None else self.y_std,
         )
         return out
+
+
+def _bound_name(message: str) -> str:
+    """Which hyperparameter a scikit-learn ConvergenceWarning says sits at its bound ('' if none)."""
+    for key, name in (("k1__k1", "signal_variance"), ("k1__k2", "length_scale"), ("k2__noise_level", "noise")):
+        if key in message:
+            return name
+    return ""

@@ -14,15 +14,7 @@ import pytest
 from hrm_agent.acquisition import acquisition_values, expected_improvement, upper_confidence_bound
 from hrm_agent.embedding import HashEmbedder
 from hrm_agent.errors import AgentError
-from hrm_agent.gp import (
-    GaussianProcess,
-    GPHyper,
-    cholesky_jitter,
-    log_marginal_likelihood,
-    matern52,
-    nelder_mead,
-    rbf,
-)
+from hrm_agent.gp import GaussianProcess, GPError, GPHyper
 from hrm_agent.objectives import (
     ExpressionError,
     TaskError,
@@ -34,27 +26,58 @@ from hrm_agent.objectives import (
 
 # -- Gaussian process --------------------------------------------------------------------------------
 
+_R1 = math.sqrt(5.0)  # Matérn 5/2 at distance 1, length scale 1: s = sqrt(5) r
 
-def test_gp_posterior_matches_hand_computed_two_point_case():
-    # X = {0, 1}, y = {1, -1}, RBF with l = 1, σf² = 1, noise s. With k = exp(-1/2):
+
+@pytest.mark.parametrize(
+    "kernel, k01",
+    [("rbf", math.exp(-0.5)), ("matern52", (1 + _R1 + _R1 * _R1 / 3) * math.exp(-_R1))],
+)
+def test_gp_posterior_matches_hand_computed_two_point_case(kernel, k01):
+    # X = {0, 1}, y = {1, -1}, l = 1, σf² = 1, noise s; k = k(0, 1):
     # K = [[1+s, k], [k, 1+s]];  K⁻¹y = [1, -1] / (1 + s - k)
     # at x* = 0: k* = [1, k]  ->  mean = (1 - k) / (1 + s - k)
-    #            var = 1 - k*ᵀK⁻¹k* = 1 - (1 + s + k² (1 + s) - 2k²) / ((1+s)² - k²)
-    s = 0.1
-    k = math.exp(-0.5)
-    gp = GaussianProcess("rbf", GPHyper(1.0, 1.0, s), normalize_y=False)
+    #            var = 1 - k*ᵀK⁻¹k* = 1 - (1 + s + k² (1 + s) - 2k²) / ((1+s)² - k²)   (latent: no noise)
+    s, k = 0.1, k01
+    gp = GaussianProcess(kernel, GPHyper(1.0, 1.0, s), normalize_y=False)
     gp.fit(np.array([[0.0], [1.0]]), np.array([1.0, -1.0]), optimize=False)
+    assert gp.hyper == GPHyper(1.0, 1.0, s)  # fixed: not refitted
     mean, var = gp.predict(np.array([[0.0], [0.5], [10.0]]))
-    assert mean[0] == pytest.approx((1 - k) / (1 + s - k), rel=1e-9)
+    assert mean[0] == pytest.approx((1 - k) / (1 + s - k), rel=1e-6)
     det = (1 + s) ** 2 - k**2
-    assert var[0] == pytest.approx(1 - ((1 + s) + k * k * (1 + s) - 2 * k * k) / det, rel=1e-9)
-    assert mean[1] == pytest.approx(0.0, abs=1e-12)  # midway between +1 and -1
-    assert mean[2] == pytest.approx(0.0, abs=1e-9) and var[2] == pytest.approx(
-        1.0, rel=1e-9
-    )  # far: the prior
-    # the full covariance agrees with the pointwise variance
-    _, cov = gp.predict(np.array([[0.0], [0.5]]), full_cov=True)
-    assert np.diag(cov) == pytest.approx(var[:2], rel=1e-9)
+    assert var[0] == pytest.approx(1 - ((1 + s) + k * k * (1 + s) - 2 * k * k) / det, rel=1e-6)
+    assert mean[1] == pytest.approx(0.0, abs=1e-9)  # midway between +1 and -1
+    assert mean[2] == pytest.approx(0.0, abs=1e-6) and var[2] == pytest.approx(1.0, rel=1e-6)  # far: the prior
+    _, cov = gp.predict(np.array([[0.0], [0.5]]), full_cov=True)  # the full covariance agrees
+    assert np.diag(cov) == pytest.approx(var[:2], rel=1e-6)
+
+
+def test_gp_fits_a_known_function_and_is_unsure_away_from_the_data():
+    x = np.linspace(0.0, 2.0, 9)[:, None]
+    y = np.sin(3.0 * x[:, 0])
+    gp = GaussianProcess("matern52", seed=0).fit(x, y)
+    assert gp.model.kernel_.k1.k2.nu == 2.5  # a Matérn 5/2 kernel, scikit-learn's
+    mean, var = gp.predict(x)
+    assert mean == pytest.approx(y, abs=0.02)  # the posterior mean goes through the training points
+    between = np.array([[0.125], [0.875], [1.625]])  # midway between training points
+    assert gp.predict(between)[0] == pytest.approx(np.sin(3.0 * between[:, 0]), abs=0.1)
+    far = np.array([[2.0], [2.5], [3.0], [4.0], [8.0]])
+    sd_far = np.sqrt(gp.predict(far)[1])
+    assert np.all(np.diff(sd_far) > 0) and sd_far[0] < 0.1 * sd_far[-1]  # std grows away from the data
+    assert np.sqrt(var).max() < sd_far[1]
+    assert sd_far[-1] == pytest.approx(math.sqrt(gp.hyper.signal_variance) * gp.y_std, rel=1e-3)  # the prior
+
+
+def test_gp_hyperparameters_follow_the_data():
+    x = np.linspace(0.0, 4.0, 25)[:, None]
+    slow = GaussianProcess(seed=0).fit(x, np.sin(1.0 * x[:, 0])).hyper
+    fast = GaussianProcess(seed=0).fit(x, np.sin(5.0 * x[:, 0])).hyper
+    assert fast.length_scale < 0.5 * slow.length_scale  # a wigglier function: a shorter length scale
+    rng = np.random.default_rng(1)
+    noisy = GaussianProcess(seed=0).fit(x, np.sin(1.0 * x[:, 0]) + 0.3 * rng.standard_normal(25)).hyper
+    assert noisy.noise > 100 * slow.noise  # scatter around a smooth curve is learned as noise
+    again = GaussianProcess(seed=0).fit(x, np.sin(5.0 * x[:, 0])).hyper
+    assert again == fast  # seeded restarts: the same fit
 
 
 def test_gp_normalize_y_returns_original_units_and_interpolates():
@@ -64,51 +87,38 @@ def test_gp_normalize_y_returns_original_units_and_interpolates():
     mean, var = gp.predict(x)
     assert mean == pytest.approx(y, abs=2.0)
     assert np.all(var < 50.0**2)
-
-
-def test_kernels_are_positive_definite_with_the_textbook_values():
-    rng = np.random.default_rng(0)
-    pts = rng.standard_normal((30, 5))
-    for kern in (rbf, matern52):
-        k = kern(pts, pts, 1.3, 2.0)
-        assert np.allclose(k, k.T)
-        assert np.linalg.eigvalsh(k).min() > 0
-        assert np.diag(k) == pytest.approx(np.full(30, 2.0))
-    r = 0.7
-    assert rbf(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(math.exp(-r * r / 2))
-    sr = math.sqrt(5) * r
-    assert matern52(np.array([[0.0]]), np.array([[r]]), 1.0, 1.0)[0, 0] == pytest.approx(
-        (1 + sr + sr * sr / 3) * math.exp(-sr)
-    )
+    assert gp.y_mean == pytest.approx(y.mean()) and gp.y_std == pytest.approx(y.std())
+    assert gp.y_std == pytest.approx(float(gp.model._y_train_std))  # the same standardisation as sklearn's
 
 
 def test_marginal_likelihood_prefers_the_true_length_scale():
     rng = np.random.default_rng(3)
     x = np.sort(rng.uniform(0, 10, 60))[:, None]
-    true = GPHyper(0.8, 1.0, 1e-3)
-    lower, _ = cholesky_jitter(rbf(x, x, true.length_scale, true.signal_variance) + true.noise * np.eye(60))
-    y = lower @ rng.standard_normal(60)
-    lml = {ls: log_marginal_likelihood(x, y, GPHyper(ls, 1.0, 1e-3), "rbf") for ls in (0.2, 0.8, 3.2)}
+    d = np.abs(x - x.T)
+    y = np.linalg.cholesky(np.exp(-0.5 * d * d / 0.8**2) + 1e-3 * np.eye(60)) @ rng.standard_normal(60)
+    gp = GaussianProcess("rbf", normalize_y=False).fit(x, y)
+    lml = {ls: gp.log_marginal_likelihood(GPHyper(ls, 1.0, 1e-3)) for ls in (0.2, 0.8, 3.2)}
     assert max(lml, key=lml.get) == 0.8
-    fitted = GaussianProcess("rbf", normalize_y=False).fit(x, y).hyper
-    assert 0.4 < fitted.length_scale < 1.6
+    assert 0.4 < gp.hyper.length_scale < 1.6
+    assert gp.lml >= max(lml.values())  # the fit is at least as likely as any of the three
 
 
-def test_cholesky_jitter_survives_duplicate_points():
+def test_gp_survives_duplicate_points_and_rejects_bad_data():
     x = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
-    k = rbf(x, x)
-    with pytest.raises(np.linalg.LinAlgError):
-        np.linalg.cholesky(k - 1e-12 * np.eye(3))
-    lower, jitter = cholesky_jitter(k)
-    assert jitter > 0 and np.allclose(lower @ lower.T, k + jitter * np.eye(3))
     gp = GaussianProcess("matern52").fit(x, np.array([0.5, 0.5, -1.0]))
-    mean, _ = gp.predict(x)
-    assert np.all(np.isfinite(mean))
-
-
-def test_nelder_mead_finds_a_quadratic_minimum():
-    x, fx = nelder_mead(lambda v: float((v[0] - 1.5) ** 2 + 3 * (v[1] + 2) ** 2 + 7), np.zeros(2), iters=300)
-    assert x == pytest.approx([1.5, -2.0], abs=1e-3) and fx == pytest.approx(7.0, abs=1e-6)
+    mean, var = gp.predict(x)
+    assert np.all(np.isfinite(mean)) and np.all(var > 0)
+    for xs, ys, message in (
+        (np.zeros((0, 2)), np.zeros(0), "zero points"),
+        (x, np.zeros(2), "3 inputs but 2 scores"),
+        (x, np.array([0.0, np.nan, 1.0]), "finite"),
+    ):
+        with pytest.raises(GPError, match=message):
+            GaussianProcess().fit(xs, ys)
+    with pytest.raises(GPError, match="unknown kernel"):
+        GaussianProcess("linear")
+    with pytest.raises(GPError, match="before fit"):
+        GaussianProcess().predict(x)
 
 
 # -- acquisition -------------------------------------------------------------------------------------
@@ -149,6 +159,26 @@ def test_ucb_and_thompson_sampling():
     assert np.array_equal(a["value"], b["value"]) and a["value"].shape == (11,)
     with pytest.raises(ValueError, match="unknown acquisition"):
         acquisition_values("pi", gp, xs, 0.0, np.random.default_rng(0))
+
+
+def test_acquisition_chooses_sensibly_on_a_fitted_gp():
+    # f(x) = -(x - 0.3)^2 seen at six points of [0, 1]; the candidates span [0, 3].
+    x = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])[:, None]
+    y = -((x[:, 0] - 0.3) ** 2)
+    gp = GaussianProcess("matern52", seed=0).fit(x, y)
+    xs = np.linspace(0.0, 3.0, 301)[:, None]
+    rng = np.random.default_rng(0)
+    ei = acquisition_values("ei", gp, xs, float(y.max()), rng, xi=0.0)
+    mean, var = gp.predict(xs)
+    assert ei["mean"] == pytest.approx(mean) and ei["std"] == pytest.approx(np.sqrt(var))
+    inside = ei["value"][:101]  # x in [0, 1], where the data is
+    assert 0.2 <= xs[int(np.argmax(inside)), 0] <= 0.45  # EI: near the maximum between the data
+    assert ei["value"][30] > 10 * ei["value"][100]  # x = 0.3 beats x = 1.0, where f is known and low
+    assert ei["value"][300] > ei["value"][100]  # unexplored ground is worth more than a known low point
+    explore = acquisition_values("ucb", gp, xs, float(y.max()), rng, beta=1e4)
+    assert xs[int(np.argmax(explore["value"])), 0] > 2.0  # UCB with a large beta: where nothing is known
+    exploit = acquisition_values("ucb", gp, xs, float(y.max()), rng, beta=1e-6)
+    assert xs[int(np.argmax(exploit["value"])), 0] == pytest.approx(0.3, abs=0.06)  # small beta: the mean
 
 
 # -- embeddings and objectives -----------------------------------------------------------------------
