@@ -1,4 +1,4 @@
-"""`hrm bench`: measured speed of the training step and of the dataset generators."""
+"""`hrm bench`: measured speed of the training step, time to accuracy, and the dataset generators."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(help="Benchmarks: training-step throughput and memory, generator throughput, sandbox start-up.",
+app = typer.Typer(help="Benchmarks: training-step throughput and memory, time to accuracy, generator throughput, sandbox start-up.",
                   no_args_is_help=True)
 
 
@@ -89,6 +89,106 @@ def _phase_table(result: dict):
     for key, label in labels.items():
         table.add_row(label, f"{phases[key]:.1f}", f"{100 * phases[key] / full:.0f}%")
     return table
+
+
+@app.command("learn")
+def bench_learn_cmd(
+    data: Path = typer.Argument(..., help="Dataset folder (from `hrm data build`)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
+    config: str = typer.Option("hrm-tiny", "--config", "-c", help="Preset name or YAML file."),
+    target: Optional[float] = typer.Option(None, "--target", help="Stop once held-out exact accuracy reaches this."),
+    budget: float = typer.Option(30.0, "--budget", help="Training minutes at most (evaluation time not counted)."),
+    eval_every: float = typer.Option(60.0, "--eval-every", help="Training seconds between evaluations."),
+    eval_examples: Optional[int] = typer.Option(None, "--eval-examples",
+                                                help="Evaluate on the first N test examples (default: all)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                       help="Curve file (default: runs/learn/<preset>-<data>-<time>.json)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Name of the curve in plots."),
+    as_json: bool = typer.Option(False, "--json", help="Print the curve as JSON (no progress)."),
+) -> None:
+    """Time to accuracy: train, evaluate held-out exact accuracy every --eval-every seconds of training.
+
+    The clock counts training only; each evaluation's time is reported apart. Stops at --target, after
+    --budget minutes of training, or at the end of the preset's schedule (epochs). The curve (accuracy
+    against training seconds and steps) is rewritten after every evaluation; `hrm dashboard --learn FILE`
+    plots it, several files overlaid (docs/learning.md).
+
+    Examples:
+      hrm bench learn data/sudoku6 --config trm-tiny --budget 30 --eval-every 60 --out trm.json
+      hrm bench learn data/sudoku6 --config hrm-tiny --target 0.9 --eval-examples 500 epochs=2000
+      hrm dashboard --learn trm.json --learn hrm.json
+    """
+    from datetime import datetime
+
+    from hrm_cli.console import console, err_console, print_json
+    from hrm_engine.config_ranges import resolve_train_config
+    from hrm_engine.learn_bench import check_settings, learn
+
+    check_settings(target, budget, eval_every, eval_examples)
+    if not data.is_dir():
+        from hrm_engine.errors import ConfigError
+
+        what = "is not a folder" if data.exists() else "does not exist"
+        raise ConfigError(f"dataset folder {data} {what}; pass one built by `hrm data build`")
+    cfg = resolve_train_config(config, None, list(overrides or []))
+    out = out or Path(cfg.get("runs_dir") or "runs") / "learn" / f"{cfg.get('name', 'run')}-{data.name}-" \
+        f"{datetime.now():%Y%m%d-%H%M%S}.json"
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hrm_cli.console import progress_bar
+
+    show = not as_json
+    budget_s = budget * 60.0
+    # on a terminal: a bar over the training budget (its ETA counts the evaluations too); piped: the lines only
+    progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                            TimeElapsedColumn(), TimeRemainingColumn(), disable=as_json)
+    task = progress.add_task("train", total=budget_s, info="", visible=False)
+    best = [0.0]
+
+    def on_start(trainer, curve) -> None:
+        if show:
+            console.print(f"[bold]learn[/] {cfg.get('name')} ({cfg['arch']['name']}) on {data}  "
+                          f"[bold]parameters[/] {trainer.num_parameters:,}  [bold]batch[/] "
+                          f"{trainer.global_batch_size}  [bold]eval[/] {curve['data']['eval_examples']} test "
+                          f"examples every {eval_every:g} s  [bold]budget[/] {budget:g} min"
+                          + (f"  [bold]target[/] {target:g}" if target is not None else "")
+                          + f"  [bold]curve[/] {out}", highlight=False, soft_wrap=True)
+        progress.update(task, visible=True)
+
+    def on_step(step: int, train_s: float) -> None:
+        progress.update(task, description="train", completed=min(train_s, budget_s),
+                        info=f"step {step}  best exact {best[0]:.3f}")
+
+    def on_eval_start(step: int) -> None:
+        progress.update(task, description="eval ", info=f"at step {step}")
+
+    def on_point(p: dict) -> None:
+        best[0] = max(best[0], p["exact_accuracy"])
+        if show:
+            console.print(
+                f"{_minutes(p['train_seconds']):>7} step {p['step']:>6}  [bold]exact {p['exact_accuracy']:.4f}[/]  "
+                f"token acc {p['accuracy']:.4f}  eval {p['eval_seconds']:.1f}s", highlight=False, soft_wrap=True)
+
+    with progress:
+        curve = learn(cfg, data, out, label=label, target=target, budget_s=budget_s, eval_every_s=eval_every,
+                      eval_examples=eval_examples, on_start=on_start, on_step=on_step, on_eval_start=on_eval_start,
+                      on_point=on_point)
+    if as_json:
+        print_json(curve)
+    else:
+        best_exact = max((p["exact_accuracy"] for p in curve["points"]), default=float("nan"))
+        console.print(f"[bold green]done[/] ({curve['stop_reason']}): {curve['steps']} steps in "
+                      f"{_minutes(curve['train_seconds'])} of training ({curve['steps_per_s'] or 0:.2f} steps/s, "
+                      f"{curve['tokens_per_s'] or 0:.0f} tokens/s) + {curve['eval_seconds']:.0f} s of evaluation; "
+                      f"best exact accuracy {best_exact:.4f}; curve {out}", highlight=False, soft_wrap=True)
+    if curve["stop_reason"] == "interrupted":
+        err_console.print(f"interrupted: the curve so far is in {out}", highlight=False)
+        raise typer.Exit(130)
+
+
+def _minutes(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s"
 
 
 @app.command("data")
