@@ -465,3 +465,152 @@ class Optimizer:
 def optimize(task: OptimizeTask, backend: Backend, embedder: Embedder, **kw: Any) -> dict[str, Any]:
     """Run BOPRO (and, unless baseline=False, random search) on `task`; see `Optimizer` for keywords."""
     return Optimizer(task, backend, embedder, **kw).run()
+
+
+# -- several seeds: BOPRO against random search with intervals ----------------------------------------
+
+
+def t_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper): Student-t interval of the mean over independent runs (seeds).
+
+    Why t and not the bootstrap: with 5-10 seeds a percentile bootstrap is too narrow (it cannot see
+    beyond the values it has); the t interval is the textbook choice for a handful of runs.
+    """
+    from scipy.stats import t as student_t
+
+    arr = np.asarray(values, float)
+    mean = float(arr.mean())
+    if len(arr) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(student_t.ppf(0.5 + level / 2, len(arr) - 1) * arr.std(ddof=1) / np.sqrt(len(arr)))
+    return mean, mean - half, mean + half
+
+
+def padded_curve(curve: list[float], n: int) -> list[float]:
+    """`curve` as n values: an arm that stopped early keeps its best so far (it spent fewer evaluations)."""
+    if not curve:
+        return [float("nan")] * n
+    return (list(curve) + [curve[-1]] * n)[:n]
+
+
+def comparison_summary(results: list[dict[str, Any]], evaluations: int, level: float = 0.95) -> dict[str, Any]:
+    """Per evaluation k: mean best-so-far of each arm over the runs, its t interval, and the paired
+    difference bopro - random (same seed, same initial design) with its t interval; plus the final values."""
+    curves = {arm: [padded_curve(r["curves"].get(arm, []), evaluations) for r in results] for arm in ARMS}
+    per_k = []
+    for k in range(evaluations):
+        row: dict[str, Any] = {"evaluation": k + 1}
+        for arm in ARMS:
+            m, lo, hi = t_interval([c[k] for c in curves[arm]], level)
+            row[arm] = {"mean": m, "lower": lo, "upper": hi}
+        m, lo, hi = t_interval([b[k] - r[k] for b, r in zip(curves["bopro"], curves["random"])], level)
+        row["difference"] = {"mean": m, "lower": lo, "upper": hi}
+        per_k.append(row)
+    final = [(b[-1], r[-1]) for b, r in zip(curves["bopro"], curves["random"])]
+    auc = [(float(np.mean(b)), float(np.mean(r))) for b, r in zip(curves["bopro"], curves["random"])]
+    return {
+        "runs": len(results),
+        "level": level,
+        "interval": "student-t over seeds",
+        "curve": per_k,
+        "final": per_k[-1] if per_k else None,
+        "mean_best_so_far_difference": dict(
+            zip(("mean", "lower", "upper"), t_interval([b - r for b, r in auc], level))
+        ),
+        "bopro_wins": sum(b > r for b, r in final),
+        "random_wins": sum(r > b for b, r in final),
+        "ties": sum(b == r for b, r in final),
+        "stop_reasons": {arm: [r["arms"].get(arm, {}).get("stop_reason") for r in results] for arm in ARMS},
+        "model_calls": {arm: [r["arms"].get(arm, {}).get("model_calls") for r in results] for arm in ARMS},
+    }
+
+
+def compare_seeds(
+    task: OptimizeTask,
+    backend: Backend,
+    embedder: Embedder,
+    seeds: list[int],
+    *,
+    evaluations: int | None = None,
+    runs_dir: str | Path = "runs/optimize",
+    compare_id: str | None = None,
+    listener: Callable[[dict[str, Any]], None] | None = None,
+    on_run: Callable[[int, dict[str, Any], bool], None] | None = None,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Run both arms once per seed and summarise best-found against evaluations with t intervals.
+
+    Writes <runs_dir>/<compare_id>/: seed-<s>/ (one ordinary optimize run per seed) and comparison.json,
+    rewritten after every seed. Rerunning with the same id reuses the seeds already done (same task and
+    number of evaluations), so an interrupted comparison resumes. `on_run(seed, result, reused)` reports each.
+    """
+    if not seeds:
+        raise ValueError("compare_seeds needs at least one seed")
+    compare_id = compare_id or f"compare-{new_run_id()}"
+    out = Path(runs_dir) / compare_id
+    out.mkdir(parents=True, exist_ok=True)
+    n = int(evaluations or task.optimizer.evaluations)
+    results: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    for seed in seeds:
+        done = out / f"seed-{seed}" / "result.json"
+        prior = json.loads(done.read_text(encoding="utf-8")) if done.is_file() else None
+        reused = bool(
+            prior and prior.get("status") == "done" and prior.get("evaluations") == n
+            and prior.get("task") == task.name and "random" in prior.get("arms", {})
+        )
+        if reused:
+            result = prior
+        else:
+            result = Optimizer(task, backend, embedder, evaluations=n, seed=seed, runs_dir=out,
+                               run_id=f"seed-{seed}", listener=listener).run()
+        results.append(result)
+        if on_run is not None:
+            on_run(seed, result, reused)
+        summary = {
+            "compare_id": compare_id,
+            "task": task.name,
+            "task_path": task.path,
+            "backend": result["backend"],
+            "model": result["model"],
+            "embedding": result["embedding"],
+            "kernel": result["kernel"],
+            "acquisition": result["acquisition"],
+            "evaluations": n,
+            "initial": result["initial"],
+            "seeds": [r["seed"] for r in results],
+            "seeds_planned": list(seeds),
+            "complete": len(results) == len(seeds),
+            "run_dirs": [r["run_dir"] for r in results],
+            "wall_s": round(time.monotonic() - t0, 1),
+            "run_wall_s": [r["wall_s"] for r in results],
+            "dir": str(out),
+            **comparison_summary(results, n, level),
+            "plot": str(out / "comparison.png"),
+        }
+        comparison_plot(summary, out / "comparison.png")
+        write_json_atomic(out / "comparison.json", summary)
+    return summary
+
+
+def comparison_plot(summary: dict[str, Any], path: str | Path) -> Path:
+    """Best found so far against objective evaluations, mean over seeds with its t interval as a band."""
+    from hrm_agent.plots import line_chart
+
+    rows = summary["curve"]
+    xs = [r["evaluation"] for r in rows]
+    series = [
+        (arm, [r[arm]["mean"] for r in rows], [r[arm]["lower"] for r in rows], [r[arm]["upper"] for r in rows])
+        for arm in ARMS
+    ]
+    pct = round(100 * summary["level"])
+    return line_chart(
+        path,
+        f"{summary['task']}: best found vs evaluations ({summary['runs']} seeds, {pct}% t interval)",
+        xs,
+        series,
+        shade_from=None,
+        ylabel="best score so far (higher is better)",
+        xlabel="objective evaluations (first {} shared)".format(summary["initial"]),
+        ylim=None,
+    )

@@ -132,6 +132,12 @@ def optimize_cmd(
     runs_dir: Path = typer.Option(Path("runs/optimize"), "--runs-dir", help="Where runs/<id>/ go."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream evaluations to stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", help="Run N seeds (from --seed on) and compare BOPRO with random search, t intervals."
+    ),
+    compare_id: Optional[str] = typer.Option(
+        None, "--id", help="--seeds: name of the comparison (rerunning an id reuses its finished seeds)."
+    ),
 ) -> None:
     """Optimise TASK's objective with BOPRO (model proposals steered by a GP in latent space) and
     compare with random search on the same number of objective evaluations.
@@ -143,6 +149,7 @@ def optimize_cmd(
       hrm agent optimize guess-word
       hrm agent optimize fit-expression --evaluations 20 --acquisition ucb --seed 1
       hrm agent optimize my-task.yaml --backend openai --base-url http://127.0.0.1:8080 --embedding hash
+      hrm agent optimize fit-expression --seeds 5 -n 10 --json   # mean best-so-far with t intervals
     """
     import json
 
@@ -164,6 +171,12 @@ def optimize_cmd(
             raise AgentError(f"{name} {value!r}: choose one of {', '.join(allowed)}")
     if evaluations is not None and evaluations < 1:
         raise AgentError(f"--evaluations must be >= 1, got {evaluations}")
+    if seeds is not None and seeds < 2:
+        raise AgentError(f"--seeds must be >= 2 (an interval needs several runs), got {seeds}")
+    if seeds is not None and not baseline:
+        raise AgentError("--seeds compares BOPRO with random search: drop --no-baseline")
+    if compare_id is not None and seeds is None:
+        raise AgentError("--id names a comparison: give --seeds N too")
     spec = load_task(task, model_path=model if backend == "mlx" else None)
     opt = spec.optimizer
     opt.embedding = embedding or opt.embedding
@@ -173,6 +186,13 @@ def optimize_cmd(
     if not as_json and (backend == "mlx" or opt.embedding == "model"):
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
     embedder = make_embedder(opt.embedding, model_path=model if backend == "mlx" else None, backend=llm)
+    if seeds is not None:
+        from hrm_cli.agent_optimize_compare import run_comparison
+
+        run_comparison(spec, llm, embedder, seeds=seeds, first_seed=seed, evaluations=evaluations,
+                       runs_dir=runs_dir, compare_id=compare_id,
+                       listener=_listener if verbose and not as_json else None, as_json=as_json)
+        return
     result = optimize(
         spec,
         llm,

@@ -524,3 +524,70 @@ def test_optimize_dead_server_exits_3_and_still_writes_the_run(run_hrm, tmp_path
     result = json.loads((run / "result.json").read_text())
     assert result["status"] == "backend_error" and result["arms"] == {}
     assert json.loads((run / "trace.jsonl").read_text().splitlines()[-1])["event"] == "run_end"
+
+
+# -- several seeds: BOPRO against random search with intervals --------------------------------------
+
+
+def test_t_interval_and_padded_curve_by_hand():
+    from hrm_agent.bopro import padded_curve, t_interval
+
+    m, lo, hi = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
+    assert (m, lo, hi) == pytest.approx((3.0, 3.0 - half, 3.0 + half))
+    assert math.isnan(t_interval([1.0])[1])
+    assert padded_curve([0.1, 0.3], 4) == [0.1, 0.3, 0.3, 0.3]  # an arm that stopped keeps its best
+    assert padded_curve([0.1, 0.3, 0.5], 2) == [0.1, 0.3]
+
+
+def test_optimize_seeds_compares_with_intervals_and_resumes(fake_llm, run_hrm, tmp_path):
+    from PIL import Image
+
+    from hrm_agent.bopro import padded_curve, t_interval
+
+    _scripted(fake_llm)
+    runs = tmp_path / "runs"
+    proc = _optimize_cli(run_hrm, fake_llm, tmp_path, "--seeds", "3", "-n", "6", "--id", "cmp", "--json",
+                         "--runs-dir", str(runs))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["seeds"] == [3, 4, 5] and summary["complete"] and summary["runs"] == 3
+    assert json.loads((runs / "cmp" / "comparison.json").read_text()) == summary
+    curves = {arm: [] for arm in ("bopro", "random")}
+    for s in (3, 4, 5):
+        result = json.loads((runs / "cmp" / f"seed-{s}" / "result.json").read_text())
+        assert result["seed"] == s and result["status"] == "done"
+        for arm in curves:
+            curves[arm].append(padded_curve(result["curves"][arm], 6))
+    assert [r["evaluation"] for r in summary["curve"]] == list(range(1, 7))
+    for k, row in enumerate(summary["curve"]):
+        for arm in curves:
+            m, lo, hi = t_interval([c[k] for c in curves[arm]])
+            assert row[arm]["mean"] == pytest.approx(m)
+            assert row[arm]["lower"] == pytest.approx(lo, nan_ok=True)
+            assert row[arm]["lower"] <= row[arm]["mean"] <= row[arm]["upper"] or math.isnan(lo)
+        diffs = [b[k] - r[k] for b, r in zip(curves["bopro"], curves["random"])]
+        assert row["difference"]["mean"] == pytest.approx(float(np.mean(diffs)))
+    for k in range(3):  # the shared initial design: no difference in any seed
+        assert summary["curve"][k]["difference"]["mean"] == 0.0
+    finals = [(b[-1], r[-1]) for b, r in zip(curves["bopro"], curves["random"])]
+    assert summary["bopro_wins"] == sum(b > r for b, r in finals)
+    assert summary["bopro_wins"] + summary["random_wins"] + summary["ties"] == 3
+    with Image.open(summary["plot"]) as im:
+        assert im.format == "PNG" and im.size == (760, 440)
+
+    calls = len(fake_llm.chat_requests)
+    again = _optimize_cli(run_hrm, fake_llm, tmp_path, "--seeds", "3", "-n", "6", "--id", "cmp",
+                          "--runs-dir", str(runs))
+    assert again.returncode == 0, again.stderr
+    assert len(fake_llm.chat_requests) == calls  # every seed reused: no model call
+    assert "(reused)" in again.stderr and "bopro - random" in again.stdout and "t interval" in again.stdout
+
+
+def test_optimize_seeds_bad_input_exits_2(run_hrm, tmp_path, dead_llm_url):
+    good = _task(tmp_path, EXPR_TASK, "good.yaml")
+    for args, message in ((["--seeds", "1"], "--seeds must be >= 2"),
+                          (["--seeds", "3", "--no-baseline"], "drop --no-baseline"),
+                          (["--id", "x"], "give --seeds N too")):
+        proc = run_hrm("agent", "optimize", str(good), "--backend", "openai", "--base-url", dead_llm_url, *args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
