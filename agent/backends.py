@@ -10,11 +10,22 @@ So every attempt runs in a worker thread that streams the body, and the caller s
 attempt's total deadline (`timeout`, and the run's deadline passed to `chat`), whatever the server does.
 The body is capped at `max_reply_bytes`, and a reply longer than `max_tokens` allows is cut to it, with its
 tokens counted from what arrived when the server's own count is missing or implausible.
+
+Structured output: a `chat(..., schema=...)` call asks the server to generate under that JSON Schema
+(`response_format` on OpenAI-compatible servers, `format` on Ollama). A server that refuses the field
+(HTTP 400/422 naming it) is asked again without it, and one that ignores it (its reply is not JSON) is not
+asked again: each backend instance remembers, and the caller's parse-and-repair path does the rest.
+
+Without `--model`, the OpenAI backend asks `/v1/models`; when that answers with an error, an empty list or
+an unreadable body (mlx_lm.server does the last when the Hugging Face cache folder is missing) the request
+goes out without a model field, which every OpenAI-compatible server reads as its default model, and the
+model the reply names is recorded.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import threading
 import time
@@ -34,6 +45,8 @@ OLLAMA_PORT = 11434
 EXAMPLE_MLX_MODEL = "mlx-community/Qwen2.5-0.5B-Instruct-4bit"
 MAX_REPLY_BYTES = 1_000_000  # a chat answer of max_tokens_per_call tokens is a few KB; more is a runaway
 MAX_CHARS_PER_TOKEN = 8  # no tokenizer averages more; a longer text holds more tokens than were counted
+SERVER_DEFAULT_MODEL = "(server default)"  # what `model` says before a reply has named the default model
+_SCHEMA_WORDS = ("response_format", "json_schema", "schema", "grammar")  # in a refusal of the schema field
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -167,6 +180,19 @@ class _GaveUp(Exception):
     """The attempt did not finish by its deadline."""
 
 
+class ServerReplyError(BackendError):
+    """The server answered, but not usefully: an HTTP error status, or a body that is not JSON."""
+
+    def __init__(self, message: str, status: int, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.detail = status, detail
+
+    def names(self, *words: str) -> bool:
+        """Whether the server's error text mentions any of `words` (case-insensitive)."""
+        low = self.detail.lower()
+        return any(w in low for w in words)
+
+
 class _HTTPBackend:
     """Shared plumbing: one httpx client, retries with backoff, error lines without secrets."""
 
@@ -185,6 +211,9 @@ class _HTTPBackend:
         self.max_reply_bytes = int(max_reply_bytes)
         self.base_url = base_url
         self._model = model or None
+        self._server_default = False  # no model given and none listed: requests name none
+        self._reply_model: str | None = None  # the model a reply named, when requests name none
+        self.schema_support: bool | None = None  # None: not yet known; False: refused or ignored, not sent
         self.__api_key = api_key or None
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
@@ -207,10 +236,15 @@ class _HTTPBackend:
         return self.resolve_model()
 
     def resolve_model(self, deadline: float | None = None) -> str:
-        """The model name, asking the server (within `deadline`, monotonic) when none was given."""
-        if self._model is None:
-            self._model = self._discover_model(deadline)
-        return self._model
+        """The model name, asking the server (within `deadline`, monotonic) when none was given; when the
+        server lists none, the one its replies name (SERVER_DEFAULT_MODEL before the first reply)."""
+        if self._model is None and not self._server_default:
+            found = self._discover_model(deadline)
+            if found is None:
+                self._server_default = True
+            else:
+                self._model = found
+        return self._model or self._reply_model or SERVER_DEFAULT_MODEL
 
     @property
     def has_api_key(self) -> bool:
@@ -218,8 +252,8 @@ class _HTTPBackend:
 
     def describe(self) -> dict[str, Any]:
         """What a trace may record about this backend (never the key; no network call)."""
-        return {"backend": self.name, "base_url": _strip_userinfo(self.base_url), "model": self._model,
-                "api_key": "set" if self.__api_key else None}
+        return {"backend": self.name, "base_url": _strip_userinfo(self.base_url),
+                "model": self._model or self._reply_model, "api_key": "set" if self.__api_key else None}
 
     def close(self) -> None:
         self._client.close()
@@ -237,13 +271,14 @@ class _HTTPBackend:
 
     # -- subclass hooks ------------------------------------------------------------------------------
 
-    def _discover_model(self, deadline: float | None) -> str:
+    def _discover_model(self, deadline: float | None) -> str | None:
+        """The model to name in requests, or None for the server's default."""
         raise NotImplementedError
 
     def _client_error(self, method: str, url: str, resp: httpx.Response, detail: str) -> BackendError:
         """A 4xx other than 429: the request itself is wrong, so no retry."""
         if resp.status_code in (401, 403):
-            hint = "check the API key (OPENAI_API_KEY or --api-key)"
+            hint = "check the API key (OPENAI_API_KEY)"
         elif resp.status_code == 404:
             hint = "check --model and --base-url"
         else:
@@ -324,6 +359,7 @@ class _HTTPBackend:
         `deadline` (monotonic, the run's); returns (parsed JSON body, attempts used)."""
         attempts = self.retries + 1
         cause, hint = "", ""
+        last_status: int | None = None  # the last HTTP status the server answered with, if any
         for attempt in range(attempts):
             delay = self.backoff * (2 ** attempt)
             stop_at = time.monotonic() + self.timeout
@@ -332,6 +368,7 @@ class _HTTPBackend:
                     raise self._deadline_error(method, url, 0, cause)
                 stop_at = min(stop_at, deadline)
             att = self._exchange(method, url, payload, stop_at)
+            last_status = None
             try:
                 if not att.in_time:
                     raise _GaveUp()
@@ -364,7 +401,7 @@ class _HTTPBackend:
                 cause = f"{type(exc).__name__}: {_one_line(str(exc))}"
                 hint = self.start_hint
             else:
-                status = resp.status_code
+                status = last_status = resp.status_code
                 if status == 429:
                     cause = "rate limited (HTTP 429)"
                     hint = "wait a moment, or lower the request rate"
@@ -375,14 +412,16 @@ class _HTTPBackend:
                     cause = f"HTTP {status}: {self._snippet(_error_detail(resp))}"
                     hint = "check the server log"
                 elif status >= 400:
-                    raise self._client_error(method, url, resp, self._snippet(_error_detail(resp)))
+                    detail = self._snippet(_error_detail(resp))
+                    err = self._client_error(method, url, resp, detail)
+                    raise ServerReplyError(str(err), status, detail) from None
                 else:
                     try:
                         return resp.json(), attempt + 1
-                    except ValueError as exc:
-                        raise self._error(
-                            method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
-                            f"check that --base-url points at a {self.name} server") from exc
+                    except ValueError:
+                        err = self._error(method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
+                                          f"check that --base-url points at a {self.name} server")
+                        raise ServerReplyError(str(err), status) from None
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._deadline_error(method, url, 0, cause)
             if attempt + 1 < attempts and delay > 0:
@@ -390,7 +429,25 @@ class _HTTPBackend:
                     delay = min(delay, max(deadline - time.monotonic(), 0.0))
                 self._sleep(delay)
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-        raise self._error(method, url, cause + tries, hint)
+        err = self._error(method, url, cause + tries, hint)
+        if last_status is not None:  # the last attempt got an answer (429 or 5xx)
+            raise ServerReplyError(str(err), last_status, cause)
+        raise err
+
+    def _note_structured(self, structured: str, text: str, finish: str | None) -> str:
+        """After a reply asked for under a schema: a whole reply that is not a JSON object means the server
+        ignored the field, so it is not sent again ("ignored"); a JSON object shows it is honoured."""
+        if structured not in ("response_format", "format") or finish == "length":
+            return structured
+        try:
+            is_object = isinstance(json.loads(text), dict)
+        except ValueError:
+            is_object = False
+        if not is_object:
+            self.schema_support = False
+            return "ignored"
+        self.schema_support = True
+        return structured
 
     def _malformed(self, method: str, url: str, what: str) -> BackendError:
         return self._error(method, url, f"unexpected answer: {what}",
@@ -442,31 +499,58 @@ class OpenAIBackend(_HTTPBackend):
                          connect_timeout=connect_timeout, retries=retries, backoff=backoff,
                          max_retry_after=max_retry_after, sleep=sleep, max_reply_bytes=max_reply_bytes)
 
-    def _discover_model(self, deadline: float | None) -> str:
+    def _discover_model(self, deadline: float | None) -> str | None:
+        """The first model `/v1/models` lists; None (the server's default) when it answers with an error
+        status, an unreadable body or an empty list. A server that cannot be reached is an error here."""
         url = f"{self.base_url}/models"
         try:
             body, _ = self._request("GET", url, deadline=deadline)
         except DeadlineExceeded:
             raise
+        except ServerReplyError:
+            return None
         except BackendError as exc:
             raise BackendError(f"{exc} (no model given: pass --model or set OPENAI_MODEL)") from exc
         items = body.get("data", body.get("models")) if isinstance(body, dict) else None
-        for item in items or []:
+        for item in items if isinstance(items, list) else []:
             name = item.get("id") or item.get("name") or item.get("model") if isinstance(item, dict) else item
             if isinstance(name, str) and name:
                 return name
-        raise self._error("GET", url, "the server lists no models", "pass --model or set OPENAI_MODEL")
+        return None
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
-        """One chat completion within `deadline` (monotonic); latency covers the whole call, retries included."""
+             stop: list[str] | None = None, deadline: float | None = None,
+             schema: dict[str, Any] | None = None) -> ChatResult:
+        """One chat completion within `deadline` (monotonic); latency covers the whole call, retries included.
+
+        With `schema`, `response_format` asks for a reply under it (see the module docstring for servers
+        that refuse or ignore it); `extra["structured"]` says what happened.
+        """
         start = time.perf_counter()
         url = f"{self.base_url}/chat/completions"
-        payload: dict[str, Any] = {"model": self.resolve_model(deadline), "messages": list(messages),
-                                   "max_tokens": max_tokens, "temperature": temperature, "stream": False}
+        model = self.resolve_model(deadline)
+        payload: dict[str, Any] = {"messages": list(messages), "max_tokens": max_tokens,
+                                   "temperature": temperature, "stream": False}
+        if not self._server_default:
+            payload = {"model": model, **payload}
         if stop:
             payload["stop"] = list(stop)
-        body, attempts = self._request("POST", url, payload, deadline)
+        structured = ""
+        if schema is not None and self.schema_support is False:
+            structured = "unsupported"
+        elif schema is not None:
+            structured = "response_format"
+            name = str(schema.get("title") or "reply").lower()
+            payload["response_format"] = {"type": "json_schema",
+                                          "json_schema": {"name": name, "schema": schema, "strict": True}}
+        try:
+            body, attempts = self._request("POST", url, payload, deadline)
+        except ServerReplyError as exc:
+            if "response_format" not in payload or exc.status not in (400, 422) or not exc.names(*_SCHEMA_WORDS):
+                raise
+            self.schema_support, structured = False, "rejected"  # this server refuses it: never sent again
+            payload.pop("response_format")
+            body, attempts = self._request("POST", url, payload, deadline)
         latency = time.perf_counter() - start
         try:
             choice = body["choices"][0]
@@ -478,6 +562,11 @@ class OpenAIBackend(_HTTPBackend):
             raise self._malformed("POST", url, "choices[0].message.content is not text")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         extra: dict[str, Any] = {"attempts": attempts}
+        named = body.get("model")
+        if self._server_default and isinstance(named, str) and named.strip():
+            self._reply_model = named.strip()
+        if structured:
+            extra["structured"] = self._note_structured(structured, text, finish)
         return self._result(messages, text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
                             latency, finish, extra, max_tokens)
 
@@ -522,16 +611,33 @@ class OllamaBackend(_HTTPBackend):
         return super()._client_error(method, url, resp, detail)
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
-        """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call, retries included."""
+             stop: list[str] | None = None, deadline: float | None = None,
+             schema: dict[str, Any] | None = None) -> ChatResult:
+        """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call, retries included.
+
+        With `schema`, Ollama's `format` field carries it (Ollama 0.5+ generates under it); an Ollama that
+        refuses it is asked again without it and not asked again.
+        """
         start = time.perf_counter()
         url = f"{self.base_url}/api/chat"
         options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
         if stop:
             options["stop"] = list(stop)
-        payload = {"model": self.resolve_model(deadline), "messages": list(messages), "stream": False,
-                   "options": options}
-        body, attempts = self._request("POST", url, payload, deadline)
+        payload: dict[str, Any] = {"model": self.resolve_model(deadline), "messages": list(messages),
+                                   "stream": False, "options": options}
+        structured = ""
+        if schema is not None and self.schema_support is False:
+            structured = "unsupported"
+        elif schema is not None:
+            structured, payload["format"] = "format", schema
+        try:
+            body, attempts = self._request("POST", url, payload, deadline)
+        except ServerReplyError as exc:
+            if "format" not in payload or exc.status not in (400, 422) or not exc.names("format", "schema"):
+                raise
+            self.schema_support, structured = False, "rejected"
+            payload.pop("format")
+            body, attempts = self._request("POST", url, payload, deadline)
         latency = time.perf_counter() - start
         try:
             text = body["message"].get("content") or ""
@@ -543,6 +649,8 @@ class OllamaBackend(_HTTPBackend):
         if isinstance(body.get("total_duration"), (int, float)):
             extra["server_duration_s"] = body["total_duration"] / 1e9
         finish = body.get("done_reason") or ("stop" if body.get("done") else None)
+        if structured:
+            extra["structured"] = self._note_structured(structured, text, finish)
         return self._result(messages, text, body.get("prompt_eval_count"), body.get("eval_count"),
                             latency, finish, extra, max_tokens)
 
@@ -559,7 +667,8 @@ def make_backend(kind: str, *, model: str | None = None, base_url: str | None = 
                              retries=retries, **kw)
     if name == "mlx":
         if base_url or api_key:
-            raise AgentError("--base-url and --api-key apply to the openai and ollama backends, not mlx")
+            raise AgentError("--base-url applies to the openai and ollama backends, not mlx; drop it or pass "
+                             "--backend openai")
         try:
             from hrm_agent.mlx_backend import MLXBackend
         except ImportError as exc:

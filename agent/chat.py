@@ -35,10 +35,16 @@ class Backend(Protocol):
     model: str
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+             stop: list[str] | None = None, deadline: float | None = None,
+             schema: dict[str, Any] | None = None) -> ChatResult:
         """Answer the conversation; raise `hrm_agent.errors.BackendError` when the model cannot answer.
 
         `deadline` is a `time.monotonic()` value (the run's wall budget) the call must not outlive: past it
         the call raises `hrm_agent.errors.DeadlineExceeded`, counting what had arrived.
+
+        `schema` (a JSON Schema, hrm_agent.schemas.response_schema) asks for a reply generated under it:
+        constrained decoding in process, `response_format` on OpenAI-compatible servers, `format` on Ollama.
+        A backend that cannot enforce it answers as without it (and says so in `extra["structured"]`); the
+        caller validates the reply either way.
         """
         ...

@@ -3,7 +3,8 @@
 Models wrap JSON in code fences or prose, add trailing text, use single quotes, Python literals
 (True/None) and trailing commas. `extract_json` tries the strict reading first and then
 progressively more forgiving ones, so a valid answer is never rejected and a broken one fails with
-a reason that can be fed back in a repair prompt.
+a reason that can be fed back in a repair prompt. Whether the object fits its schema is the business of
+the pydantic models in hrm_agent.schemas (`parse_reply`), which raise SpecError.
 """
 
 from __future__ import annotations
@@ -114,47 +115,3 @@ def extract_code(text: str) -> str:
     if fences:
         return fences[0][1].strip()
     return (text or "").strip()
-
-
-def validate(value: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """Check `value` against a tiny schema {key: spec}; return it with defaults filled in.
-
-    A spec is a dict with `type` (str, list, int, float, bool), optional `required` (default True),
-    `enum`, `min_items`, `max_items`, `items` (type of list items) and `default`. Small models need
-    exactly these checks; a full JSON-Schema validator would be a dependency for nothing.
-    """
-    types = {"str": str, "list": list, "int": int, "float": (int, float), "bool": bool, "dict": dict}
-    out = dict(value)
-    for key, spec in schema.items():
-        if key not in value or value[key] is None:
-            if spec.get("required", True) and "default" not in spec:
-                raise SpecError(f"missing key {key!r}")
-            out[key] = spec.get("default")
-            continue
-        v = value[key]
-        want = types[spec["type"]]
-        if spec["type"] == "str" and isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = out[key] = str(v)
-        if spec["type"] == "list" and isinstance(v, str):
-            v = out[key] = [v]
-        if not isinstance(v, want):
-            raise SpecError(f"{key!r} must be {spec['type']}, got {type(v).__name__}")
-        if "enum" in spec:
-            norm = v.strip().lower() if isinstance(v, str) else v
-            if norm not in spec["enum"]:
-                raise SpecError(f"{key!r} must be one of {', '.join(map(str, spec['enum']))}, got {v!r}")
-            out[key] = norm
-        if spec["type"] == "list":
-            if "items" in spec:
-                item_type = types[spec["items"]]
-                items = [str(x) if spec["items"] == "str" and isinstance(x, (int, float)) else x for x in v]
-                items = [x.get("subgoal") or x.get("goal") or x.get("description") or json.dumps(x)
-                         if spec["items"] == "str" and isinstance(x, dict) else x for x in items]
-                if not all(isinstance(x, item_type) for x in items):
-                    raise SpecError(f"{key!r} items must be {spec['items']}")
-                out[key] = v = [x.strip() if isinstance(x, str) else x for x in items if x != ""]
-            if len(v) < spec.get("min_items", 0):
-                raise SpecError(f"{key!r} needs at least {spec['min_items']} items, got {len(v)}")
-            if "max_items" in spec and len(v) > spec["max_items"]:
-                out[key] = v[: spec["max_items"]]
-    return out

@@ -12,9 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from hrm_agent.chat import Backend, Message
 from hrm_agent.errors import BackendError, CallCut, DeadlineExceeded
-from hrm_agent.parsing import ParseError, SpecError, extract_json, validate
+from hrm_agent.parsing import ParseError, SpecError
+from hrm_agent.schemas import parse_reply, response_schema
 from hrm_agent.trace import TraceWriter
 
 # The failure taxonomy (seed 004): every recorded failure has exactly one of these.
@@ -23,7 +26,7 @@ CATEGORIES = ("parse_error", "spec_error", "tool_misuse", "plan_drift", "verific
 
 
 # ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
-_NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars")
+_NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars", "structured")
 
 
 @dataclass
@@ -108,14 +111,16 @@ class Session:
         return f
 
     # -- model --------------------------------------------------------------------------------
-    def call(self, role: str, messages: list[Message], max_tokens: int | None = None) -> str:
-        """One model call, budget-checked and traced."""
+    def call(self, role: str, messages: list[Message], max_tokens: int | None = None,
+             schema: dict[str, Any] | None = None) -> str:
+        """One model call, budget-checked and traced; with a JSON `schema` the backend generates under it."""
         self.check_budget()
         limit = min(max_tokens or self.budget.max_tokens_per_call, self.budget.max_tokens_per_call)
         start = time.monotonic()
+        kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
         try:
             res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature,
-                                    deadline=self.deadline)
+                                    deadline=self.deadline, **kw)
         except CallCut as exc:
             return self._cut_call(role, messages, exc, time.monotonic() - start)
         except BackendError as exc:
@@ -152,13 +157,16 @@ class Session:
         self.fail("budget", str(exc), role)
         return ""
 
-    def call_json(self, role: str, messages: list[Message], schema: dict[str, Any],
+    def call_json(self, role: str, messages: list[Message], schema: type[BaseModel],
                   example: str) -> dict[str, Any] | None:
-        """A JSON answer checked against `schema`; one repair prompt, then a recorded failure (None)."""
-        text = self.call(role, messages)
+        """A reply generated under `schema` (a pydantic model, hrm_agent.schemas) and validated by it, as a
+        dict; a reply that still does not fit (a backend that cannot enforce the schema, a reply cut at
+        max_tokens) gets one repair prompt, then a recorded failure (None)."""
+        generation = response_schema(schema)
+        text = self.call(role, messages, schema=generation)
         for attempt in range(2):
             try:
-                return validate(extract_json(text), schema)
+                return parse_reply(text, schema).model_dump()
             except ParseError as exc:
                 kind = "spec_error" if isinstance(exc, SpecError) else "parse_error"
                 if attempt == 1:
@@ -167,7 +175,7 @@ class Session:
                 self.trace.emit("repair", role=role, error=str(exc))
                 messages = [*messages, {"role": "assistant", "content": text},
                             {"role": "user", "content": self.prompts["repair"].format(error=exc, example=example)}]
-                text = self.call(role, messages)
+                text = self.call(role, messages, schema=generation)
         return None
 
     # -- tool ---------------------------------------------------------------------------------

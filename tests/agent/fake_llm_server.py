@@ -24,6 +24,12 @@ Each chat request (`POST /v1/chat/completions` or `POST /api/chat`) takes the ne
 When the script runs out the server answers `default` if set, else HTTP 400 "script exhausted".
 `GET /v1/models` and `GET /api/tags` list `server.models`; `/api/chat` answers 404 "model ... not found"
 (like Ollama) for a model not in `server.models`. Token counts default to whitespace-separated words.
+
+    FakeLLMServer(models_reply={"raw": ""})       `/v1/models` answers with that item instead (a 200 with an
+                                                  empty body is what mlx_lm.server sends without an HF cache)
+    FakeLLMServer(rejects={"response_format"})    a chat request carrying that field gets HTTP 400 naming it
+                                                  (consuming no script item), like a server without support
+A chat request without a model field is answered as `server.default_model_name`.
 """
 
 from __future__ import annotations
@@ -111,9 +117,13 @@ class _Server(ThreadingHTTPServer):
 class FakeLLMServer:
     """A scripted OpenAI + Ollama server on 127.0.0.1 (random port) in a background thread."""
 
-    def __init__(self, models: Iterable[str] = ("fake-model",), default: Item | None = None) -> None:
+    def __init__(self, models: Iterable[str] = ("fake-model",), default: Item | None = None, *,
+                 models_reply: dict | None = None, rejects: Iterable[str] = ()) -> None:
         self.models: list[str] = list(models)
         self.default = default
+        self.models_reply = models_reply
+        self.rejects = set(rejects)
+        self.default_model_name = "fake-default-model"
         self._script: deque[Item] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -220,6 +230,12 @@ class FakeLLMServer:
         with self._lock:
             self._requests.append(req)
         ollama = req.protocol == "ollama"
+        if method == "GET" and req.path == "/v1/models" and self.models_reply is not None:
+            reply = self.models_reply
+            if "raw" in reply:
+                return self._send_bytes(h, int(reply.get("status", 200)), str(reply["raw"]).encode(),
+                                        "application/json")
+            return self._send(h, int(reply.get("status", 200)), reply.get("body", self._error_body(False, "no")))
         if method == "GET" and req.path == "/v1/models":
             return self._send(h, 200, {"object": "list", "data": [
                 {"id": m, "object": "model", "owned_by": "fake"} for m in self.models]})
@@ -231,6 +247,9 @@ class FakeLLMServer:
             return self._send(h, 400, self._error_body(ollama, "request body must be JSON with messages"))
         if ollama and req.model not in self.models:
             return self._send(h, 404, {"error": f'model "{req.model}" not found, try pulling it first'})
+        refused = sorted(self.rejects & set(body))
+        if refused:
+            return self._send(h, 400, self._error_body(ollama, f"unsupported field: {refused[0]}"))
         item = self._next_item(req)
         if isinstance(item, str):
             item = {"text": item}
@@ -271,7 +290,7 @@ class FakeLLMServer:
         prompt = item.get("prompt_tokens", sum(_words(m.get("content", "")) for m in req.messages))
         completion = item.get("completion_tokens", _words(text))
         finish = item.get("finish_reason", "stop")
-        model = req.model or (self.models[0] if self.models else "fake-model")
+        model = req.model or self.default_model_name
         if ollama:
             out: dict[str, Any] = {"model": model, "created_at": "2024-01-01T00:00:00Z",
                                    "message": {"role": "assistant", "content": text},

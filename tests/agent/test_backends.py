@@ -89,13 +89,115 @@ def test_openai_model_discovered_from_v1_models(fake_llm):
     assert fake_llm.chat_requests[0].model == "first-model"
 
 
-def test_openai_model_discovery_failures(fake_llm, dead_llm_url):
-    fake_llm.models = []
-    with pytest.raises(BackendError, match="lists no models.*--model"):
-        openai(fake_llm, model=None).chat(MSGS)
+def test_openai_unreachable_server_without_model_says_how_to_name_one(dead_llm_url):
     with pytest.raises(BackendError, match=r"GET .*/v1/models.*OPENAI_MODEL") as info:
         OpenAIBackend(base_url=dead_llm_url, retries=0, **FAST).chat(MSGS)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("models_reply", [
+    {"raw": ""},  # mlx_lm.server without a Hugging Face cache folder: 200 and an empty body
+    {"raw": "<html>nope</html>"},
+    {"status": 404},
+    {"status": 500},
+    {"body": {"object": "list", "data": []}},
+    {"body": {"object": "list", "data": [{"id": ""}]}},
+], ids=["empty-body", "not-json", "404", "500", "empty-list", "blank-id"])
+def test_openai_without_a_listed_model_uses_the_server_default(models_reply):
+    """No --model and no usable /v1/models: the request names no model (the server's default) and the
+    backend then reports the model the reply names."""
+    with FakeLLMServer(models_reply=models_reply) as server:
+        server.script(["one", "two"])
+        backend = OpenAIBackend(base_url=server.url, retries=0, **FAST)
+        first = backend.chat(MSGS)
+        assert first.text == "one" and first.model == "fake-default-model"
+        assert backend.model == "fake-default-model" and backend.describe()["model"] == "fake-default-model"
+        assert backend.chat(MSGS).text == "two"
+        chats = server.chat_requests
+        assert all("model" not in r.body for r in chats)
+        assert [r.path for r in server.requests].count("/v1/models") == 1  # asked once, then remembered
+
+
+def test_openai_model_before_the_first_reply_says_server_default():
+    with FakeLLMServer(models_reply={"raw": ""}) as server:
+        backend = OpenAIBackend(base_url=server.url, retries=0, **FAST)
+        assert backend.resolve_model() == "(server default)"
+        assert server.chat_requests == []
+
+
+# -- structured output -------------------------------------------------------------------------------
+
+def _plan_schema() -> dict:
+    from hrm_agent.schemas import Plan, response_schema
+
+    return response_schema(Plan)
+
+
+PLAN_JSON = '{"subgoals": ["compute 17 * 23"], "final_format": "Answer: <n>"}'
+
+
+def test_openai_sends_the_schema_as_response_format(fake_llm):
+    fake_llm.script([PLAN_JSON])
+    backend = openai(fake_llm)
+    result = backend.chat(MSGS, schema=_plan_schema())
+    assert result.text == PLAN_JSON and result.extra["structured"] == "response_format"
+    [req] = fake_llm.chat_requests
+    fmt = req.body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "plan"
+    assert fmt["json_schema"]["schema"] == _plan_schema() and fmt["json_schema"]["strict"] is True
+    assert backend.schema_support is True
+    fake_llm.script(["plain"])
+    assert "structured" not in backend.chat(MSGS).extra  # no schema asked: none sent
+    assert "response_format" not in fake_llm.chat_requests[-1].body
+
+
+def test_openai_server_that_rejects_response_format_is_asked_without_it_from_then_on():
+    with FakeLLMServer(rejects={"response_format"}) as server:
+        server.script(["not json, but an answer", PLAN_JSON])
+        backend = openai(server)
+        first = backend.chat(MSGS, schema=_plan_schema())
+        assert first.text == "not json, but an answer" and first.extra["structured"] == "rejected"
+        assert ["response_format" in r.body for r in server.chat_requests] == [True, False]
+        second = backend.chat(MSGS, schema=_plan_schema())
+        assert second.text == PLAN_JSON and second.extra["structured"] == "unsupported"
+        assert ["response_format" in r.body for r in server.chat_requests] == [True, False, False]
+        assert backend.schema_support is False
+
+
+def test_openai_server_that_ignores_response_format_is_not_asked_again(fake_llm):
+    """mlx_lm.server accepts the field and ignores it: a reply that is not JSON shows it."""
+    fake_llm.script(["Sure! 1. compute x", PLAN_JSON])
+    backend = openai(fake_llm)
+    assert backend.chat(MSGS, schema=_plan_schema()).extra["structured"] == "ignored"
+    assert backend.chat(MSGS, schema=_plan_schema()).extra["structured"] == "unsupported"
+    assert ["response_format" in r.body for r in fake_llm.chat_requests] == [True, False]
+
+
+def test_a_reply_cut_at_max_tokens_does_not_count_as_ignoring_the_schema(fake_llm):
+    fake_llm.script([{"text": '{"subgoals": ["a', "finish_reason": "length"}])
+    backend = openai(fake_llm)
+    assert backend.chat(MSGS, schema=_plan_schema()).extra["structured"] == "response_format"
+    assert backend.schema_support is None
+
+
+def test_other_client_errors_are_not_mistaken_for_a_refused_schema():
+    with FakeLLMServer(rejects={"messages"}) as server:  # a 400 that names another field
+        server.script(["never used"])
+        with pytest.raises(BackendError, match="HTTP 400: unsupported field: messages"):
+            openai(server).chat(MSGS, schema=_plan_schema())
+        assert len(server.chat_requests) == 1
+
+
+def test_ollama_sends_the_schema_as_format_and_falls_back_when_refused(fake_llm):
+    fake_llm.script([PLAN_JSON])
+    result = ollama(fake_llm).chat(MSGS, schema=_plan_schema())
+    assert fake_llm.chat_requests[0].body["format"] == _plan_schema()
+    assert result.extra["structured"] == "format"
+    with FakeLLMServer(rejects={"format"}) as old:
+        old.script([PLAN_JSON])
+        result = ollama(old).chat(MSGS, schema=_plan_schema())
+        assert result.text == PLAN_JSON and result.extra["structured"] == "rejected"
+        assert ["format" in r.body for r in old.chat_requests] == [True, False]
 
 
 def test_ollama_host_without_scheme_and_model_from_tags(fake_llm, monkeypatch):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hrm_agent.controllers import PLAN_SCHEMA, fill_format, format_ok
-from hrm_agent.parsing import ParseError, SpecError, extract_code, extract_json, validate
+from hrm_agent.controllers import fill_format, format_ok
+from hrm_agent.parsing import ParseError, SpecError, extract_code, extract_json
+from hrm_agent.schemas import MAX_SUBGOALS, Critique, Plan, example, parse_reply, response_schema
 
 
 @pytest.mark.parametrize("text", [
@@ -17,7 +18,7 @@ from hrm_agent.parsing import ParseError, SpecError, extract_code, extract_json,
     '```\n{"subgoals": ["a", "b"], "final_format": "Answer: <x>"}\n```',
 ])
 def test_plan_json_survives_fences_prose_quotes_and_trailing_commas(text):
-    plan = validate(extract_json(text), PLAN_SCHEMA)
+    plan = parse_reply(text, Plan).model_dump()
     assert plan == {"subgoals": ["a", "b"], "final_format": "Answer: <x>"}
 
 
@@ -36,18 +37,44 @@ def test_unreadable_answers_say_why(text, message):
         extract_json(text)
 
 
+def _plan(text: str) -> dict:
+    return parse_reply(text, Plan).model_dump()
+
+
 def test_schema_errors_are_spec_errors_and_defaults_fill_in():
     with pytest.raises(SpecError, match="missing key 'subgoals'"):
-        validate({"final_format": "x"}, PLAN_SCHEMA)
+        parse_reply('{"final_format": "x"}', Plan)
     with pytest.raises(SpecError, match="at least 1"):
-        validate({"subgoals": []}, PLAN_SCHEMA)
-    assert validate({"subgoals": "one goal"}, PLAN_SCHEMA) == {"subgoals": ["one goal"], "final_format": "Answer: <value>"}
-    # models often write subgoals as objects
-    assert validate({"subgoals": [{"subgoal": "a"}, {"description": "b"}]}, PLAN_SCHEMA)["subgoals"] == ["a", "b"]
-    critic = {"action": {"type": "str", "enum": ["submit", "revise"]}}
-    assert validate({"action": " Submit "}, critic) == {"action": "submit"}
-    with pytest.raises(SpecError, match="one of submit, revise"):
-        validate({"action": "maybe"}, critic)
+        parse_reply('{"subgoals": ["", "  "]}', Plan)  # blank subgoals are dropped, then none is left
+    with pytest.raises(SpecError, match="'subgoals'"):
+        parse_reply('{"subgoals": [[1, 2]]}', Plan)
+    assert _plan('{"subgoals": "one goal"}') == {"subgoals": ["one goal"], "final_format": "Answer: <value>"}
+    assert _plan('{"subgoals": ["a"], "final_format": "", "extra": 1}')["final_format"] == "Answer: <value>"
+    # models often write subgoals as objects or numbers, and more of them than were asked for
+    assert _plan('{"subgoals": [{"subgoal": "a"}, {"description": "b"}, 3]}')["subgoals"] == ["a", "b", "3"]
+    assert len(_plan('{"subgoals": ["a", "b", "c", "d", "e", "f"]}')["subgoals"]) == MAX_SUBGOALS
+    assert parse_reply('{"action": " Submit "}', Critique).model_dump() == {"action": "submit", "reason": ""}
+    with pytest.raises(SpecError, match="'action' must be one of 'submit' or 'revise', got 'maybe'"):
+        parse_reply('{"action": "maybe"}', Critique)
+    with pytest.raises(ParseError, match="no JSON object"):
+        parse_reply("submit", Critique)
+
+
+@pytest.mark.parametrize("model", [Plan, Critique])
+def test_generation_schema_is_strict_and_its_example_validates(model):
+    """What a server or the constrained decoder generates under: every key required, no others, no defaults,
+    bounded lengths; the repair prompt's example is itself a valid reply."""
+    schema = response_schema(model)
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert schema["required"] == list(schema["properties"])
+    assert not any("default" in prop for prop in schema["properties"].values())
+    parse_reply(example(model), model)
+    if model is Plan:
+        subgoals = schema["properties"]["subgoals"]
+        assert subgoals["minItems"] == 1 and subgoals["maxItems"] == MAX_SUBGOALS
+        assert subgoals["items"]["maxLength"] > 0 and schema["properties"]["final_format"]["maxLength"] > 0
+    else:
+        assert schema["properties"]["action"]["enum"] == ["submit", "revise"]
 
 
 def test_extract_code_prefers_python_fences():

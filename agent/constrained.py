@@ -1,0 +1,113 @@
+"""Constrained decoding for the in-process backend: a reply generated under a JSON Schema, with llguidance.
+
+At every step llguidance computes which tokens keep the text a prefix of some JSON document the schema
+accepts; every other token's logit becomes -inf before mlx-lm samples. The reply therefore parses and fits
+the schema by construction (unless `max_tokens` cuts it, which the schema's length bounds are there to
+prevent). Why llguidance and not outlines, xgrammar or lm-format-enforcer: docs/structured-output.md.
+
+llguidance's own `llguidance.mlx.apply_token_bitmask` is a Metal kernel and fails on a CPU, so the mask is
+applied here with numpy and `mx.where`, which runs on every MLX device.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import numpy as np
+
+from hrm_agent.errors import BackendError
+
+# Compact JSON with the separators json.dumps writes (what models have seen most), and no free whitespace:
+# a small model under a whitespace-flexible grammar can spend its whole token budget on newlines.
+GRAMMAR_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+_LOCK = threading.Lock()
+_TOKENIZERS: dict[int, tuple[Any, Any]] = {}  # id(mlx-lm tokenizer) -> (that tokenizer, llguidance's)
+_GRAMMARS: dict[str, str] = {}  # schema JSON -> compiled llguidance grammar text
+
+
+def available() -> bool:
+    """Whether llguidance can be imported (it is an hrm dependency; a broken install degrades to parsing)."""
+    try:
+        import llguidance  # noqa: F401
+        import llguidance.hf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _ll_tokenizer(tokenizer: Any) -> Any:
+    """llguidance's view of an mlx-lm tokenizer, built once per tokenizer (about half a second)."""
+    import llguidance.hf
+
+    with _LOCK:
+        hit = _TOKENIZERS.get(id(tokenizer))
+        if hit is not None and hit[0] is tokenizer:
+            return hit[1]
+        hf = getattr(tokenizer, "_tokenizer", tokenizer)  # mlx_lm's TokenizerWrapper holds the HF tokenizer
+        try:
+            ll = llguidance.hf.from_tokenizer(hf)
+        except (ValueError, TypeError) as exc:
+            raise BackendError(f"mlx: constrained decoding needs a fast (tokenizer.json) tokenizer: {exc}") from exc
+        _TOKENIZERS[id(tokenizer)] = (tokenizer, ll)
+        return ll
+
+
+def _grammar(schema: dict[str, Any]) -> str:
+    import llguidance
+
+    key = json.dumps(schema, sort_keys=True)
+    with _LOCK:
+        if key not in _GRAMMARS:
+            _GRAMMARS[key] = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=GRAMMAR_OPTIONS)
+        return _GRAMMARS[key]
+
+
+class SchemaProcessor:
+    """An mlx-lm logits processor (`processor(tokens, logits) -> logits`) that keeps a reply in `schema`.
+
+    mlx-lm calls it once per generated token with every token so far (prompt included): the first call
+    learns the prompt's length, each later one feeds the newest token to the matcher. Once the document is
+    complete only end-of-sequence is allowed, so generation stops there.
+    """
+
+    def __init__(self, tokenizer: Any, schema: dict[str, Any]) -> None:
+        import llguidance
+        from llguidance.numpy import allocate_token_bitmask
+
+        ll = _ll_tokenizer(tokenizer)
+        try:
+            self._matcher = llguidance.LLMatcher(ll, _grammar(schema))
+        except (ValueError, TypeError) as exc:
+            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: {exc}") from exc
+        if self._matcher.is_error():
+            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: "
+                               f"{self._matcher.get_error()}")
+        self._bitmask = allocate_token_bitmask(1, ll.vocab_size)
+        self._prompt_len: int | None = None
+        self.broken = ""  # set when the matcher rejected a token: later steps pass the logits through
+
+    def __call__(self, tokens: Any, logits: Any) -> Any:
+        import mlx.core as mx
+        from llguidance.numpy import fill_next_token_bitmask
+
+        if self._prompt_len is None:
+            self._prompt_len = int(tokens.shape[-1])
+        elif not self.broken and not self._matcher.is_stopped():
+            if not self._matcher.consume_token(int(tokens[-1].item())):
+                self.broken = self._matcher.get_error() or "token rejected"
+        if self.broken or self._matcher.is_stopped():
+            return logits
+        fill_next_token_bitmask(self._matcher, self._bitmask, 0)
+        allowed = np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little").astype(bool)
+        vocab = int(logits.shape[-1])
+        if allowed.shape[0] < vocab:  # the model's embedding rows past the tokenizer: never allowed
+            allowed = np.concatenate([allowed, np.zeros(vocab - allowed.shape[0], dtype=bool)])
+        return mx.where(mx.array(allowed[:vocab]), logits, mx.array(-np.inf, dtype=logits.dtype))
+
+    @property
+    def complete(self) -> bool:
+        """Whether the text so far is a whole document of the schema."""
+        return self._matcher.is_accepting()
