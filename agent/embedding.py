@@ -133,7 +133,7 @@ class ModelEmbedder:
 def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
     """mlx_lm.load on `model_path`, default: the converted offline SmolLM2 model."""
     try:
-        from hrm_engine import blas
+        from hrm_engine.cpu import blas
 
         blas.preload()
         import mlx_lm

@@ -99,7 +99,7 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str = DEFAULT_DTYPE) -> Path:
     if dtype not in DTYPES:
         raise AgentError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     gguf, out_dir = Path(gguf), Path(out_dir)
-    from hrm_engine import blas
+    from hrm_engine.cpu import blas
 
     blas.preload()
     import mlx.core as mx

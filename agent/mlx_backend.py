@@ -14,28 +14,29 @@ from typing import Any, Callable
 from hrm_agent import local_model
 from hrm_agent.chat import ChatResult, Message
 from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded
-from hrm_engine import blas
+from hrm_engine.cpu import blas
 
 blas.preload()  # must happen before anything imports mlx.core (engine/blas.py)
 
-_MODELS: dict[str, tuple[Any, Any]] = {}  # resolved path -> (model, TokenizerWrapper)
+_MODELS: dict[tuple[str, str | None], tuple[Any, Any]] = {}  # (path, adapter) -> (model, TokenizerWrapper)
 _LOAD_LOCK = threading.Lock()
 
 
-def load_cached(path: str) -> tuple[Any, Any, float]:
-    """`mlx_lm.load(path)` once per process; returns (model, tokenizer, seconds spent loading now)."""
+def load_cached(path: str, adapter: str | None = None) -> tuple[Any, Any, float]:
+    """`mlx_lm.load(path, adapter_path=adapter)` once per process; returns (model, tokenizer, seconds spent
+    loading now). A LoRA adapter (`hrm agent tune`) is part of the key: with and without it are two models."""
     with _LOAD_LOCK:
-        if path in _MODELS:
-            return (*_MODELS[path], 0.0)
+        if (path, adapter) in _MODELS:
+            return (*_MODELS[(path, adapter)], 0.0)
         start = time.perf_counter()
         try:
             from mlx_lm import load
 
-            model, tokenizer = load(path)
+            model, tokenizer = load(path, adapter_path=adapter)
         except Exception as exc:  # mlx-lm raises FileNotFoundError, ValueError, KeyError, OSError...
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise BackendError(f"mlx: cannot load model {path}: {detail}") from exc
-        _MODELS[path] = (model, tokenizer)
+        _MODELS[(path, adapter)] = (model, tokenizer)
         return model, tokenizer, time.perf_counter() - start
 
 
@@ -62,6 +63,7 @@ class MLXBackend:
                                    "directory (config.json, *.safetensors, tokenizer) or omit --model "
                                    "for the bundled default")
             self.model = str(path.resolve())
+        self.adapter = kw.pop("adapter", None)  # a LoRA adapter folder from `hrm agent tune` (resolved)
         self.options = kw
 
     def _load(self) -> tuple[Any, Any, float]:
@@ -70,11 +72,15 @@ class MLXBackend:
                 self.model = str(local_model.default_model_path(progress=self._progress))
             except AgentError as exc:
                 raise BackendError(f"mlx: default model unavailable: {exc}") from exc
-        return load_cached(self.model)
+        return load_cached(self.model, self.adapter)
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-             stop: list[str] | None = None, deadline: float | None = None) -> ChatResult:
+             stop: list[str] | None = None, deadline: float | None = None,
+             schema: dict[str, Any] | None = None) -> ChatResult:
         """Apply the model's chat template, generate until EOS, a stop string, `max_tokens` or `deadline`.
+
+        With a JSON `schema` the reply is generated under it (agent/constrained.py: every token that would
+        leave the schema is masked), so it parses and validates unless `max_tokens` cuts it short.
 
         `completion_tokens` counts every token the model produced, including the end-of-sequence token;
         text after (and including) the first stop string is dropped. Past `deadline` (monotonic, checked
@@ -89,17 +95,32 @@ class MLXBackend:
             prompt = tokenizer.encode(rendered, add_special_tokens=False)
         except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
             raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
+        processors, structured = self._constraint(tokenizer, schema)
         text, completion, finish, tps = self._generate(model, tokenizer, prompt, max_tokens, temperature,
-                                                       [s for s in (stop or []) if s], deadline)
+                                                       [s for s in (stop or []) if s], deadline, processors)
         extra: dict[str, Any] = {"tokens_per_s": tps}
+        if structured:
+            extra["structured"] = structured
         if load_s:
             extra["load_s"] = round(load_s, 3)
         return ChatResult(text=text, prompt_tokens=len(prompt), completion_tokens=completion,
                           latency_s=time.perf_counter() - start, model=self.model, finish_reason=finish,
                           extra=extra)
 
+    @staticmethod
+    def _constraint(tokenizer: Any, schema: dict[str, Any] | None) -> tuple[list[Any], str]:
+        """The logits processors that keep the reply in `schema`, and how the trace names that mode."""
+        if schema is None:
+            return [], ""
+        from hrm_agent import constrained
+
+        if not constrained.available():  # a broken install: the caller's parse-and-repair path still works
+            return [], "unavailable"
+        return [constrained.SchemaProcessor(tokenizer, schema)], "grammar"
+
     def _generate(self, model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, temperature: float,
-                  stop: list[str], deadline: float | None = None) -> tuple[str, int, str, float]:
+                  stop: list[str], deadline: float | None = None,
+                  processors: list[Any] | None = None) -> tuple[str, int, str, float]:
         """Stream tokens; returns (text, completion tokens, finish reason, generation tokens/s)."""
         import mlx.core as mx
         from mlx_lm import stream_generate
@@ -112,7 +133,7 @@ class MLXBackend:
             raise self._past_deadline(text, completion)
         try:
             for resp in stream_generate(model, tokenizer, mx.array(prompt), max_tokens=max_tokens,
-                                        sampler=sampler):
+                                        sampler=sampler, logits_processors=processors or None):
                 scan_from = max(0, len(text) - longest + 1)
                 text += resp.text
                 completion, tps = resp.generation_tokens, resp.generation_tps

@@ -67,7 +67,7 @@ def _append_line(path: Path, step: int) -> None:
 
 
 def bench_reader(run: Path) -> dict:
-    from hrm_engine.runlog import TrainingRun
+    from hrm_cli.dashboard.runlog import TrainingRun
 
     t = TrainingRun(run)
     chunks = []

@@ -16,7 +16,7 @@ from typing import Callable
 
 import mlx.core as mx
 
-from hrm_engine.model import HRM
+from hrm_engine.models.hrm import HRM
 
 CARRY_DATA = ("inputs", "labels", "puzzle_identifiers")
 

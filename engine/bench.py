@@ -36,7 +36,8 @@ def synthetic_dataset(root: Path, seq_len: int, vocab_size: int, examples: int, 
 
 
 def device_info() -> dict[str, Any]:
-    from hrm_engine import backend, blas
+    from hrm_engine import backend
+    from hrm_engine.cpu import blas
 
     dev = mx.default_device()
     info = {"device": str(dev), "mlx": mx.__version__}
@@ -51,10 +52,10 @@ def device_info() -> dict[str, Any]:
 
 def cpu_settings() -> dict[str, Any]:
     """The CPU speed settings in force, in one format for `hrm doctor` and `hrm bench`: the JIT kernels'
-    compiler flags (engine/cpu_jit.py) and whether malloc keeps MLX's buffers (engine/cpu_alloc.py)."""
-    from hrm_engine import cpu_alloc, cpu_jit
+    compiler flags (engine/cpu/jit.py) and whether malloc keeps MLX's buffers (engine/cpu/alloc.py)."""
+    from hrm_engine.cpu import alloc, jit
 
-    return {"cpu_jit_flags": cpu_jit.active_flags() or "none (MLX's -O3)", "malloc_tuned": cpu_alloc.tuned()}
+    return {"cpu_jit_flags": jit.active_flags() or "none (MLX's -O3)", "malloc_tuned": alloc.tuned()}
 
 
 def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data: str | Path | None = None,

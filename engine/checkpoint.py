@@ -163,7 +163,8 @@ class Loaded:
 def load_checkpoint(path: str | Path) -> Loaded:
     """Model (weights loaded), resolved config and training-data metadata from a run or checkpoint path."""
     from hrm_datasets.format import DatasetMetadata
-    from hrm_engine.models.build import configure_cpu, new_model
+    from hrm_engine.cpu import accelerate
+    from hrm_engine.models.build import new_model
     from hrm_engine.run_files import read_build_info, read_run_config, read_state
 
     ckpt = find_checkpoint(path)
@@ -180,6 +181,6 @@ def load_checkpoint(path: str | Path) -> Loaded:
     load_model_weights(model, ckpt)
     if (ckpt / "ema.safetensors").is_file():  # evaluate and solve on the averaged weights, as TRM saves them
         model.update(tree_unflatten(list(load_arrays(ckpt, "ema.safetensors").items())))
-    configure_cpu(model, config)
+    accelerate(model, config)
     return Loaded(model=model, config=config, metadata=metadata, build_info=build_info,
                   step=int(state.get("step", 0)), path=ckpt, state=state)

@@ -16,7 +16,7 @@ import numpy as np
 
 from hrm_engine.act import rollout, segment_step
 from hrm_engine.losses import act_loss
-from hrm_engine.model import HRM
+from hrm_engine.models.hrm import HRM
 
 EVAL_KEYS = ("count", "exact_accuracy", "accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
 

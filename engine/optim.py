@@ -9,7 +9,7 @@
   duplicate ids are summed first: w <- w (1 - lr * wd) - lr * sign(G).
 - `atan2_nonneg`: atan2(y, x) for x >= 0 in plain elementwise ops (Cephes' atanf polynomial):
   MLX's CPU arctan2 calls libm per element (1.1 s for the Sudoku preset's 27M parameters on
-  one core); this fuses into the compiled update and vectorises (see cpu_jit.py).
+  one core); this fuses into the compiled update and vectorises (see cpu/jit.py).
 - `lr_schedule`: linear warm-up, then cosine decay to `lr_min_ratio`; the step is counted from 1. The
   same formula runs on MLX arrays (inside the compiled step) and on Python numbers (for logging).
 """

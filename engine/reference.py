@@ -161,7 +161,8 @@ def is_trm(arch: dict[str, Any]) -> bool:
 def model_config(arch: dict[str, Any], *, seq_len: int, vocab_size: int, num_puzzle_identifiers: int,
                  forward_dtype: str | None = None):
     """Our ModelConfig (or TRMConfig) for a reference architecture dict (its own forward_dtype unless one is given)."""
-    from hrm_engine.model import ModelConfig, resolve_dtype
+    from hrm_engine.models.base import resolve_dtype
+    from hrm_engine.models.hrm import ModelConfig
 
     if is_trm(arch):
         from hrm_engine.models.trm import TRMConfig as ModelConfig  # noqa: N814
@@ -282,7 +283,7 @@ def import_reference(checkpoint: str | Path, output: str | Path, arch_config: st
     """Write an `hrm` run directory (config.yaml, dataset.json, checkpoints/step_N) from a reference checkpoint."""
     from hrm_engine.checkpoint import save_checkpoint
     from hrm_engine.config import dump_yaml, resolve_config
-    from hrm_engine.model import count_parameters
+    from hrm_engine.models.base import count_parameters
     from hrm_engine.models.build import new_model
     from hrm_engine.optim import AdamAtan2
 

@@ -5,8 +5,8 @@ or `segments` of them) but re-runs each segment's H and L updates itself, in the
 (L x L_cycles then H, H_cycles times), so it can record the forward residuals the HRM paper plots:
 per H step, ||z_L^k - z_L^(k-1)|| after each L step and ||z_H^k - z_H^(k-1)|| after the H step. The
 arithmetic is the model's own (the same modules on the same arrays, batch shards on the same CPU
-streams), so the logits are those of `HRM.segment`; a test holds them equal. engine/model.py is not
-touched: the trace is a read-only re-run.
+streams), so the logits are those of `HRM.segment`; a test holds them equal. The model files are not
+touched: the trace is a read-only re-run, driven by act.rollout like evaluation and solving.
 
 TRM (engine/models/trm.py) has one network for both updates, in the same order (L_cycles latent
 updates of z_L, then the answer update of z_H, H_cycles times): its norms are the analogous
@@ -25,10 +25,11 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from hrm_engine.act import initial_carry, reset_halted
+from hrm_engine.act import rollout
 from hrm_engine.checkpoint import Loaded
+from hrm_engine.cpu import over_streams
 from hrm_engine.errors import EngineError
-from hrm_engine.model import HRM
+from hrm_engine.models.hrm import HRM
 from hrm_engine.solve import Solution, detect_kind, parse_maze, parse_sudoku, sudoku_report
 
 
@@ -130,14 +131,12 @@ def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, r
             new = h_net(z_H, z_L)
             res_H.append(_l2(new, z_H))
             z_H = new
-        logits = model.lm_head(z_H)[:, cfg.puzzle_emb_len:]
-        q = model.q_head(z_H[:, 0]).astype(mx.float32)
+        logits, q_halt, q_continue = model.heads(z_H)
         B = inputs.shape[0]
-        return (z_H, z_L, logits, q[:, 0], q[:, 1], mx.stack(res_L, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles),
-                mx.stack(res_H, axis=1))
+        return (z_H, z_L, logits, q_halt, q_continue,
+                mx.stack(res_L, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles), mx.stack(res_H, axis=1))
 
-    over = getattr(model, "over_streams", None)  # HRM's batch shards on CPU streams, as its segment runs
-    return over(run, z_H, z_L, inputs, rows) if over is not None else run(z_H, z_L, inputs, rows)
+    return over_streams(model, run, z_H, z_L, inputs, rows)  # HRM's batch shards on CPU streams, as its segment
 
 
 def halt_step_of(wants: list[bool], limit: int) -> int:
@@ -160,24 +159,28 @@ def trace_model(loaded: Loaded, inputs: np.ndarray, puzzle_ids: np.ndarray | Non
     ids = np.zeros(B, np.int32) if puzzle_ids is None else puzzle_ids.astype(np.int32)
     batch = {"inputs": mx.array(inputs.astype(np.int32)), "labels": mx.zeros((B, cfg.seq_len), mx.int32),
              "puzzle_identifiers": mx.array(ids)}
-    carry = reset_halted(model, initial_carry(model, batch), batch)
-    rows = model.puzzle_emb[carry["puzzle_identifiers"]]
-    z_H, z_L = carry["z_H"], carry["z_L"]
     traces = [PuzzleTrace(Solution(kind="", inputs=inputs[i], prediction=inputs[i], q_halt_prob=0.0, halt_step=0,
                                    steps_run=n_seg)) for i in range(B)]
     previous = [np.asarray(inputs[i]) for i in range(B)]
     q_halt_only = bool(getattr(cfg, "no_ACT_continue", False))
-    for s in range(1, n_seg + 1):
-        z_H, z_L, logits, qh, qc, rl, rh = traced_segment(model, z_H, z_L, carry["inputs"], rows)
-        preds = mx.argmax(logits, axis=-1)
-        mx.eval(z_H, z_L, preds, qh, qc, rl, rh)
-        preds_np, qh_np, qc_np, rl_np, rh_np = (np.array(a) for a in (preds, qh, qc, rl, rh))
+
+    def segment(carry: dict[str, mx.array], rows: mx.array) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+        z_H, z_L, logits, qh, qc, rl, rh = traced_segment(model, carry["z_H"], carry["z_L"], carry["inputs"], rows)
+        outputs = {"preds": mx.argmax(logits, axis=-1), "q_halt_logits": qh, "q_continue_logits": qc,
+                   "residual_L": rl, "residual_H": rh}
+        return {**carry, "z_H": z_H, "z_L": z_L, "steps": carry["steps"] + 1}, outputs
+
+    def seen(s: int, _carry: dict[str, mx.array], outputs: dict[str, mx.array]) -> None:
+        preds_np, qh_np, qc_np, rl_np, rh_np = (np.array(outputs[k]) for k in (
+            "preds", "q_halt_logits", "q_continue_logits", "residual_L", "residual_H"))
         for i, trace in enumerate(traces):
             trace.segments.append(SegmentTrace(
                 segment=s, prediction=preds_np[i], changed=preds_np[i] != previous[i], q_halt=float(qh_np[i]),
                 q_continue=float(qc_np[i]), residual_L=rl_np[i].tolist(), residual_H=rh_np[i].tolist(),
                 q_halt_only=q_halt_only))
             previous[i] = preds_np[i]
+
+    rollout(model, batch, n_seg, segment_fn=segment, on_segment=seen)
     for trace in traces:
         last = trace.segments[-1]
         sol = trace.solution

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import mlx.core as mx
 
+from hrm_engine.cpu import over_streams
 from hrm_engine.losses import act_loss
 
 PHASES = ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers")
@@ -41,7 +42,7 @@ def profile_step(trainer: Any, reps: int = 5) -> dict[str, float]:
     loss_type = model.config.loss
 
     def no_grad(zh, zl, inp, r):
-        return model.over_streams(lambda a, b, c, d: model.no_grad_cycles(a, b, model.input_embeddings(c, d)),
+        return over_streams(model, lambda a, b, c, d: model.no_grad_cycles(a, b, model.input_embeddings(c, d)),
                                   zh, zl, inp, r)
 
     params = model.trainable_parameters()
@@ -49,7 +50,7 @@ def profile_step(trainer: Any, reps: int = 5) -> dict[str, float]:
     def gradient_loss(p, r, zh, zl, inp):
         model.update(p)
         try:
-            out = model.over_streams(lambda a, b, c, d: model.gradient_cycle(a, b, model.input_embeddings(c, d)),
+            out = over_streams(model, lambda a, b, c, d: model.gradient_cycle(a, b, model.input_embeddings(c, d)),
                                      zh, zl, inp, r)
         finally:
             model.update(params)  # the module keeps its real arrays, not the traced ones

@@ -164,13 +164,26 @@ def staging_pid(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def pid_alive(pid: Any) -> bool | None:
+    """True/False for a local process id, None when it cannot be told."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    return True
+
+
 def clean_stale(folder: Path, *, only: str | None = None) -> list[Path]:
     """Remove staging in `folder` left by processes no longer running (or by an earlier life of this PID).
 
     `only`: a prefix the names must have (a dataset build cleans only its own output's staging).
     """
-    from hrm_engine.runlog import pid_alive
-
     removed: list[Path] = []
     try:
         entries = list(folder.iterdir())

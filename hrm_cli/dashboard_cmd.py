@@ -21,7 +21,7 @@ def dashboard(
       hrm dashboard runs/agent
       hrm dashboard runs/my-run
     """
-    from hrm_engine.runlog import RunLogError
+    from hrm_cli.dashboard.runlog import RunLogError
 
     if runs_dir.exists() and not runs_dir.is_dir():
         raise RunLogError(f"{runs_dir} is a file; pass the runs directory (default runs/) or one run's folder")

@@ -28,7 +28,8 @@ def doctor(
 
     from hrm_agent.sandbox import isolation
     from hrm_cli.console import console, print_json, warn
-    from hrm_engine import backend, blas
+    from hrm_engine import backend
+    from hrm_engine.cpu import blas
     from hrm_engine.bench import cpu_settings
 
     info = blas.info()
@@ -44,7 +45,7 @@ def doctor(
         "agent_sandbox": isolation().detail,
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
-        code = "from hrm_engine import blas; print(blas.measure_matmul_gflops(repeats=3))"
+        code = "from hrm_engine.cpu import blas; print(blas.measure_matmul_gflops(repeats=3))"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**os.environ, "HRM_BLAS": "none"}, timeout=300)
         if out.returncode == 0:

@@ -6,29 +6,26 @@ import sys
 from importlib import metadata
 from typing import Optional
 
-from hrm_engine import blas
+import typer
+from rich.text import Text
 
-blas.preload()  # before anything imports mlx: an optimised BLAS must be loaded first (engine/blas.py)
-
-import typer  # noqa: E402
-from rich.text import Text  # noqa: E402
-
-from hrm_cli import agent as agent_cmd  # noqa: E402
-from hrm_cli import config as config_cmd  # noqa: E402
-from hrm_cli import bench as bench_cmd  # noqa: E402
-from hrm_cli import completions  # noqa: E402
-from hrm_cli import data as data_cmd  # noqa: E402
-from hrm_cli.dashboard_cmd import dashboard as dashboard_cmd  # noqa: E402
-from hrm_cli.doctor import doctor as doctor_cmd  # noqa: E402
-from hrm_cli.eval import evaluate as eval_cmd  # noqa: E402
-from hrm_cli.solve import solve as solve_cmd  # noqa: E402
-from hrm_cli.train import train as train_cmd  # noqa: E402
-from hrm_cli import reference_cmds  # noqa: E402
-from hrm_cli.console import err_console  # noqa: E402
-from hrm_cli.help_text import reflow_app  # noqa: E402
-from hrm_engine import backend  # noqa: E402
-from hrm_engine import writes  # noqa: E402
-from hrm_engine.errors import HRMError  # noqa: E402
+import hrm_engine.cpu
+from hrm_cli import agent as agent_cmd
+from hrm_cli import config as config_cmd
+from hrm_cli import bench as bench_cmd
+from hrm_cli import completions
+from hrm_cli import data as data_cmd
+from hrm_cli.dashboard_cmd import dashboard as dashboard_cmd
+from hrm_cli.doctor import doctor as doctor_cmd
+from hrm_cli.eval import evaluate as eval_cmd
+from hrm_cli.solve import solve as solve_cmd
+from hrm_cli.train import train as train_cmd
+from hrm_cli import reference_cmds
+from hrm_cli.console import err_console
+from hrm_cli.help_text import reflow_app
+from hrm_engine import backend
+from hrm_engine import writes
+from hrm_engine.errors import HRMError
 
 # Click's base error class, whether Typer uses the click package or (Typer >= 0.20) its own copy of it.
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -82,6 +79,8 @@ def _root(
     ),
 ) -> None:
     """Hierarchical Reasoning Models on MLX."""
+    # Before any command imports mlx: an optimised BLAS, the JIT compiler flags, malloc (docs/cpu-performance.md).
+    hrm_engine.cpu.setup()
 
 
 def _usage_error(exc: ClickException) -> str:

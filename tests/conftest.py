@@ -1,4 +1,4 @@
-"""Shared fixtures. An optimised BLAS is loaded before any test imports mlx (engine/blas.py)."""
+"""Shared fixtures. The CPU set-up (an optimised BLAS, before any test imports mlx) runs first (engine/cpu)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hrm_engine import blas
+import hrm_engine.cpu
 
-blas.preload()
+hrm_engine.cpu.setup()  # an optimised BLAS before mlx is imported, the JIT flags, malloc
 
 from hrm_paths import HRM, REPO  # noqa: E402,F401  (re-exported for fixtures)
 

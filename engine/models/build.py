@@ -1,8 +1,9 @@
 """Which architecture a config names (`arch.name: hrm... | trm...`), and the one place models are built.
 
 `hrm train`, `hrm eval`, `hrm solve` and checkpoint loading all go through `new_model`, so the ACT
-wrapper, loss, trainer and rollout never need to know which architecture they drive. CPU set-up
-(fused kernels, batch shards on CPU streams) is applied here, from outside the model files.
+wrapper, loss, trainer and rollout never need to know which architecture they drive. The CPU speed-ups
+(hrm_engine.cpu.accelerate: fused kernels, batch shards on CPU streams) are applied here, from outside the
+model files.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def model_config(config: dict[str, Any], metadata: Any, forward_dtype: str | Non
         from hrm_engine.models.trm import TRMConfig
 
         return TRMConfig.from_config(config, metadata, forward_dtype)
-    from hrm_engine.model import ModelConfig
+    from hrm_engine.models.hrm import ModelConfig
 
     return ModelConfig.from_config(config, metadata, forward_dtype)
 
@@ -41,26 +42,18 @@ def model_from_args(args: Any) -> Any:
 
     if isinstance(args, TRMConfig):
         return TRM(args)
-    from hrm_engine.model import HRM
+    from hrm_engine.models.hrm import HRM
 
     return HRM(args)
 
 
-def configure_cpu(model: Any, config: dict[str, Any]) -> tuple[int, bool]:
-    """Apply `cpu_streams` and `cpu_math` to a model; returns (streams, fused). TRM: no stream shards yet."""
-    from hrm_engine.model import configure_cpu_math, configure_cpu_streams
-
-    streams = 1
-    if hasattr(model, "use_cpu_streams"):
-        streams = configure_cpu_streams(model, config.get("cpu_streams", "auto"))
-    return streams, configure_cpu_math(model, config.get("cpu_math", "auto"))
-
-
 def new_model(config: dict[str, Any], metadata: Any, forward_dtype: str | None = None, cpu: bool = True) -> Any:
-    """A freshly initialised model of the configured architecture, CPU set-up applied unless `cpu` is off."""
+    """A freshly initialised model of the configured architecture, the CPU speed-ups applied unless `cpu` is off."""
     model = model_from_args(model_config(config, metadata, forward_dtype))
     if cpu:
-        configure_cpu(model, config)
+        from hrm_engine.cpu import accelerate
+
+        accelerate(model, config)
     return model
 
 

@@ -1,4 +1,4 @@
-"""`hrm dashboard`: a Textual app over the run directories (reading logic in hrm_engine.runlog)."""
+"""`hrm dashboard`: a Textual app over the run directories (reading logic in runlog.py)."""
 
 from __future__ import annotations
 

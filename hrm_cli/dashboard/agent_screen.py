@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static, Tree
 from hrm_cli.dashboard.follow import FollowingScreen
 from hrm_cli.dashboard.runs_screen import status_text
 from hrm_cli.dashboard.trace_view import TraceTree, event_detail
-from hrm_engine.runlog import AGENT_STALE_S, AgentTrace, read_json
+from hrm_cli.dashboard.runlog import AGENT_STALE_S, AgentTrace, read_json
 
 
 class AgentScreen(FollowingScreen):

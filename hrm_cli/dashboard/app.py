@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from hrm_engine.runlog import RunInfo, RunScanner, TrainingRun
+from hrm_cli.dashboard.runlog import RunInfo, RunScanner, TrainingRun
 
 HELP = [
     ("Everywhere", [("q", "quit"), ("?", "this help"), ("esc", "back to the previous screen")]),

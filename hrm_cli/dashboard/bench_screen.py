@@ -22,7 +22,7 @@ from hrm_cli.dashboard.bench_labels import (COMPARISON_LABELS, FACT_LABELS, RECO
 from hrm_cli.dashboard.follow import FollowingScreen
 from hrm_cli.dashboard.runs_screen import status_text
 from hrm_cli.dashboard.training_screen import fmt
-from hrm_engine.runlog import JsonlTail, RunInfo, is_scalar, per_controller, read_json, split_metrics
+from hrm_cli.dashboard.runlog import JsonlTail, RunInfo, is_scalar, per_controller, read_json, split_metrics
 
 PASS_KEYS = ("pass", "passed", "ok", "correct", "success")
 FAILURE_KEYS = ("failure", "failure_category", "category")

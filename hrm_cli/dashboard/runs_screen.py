@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from hrm_engine.runlog import RunInfo
+from hrm_cli.dashboard.runlog import RunInfo
 
 STATUS_STYLE = {"running": "bold green", "finished": "", "answered": "green", "interrupted": "yellow",
                 "crashed": "bold red", "failed": "red", "waiting": "dim", "deleted": "dim"}

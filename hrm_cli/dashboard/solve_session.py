@@ -89,7 +89,7 @@ class SolveSession:
 
     def _open(self) -> None:
         from hrm_engine.checkpoint import load_checkpoint
-        from hrm_engine.runlog import read_json
+        from hrm_cli.dashboard.runlog import read_json
         from hrm_engine.solve import detect_kind
 
         self.loaded = load_checkpoint(self.run_path)

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static
 from hrm_cli.dashboard.follow import FollowingScreen
 from hrm_cli.dashboard.plots import Line, MetricPlot, PlotSpec
 from hrm_cli.dashboard.runs_screen import status_text
-from hrm_engine.runlog import TrainingRun, format_duration
+from hrm_cli.dashboard.runlog import TrainingRun, format_duration
 
 # (metric key, title, has an eval series)
 PLOTS = [("lm_loss", "lm_loss", True), ("exact_accuracy", "exact accuracy", True), ("lr", "learning rate", False),

@@ -29,7 +29,7 @@ def made(tmp_path_factory):
     from hrm_engine.checkpoint import mark_best, save_checkpoint
     from hrm_engine.config import dump_yaml
     from hrm_engine.config_ranges import resolve_train_config
-    from hrm_engine.model import HRM, ModelConfig
+    from hrm_engine.models.hrm import HRM, ModelConfig
 
     root = tmp_path_factory.mktemp("malformed")
     data = root / "d"

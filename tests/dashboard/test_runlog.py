@@ -1,4 +1,4 @@
-"""hrm_engine.runlog: the incremental JSONL tail, run discovery and status, training series."""
+"""hrm_cli.dashboard.runlog: the incremental JSONL tail, run discovery and status, training series."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 from dash_helpers import NOW, write_bench_run, write_trace, write_training_run
 
-from hrm_engine.runlog import (AgentTrace, JsonlTail, RunLogError, RunScanner, TrainingRun, last_jsonl_record,
+from hrm_cli.dashboard.runlog import (AgentTrace, JsonlTail, RunLogError, RunScanner, TrainingRun, last_jsonl_record,
                                per_controller, split_metrics, summary_headline)
 from hrm_engine.runs import RunDir
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from hrm_engine import blas
+import hrm_engine.cpu
 
-blas.preload()
+hrm_engine.cpu.setup()  # an optimised BLAS before mlx is imported, the JIT flags, malloc
 
 import mlx.core as mx  # noqa: E402
 import numpy as np  # noqa: E402

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from hrm_engine import cpu_jit
+from hrm_engine.cpu import jit as cpu_jit
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or shutil.which("g++") is None, reason="Linux with g++ only")
 
@@ -78,11 +78,13 @@ def test_kernels_built_with_other_flags_are_rebuilt_once(tmp_path, monkeypatch):
     (kernels / "libOld.so").write_bytes(b"generic")
     (kernels / "Old.cpp").write_text("// source")
     assert cpu_jit.install() == cpu_jit.DEFAULT_FLAGS
+    assert (kernels / "libOld.so").exists()  # the wrapper alone deletes nothing: that is a step of its own
+    assert cpu_jit.forget_stale_kernels() is True
     assert not (kernels / "libOld.so").exists() and (kernels / "Old.cpp").exists()
     assert (kernels / ".hrm-jit-flags").read_text().startswith(cpu_jit.DEFAULT_FLAGS + "\ncpu ")
     (kernels / "libNew.so").write_bytes(b"built with the flags")
-    assert cpu_jit.install() == cpu_jit.DEFAULT_FLAGS
+    assert cpu_jit.forget_stale_kernels() is False
     assert (kernels / "libNew.so").exists()
     monkeypatch.setattr(cpu_jit, "_cpu_signature", lambda: "another-cpu")  # e.g. a /tmp carried to a new host
-    assert cpu_jit.install() == cpu_jit.DEFAULT_FLAGS
+    assert cpu_jit.forget_stale_kernels() is True
     assert not (kernels / "libNew.so").exists()

@@ -1,4 +1,5 @@
-"""hrm's JIT-friendly SiLU, softmax, attention and atan2 against MLX's built-ins and libm, and the malloc tuning."""
+"""hrm's JIT-friendly SiLU, softmax, attention and atan2 against MLX's built-ins and libm, the malloc tuning, and
+the speed-ups hrm_engine.cpu.accelerate applies to a model from outside (same results, same parameters)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from hrm_engine import cpu_math
+from hrm_engine.cpu import kernels
+from hrm_engine.cpu.speedups import FusedAttention, FusedSwiGLU, accelerate, use_fused
 from hrm_engine.errors import ConfigError
-from hrm_engine.model import HRM, ModelConfig, configure_cpu_math
+from hrm_engine.models.hrm import HRM, ModelConfig
+from hrm_engine.models.trm import TRM, TRMConfig
 from hrm_engine.optim import atan2_nonneg
-
 
 
 def tiny_cfg():
@@ -25,8 +27,8 @@ def tiny_cfg():
 
 def test_silu_and_its_gradient_match_mlx_and_stay_finite_far_out():
     x = mx.array([-200.0, -90.0, -88.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 90.0, 200.0])
-    np.testing.assert_allclose(np.array(cpu_math.silu(x)), np.array(nn.silu(x)), rtol=1e-6, atol=1e-30)
-    g = mx.grad(lambda v: cpu_math.silu(v).sum())(x)
+    np.testing.assert_allclose(np.array(kernels.silu(x)), np.array(nn.silu(x)), rtol=1e-6, atol=1e-30)
+    g = mx.grad(lambda v: kernels.silu(v).sum())(x)
     g_ref = mx.grad(lambda v: nn.silu(v).sum())(x)
     assert np.isfinite(np.array(g)).all()  # x / (1 + exp(-x)) differentiated by autodiff is NaN below -88
     np.testing.assert_allclose(np.array(g), np.array(g_ref), rtol=1e-5, atol=1e-7)
@@ -38,7 +40,7 @@ def test_attention_and_its_gradients_match_mlx_sdpa(causal):
     q, k, v, cot = (mx.random.normal((2, 3, 7, 8)) for _ in range(4))
 
     def ours(q, k, v):
-        return cpu_math.attention(q, k, v, 0.35, causal=causal)
+        return kernels.attention(q, k, v, 0.35, causal=causal)
 
     def mlx_sdpa(q, k, v):
         return mx.fast.scaled_dot_product_attention(q, k, v, scale=0.35, mask="causal" if causal else None)
@@ -52,7 +54,7 @@ def test_attention_and_its_gradients_match_mlx_sdpa(causal):
 
 def test_softmax_rows_sum_to_one_without_overflow():
     s = mx.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]])
-    p = np.array(cpu_math.softmax(s))
+    p = np.array(kernels.softmax(s))
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(p, np.array(mx.softmax(s, axis=-1)), rtol=1e-6, atol=1e-30)
 
@@ -71,15 +73,15 @@ def test_model_gives_the_same_outputs_and_gradients_with_either_kernel_set():
 
     results = {}
     for setting in ("builtin", "fused"):
-        assert configure_cpu_math(model, setting) is (setting == "fused")
+        assert use_fused(model, setting) is (setting == "fused")
         results[setting] = mx.value_and_grad(loss)(model.trainable_parameters())
     (l_b, g_b), (l_f, g_f) = results["builtin"], results["fused"]
     assert abs(l_b.item() - l_f.item()) < 1e-5 * max(1.0, abs(l_b.item()))
     for (name, a), (_, b) in zip(tree_flatten(g_b), tree_flatten(g_f)):
         np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=name)
-    assert configure_cpu_math(model, "auto") is (mx.default_device() == mx.cpu)
+    assert use_fused(model, "auto") is (mx.default_device() == mx.cpu)
     with pytest.raises(ConfigError, match="cpu_math must be auto, fused or builtin"):
-        configure_cpu_math(model, "fast")
+        use_fused(model, "fast")
 
 
 def test_atan2_for_nonnegative_x_matches_libm():
@@ -98,7 +100,7 @@ def test_atan2_for_nonnegative_x_matches_libm():
 def test_malloc_tuning_applies_once_and_can_be_turned_off(monkeypatch):
     import sys
 
-    from hrm_engine import cpu_alloc
+    from hrm_engine.cpu import alloc as cpu_alloc
 
     if sys.platform != "linux":
         pytest.skip("glibc malloc only")
@@ -116,7 +118,7 @@ def test_rope_heads_and_its_gradient_match_mlx_fast_rope():
     x, cot = mx.random.normal((B, L, H * hd)), mx.random.normal((B, H, L, hd))
 
     def ours(x):
-        return cpu_math.rope_heads(x, H, hd, 10000.0)
+        return kernels.rope_heads(x, H, hd, 10000.0)
 
     def mlx_rope(x):
         heads = x.reshape(B, L, H, hd).transpose(0, 2, 1, 3)
@@ -136,8 +138,7 @@ def test_q_target_segment_reads_only_the_first_position_and_agrees_with_the_full
     cfg = tiny_cfg()
     cfg.causal = causal
     model = HRM(cfg)
-    configure_cpu_math(model, setting)
-    model.use_cpu_streams(streams)
+    accelerate(model, {"cpu_math": setting, "cpu_streams": streams})
     B, S, D = 3, 16, model.config.hidden_size
     zH, zL = mx.random.normal((B, S + 1, D)), mx.random.normal((B, S + 1, D))
     inputs, rows = mx.random.randint(0, 6, (B, S)), mx.random.normal((B, D))
@@ -147,4 +148,31 @@ def test_q_target_segment_reads_only_the_first_position_and_agrees_with_the_full
     np.testing.assert_allclose(np.array(qh2), np.array(qh), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.array(qc2), np.array(qc), rtol=1e-5, atol=1e-5)
     assert float(mx.abs(qh).max()) > 0.1  # a real signal, not two zero heads agreeing
-    model.use_cpu_streams(1)
+
+
+def _layer_types(model) -> set[type]:
+    return {type(m) for _, m in model.named_modules()}
+
+
+def test_accelerate_applies_from_outside_keeps_parameters_and_can_be_undone():
+    """A bare model runs MLX's kernels; accelerate swaps in the fused layers and HRM's short Q target, with
+    the same parameter tree (old checkpoints load), and a second call with other settings undoes them."""
+    mx.random.seed(0)
+    model = HRM(tiny_cfg())
+    names = [k for k, _ in tree_flatten(model.parameters())]
+    assert not _layer_types(model) & {FusedAttention, FusedSwiGLU}
+    assert model.segment_q.__func__ is HRM.segment_q  # the reference's full segment for the Q target
+    on = accelerate(model, {"cpu_math": "fused", "cpu_streams": 2})
+    assert on.fused and on.q_target and on.streams == (2 if mx.default_device() == mx.cpu else 1)
+    assert {FusedAttention, FusedSwiGLU} <= _layer_types(model)
+    assert [k for k, _ in tree_flatten(model.parameters())] == names
+    assert "segment" not in model and "_cpu_streams" not in model  # nothing of it is a parameter
+    off = accelerate(model, {"cpu_math": "builtin", "cpu_streams": 1})
+    assert not off.fused and off.streams == 1
+    assert not _layer_types(model) & {FusedAttention, FusedSwiGLU}
+
+    trm = TRM(TRMConfig(seq_len=8, vocab_size=5, num_puzzle_identifiers=2, hidden_size=32, num_heads=2,
+                        puzzle_emb_len=1, mlp_t=True, pos_encodings="none"))
+    on = accelerate(trm, {"cpu_math": "fused"})
+    assert on.fused and not on.q_target and on.streams == 1  # TRM: no stream shards yet
+    assert FusedSwiGLU in _layer_types(trm)  # mlp_t's position mixer too

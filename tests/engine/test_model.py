@@ -9,7 +9,10 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from hrm_engine.model import (HRM, ModelConfig, count_parameters, rms_norm, swiglu_intermediate, trunc_normal)
+from hrm_engine.cpu import accelerate
+from hrm_engine.models.base import count_parameters
+from hrm_engine.models.hrm import HRM, ModelConfig
+from hrm_engine.models.layers import rms_norm, swiglu_intermediate, trunc_normal
 
 
 def meta(seq_len=81, vocab=11, ids=1):
@@ -110,7 +113,7 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
 
     def loss(params, n):
         model.update(params)
-        model.use_cpu_streams(n)
+        accelerate(model, {"cpu_streams": n})
         _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
         return (logits ** 2).mean() + qh.sum() + qc.sum(), (logits, qh)
 
@@ -125,4 +128,3 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
 
         for (k, a), (_, b) in zip(tree_flatten(g1), tree_flatten(gn)):
             np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=k)  # sum order
-    model.use_cpu_streams(1)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from hrm_paths import REPO
+from parity_data import dataset_from_fixture
 from hrm_engine.errors import EngineError, HRMError
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -271,26 +272,6 @@ def test_mismatched_tensors_are_named(tmp_path, run_hrm):
     assert not (tmp_path / "run").exists()
 
 
-def _dataset_from_fixture(root: Path, fixture: Path) -> Path:
-    """A dataset whose train and test splits are exactly the fixture's batch (one example per puzzle)."""
-    from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
-
-    cfg = json.loads((fixture / "config.json").read_text())
-    with np.load(fixture / "batch.npz") as b:
-        batch = {k: b[k] for k in b.files}
-    n = len(batch["inputs"])
-    meta = DatasetMetadata(pad_id=0, ignore_label_id=None, blank_identifier_id=0, vocab_size=cfg["vocab_size"],
-                           seq_len=cfg["seq_len"], num_puzzle_identifiers=cfg["num_puzzle_identifiers"],
-                           total_groups=n, mean_puzzle_examples=1.0)
-    arrays = SplitArrays(inputs=batch["inputs"], labels=batch["labels"], puzzle_identifiers=batch["puzzle_identifiers"],
-                         puzzle_indices=np.arange(n + 1, dtype=np.int32), group_indices=np.arange(n + 1, dtype=np.int32))
-    with DatasetWriter(root) as writer:
-        writer.write_split("train", meta, {"all": arrays})
-        writer.write_split("test", meta, {"all": arrays})
-        writer.commit()
-    return root
-
-
 def _reference_eval_metrics(fixture: Path) -> dict[str, float]:
     """The reference's eval metrics (ACTLossHead, every key / count) from its own last-segment outputs."""
     cfg = json.loads((fixture / "config.json").read_text())
@@ -316,7 +297,7 @@ def _reference_eval_metrics(fixture: Path) -> dict[str, float]:
 
 def test_import_reference_then_eval_matches_the_reference(tmp_path, run_hrm):
     """A torch.compile'd reference checkpoint + all_config.yaml -> run dir; `hrm eval` = the reference's metrics."""
-    _dataset_from_fixture(tmp_path / "data" / "parity-toy", SMALL)  # all_config.yaml's data_path
+    dataset_from_fixture(tmp_path / "data" / "parity-toy", SMALL)  # all_config.yaml's data_path
     out = run_hrm("import", "reference", str(REF_CKPT / "step_12"), "--output", "runs/ref", "--json")
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
@@ -340,7 +321,7 @@ def test_import_reference_then_eval_matches_the_reference(tmp_path, run_hrm):
 
 
 def test_imported_run_resumes_training(tmp_path, run_hrm):
-    data = _dataset_from_fixture(tmp_path / "d", SMALL)
+    data = dataset_from_fixture(tmp_path / "d", SMALL)
     out = run_hrm("import", "reference", str(REF_CKPT / "step_12"), "--data", str(data), "-o", "run", "--step", "0")
     assert out.returncode == 0, out.stderr
     tr = run_hrm("train", str(data), "--resume", "run", "max_steps=1", "eval_interval=null", "compile=false", "--json")

@@ -10,7 +10,7 @@ from hrm_datasets.format import DatasetMetadata
 from hrm_engine.arc_solve import solve_arc_task
 from hrm_engine.checkpoint import Loaded
 from hrm_engine.config import resolve_config
-from hrm_engine.model import HRM, ModelConfig
+from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import solve_text
 from tiny_runs import TINY, make_copy_model
 

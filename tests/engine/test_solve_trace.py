@@ -11,7 +11,8 @@ import pytest
 
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import Loaded
-from hrm_engine.model import HRM, ModelConfig
+from hrm_engine.cpu import accelerate
+from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import run_model
 from hrm_engine.solve_trace import halt_step_of, trace_model, trace_text, traced_segment
 
@@ -23,7 +24,7 @@ def _loaded(H_cycles=2, L_cycles=3, halt_max_steps=3, streams: int = 1) -> Loade
                 halt_max_steps=halt_max_steps)
     model = HRM(ModelConfig.from_config({"arch": arch}, meta, forward_dtype="float32"))
     model.q_head.weight = mx.random.normal((2, 32)) * 0.3  # a halting head that says something
-    model.use_cpu_streams(streams)
+    accelerate(model, {"cpu_streams": streams})
     return Loaded(model=model, config={}, metadata=meta, build_info={"kind": "sudoku", "box": [2, 2]}, step=0,
                   path=Path("."))
 

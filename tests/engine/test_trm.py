@@ -16,7 +16,7 @@ from hrm_engine.act import act_step, evaluate_batch, initial_carry, reset_halted
 from hrm_engine.config import resolve_config
 from hrm_engine.ema import EMA, ema_update
 from hrm_engine.losses import act_loss
-from hrm_engine.model import count_parameters
+from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import arch_family, new_model, uses_ema
 from hrm_engine.models.trm import TRM, TRMConfig
 

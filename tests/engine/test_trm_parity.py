@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hrm_paths import REPO
+from parity_data import dataset_from_fixture, last_segment_logits_error
 
 FIXTURES = sorted(p for p in (REPO / "tests" / "fixtures" / "trm_parity").iterdir() if (p / "config.json").is_file())
 
@@ -56,9 +57,6 @@ def test_cli_parity_on_a_trm_fixture(run_hrm):
 
 def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
     """TRM's weights and model config -> a run directory whose model is our TRM and gives TRM's logits."""
-    import mlx.core as mx
-
-    from hrm_engine.act import evaluate_batch
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.models.trm import TRM
     from hrm_engine.reference import import_reference
@@ -69,54 +67,21 @@ def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
     loaded = load_checkpoint(tmp_path / "run")
     assert isinstance(loaded.model, TRM) and loaded.model.config.mlp_t
     assert loaded.config["arch"]["name"] == "trm" and loaded.config["arch"]["puzzle_emb_len"] == cfg["puzzle_emb_len"]
-    with np.load(fixture / "batch.npz") as b, np.load(fixture / "eval.npz") as ev:
-        batch = {k: mx.array(b[k]) for k in b.files}
-        ref = ev[f"logits_{cfg['halt_max_steps'] - 1}"]
-    _, outputs = evaluate_batch(loaded.model, batch)
-    ours = np.array(outputs["logits"].astype(mx.float32))
-    assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
-
-
-def _dataset(root, fixture):
-    """A dataset whose train and test splits are exactly the fixture's batch."""
-    from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
-
-    cfg = json.loads((fixture / "config.json").read_text())
-    with np.load(fixture / "batch.npz") as b:
-        batch = {k: b[k] for k in b.files}
-    n = len(batch["inputs"])
-    meta = DatasetMetadata(pad_id=0, ignore_label_id=None, blank_identifier_id=0, vocab_size=cfg["vocab_size"],
-                           seq_len=cfg["seq_len"], num_puzzle_identifiers=cfg["num_puzzle_identifiers"],
-                           total_groups=n, mean_puzzle_examples=1.0)
-    arrays = SplitArrays(inputs=batch["inputs"], labels=batch["labels"], puzzle_identifiers=batch["puzzle_identifiers"],
-                         puzzle_indices=np.arange(n + 1, dtype=np.int32), group_indices=np.arange(n + 1, dtype=np.int32))
-    with DatasetWriter(root) as writer:
-        writer.write_split("train", meta, {"all": arrays})
-        writer.write_split("test", meta, {"all": arrays})
-        writer.commit()
+    assert last_segment_logits_error(loaded.model, fixture) < 1e-4
 
 
 def test_import_a_torch_trm_checkpoint(tmp_path, run_hrm):
     """A torch.compile'd TRM state_dict with TRM's all_config.yaml (data_paths list, ema) -> run -> TRM's logits."""
-    import mlx.core as mx
-
-    from hrm_engine.act import evaluate_batch
     from hrm_engine.checkpoint import load_checkpoint
 
     fixture = REPO / "tests" / "fixtures" / "trm_parity" / "h64-mlpt-act3"  # trm_reference_checkpoint holds its weights
-    _dataset(tmp_path / "data" / "trm-toy", fixture)  # all_config.yaml's data_paths[0]
+    dataset_from_fixture(tmp_path / "data" / "trm-toy", fixture)  # all_config.yaml's data_paths[0]
     ckpt = REPO / "tests" / "fixtures" / "trm_reference_checkpoint" / "step_7"
     out = run_hrm("import", "reference", str(ckpt), "--output", "runs/trm", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["step"] == 7 and json.loads(out.stdout)["metadata_from"] == "data/trm-toy"
     loaded = load_checkpoint(tmp_path / "runs" / "trm")
     assert loaded.config["arch"]["mlp_t"] is True and loaded.config["ema"] is None  # ema on: arch is trm
-    cfg = json.loads((fixture / "config.json").read_text())
-    with np.load(fixture / "batch.npz") as b, np.load(fixture / "eval.npz") as ev:
-        batch = {k: mx.array(b[k]) for k in b.files}
-        ref = ev[f"logits_{cfg['halt_max_steps'] - 1}"]
-    _, outputs = evaluate_batch(loaded.model, batch)
-    ours = np.array(outputs["logits"].astype(mx.float32))
-    assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-4
+    assert last_segment_logits_error(loaded.model, fixture) < 1e-4
     ev = run_hrm("eval", "runs/trm", "--data", "data/trm-toy", "--json")
     assert ev.returncode == 0, ev.stderr

@@ -9,7 +9,7 @@ from hrm_datasets.augment import maze_transforms, sudoku_transforms
 from hrm_datasets.format import DatasetMetadata
 from hrm_engine.act import rollout
 from hrm_engine.config import resolve_config
-from hrm_engine.model import HRM, ModelConfig
+from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.tta import run_rows, sample_predictions
 from tiny_runs import TINY, make_copy_model
 

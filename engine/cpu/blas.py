@@ -3,8 +3,8 @@
 The `mlx[cpu]` Linux wheel bundles the reference BLAS (about 40x slower at matmul on a
 small x86 machine). Symbols from a library opened with RTLD_GLOBAL *before* libmlx is
 loaded take precedence over the bundled one, so loading OpenBLAS here is enough: no
-LD_PRELOAD, no re-exec. `preload()` must run before the first `import mlx.core`; the
-`hrm` entry point and the test suite call it first thing.
+LD_PRELOAD, no re-exec. `preload()` must run before the first `import mlx.core`; it is the first
+step of `hrm_engine.cpu.setup()`, which the `hrm` entry point and the test suite call first thing.
 
 Search order: $HRM_BLAS (a path, or "none" to disable), the system's libopenblas.so.0
 (Debian/Ubuntu `libopenblas0-pthread`, installed by `make setup`), Intel's libmkl_rt from
@@ -49,12 +49,6 @@ def preload() -> BlasInfo:
     """Load an optimised BLAS with RTLD_GLOBAL if one is available (idempotent, Linux only)."""
     if sys.platform != "linux":
         return info()
-    if not _state.get("cpu_setup"):  # once per process, however many callers preload
-        from hrm_engine import cpu_alloc, cpu_jit
-
-        cpu_jit.install()  # also a before-MLX-works setting: fused CPU kernels built for this CPU
-        cpu_alloc.tune()  # and MLX's CPU buffers reused from the heap, not faulted in afresh
-        _state["cpu_setup"] = "done"
     if _state["path"] or "mlx.core" in sys.modules:
         return info()
     for cand in _candidates():

@@ -3,13 +3,13 @@
 On the CPU, MLX's built-in softmax (inside `mx.fast.scaled_dot_product_attention`) and
 sigmoid (inside `nn.silu`) run one element at a time through precompiled, generic x86-64
 code. The same maths written as plain elementwise ops is fused by `mx.compile` into a
-kernel compiled for this CPU (see cpu_jit.py): measured here per stream at the Sudoku
+kernel compiled for this CPU (see jit.py): measured here per stream at the Sudoku
 preset's shapes, softmax 18 -> 5 ms and the SiLU * up vjp 49 -> 6.5 ms. Custom vjps keep the
 backward pass short and exact (the autodiff of x / (1 + exp(-x)) is NaN below x = -88).
 RoPE goes the same way: MLX's rope on the CPU rotates a strided copy and concatenates the
 halves; here the rotation is one fused kernel that reads q (or k) straight out of the qkv
 projection and writes it in the [B, H, L, hd] layout the attention matmuls need.
-On a GPU the built-in fused kernels stay in use.
+fused.py puts these in the shared layers of a model (`cpu_math`); on a GPU the built-in kernels stay in use.
 """
 
 from __future__ import annotations

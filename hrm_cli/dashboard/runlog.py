@@ -1,7 +1,7 @@
 """Reading run directories while they are written: discovery, status, and incremental JSONL tails.
 
-The dashboard (hrm_cli/dashboard) is a thin view over this module. Nothing here imports Textual, so
-the logic is testable and reusable (e.g. `hrm agent show --follow`).
+The dashboard's screens (this folder) are thin views over this module, its only user. Nothing here imports
+Textual, so the logic is testable without a terminal.
 
 What a run looks like on disk (docs/run-directory.md, docs/agent-trace.md):
 
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from hrm_engine.errors import HRMError
+from hrm_engine.writes import pid_alive
 
 KINDS = ("train", "agent", "bench", "optimize")
 # A running run whose files have not changed for this long is judged dead (crashed).
@@ -256,21 +257,6 @@ def find_runs(root: Path) -> list[tuple[Path, str]]:
             if kind:
                 found.append((grandchild, kind))
     return found
-
-
-def pid_alive(pid: Any) -> bool | None:
-    """True/False for a local process id, None when it cannot be told."""
-    if not isinstance(pid, int) or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
 
 
 def _mtime(path: Path) -> float | None:

@@ -14,7 +14,8 @@ a loop.
 
 MLX caches the kernels in $TMPDIR/mlx/<version>/cpu by graph, not by flags, so kernels built
 before (generic) would be reused for ever: the first time these flags meet that folder, its
-compiled kernels are removed (a stamp file records the flags and the CPU) and MLX rebuilds them.
+compiled kernels are removed (`forget_stale_kernels`; a stamp file records the flags and the CPU) and MLX
+rebuilds them. `hrm_engine.cpu.setup()` runs both steps.
 Set HRM_CPU_JIT_FLAGS="" to turn it all off, or to other flags to use those.
 """
 
@@ -76,8 +77,15 @@ def _cpu_signature() -> str:
     return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:16]
 
 
-def _forget_kernels_built_without(flags: str) -> None:
-    """Remove MLX's cached CPU kernels once, when they were built with other flags (or none) or on another CPU."""
+def forget_stale_kernels(flags: str | None = None) -> bool:
+    """Remove MLX's cached CPU kernels once, when they were built with other flags (or none) or on another CPU.
+
+    `flags`: those the wrapper adds (default: the ones `install()` put in effect; none in effect: nothing to do).
+    True when kernels were removed.
+    """
+    flags = flags if flags is not None else _installed["flags"]
+    if not flags:
+        return False
     try:
         from importlib.metadata import version
 
@@ -85,12 +93,13 @@ def _forget_kernels_built_without(flags: str) -> None:
         stamp = kernels / ".hrm-jit-flags"
         want = f"{flags}\ncpu {_cpu_signature()}\n"
         if not kernels.is_dir() or (stamp.is_file() and stamp.read_text() == want):
-            return
+            return False
         for lib in kernels.glob("lib*.so"):
             lib.unlink(missing_ok=True)  # a process that has it loaded keeps its mapping
         stamp.write_text(want)
+        return True
     except Exception:  # noqa: BLE001 - a cache we cannot tidy costs speed, never correctness
-        return
+        return False
 
 
 _installed: dict[str, str | None] = {"flags": None}
@@ -102,7 +111,10 @@ def active_flags() -> str | None:
 
 
 def install() -> str | None:
-    """Put the flag-adding `g++` wrapper first on PATH (Linux only); returns the flags or None."""
+    """Put the flag-adding `g++` wrapper first on PATH (Linux only); returns the flags or None.
+
+    Kernels MLX cached before with other flags stay in use until `forget_stale_kernels()` removes them.
+    """
     flags = os.environ.get("HRM_CPU_JIT_FLAGS", DEFAULT_FLAGS).strip()
     if sys.platform != "linux" or not flags or platform.machine() not in ("x86_64", "AMD64", "aarch64"):
         return None
@@ -125,7 +137,6 @@ def install() -> str | None:
             os.replace(tmp, wrapper)
     except OSError:
         return None  # a read-only home: keep MLX's defaults
-    _forget_kernels_built_without(flags)
     rest = [d for d in path_dirs if d != str(folder)]
     os.environ["PATH"] = os.pathsep.join([str(folder), *rest])
     _installed["flags"] = flags

@@ -1,0 +1,142 @@
+"""What HRM and TRM share around their recursions: the args every architecture has, and the input and output
+ends of the network (token and puzzle embeddings, LM and Q heads, the fixed initial states).
+
+Both references build these the same way (TinyRecursiveModels copied them from sapientinc/HRM): token
+embedding x sqrt(D) after a zero-initialised puzzle-embedding prefix, an LM head and a Q head (zero weight,
+bias -5) on the first prefix position, fixed random H_init and L_init of std 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from hrm_engine.errors import ConfigError
+from hrm_engine.models.layers import Linear, trunc_normal
+
+
+def resolve_dtype(name: str) -> str:
+    """`auto`: bfloat16 on a GPU, float32 on the CPU (faster here: no bf16 matmul kernels in the CPU BLAS)."""
+    if name != "auto":
+        if name not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"arch.forward_dtype must be auto, float32, bfloat16 or float16, got {name!r}")
+        return name
+    return "bfloat16" if mx.default_device() == mx.gpu else "float32"
+
+
+@dataclass
+class ArchArgs:
+    """The fields every architecture has, plus the data-dependent sizes (`pretrain.py` injects these from
+    dataset.json). Each architecture subclasses it with its own defaults and fields."""
+
+    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned")
+
+    seq_len: int
+    vocab_size: int
+    num_puzzle_identifiers: int
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    halt_max_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    puzzle_emb_ndim: int | None = None
+    pos_encodings: str = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    loss: str = "stablemax_cross_entropy"
+    forward_dtype: str = "float32"
+    causal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.puzzle_emb_ndim is None:
+            self.puzzle_emb_ndim = self.hidden_size
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"arch.hidden_size={self.hidden_size} must be a multiple of arch.num_heads={self.num_heads}")
+        if self.pos_encodings not in self.POS_ENCODINGS:
+            *first, last = self.POS_ENCODINGS
+            raise ConfigError(f"arch.pos_encodings must be {', '.join(first)} or {last}, got {self.pos_encodings!r}")
+        if self.loss not in ("stablemax_cross_entropy", "softmax_cross_entropy"):
+            raise ConfigError(f"arch.loss must be stablemax_cross_entropy or softmax_cross_entropy, got {self.loss!r}")
+        if self.puzzle_emb_ndim <= 0:
+            raise ConfigError("arch.puzzle_emb_ndim must be positive (the references require a puzzle embedding)")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], metadata: Any, forward_dtype: str | None = None) -> Any:
+        """Build from a resolved config dict (its `arch` section) and a DatasetMetadata."""
+        arch = dict(config.get("arch", config))
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in arch.items() if k in known}
+        kwargs.update(seq_len=int(metadata.seq_len), vocab_size=int(metadata.vocab_size),
+                      num_puzzle_identifiers=int(metadata.num_puzzle_identifiers))
+        kwargs["forward_dtype"] = forward_dtype or resolve_dtype(kwargs.get("forward_dtype", "auto"))
+        return cls(**kwargs)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def total_len(self) -> int:
+        """Positions the network sees: the puzzle-embedding prefix, then the sequence."""
+        return self.seq_len + self.puzzle_emb_len
+
+    @property
+    def dtype(self) -> mx.Dtype:
+        return getattr(mx, self.forward_dtype)
+
+
+class ReasoningModel(nn.Module):
+    """The embeddings, heads and initial states of a recursive reasoning model; subclasses add the recursion.
+
+    Not trained by Adam: the puzzle-embedding table (sign-SGD on the rows a batch uses) and H_init/L_init.
+    """
+
+    def init_embeddings_and_heads(self, cfg: ArchArgs) -> None:
+        """embed_tokens, lm_head, q_head and (learned positions) embed_pos, drawn in the references' order."""
+        D = cfg.hidden_size
+        self.embed_scale = math.sqrt(D)
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, D)
+        self.embed_tokens.weight = trunc_normal((cfg.vocab_size, D), std=1.0 / self.embed_scale)
+        self.lm_head = Linear(D, cfg.vocab_size)
+        self.q_head = Linear(D, 2, bias=True)
+        self.q_head.weight = mx.zeros((2, D))
+        self.q_head.bias = mx.full((2,), -5.0)
+        if cfg.pos_encodings == "learned":
+            self.embed_pos = trunc_normal((cfg.total_len, D), std=1.0 / self.embed_scale)
+
+    def init_states(self, cfg: ArchArgs) -> None:
+        """The fixed random initial states and the sparse puzzle-embedding table: not Adam parameters."""
+        D = cfg.hidden_size
+        self.H_init = trunc_normal((D,), std=1.0, dtype=cfg.dtype)
+        self.L_init = trunc_normal((D,), std=1.0, dtype=cfg.dtype)
+        self.puzzle_emb = mx.zeros((cfg.num_puzzle_identifiers, int(cfg.puzzle_emb_ndim)))
+        self.freeze(keys=["H_init", "L_init", "puzzle_emb"], recurse=False)
+
+    def input_embeddings(self, inputs: mx.array, puzzle_rows: mx.array) -> mx.array:
+        """Token embeddings after the zero-padded puzzle prefix, x sqrt(D). `puzzle_rows` is [B, ndim]."""
+        cfg, dtype = self.config, self.config.dtype
+        emb = self.embed_tokens.weight.astype(dtype)[inputs]
+        B, P, D = inputs.shape[0], cfg.puzzle_emb_len, cfg.hidden_size
+        pad = P * D - puzzle_rows.shape[-1]
+        prefix = mx.pad(puzzle_rows, [(0, 0), (0, pad)]) if pad > 0 else puzzle_rows
+        emb = mx.concatenate([prefix.astype(dtype).reshape(B, P, D), emb], axis=1)
+        if cfg.pos_encodings == "learned":
+            emb = 0.707106781 * (emb + self.embed_pos.astype(dtype))
+        return self.embed_scale * emb
+
+    def heads(self, z_H: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """Logits of the sequence positions [B, S, V], and q_halt, q_continue [B] (float32) from position 0."""
+        logits = self.lm_head(z_H)[:, self.config.puzzle_emb_len:]
+        q = self.q_head(z_H[:, 0]).astype(mx.float32)
+        return logits, q[:, 0], q[:, 1]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters as the references count them (no puzzle table, no H_init/L_init)."""
+    from mlx.utils import tree_flatten
+
+    return sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
