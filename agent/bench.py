@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from hrm_agent.controllers import controller_name
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.failure_rules import classify
 from hrm_agent.suites import Suite, Task, check_answer, load_suite
@@ -39,7 +40,7 @@ from hrm_engine.errors import HRMError
 from hrm_engine.runs import write_json_atomic
 from hrm_engine.writes import append_all, writing
 
-BASELINE_PAIR = ("hrm", "flat")
+BASELINE_PAIR = ("hierarchical", "flat")
 ABORT_AFTER_BACKEND_ERRORS = 3  # consecutive items whose backend never answered: the server is down
 
 
@@ -114,9 +115,12 @@ def controller_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     recorded: Counter[str] = Counter()
     for r in rows:
         recorded.update(r.get("failures") or [])
+    no_answer = [r for r in rows if r.get("status") in ("no_answer", "failed")]  # "failed": before issue 18
     misuse_spec = recorded.get("tool_misuse", 0) + recorded.get("spec_error", 0)
     return {
         "items": len(rows), "tasks": len(per_task), "passed": len(solved),
+        "no_answer": len(no_answer),
+        "no_answer_reasons": dict(sorted(Counter(r.get("reason") or "?" for r in no_answer).items())),
         "pass@1": pass_k.get("1"), "pass@k": pass_k,
         "time_s": {"mean": _mean([r["time_s"] for r in rows]), "median": _median([r["time_s"] for r in rows])},
         "time_to_solve_s": {"mean": _mean([r["time_s"] for r in solved]),
@@ -155,7 +159,8 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any] | None = None, n_
               seed: int = 0) -> dict[str, Any]:
     """Everything summary.json holds, recomputed from result rows alone."""
     meta = meta or {}
-    controllers = list(meta.get("controllers") or dict.fromkeys(r["controller"] for r in rows))
+    rows = [_canonical_row(r) for r in rows]
+    controllers = [controller_name(c) for c in meta.get("controllers") or dict.fromkeys(r["controller"] for r in rows)]
     per = {c: controller_metrics([r for r in rows if r["controller"] == c]) for c in controllers}
     pair = None
     if all(c in controllers for c in BASELINE_PAIR):
@@ -176,7 +181,13 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any] | None = None, n_
 # -- results file ----------------------------------------------------------------------------------------
 
 def item_key(row: dict[str, Any]) -> tuple[str, str, int]:
-    return (str(row["task_id"]), str(row["controller"]), int(row["sample"]))
+    return (str(row["task_id"]), controller_name(str(row["controller"])), int(row["sample"]))
+
+
+def _canonical_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of a run made before the rename (`hrm`) under the controller's current name (`hierarchical`)."""
+    name = controller_name(str(row.get("controller")))
+    return row if row.get("controller") == name else {**row, "controller": name}
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
@@ -193,7 +204,7 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise AgentError(f"{path}:{lineno}: not a JSON line; is this a bench results file?") from None
-            rows[item_key(row)] = row
+            rows[item_key(row)] = _canonical_row(row)
     return list(rows.values())
 
 
@@ -269,7 +280,8 @@ def resume_plan(run_dir: str | Path, **changes: Any) -> BenchPlan:
     run_dir = Path(run_dir)
     meta = load_meta(run_dir)
     suite = Suite.from_dict(json.loads((run_dir / "suite.json").read_text(encoding="utf-8")))
-    plan = BenchPlan(suite=suite, controllers=list(meta["controllers"]), samples=int(meta["samples"]),
+    plan = BenchPlan(suite=suite, controllers=[controller_name(c) for c in meta["controllers"]],
+                     samples=int(meta["samples"]),
                      config=meta["config"], suite_spec=meta["suite"].get("spec", ""), limit=meta.get("limit"),
                      task_ids=meta.get("task_ids"), n_boot=int(meta.get("bootstrap", 2000)),
                      seed=int(meta.get("seed", 0)))
@@ -284,6 +296,7 @@ def make_plan(suite_spec: str, controllers: list[str], samples: int, config: dic
               seed: int = 0) -> BenchPlan:
     from hrm_agent.controllers import CONTROLLERS
 
+    controllers = [controller_name(c) for c in controllers]
     if samples < 1:
         raise AgentError(f"--samples must be >= 1, got {samples}")
     if limit is not None and limit < 1:
@@ -292,7 +305,8 @@ def make_plan(suite_spec: str, controllers: list[str], samples: int, config: dic
         raise AgentError("--controller needs at least one of: " + ", ".join(CONTROLLERS))
     for c in controllers:
         if c not in CONTROLLERS:
-            raise AgentError(f"unknown controller {c!r}; choose from: {', '.join(CONTROLLERS)}")
+            raise AgentError(f"unknown controller {c!r}; choose from: {', '.join(CONTROLLERS)} "
+                             f"(hrm is the old name of hierarchical)")
     if len(set(controllers)) != len(controllers):
         raise AgentError(f"--controller lists a controller twice: {','.join(controllers)}")
     return BenchPlan(suite=load_suite(suite_spec), controllers=controllers, samples=samples, config=config,
@@ -348,7 +362,7 @@ def run_item(task: Task, controller: str, sample: int, *, config: dict[str, Any]
         "rounds": result.get("rounds") or 0, "model_calls": result.get("model_calls") or 0,
         "tool_calls": result.get("code_runs") or 0,
         "prompt_tokens": result.get("prompt_tokens") or 0, "completion_tokens": result.get("completion_tokens") or 0,
-        "status": result.get("status"), "stop_reason": result.get("stop_reason"),
+        "status": result.get("status"), "reason": result.get("reason"), "stop_reason": result.get("stop_reason"),
         "failures": [f.get("category") for f in result.get("failures") or []],
         "trace": str(trace_path),
         "error": error,
@@ -463,6 +477,19 @@ def write_summary(run_dir: str | Path) -> dict[str, Any]:
     summary = summarize(rows, meta, n_boot=int(meta.get("bootstrap", 2000)), seed=int(meta.get("seed", 0)))
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
+
+
+def eta_s(done_now: int, remaining: int, elapsed_s: float, since_last_s: float = 0.0) -> float | None:
+    """Seconds left, from the mean item time of this invocation: (time to the last finished item / items
+    finished) x items left, less the time since the last one. None before the first item finishes.
+
+    A rate over a short recent window (rich's own estimate) says nothing when one item takes minutes."""
+    if remaining <= 0:
+        return 0.0
+    if done_now <= 0:
+        return None
+    per_item = max(elapsed_s - since_last_s, 0.0) / done_now
+    return max(per_item * remaining - since_last_s, 0.0)
 
 
 def fmt_num(value: Any, digits: int = 3) -> str:

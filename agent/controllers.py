@@ -1,27 +1,30 @@
-"""The two controllers compared by the experiments: hierarchical (`hrm`) and the flat baseline.
+"""The two controllers compared by the experiments: hierarchical (alias `hrm`) and the flat baseline.
 
-hrm:  planner -> for each subgoal: solver writes Python -> sandbox -> critic (submit | revise)
-      -> synthesizer writes the final answer in the format the plan asked for.
-flat: one solver loop writing Python for the whole task, with the same tool, model and budget.
+hierarchical: planner -> for each subgoal: solver writes Python -> sandbox -> critic (submit | revise)
+              -> synthesizer writes the final answer in the task's format (else the plan's).
+flat:         one solver loop writing Python for the whole task, with the same tool, model and budget.
+
+Both end with hrm_agent.outcome's verdict: an answer counts only in the requested format and derived
+from a successful code RESULT; otherwise the run has no answer and says why.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from hrm_agent.outcome import (REASONS, Verdict, fallback_answer, fill_format, judge,  # noqa: F401
+                               match_format, requested_format)
 from hrm_agent.parsing import extract_code
 from hrm_agent.prompts import render
+from hrm_agent.schemas import Critique, Plan, example
 from hrm_agent.session import BudgetExhausted, Session
 
-PLAN_SCHEMA = {
-    "subgoals": {"type": "list", "items": "str", "min_items": 1},
-    "final_format": {"type": "str", "default": "Answer: <value>"},
-}
-PLAN_EXAMPLE = '{"subgoals": ["compute x", "compute y from x"], "final_format": "Answer: <y>"}'
-CRITIC_SCHEMA = {"action": {"type": "str", "enum": ["submit", "revise"]}, "reason": {"type": "str", "default": ""}}
-CRITIC_EXAMPLE = '{"action": "submit", "reason": "all results look right"}'
+# The planner's and the critic's replies are generated under these pydantic models (hrm_agent.schemas).
+PLAN_SCHEMA = Plan
+PLAN_EXAMPLE = example(Plan)
+CRITIC_SCHEMA = Critique
+CRITIC_EXAMPLE = example(Critique)
 SOLVER_ATTEMPTS = 2  # a failed subgoal gets one more try with the error in the prompt
 
 
@@ -51,69 +54,99 @@ def _context_text(context: dict[str, Any], tool_help: str = "") -> str:
     return f"{text}\nFunctions you can call: {tool_help}".strip() if tool_help else text
 
 
-def fill_format(final_format: str, value: Any) -> str:
-    """`Answer: <liters>` with RESULT -> `Answer: 1279.2`: the deterministic fallback answer."""
-    text = value if isinstance(value, str) else json.dumps(value, default=repr)
-    filled, n = re.subn(r"<[^<>]+>", lambda _m: text, final_format, count=1)
-    return filled if n else text
-
-
 def format_ok(final_format: str, answer: str) -> bool:
-    """The literal text before the first <placeholder> (e.g. `Answer:`) is where it should be."""
-    prefix = final_format.split("<", 1)[0].strip().strip("'\"")
-    return not prefix or prefix.lower() in answer.lower()
+    """Whether `answer` (or one of its lines) is in `final_format` (see hrm_agent.outcome.match_format)."""
+    return match_format(final_format, answer) is not None
+
+
+def _no_answer(outcome: dict[str, Any], verdict: Verdict | None, successes: list[Any], *,
+               planner_ok: bool = True) -> None:
+    """Fill the outcome's answer fields: the accepted answer, or the first reason in REASONS' order."""
+    if verdict is not None and verdict.answered:
+        outcome.update(final=verdict.answer, reason="", reason_detail="")
+        return
+    stop = outcome.get("stop_reason")
+    if stop in ("timeout", "budget"):  # the limit cut the run short: that, not the last check, is why
+        reason = stop
+        detail = (f"the run stopped ({stop}) before an answer: {verdict.detail}" if verdict is not None and successes
+                  else f"the run stopped ({stop}) before any code run succeeded")
+    elif not successes and not planner_ok:
+        reason = "planner_unreadable"
+        detail = ("the planner's reply was unreadable, so the task ran as one subgoal, and no code run "
+                  "succeeded")
+    elif verdict is not None:
+        reason, detail = verdict.reason, verdict.detail
+    else:
+        reason, detail = "no_successful_code", REASONS["no_successful_code"]
+    outcome.update(final=None, reason=reason, reason_detail=detail)
 
 
 def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
-    """Plan, solve each subgoal with code, critique, revise within budget, synthesize."""
+    """Plan, solve each subgoal with code, critique, revise within budget, synthesize, and judge the answer."""
     variables: dict[str, Any] = dict(context)
-    outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "", "final": None}
-    plan: dict[str, Any] = {"subgoals": [task], "final_format": "Answer: <value>"}
+    outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "", "final": None, "candidate": None}
+    # the fallback plan (planner unreadable) keeps the task's own format, never a generic one
+    plan: dict[str, Any] = {"subgoals": [task], "final_format": requested_format(task, None)}
     logs: list[dict[str, Any]] = []
+    successes: list[Any] = []  # the RESULT of every successful code run, all rounds: what answers derive from
+    planner_ok = True
+    verdict: Verdict | None = None
     try:  # the planner's call too: the run's deadline can fall inside any model call
-        plan = s.call_json("planner", render(s.prompts, "planner", task=task,
-                                             context=_context_text(context, s.tool_help)),
-                           PLAN_SCHEMA, PLAN_EXAMPLE) or plan  # unreadable (a recorded failure): one subgoal
+        got = s.call_json("planner", render(s.prompts, "planner", task=task,
+                                            context=_context_text(context, s.tool_help)),
+                          PLAN_SCHEMA, PLAN_EXAMPLE)  # unreadable (a recorded failure): one subgoal
+        if got is None:
+            planner_ok = False
+        else:
+            plan = {"subgoals": list(got["subgoals"]),
+                    "final_format": requested_format(task, got.get("final_format"))}
         for round_no in range(1, s.budget.max_rounds + 1):
             plan["subgoals"] = plan["subgoals"][: s.budget.max_subgoals]
             outcome["rounds"] = round_no
-            s.trace.emit("plan", round=round_no, subgoals=plan["subgoals"], final_format=plan["final_format"])
+            s.trace.emit("plan", round=round_no, subgoals=plan["subgoals"], final_format=plan["final_format"],
+                         **({} if planner_ok else {"fallback": True}))
             logs = []
             for index, subgoal in enumerate(plan["subgoals"], 1):
-                logs.append(_solve_subgoal(s, task, subgoal, index, round_no, variables))
-            verdict = s.call_json("critic", render(s.prompts, "critic", task=task, results=_format_results(logs)),
-                                  CRITIC_SCHEMA, CRITIC_EXAMPLE) or {"action": "submit", "reason": "critic unreadable"}
-            s.trace.emit("critique", round=round_no, **verdict)
+                logs.append(_solve_subgoal(s, task, subgoal, index, round_no, variables, successes))
+            verdict_c = s.call_json("critic", render(s.prompts, "critic", task=task,
+                                                     results=_format_results(logs)),
+                                    CRITIC_SCHEMA, CRITIC_EXAMPLE) or {"action": "submit",
+                                                                       "reason": "critic unreadable"}
+            s.trace.emit("critique", round=round_no, **verdict_c)
             failed = [log for log in logs if not log["ok"]]
-            if verdict["action"] == "submit":
+            if verdict_c["action"] == "submit":
                 if failed:
                     s.fail("verification_gap", f"critic submitted with {len(failed)} failed subgoal(s)", "critic")
                 outcome["stop_reason"] = "submitted"
                 break
             if round_no == s.budget.max_rounds:
                 outcome["stop_reason"] = "max_rounds"
-                s.fail("budget", f"critic still asked to revise after {round_no} round(s): {verdict['reason']}",
+                s.fail("budget", f"critic still asked to revise after {round_no} round(s): {verdict_c['reason']}",
                        "critic")
                 break
             new_plan = s.call_json("replan", render(s.prompts, "replan", task=task, results=_format_results(logs),
-                                                    reason=verdict["reason"]), PLAN_SCHEMA, PLAN_EXAMPLE)
+                                                    reason=verdict_c["reason"]), PLAN_SCHEMA, PLAN_EXAMPLE)
             if new_plan is None or new_plan["subgoals"] == plan["subgoals"]:
                 s.fail("plan_drift", "the revised plan is unreadable or repeats the failed one", "replan")
             else:
-                plan = {"subgoals": new_plan["subgoals"],
-                        "final_format": new_plan.get("final_format") or plan["final_format"]}
-        outcome["final"] = _synthesize(s, task, plan["final_format"], logs)
+                plan = {"subgoals": list(new_plan["subgoals"]),
+                        "final_format": requested_format(task, new_plan.get("final_format") or plan["final_format"])}
+        verdict, outcome["candidate"] = _synthesize(s, task, plan, logs, successes)
     except BudgetExhausted as exc:
         s.fail(exc.category, exc.detail)
         outcome["stop_reason"] = exc.category
-        outcome["final"] = _fallback_answer(plan["final_format"], logs)
+        verdict = fallback_answer(plan["final_format"], _final_result(plan, logs), successes)
+        if verdict.answered:
+            s.trace.emit("fallback_answer", answer=verdict.answer, because=exc.category)
+    _no_answer(outcome, verdict, successes, planner_ok=planner_ok)
+    outcome["answer_format"] = plan["final_format"]
     outcome["plan"] = plan
     outcome["variables"] = {k: v for k, v in variables.items() if k not in context}
     return outcome
 
 
 def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: int,
-                   variables: dict[str, Any]) -> dict[str, Any]:
+                   variables: dict[str, Any], successes: list[Any]) -> dict[str, Any]:
     s.trace.emit("subgoal_start", round=round_no, index=index, subgoal=subgoal)
     feedback = ""
     log: dict[str, Any] = {"subgoal": subgoal, "ok": False, "result": None, "result_repr": "", "error": ""}
@@ -132,6 +165,8 @@ def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: in
             variables.update({k: v for k, v in (res.variables or {}).items() if k != "RESULT"})
             variables[f"S{index}"] = res.result
             log.update(ok=True, result=res.result, result_repr=res.result_repr, error="")
+            if res.result is not None:
+                successes.append(res.result)
             break
         log["error"] = res.error or res.exit_reason
         feedback = (f"Your last code failed ({res.exit_reason}): {res.error[:300]}\n"
@@ -141,27 +176,53 @@ def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: in
     return log
 
 
-def _synthesize(s: Session, task: str, final_format: str, logs: list[dict[str, Any]]) -> str | None:
-    answer = s.call("synthesizer", render(s.prompts, "synthesizer", task=task, results=_format_results(logs),
-                                          final_format=final_format)).strip()
-    if not answer:
-        s.fail("spec_error", "the synthesizer gave an empty answer", "synthesizer")
-        return _fallback_answer(final_format, logs)
-    if not format_ok(final_format, answer):
-        s.fail("spec_error", f"the answer does not follow the format {final_format!r}", "synthesizer")
-    return answer
+def _final_result(plan: dict[str, Any], logs: list[dict[str, Any]]) -> Any:
+    """The RESULT of the plan's last subgoal when every subgoal of the round ran and the last succeeded
+    (an earlier subgoal's value is an intermediate, never an answer); else None."""
+    if len(logs) == len(plan["subgoals"]) and logs and logs[-1]["ok"]:
+        return logs[-1]["result"]
+    return None
 
 
-def _fallback_answer(final_format: str, logs: list[dict[str, Any]]) -> str | None:
-    """Without a synthesizer answer: the last successful subgoal's RESULT in the planned format."""
-    done = [log for log in logs if log["ok"]]
-    return fill_format(final_format, done[-1]["result"]) if done else None
+def _synthesize(s: Session, task: str, plan: dict[str, Any], logs: list[dict[str, Any]],
+                successes: list[Any]) -> tuple[Verdict, str | None]:
+    """(the verdict, the synthesizer's text): its answer judged; an echo or an empty reply is replaced by
+    the deterministic fallback (the last subgoal's RESULT in the format), which is derived by construction."""
+    final_format = plan["final_format"]
+    if not successes:  # nothing to derive an answer from: no model call can change that
+        return Verdict(None, "no_successful_code", REASONS["no_successful_code"]), None
+    messages = render(s.prompts, "synthesizer", task=task, results=_format_results(logs), final_format=final_format)
+    answer = s.call("synthesizer", messages).strip()
+    verdict = judge(answer, final_format, successes, prompt_texts=[task, *(m["content"] for m in messages)])
+    if verdict.answered:
+        return verdict, answer
+    s.fail("spec_error", f"synthesizer: {verdict.detail}", "synthesizer")
+    if verdict.reason in ("echo", "empty_answer"):
+        fallback = fallback_answer(final_format, _final_result(plan, logs), successes)
+        if fallback.answered:
+            s.trace.emit("fallback_answer", answer=fallback.answer, because=verdict.reason)
+            return fallback, answer
+    return verdict, answer
+
+
+def _flat_verdict(final_format: str, result: Any) -> Verdict:
+    """The flat loop's RESULT as an answer: as it is when it is in the format, else put into the format
+    when it is a value (a number, a list, a string of at most three words)."""
+    if isinstance(result, str):
+        direct = judge(result, final_format, [result], check_echo=False)
+        if direct.answered or "\n" in result.strip() or ":" in result or len(result.split()) > 3:
+            return direct  # a sentence is not a value: only a bare one is put into the format
+    return fallback_answer(final_format, result, [result])
 
 
 def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
-    """One solver loop: write code for the whole task, run it, retry with the error, within budget."""
+    """One solver loop: write code for the whole task, run it, retry with the error, within budget; the
+    answer is the RESULT of a successful run, in the requested format."""
     attempts = s.budget.max_rounds * SOLVER_ATTEMPTS
-    outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "max_rounds", "final": None}
+    fmt = requested_format(task, None)
+    outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "max_rounds", "final": None, "candidate": None}
+    successes: list[Any] = []
+    verdict: Verdict | None = None
     feedback = ""
     try:
         for attempt in range(1, attempts + 1):
@@ -171,13 +232,22 @@ def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
             code = extract_code(reply)
             if "```" not in reply and reply.strip():
                 s.fail("tool_misuse", "answered without running code", "flat")
-                outcome.update(final=reply.strip(), stop_reason="answered")
-                break
+                outcome["candidate"] = reply.strip()
+                verdict = Verdict(None, "no_successful_code", "the model answered without running code")
+                feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
+                continue
             res = s.run_code(code, dict(context), "flat")
             if res.ok and res.result is not None:
-                answer = res.result if isinstance(res.result, str) else json.dumps(res.result, default=repr)
-                outcome.update(final=answer, stop_reason="submitted")
-                break
+                successes.append(res.result)
+                outcome["candidate"] = res.result if isinstance(res.result, str) else res.result_repr
+                verdict = _flat_verdict(fmt, res.result)
+                if verdict.answered:
+                    outcome["stop_reason"] = "submitted"
+                    break
+                s.fail("spec_error", f"flat: {verdict.detail}", "flat")
+                feedback = (f"Your RESULT was {res.result_repr[:200]}, but the answer must be exactly in the format "
+                            f"{fmt!r}. Fix it. Earlier code:\n{code[:800]}")
+                continue
             error = res.error or ("RESULT was not set" if res.ok else res.exit_reason)
             feedback = f"Your last code failed: {error[:300]}\nFix it. Earlier code:\n{code[:800]}"
         else:
@@ -185,7 +255,16 @@ def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
     except BudgetExhausted as exc:
         s.fail(exc.category, exc.detail)
         outcome["stop_reason"] = exc.category
+    _no_answer(outcome, verdict, successes)
+    outcome["answer_format"] = fmt
     return outcome
 
 
-CONTROLLERS = {"hrm": run_hierarchical, "flat": run_flat}
+CONTROLLERS = {"hierarchical": run_hierarchical, "flat": run_flat}
+CONTROLLER_ALIASES = {"hrm": "hierarchical"}  # the old name: configs, commands and bench runs that use it work
+
+
+def controller_name(name: str) -> str:
+    """The canonical name of a controller (`hrm` -> `hierarchical`); unknown names are returned as given."""
+    key = str(name).strip()
+    return CONTROLLER_ALIASES.get(key, key)

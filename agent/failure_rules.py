@@ -61,8 +61,8 @@ def _numbers_in(value: Any) -> list[float]:
 
 
 def _answer_not_computed(f: Facts) -> bool:
-    """hrm only: the answer's value appears in no successful code result (the synthesizer went its own way)."""
-    if f["controller"] != "hrm" or not f["ok_execs"] or f["parsed"] is None:
+    """hierarchical only: the answer's value appears in no successful code result (the synthesizer went its own way)."""
+    if f["controller"] not in ("hierarchical", "hrm") or not f["ok_execs"] or f["parsed"] is None:
         return False
     if f["kind"] == "numeric":
         target = float(f["parsed"])

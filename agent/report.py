@@ -78,6 +78,7 @@ def comparison_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]
 
     add("items (tasks x samples)", lambda m: m["items"], diff=False)
     add("passed", lambda m: m["passed"], diff=False)
+    add("no answer (status no_answer)", lambda m: m.get("no_answer"), diff=False)
     add("pass@1", lambda m: m["pass@1"])
     ks = sorted({k for c in ctrls for k in summary["controllers"][c]["pass@k"] if k != "1"}, key=int)
     for k in ks:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrm_agent.chat import Backend
-from hrm_agent.controllers import CONTROLLERS
+from hrm_agent.controllers import CONTROLLERS, controller_name
 from hrm_agent.errors import AgentError, BackendError
+from hrm_agent.outcome import REASONS
 from hrm_agent.prompts import load_prompts
 from hrm_agent.session import Budget, Session
 from hrm_agent.trace import TraceWriter, new_run_id
@@ -65,15 +66,25 @@ def _tool_help(cfg: dict[str, Any]) -> str:
 
 
 
+def _text(value: Any) -> str | None:
+    """A candidate answer as text for result.json (a RESULT may be any value)."""
+    if value is None or isinstance(value, str):
+        return value
+    return repr(value)[:2000]
+
+
 def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None = None,
               backend: Backend | None = None, run_id: str | None = None,
               listener: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run `task` with the controller in `cfg`; returns the result dict also written to result.json."""
     if not task or not task.strip():
         raise AgentError("the task is empty: pass the task text, e.g. hrm agent run \"What is 17 * 23?\"")
-    controller = CONTROLLERS.get(cfg["controller"])
+    name = controller_name(cfg["controller"])
+    controller = CONTROLLERS.get(name)
     if controller is None:
-        raise AgentError(f"unknown controller {cfg['controller']!r}; choose one of: {', '.join(CONTROLLERS)}")
+        raise AgentError(f"unknown controller {cfg['controller']!r}; choose one of: {', '.join(CONTROLLERS)} "
+                         f"(hrm is the old name of hierarchical)")
+    cfg = {**cfg, "controller": name}
     prompts = load_prompts(cfg.get("prompts") or "default")
     budget = Budget.from_config(cfg.get("budget") or {})
     if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
@@ -101,19 +112,25 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
             outcome = controller(session, task, context)
         except BackendError as exc:
             session.fail("backend_error", str(exc))
-            outcome, error = {"rounds": 0, "stop_reason": "backend_error", "final": None}, exc
-        final = outcome.get("final")
-        trace.emit("final", answer=final)
+            outcome, error = {"rounds": 0, "stop_reason": "backend_error", "final": None, "reason": "backend_error",
+                              "reason_detail": f"the model backend failed: {exc}"}, exc
+        final = outcome.get("final") or None  # the controller's judged answer (hrm_agent.outcome)
+        status = "answered" if final else "no_answer"
+        reason = "" if final else (outcome.get("reason") or "no_successful_code")
+        detail = "" if final else (outcome.get("reason_detail") or REASONS.get(reason, ""))
+        trace.emit("final", answer=final, status=status, reason=reason, reason_detail=detail,
+                   candidate=_text(outcome.get("candidate")), answer_format=outcome.get("answer_format"))
         result = {
             "run_id": run_id, "task": task, "controller": cfg["controller"], "backend": backend.name,
-            "model": backend.model, "final": final, "status": "answered" if final else "failed",
+            "model": backend.model, "final": final, "status": status, "reason": reason, "reason_detail": detail,
+            "candidate": _text(outcome.get("candidate")), "answer_format": outcome.get("answer_format"),
             "stop_reason": outcome.get("stop_reason"), "rounds": outcome.get("rounds"),
             "plan": outcome.get("plan"), "model_calls": session.model_calls, "code_runs": session.code_runs,
             "prompt_tokens": session.prompt_tokens, "completion_tokens": session.completion_tokens,
             "wall_s": round(time.monotonic() - t0, 3), "failures": [f.to_dict() for f in session.failures],
             "trace": str(trace.path),
         }
-        trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace")})
+        trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace", "candidate")})
     write_json_atomic(run_dir / "result.json", result)
     if error is not None and not session.model_calls:
         raise error  # the backend never answered: a one-line error and exit 3 for the user

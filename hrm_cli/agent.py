@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def _verbose_listener(record: dict[str, Any]) -> None:
 def run_cmd(
     task: str = typer.Argument(..., help="The task text, or '-' to read it from stdin."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides (budget.max_rounds=3)."),
-    controller: Optional[str] = typer.Option(None, "--controller", help="hrm (hierarchical) or flat (baseline)."),
+    controller: Optional[str] = typer.Option(None, "--controller", help="hierarchical (default; old name: hrm) or flat (baseline)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
@@ -94,7 +95,8 @@ def run_cmd(
 ) -> None:
     """Run the agent on TASK and print the final answer; the trace goes to runs/agent/<id>/trace.jsonl.
 
-    Exit 0 with an answer, 1 without one (budget, unreadable model output), 3 when the model server
+    Exit 0 with an answer (in the requested format, derived from a successful code RESULT), 1 without one
+    (the reason is printed: no_successful_code, format_mismatch, not_derived, echo, budget, ...), 3 when the model server
     or local model cannot answer, or when this machine has no OS sandbox for the model's code
     (install bubblewrap, or accept the weaker isolation with --allow-weak-sandbox).
 
@@ -126,16 +128,30 @@ def run_cmd(
         return
     if not as_json and cfg["backend"] == "mlx":
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
-    result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id,
-                       listener=_verbose_listener if verbose else None)
+    from hrm_cli.agent_render import RunStatus
+
+    status = None if as_json else RunStatus(err_console, plain_lines=not verbose)  # the phase and elapsed time
+    listeners = [f for f in (_verbose_listener if verbose else None, status.listener if status else None) if f]
+
+    def listener(record: dict[str, Any]) -> None:
+        for f in listeners:
+            f(record)
+
+    with status if status is not None else contextlib.nullcontext():
+        result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id, listener=listener if listeners else None)
     if as_json:
         print_json(result)
     else:
         if result["final"] is not None:
             console.print(result["final"], highlight=False, markup=False)
+        else:
+            from rich.markup import escape
+
+            err_console.print(f"[bold yellow]no answer[/] ({result['reason']}): {escape(result['reason_detail'])}",
+                              highlight=False)
         cats = ", ".join(sorted({f["category"] for f in result["failures"]})) or "none"
         err_console.print(f"[dim]{result['controller']} on {result['backend']}:{Path(str(result['model'])).name}  "
-                          f"{result['status']} ({result['stop_reason']})  rounds {result['rounds']}  "
+                          f"{result['status']} ({result['reason'] or result['stop_reason']})  rounds {result['rounds']}  "
                           f"calls {result['model_calls']}  tokens {result['prompt_tokens']}+{result['completion_tokens']}"
                           f"  {result['wall_s']:.1f}s  failures: {cats}\ntrace: {result['trace']}[/]", highlight=False)
     if result["final"] is None:

@@ -12,8 +12,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from hrm_cli.dashboard.runlog import RunInfo
 
-STATUS_STYLE = {"running": "bold green", "finished": "", "answered": "green", "interrupted": "yellow",
-                "crashed": "bold red", "failed": "red", "waiting": "dim", "deleted": "dim"}
+STATUS_STYLE = {"running": "bold green", "finished": "", "answered": "green", "no_answer": "yellow",
+                "interrupted": "yellow", "crashed": "bold red", "failed": "red", "waiting": "dim", "deleted": "dim"}
 KIND_LABEL = {"train": "train", "agent": "agent", "bench": "bench", "optimize": "optim"}
 COLUMNS = ("mark", "kind", "run", "status", "progress", "started")
 

@@ -120,6 +120,10 @@ class TraceTree:
                                                  f" {short(e.get('detail', ''), 50)}"), e)
         elif ev == "error":
             node = root.add_leaf(Text.assemble(("✗ error ", "bold red"), short(e.get("message", ""), 60)), e)
+        elif ev == "final" and e.get("status") == "no_answer":
+            node = root.add_leaf(Text.assemble((f"no answer ({e.get('reason', '?')}) ", "bold yellow"),
+                                               short(e.get("reason_detail") or "", 60)), e)
+            self.round = self.subgoal = self.call = self.code = None
         elif ev == "final":
             node = root.add_leaf(Text.assemble(("final answer ", "bold green"), short(e.get("answer"), 60)), e)
             self.round = self.subgoal = self.call = self.code = None
@@ -132,7 +136,8 @@ class TraceTree:
                                       style="bold"), e)
         elif ev == "run_end":
             node = root.add_leaf(Text(
-                f"{e.get('status', 'ended')} ({e.get('stop_reason', '')})  rounds {e.get('rounds', '?')}  "
+                f"{e.get('status', 'ended')} ({e.get('reason') or e.get('stop_reason', '')})  "
+                f"rounds {e.get('rounds', '?')}  "
                 f"calls {e.get('model_calls', '?')}  code {e.get('code_runs', '?')}  "
                 f"{_num(e.get('wall_s'), '.1f')}s", style="bold"), e)
         else:
@@ -269,9 +274,16 @@ def event_detail(e: dict[str, Any]) -> RenderableType:
         parts.append(_facts([("role", e.get("role")), ("category", e.get("category"))]))
         parts += [Text(""), *_block("detail", str(e.get("detail") or e.get("message") or e.get("error") or ""), "red")]
     elif ev == "final":
-        parts += _block("final answer", str(e.get("answer")), "bold")
+        if e.get("status") == "no_answer":
+            parts.append(_facts([("status", "no_answer"), ("reason", e.get("reason")),
+                                 ("format", e.get("answer_format"))]))
+            parts += [Text(""), *_block("why", str(e.get("reason_detail") or ""), "yellow")]
+            if e.get("candidate"):
+                parts += [Text(""), *_block("rejected reply", str(e.get("candidate")))]
+        else:
+            parts += _block("final answer", str(e.get("answer")), "bold")
     elif ev == "run_end":
-        keys = ("status", "stop_reason", "final", "rounds", "model_calls", "code_runs", "prompt_tokens",
+        keys = ("status", "reason", "stop_reason", "final", "rounds", "model_calls", "code_runs", "prompt_tokens",
                 "completion_tokens", "wall_s")
         parts.append(_facts([(k, e.get(k)) for k in keys]))
         if e.get("failures"):

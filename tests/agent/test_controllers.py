@@ -99,7 +99,8 @@ def test_token_budget_ends_the_run_with_a_reason(fake_llm, tmp_path):
     result = run_agent(_cfg(tmp_path, "budget.max_model_tokens=100"), "two steps", backend=_backend(fake_llm))
     assert result["stop_reason"] == "budget"
     assert result["failures"][-1]["category"] == "budget"
-    assert result["final"] == "1"  # the fallback: the last successful RESULT in the planned format
+    # subgoal "b" never ran: the RESULT of "a" is an intermediate value, not an answer (issue 18)
+    assert result["final"] is None and result["status"] == "no_answer" and result["reason"] == "budget"
     assert len(fake_llm.chat_requests) == 2
 
 

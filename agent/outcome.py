@@ -1,0 +1,282 @@
+"""Honest outcomes: when a run's final text counts as an answer, and why not when it does not.
+
+A run is `answered` only when its final answer (a) is in the requested format — the task's own format
+when the task states one (`Return exactly: 'Answer: <liters>'`), else the plan's — and (b) is derived
+from an executed, successful code result: every value the answer puts in a placeholder matches a RESULT
+of a successful run (numbers with a tolerance that allows the rounding the answer shows, strings
+normalised). A synthesizer that echoes its prompt (the results listing, `FAILED:`, prompt lines) gives
+no answer at all. Everything else is `no_answer` with one of REASONS, so a small model's garbage is
+never reported as success (issue 18).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+DEFAULT_FORMAT = "Answer: <value>"
+
+# Why a run has no answer, in the order they are judged (the first that applies is the reason).
+REASONS = {
+    "backend_error": "the model backend failed before the run could finish",
+    "timeout": "the run hit its wall-clock limit before any usable result",
+    "budget": "the token or round budget ran out before any usable result",
+    "planner_unreadable": "the planner's reply was unreadable and no code run succeeded",
+    "no_successful_code": "no code run succeeded, so no answer can be derived from a result",
+    "echo": "the final reply repeats the prompt (results listing, FAILED lines) instead of answering",
+    "format_mismatch": "the final answer is not in the requested format",
+    "not_derived": "the final answer's value matches no RESULT of a successful code run",
+    "empty_answer": "the final reply was empty",
+}
+
+_PLACEHOLDER = re.compile(r"<([^<>\n]{1,40})>")
+_QUOTED_FORMAT = re.compile(r"""(['"`])([^'"`\n]{0,80}<[^<>\n]{1,40}>[^'"`\n]{0,80})\1""")
+_BARE_ANSWER = re.compile(r"\b(answer\s*:\s*<[^<>\n]{1,40}>)", re.I)
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_NUMERIC_VALUE = re.compile(r"^[$€£]?\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)([eE][-+]?\d+)?"
+                            r"\s*(?:%|[A-Za-z°²³/^ ]{0,16})?$")
+_RESULT_LINE = re.compile(r"^\s*\d+\.\s.*\s->\s", re.M)  # a line of the synthesizer's results listing
+_PROMPT_MARKERS = re.compile(r"^\s*(TASK|RESULTS|FORMAT|SUBGOAL|LAST PLAN RESULTS|CRITIC)\s*:", re.M)
+_MAX_LEAVES = 2000
+
+
+@dataclass
+class Verdict:
+    """What `judge` decided: the accepted answer (None when there is none) and, if none, why."""
+
+    answer: str | None
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.answer is not None
+
+
+# -- formats -----------------------------------------------------------------------------------------
+
+def task_format(task: str) -> str | None:
+    """The answer format the task text itself asks for (`Answer: <liters>`), or None when it states none."""
+    quoted = [m.group(2).strip() for m in _QUOTED_FORMAT.finditer(task or "")]
+    if quoted:
+        return quoted[-1]  # the format sentence usually ends the task
+    bare = _BARE_ANSWER.findall(task or "")
+    return bare[-1].strip() if bare else None
+
+
+def requested_format(task: str, plan_format: str | None) -> str:
+    """The task's own format, else the plan's, else `Answer: <value>`."""
+    return task_format(task) or (plan_format or "").strip() or DEFAULT_FORMAT
+
+
+def _format_regex(fmt: str) -> re.Pattern[str] | None:
+    """`Answer: <liters>` -> a regex with one group per placeholder (None when the format has none)."""
+    pieces = _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
+    if len(pieces) == 1:
+        return None
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            out.append(r"(.+?)")
+        else:
+            words = piece.split()
+            lit = r"\s+".join(re.escape(w) for w in words)
+            lead = r"\s*" if piece[:1].isspace() or not piece else ""
+            trail = r"\s*" if piece[-1:].isspace() or not piece else ""
+            out.append(lead + lit + trail if words else r"\s*")
+    return re.compile(r"\s*" + "".join(out) + r"\s*\.?\s*", re.I | re.S)
+
+
+def _clean_line(line: str) -> str:
+    """Markdown a small model adds around an answer (bold, backticks, surrounding quotes) removed."""
+    s = line.strip().replace("**", "").replace("__", "")
+    for _ in range(2):
+        s = s.strip().strip("`").strip()
+        if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+            s = s[1:-1]
+    return s.strip()
+
+
+def match_format(fmt: str, answer: str) -> tuple[str, list[str]] | None:
+    """(the answer line in the format, the placeholder values), or None when no line of it fits.
+
+    The whole answer is tried first, then each line (a small model often adds a sentence around the
+    answer line); a format with no placeholder is a description and accepts any non-empty answer.
+    """
+    text = (answer or "").strip()
+    if not text:
+        return None
+    rx = _format_regex(fmt)
+    if rx is None:
+        return text, [text]
+    for candidate in [text, *text.splitlines()]:
+        cleaned = _clean_line(candidate)
+        m = rx.fullmatch(cleaned)
+        if m and all(g.strip() for g in m.groups()):
+            return cleaned, [g.strip() for g in m.groups()]
+    return None
+
+
+def fill_format(final_format: str, value: Any) -> str:
+    """`Answer: <liters>` with RESULT 1279.4304 -> `Answer: 1279.4304`: the deterministic fallback answer."""
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    filled, n = _PLACEHOLDER.subn(lambda _m: text, final_format.strip().strip("'\"`").strip(), count=1)
+    return filled if n else text
+
+
+# -- echoes --------------------------------------------------------------------------------------------
+
+def echo_of(answer: str, prompt_texts: Iterable[str]) -> str:
+    """Why `answer` is an echo of its prompt ('' when it is not): FAILED lines, the results listing,
+    prompt section markers, an unfilled placeholder, or any long prompt line repeated verbatim."""
+    text = answer or ""
+    if "FAILED:" in text:
+        return "it contains a FAILED: line of the results listing"
+    if _RESULT_LINE.search(text):
+        return "it repeats the numbered results listing"
+    if _PROMPT_MARKERS.search(text):
+        return "it repeats the prompt's section headers"
+    norm = " ".join(text.split())
+    for prompt in prompt_texts:
+        for line in str(prompt).splitlines():
+            line = _PROMPT_MARKERS.sub("", " ".join(line.split())).strip()
+            if len(line) >= 24 and line in norm:
+                return f"it repeats the prompt line {line[:60]!r}"
+    return ""
+
+
+# -- derivation ------------------------------------------------------------------------------------------
+
+def _leaves(value: Any, out: list[Any], depth: int = 0) -> None:
+    if len(out) >= _MAX_LEAVES or depth > 6:
+        return
+    out.append(value)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(k, out, depth + 1)
+            _leaves(v, out, depth + 1)
+    elif isinstance(value, (list, tuple, set)):
+        for v in value:
+            _leaves(v, out, depth + 1)
+    elif isinstance(value, str):
+        for m in _NUMBER.finditer(value):
+            if any(ch.isdigit() for ch in m.group(0)):
+                n = _to_float(m.group(0))
+                if n is not None:
+                    out.append(n)
+
+
+def _to_float(text: str) -> float | None:
+    try:
+        v = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _numeric_value(text: str) -> tuple[float, float] | None:
+    """(value, tolerance) of a number as written (`$1,279.43`, `12 km`, `25%`): the tolerance is half
+    a unit of its last written digit, so a correctly rounded result counts as the same number."""
+    m = _NUMERIC_VALUE.fullmatch(text.strip())
+    if not m:
+        return None
+    value = _to_float(m.group(1) + (m.group(2) or ""))
+    if value is None:
+        return None
+    digits = m.group(1).split(".", 1)
+    decimals = len(digits[1]) if len(digits) == 2 else 0
+    exp = int(m.group(2)[1:]) if m.group(2) else 0
+    return value, 0.5 * 10.0 ** (exp - decimals)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= max(tol, 1e-9, 1e-6 * abs(b))
+
+
+def _norm_text(v: Any) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, default=repr, ensure_ascii=False)
+    s = _clean_line(s).rstrip(".").strip().lower()
+    return re.sub(r"\s+", "", s)
+
+
+def _same_structure(a: Any, b: Any) -> bool:
+    if _is_number(a) and _is_number(b):
+        return _close(float(a), float(b), 0.0)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_structure(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(map(str, a)) == set(map(str, b)) and all(
+            _same_structure(a[k], {str(kk): vv for kk, vv in b.items()}[str(k)]) for k in a)
+    return _norm_text(a) == _norm_text(b)
+
+
+def _literal(text: str) -> Any:
+    for load in (json.loads, ast.literal_eval):
+        try:
+            return load(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def value_derived(value: str, results: list[Any]) -> bool:
+    """Whether the answer's `value` (text) matches a successful RESULT or a part of one."""
+    leaves: list[Any] = []
+    for r in results:
+        _leaves(r, leaves)
+    numeric = _numeric_value(value)
+    if numeric is not None:
+        n, tol = numeric
+        if any(_is_number(x) and _close(float(x), n, tol) for x in leaves):
+            return True
+    parsed = _literal(value)
+    if isinstance(parsed, (list, tuple, dict)):
+        if any(isinstance(x, (list, tuple, dict)) and _same_structure(parsed, x) for x in leaves):
+            return True
+    target = _norm_text(value)
+    return bool(target) and any(_norm_text(x) == target for x in leaves if not _is_number(x) or numeric is None)
+
+
+# -- the verdict -----------------------------------------------------------------------------------------
+
+def judge(answer: str | None, fmt: str, results: list[Any], *, prompt_texts: Iterable[str] = (),
+          check_echo: bool = True) -> Verdict:
+    """Accept `answer` only in `fmt` and derived from `results` (the RESULTs of successful code runs)."""
+    text = (answer or "").strip()
+    if not text:
+        return Verdict(None, "empty_answer", REASONS["empty_answer"])
+    if not results:
+        return Verdict(None, "no_successful_code", REASONS["no_successful_code"])
+    if check_echo:
+        why = echo_of(text, prompt_texts)
+        if why:
+            return Verdict(None, "echo", f"the final reply is an echo of its prompt: {why}")
+    if any(f"<{p}>" in text for p in _PLACEHOLDER.findall(fmt)):
+        return Verdict(None, "echo", f"the final reply repeats the format {fmt!r} with its placeholder unfilled")
+    matched = match_format(fmt, text)
+    if matched is None:
+        return Verdict(None, "format_mismatch", f"the final answer {text[:80]!r} is not in the format {fmt!r}")
+    line, values = matched
+    missing = [v for v in values if not value_derived(v, results)]
+    if missing:
+        return Verdict(None, "not_derived", f"{missing[0][:60]!r} matches no RESULT of a successful code run")
+    return Verdict(line)
+
+
+def fallback_answer(fmt: str, value: Any, results: list[Any]) -> Verdict:
+    """`value` (the final step's RESULT) put into the format: derived by construction, checked all the same."""
+    if not results:
+        return Verdict(None, "no_successful_code", REASONS["no_successful_code"])
+    if value is None:
+        return Verdict(None, "not_derived", "the last step has no successful RESULT to answer from")
+    matched = match_format(fmt, value) if isinstance(value, str) else None
+    answer = matched[0] if matched else fill_format(fmt, value)
+    return judge(answer, fmt, results, check_echo=False)
