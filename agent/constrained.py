@@ -95,12 +95,11 @@ class SchemaProcessor:
 
         if self._prompt_len is None:
             self._prompt_len = int(tokens.shape[-1])
-        elif not self.broken and not self._matcher.is_stopped():
-            if not self._matcher.consume_token(int(tokens[-1].item())):
-                self.broken = self._matcher.get_error() or "token rejected"
-        if self.broken or self._matcher.is_stopped():
+        elif not self.broken and not self._matcher.consume_token(int(tokens[-1].item())):
+            self.broken = self._matcher.get_error() or "token rejected"
+        if self.broken:  # only after end-of-sequence (mlx-lm computes one step ahead): nothing to keep
             return logits
-        fill_next_token_bitmask(self._matcher, self._bitmask, 0)
+        fill_next_token_bitmask(self._matcher, self._bitmask, 0)  # a complete document: end-of-sequence only
         allowed = np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little").astype(bool)
         vocab = int(logits.shape[-1])
         if allowed.shape[0] < vocab:  # the model's embedding rows past the tokenizer: never allowed

@@ -49,7 +49,7 @@ class Plan(BaseModel):
         items = []
         for item in value:
             if isinstance(item, dict):
-                item = item.get("subgoal") or item.get("goal") or item.get("description") or json.dumps(item)
+                item = item.get("subgoal") or item.get("goal") or item.get("description") or json.dumps(item, default=str)
             if isinstance(item, (int, float)) and not isinstance(item, bool):
                 item = str(item)
             if isinstance(item, str):

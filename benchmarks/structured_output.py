@@ -70,11 +70,17 @@ def main() -> int:
     for i, task in enumerate(tasks, 1):
         with TraceWriter(out / task.id) as trace:
             s = Session(backend=backend, prompts=prompts, budget=budget, trace=trace)
-            s.call_json("planner", render(prompts, "planner", task=task.prompt, context=""),
-                        controllers.PLAN_SCHEMA, controllers.PLAN_EXAMPLE)
             results = "1. compute the answer -> 42"
-            s.call_json("critic", render(prompts, "critic", task=task.prompt, results=results),
-                        controllers.CRITIC_SCHEMA, controllers.CRITIC_EXAMPLE)
+            for role, messages, schema, example in (
+                    ("planner", render(prompts, "planner", task=task.prompt, context=""),
+                     controllers.PLAN_SCHEMA, controllers.PLAN_EXAMPLE),
+                    ("critic", render(prompts, "critic", task=task.prompt, results=results),
+                     controllers.CRITIC_SCHEMA, controllers.CRITIC_EXAMPLE)):
+                try:
+                    s.call_json(role, messages, schema, example)
+                except (TypeError, ValueError) as exc:  # the reader itself failed: a run would crash here
+                    counts[role]["crash"] = counts[role].get("crash", 0) + 1
+                    print(f"  {role}: {type(exc).__name__}: {exc}", file=sys.stderr)
         for f in s.failures:
             counts[f.role][f.category] = counts[f.role].get(f.category, 0) + 1
         for line in (out / task.id / "trace.jsonl").read_text().splitlines():

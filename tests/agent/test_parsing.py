@@ -53,6 +53,9 @@ def test_schema_errors_are_spec_errors_and_defaults_fill_in():
     # models often write subgoals as objects or numbers, and more of them than were asked for
     assert _plan('{"subgoals": [{"subgoal": "a"}, {"description": "b"}, 3]}')["subgoals"] == ["a", "b", "3"]
     assert len(_plan('{"subgoals": ["a", "b", "c", "d", "e", "f"]}')["subgoals"]) == MAX_SUBGOALS
+    # a Python set literal inside an object item (SmolLM2 writes these) is read, not a crash
+    assert _plan('{"subgoals": [{"compute x": {"compute y from x"}}]}')["subgoals"] == [
+        '{"compute x": "{\'compute y from x\'}"}']
     assert parse_reply('{"action": " Submit "}', Critique).model_dump() == {"action": "submit", "reason": ""}
     with pytest.raises(SpecError, match="'action' must be one of 'submit' or 'revise', got 'maybe'"):
         parse_reply('{"action": "maybe"}', Critique)
