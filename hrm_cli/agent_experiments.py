@@ -16,12 +16,11 @@ def bench_cmd(
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value agent config overrides (budget.max_rounds=3)."),
     suite: Optional[str] = typer.Option(None, "--suite", "-s",
                                         help="coding, math, humaneval, curriculum, or a suite YAML file."),
-    controller: str = typer.Option("hrm,flat", "--controller", help="Comma-separated controllers to compare."),
+    controller: str = typer.Option("hierarchical,flat", "--controller",
+                                   help="Comma-separated controllers to compare (hrm: old name of hierarchical)."),
     samples: int = typer.Option(1, "--samples", "-k", help="Runs per task and controller (pass@k)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
-    adapter: Optional[str] = typer.Option(None, "--adapter",
-                                          help="mlx: a LoRA adapter from `hrm agent tune` (name or folder)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w",
                                           help="Parallel items for HTTP backends (default 4; mlx always 1)."),
@@ -44,7 +43,7 @@ def bench_cmd(
     --resume ID (or the same --id) skips finished items.
 
     Examples:
-      hrm agent bench --suite math --controller hrm,flat
+      hrm agent bench --suite math --controller hierarchical,flat
       hrm agent bench --suite coding --backend openai --base-url http://127.0.0.1:8080 --workers 8
       hrm agent bench --suite curriculum --samples 5 --temperature 0.7 --limit 20
       hrm agent bench --resume 20261123-101500-ab12
@@ -71,7 +70,6 @@ def bench_cmd(
             raise AgentError("give --suite NAME|FILE (coding, math, humaneval, curriculum, or a YAML file), "
                              "or --resume ID")
         cfg = agent_config(file, list(overrides or []), backend=backend, model=model, base_url=base_url,
-                           adapter=adapter,
                            temperature=temperature,
                            **{"sandbox.allow_weak": True if allow_weak_sandbox else None})
         plan = make_plan(suite, _split(controller), samples, cfg, limit=limit, task_ids=_split(tasks) or None,
@@ -93,24 +91,56 @@ def bench_cmd(
                       f"{runs_dir / summary['bench_id']}[/]", highlight=False)
 
 
+def eta_column() -> Any:
+    """A progress column with the ETA from the mean item time of this invocation (hrm_agent.bench.eta_s):
+    rich's own estimate looks only at the last 30 s and stays at -:--:-- when an item takes minutes."""
+    import time
+
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    from hrm_agent.bench import eta_s
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            f = task.fields
+            now = time.monotonic()
+            t0 = f.get("t0", now)
+            left = eta_s(int(f.get("done_now", 0)), int((task.total or 0) - task.completed), now - t0,
+                         now - f.get("t_last", now))
+            if left is None:
+                return Text("ETA -:--:--", style="progress.remaining")
+            m, s = divmod(int(left + 0.5), 60)
+            h, m = divmod(m, 60)
+            return Text(f"ETA {h}:{m:02d}:{s:02d}", style="progress.remaining")
+
+    return EtaColumn()
+
+
 def _run_with_progress(plan: Any, runs_dir: Path, run_id: Optional[str], workers: int, quiet: bool) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from hrm_agent.bench import run_bench
     from hrm_cli.console import progress_bar
 
     with progress_bar(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("pass {task.fields[passed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), disable=quiet) as progress:
-        bar = progress.add_task(plan.suite.name, total=len(plan.items()), passed=0)
-        counts = {"passed": 0}
+                      TextColumn("pass {task.fields[passed]}"), TextColumn("no answer {task.fields[no_answer]}"),
+                      TimeElapsedColumn(), eta_column(), disable=quiet) as progress:
+        bar = progress.add_task(plan.suite.name, total=len(plan.items()), passed=0, no_answer=0,
+                                t0=time.monotonic(), done_now=0)
+        counts = {"passed": 0, "no_answer": 0, "done_now": 0}
 
         def on_start(done: int, total: int) -> None:
-            progress.update(bar, completed=done, total=total)
+            progress.update(bar, completed=done, total=total, t0=time.monotonic())
 
         def on_item(row: dict) -> None:
             counts["passed"] += bool(row["pass"])
-            progress.update(bar, advance=1, passed=counts["passed"],
+            counts["no_answer"] += row.get("status") == "no_answer"
+            counts["done_now"] += 1
+            progress.update(bar, advance=1, passed=counts["passed"], no_answer=counts["no_answer"],
+                            done_now=counts["done_now"], t_last=time.monotonic(),
                             description=f"{plan.suite.name} {row['task_id']} {row['controller']}")
 
         return run_bench(plan, root=runs_dir, bench_id=run_id, workers=workers, on_start=on_start, on_item=on_item)

@@ -108,10 +108,25 @@ def _listener(record: dict[str, Any]) -> None:
         )
 
 
+def check_budget(evaluations: Optional[int], task_evaluations: int, initial: int) -> None:
+    """Refuse a budget that the shared initial design uses up: BOPRO would take no step and the comparison
+    with random search would compare two copies of the same design."""
+    from hrm_agent.errors import AgentError
+
+    n = task_evaluations if evaluations is None else evaluations
+    if n <= initial:
+        where = f"--evaluations {n}" if evaluations is not None else f"the task's optimizer.evaluations ({n})"
+        raise AgentError(f"{where} is not larger than the initial design ({initial} points), so no optimisation "
+                         f"step would run: pass --evaluations {initial + 1} or more (or lower optimizer.initial "
+                         f"in the task file)")
+
+
 def optimize_cmd(
     task: str = typer.Argument(..., help="A task YAML file, or a shipped task: guess-word, fit-expression."),
     evaluations: Optional[int] = typer.Option(
-        None, "--evaluations", "-n", help="Objective evaluations per arm (default: the task's)."
+        None, "--evaluations", "-n",
+        help="Objective evaluations per arm (default: the task's); more than the initial design "
+             "(optimizer.initial, 4 in the shipped tasks).",
     ),
     seed: Optional[int] = typer.Option(
         None, "--seed", help="Seed for the pool, Thompson draws and MLX sampling."
@@ -179,6 +194,7 @@ def optimize_cmd(
         raise AgentError("--id names a comparison: give --seeds N too")
     spec = load_task(task, model_path=model if backend == "mlx" else None)
     opt = spec.optimizer
+    check_budget(evaluations, opt.evaluations, opt.initial)
     opt.embedding = embedding or opt.embedding
     opt.acquisition = acquisition or opt.acquisition
     opt.kernel = kernel or opt.kernel
