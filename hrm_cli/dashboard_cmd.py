@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -10,6 +11,9 @@ import typer
 def dashboard(
     runs_dir: Path = typer.Argument(Path("runs"), help="The runs directory, or one run's folder."),
     refresh: float = typer.Option(1.0, "--refresh", min=0.1, help="Seconds between re-reads of the run files."),
+    learn: Optional[List[Path]] = typer.Option(None, "--learn",
+                                               help="Plot a learn curve of `hrm bench learn` (a file, or a folder of "
+                                                    "them; repeat to overlay several)."),
 ) -> None:
     """Open a terminal dashboard of the runs under RUNS_DIR: training plots, agent traces, bench tables.
 
@@ -20,14 +24,20 @@ def dashboard(
       hrm dashboard
       hrm dashboard runs/agent
       hrm dashboard runs/my-run
+      hrm dashboard --learn runs/learn/trm.json --learn runs/learn/hrm.json
+      hrm dashboard --learn runs/learn/side-by-side
     """
     from hrm_cli.dashboard.runlog import RunLogError
 
     if runs_dir.exists() and not runs_dir.is_dir():
         raise RunLogError(f"{runs_dir} is a file; pass the runs directory (default runs/) or one run's folder")
+    if learn:
+        from hrm_cli.dashboard.learn_screen import check_learn_paths
+
+        check_learn_paths(learn)
     from hrm_cli.dashboard import DashboardApp
 
-    DashboardApp(runs_dir, refresh_s=refresh).run()
+    DashboardApp(runs_dir, refresh_s=refresh, learn=learn).run()
 
 
 def run_behind_dashboard(run_dir: Path, extra_args: list[str], ready_file: str, refresh: float = 1.0) -> None:

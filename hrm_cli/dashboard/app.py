@@ -30,6 +30,8 @@ HELP = [
                ("i", "paste a puzzle (ctrl+s solves it)"),
                ("plot", "‖Δz_H‖ per H step, ‖Δz_L‖ per L step: the hierarchical convergence"),
                ("◆", "the segment where the Q head halts; halt = sigmoid(q_halt − q_continue)")]),
+    ("Learn curves", [("x", "accuracy against training seconds / against steps"),
+                      ("y", "exact accuracy / token accuracy"), ("esc", "back")]),
     ("Agent trace", [("↑ ↓ ← →", "move in the tree, open and close nodes"), ("tab", "switch tree / details"),
                      ("f", "follow: keep the newest event selected"), ("e", "expand all")]),
     ("Bench and optimize", [("↑ ↓", "scroll the tables, or move in the items list"),
@@ -77,8 +79,10 @@ class DashboardApp(App[None]):
     ]
 
     def __init__(self, runs_dir: str | Path = "runs", *, refresh_s: float = 1.0,
-                 clock: Callable[[], float] = time.time, scan_on_timer: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, scan_on_timer: bool = True,
+                 learn: list[Path] | None = None) -> None:
         super().__init__()
+        self.learn = list(learn or [])  # learn-curve files or folders of them: opened over the runs list
         self.runs_dir = Path(runs_dir)
         self.refresh_s = refresh_s
         self.clock = clock
@@ -92,6 +96,10 @@ class DashboardApp(App[None]):
         single = self.scanner.describe(self.runs_dir)
         if single is not None:  # `hrm dashboard runs/<one run>` opens it directly
             self.open_run(single)
+        if self.learn:  # `hrm dashboard --learn FILE ...`
+            from hrm_cli.dashboard.learn_screen import LearnScreen
+
+            self.push_screen(LearnScreen(self.learn))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
