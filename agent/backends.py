@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -419,7 +420,8 @@ class _HTTPBackend:
                     try:
                         return resp.json(), attempt + 1
                     except ValueError:
-                        err = self._error(method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
+                        err = self._error(method, url,
+                                          f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
                                           f"check that --base-url points at a {self.name} server")
                         raise ServerReplyError(str(err), status) from None
             if deadline is not None and time.monotonic() >= deadline:
@@ -540,13 +542,14 @@ class OpenAIBackend(_HTTPBackend):
             structured = "unsupported"
         elif schema is not None:
             structured = "response_format"
-            name = str(schema.get("title") or "reply").lower()
+            name = re.sub(r"[^a-z0-9_-]+", "_", str(schema.get("title") or "reply").lower())  # OpenAI's rule
             payload["response_format"] = {"type": "json_schema",
                                           "json_schema": {"name": name, "schema": schema, "strict": True}}
         try:
             body, attempts = self._request("POST", url, payload, deadline)
         except ServerReplyError as exc:
-            if "response_format" not in payload or exc.status not in (400, 422) or not exc.names(*_SCHEMA_WORDS):
+            refused = exc.status in (400, 422) and exc.names(*_SCHEMA_WORDS)
+            if "response_format" not in payload or not refused:
                 raise
             self.schema_support, structured = False, "rejected"  # this server refuses it: never sent again
             payload.pop("response_format")
@@ -613,7 +616,7 @@ class OllamaBackend(_HTTPBackend):
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
              stop: list[str] | None = None, deadline: float | None = None,
              schema: dict[str, Any] | None = None) -> ChatResult:
-        """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call, retries included.
+        """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call and its retries.
 
         With `schema`, Ollama's `format` field carries it (Ollama 0.5+ generates under it); an Ollama that
         refuses it is asked again without it and not asked again.

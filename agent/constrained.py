@@ -50,7 +50,8 @@ def _ll_tokenizer(tokenizer: Any) -> Any:
         try:
             ll = llguidance.hf.from_tokenizer(hf)
         except (ValueError, TypeError) as exc:
-            raise BackendError(f"mlx: constrained decoding needs a fast (tokenizer.json) tokenizer: {exc}") from exc
+            raise BackendError(f"mlx: constrained decoding needs a fast (tokenizer.json) tokenizer: "
+                               f"{exc}") from exc
         _TOKENIZERS[id(tokenizer)] = (tokenizer, ll)
         return ll
 
@@ -81,7 +82,8 @@ class SchemaProcessor:
         try:
             self._matcher = llguidance.LLMatcher(ll, _grammar(schema))
         except (ValueError, TypeError) as exc:
-            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: {exc}") from exc
+            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: "
+                               f"{exc}") from exc
         if self._matcher.is_error():
             raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: "
                                f"{self._matcher.get_error()}")

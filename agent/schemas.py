@@ -41,7 +41,7 @@ class Plan(BaseModel):
     @field_validator("subgoals", mode="before")
     @classmethod
     def _subgoal_texts(cls, value: Any) -> Any:
-        """A bare string is one subgoal; `{"subgoal": ...}` items are their text; blanks go; extras are cut."""
+        """A bare string is one subgoal; `{"subgoal": ...}` items are their text; blanks go; extras go."""
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
@@ -49,7 +49,8 @@ class Plan(BaseModel):
         items = []
         for item in value:
             if isinstance(item, dict):
-                item = item.get("subgoal") or item.get("goal") or item.get("description") or json.dumps(item, default=str)
+                item = (item.get("subgoal") or item.get("goal") or item.get("description")
+                        or json.dumps(item, default=str))  # default: literal_eval may have read a set
             if isinstance(item, (int, float)) and not isinstance(item, bool):
                 item = str(item)
             if isinstance(item, str):
