@@ -24,8 +24,8 @@ _hrm() {
 _hrm_commands() {
     case "$1" in
         "hrm") echo "agent bench config dashboard data doctor eval import parity solve train" ;;
-        "hrm agent") echo "bench optimize report run show" ;;
-        "hrm bench") echo "data sandbox train" ;;
+        "hrm agent") echo "bench optimize report run show tune" ;;
+        "hrm bench") echo "data learn sandbox train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
         "hrm data build") echo "arc maze sudoku" ;;
@@ -36,19 +36,21 @@ _hrm_options() {
     case "$1" in
         "hrm") echo "--help --install-completion --show-completion --version" ;;
         "hrm agent") echo "--help" ;;
-        "hrm agent bench") echo "--allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
-        "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --json --kernel --model --no-baseline --runs-dir --seed --verbose -b -m -n -v" ;;
+        "hrm agent bench") echo "--adapter --allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
+        "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --id --json --kernel --model --no-baseline --runs-dir --seed --seeds --verbose -b -m -n -v" ;;
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
-        "hrm agent run") echo "--allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
+        "hrm agent run") echo "--adapter --allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
+        "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --save-every --schedule --seed --steps -m" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
+        "hrm bench learn") echo "--budget --config --eval-every --eval-examples --help --json --label --out --target -c -o" ;;
         "hrm bench sandbox") echo "--help --json --runs -n" ;;
         "hrm bench train") echo "--breakdown --config --data --help --json --seq-len --steps --sweep --vocab --wait-each-step --warmup -c" ;;
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
         "hrm config show") echo "--file --help --json -f" ;;
-        "hrm dashboard") echo "--help --refresh" ;;
+        "hrm dashboard") echo "--help --learn --refresh" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
         "hrm data build arc") echo "--force --help --json --num-aug --output --seed --source --source-dir --subsample-size -o" ;;
@@ -68,7 +70,7 @@ _hrm_options() {
 _hrm_values() {
     case "$1" in
         "hrm agent bench --backend") echo "mlx openai ollama" ;;
-        "hrm agent bench --controller") echo "flat hrm" ;;
+        "hrm agent bench --controller") echo "flat hierarchical" ;;
         "hrm agent bench --suite") echo "coding curriculum humaneval math" ;;
         "hrm agent bench -b") echo "mlx openai ollama" ;;
         "hrm agent bench -s") echo "coding curriculum humaneval math" ;;
@@ -78,9 +80,11 @@ _hrm_values() {
         "hrm agent optimize --kernel") echo "matern52 rbf" ;;
         "hrm agent optimize -b") echo "mlx openai ollama" ;;
         "hrm agent run --backend") echo "mlx openai ollama" ;;
-        "hrm agent run --controller") echo "flat hrm" ;;
+        "hrm agent run --controller") echo "flat hierarchical" ;;
         "hrm agent run -b") echo "mlx openai ollama" ;;
         "hrm bench data --difficulty") echo "easy medium hard extreme" ;;
+        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny" ;;
+        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny" ;;
         "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny" ;;
         "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny" ;;
         "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny" ;;

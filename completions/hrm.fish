@@ -13,9 +13,9 @@ function __hrm_subcommands
         case 'hrm'
             printf '%s\n' agent bench config dashboard data doctor eval import parity solve train
         case 'hrm agent'
-            printf '%s\n' bench optimize report run show
+            printf '%s\n' bench optimize report run show tune
         case 'hrm bench'
-            printf '%s\n' data sandbox train
+            printf '%s\n' data learn sandbox train
         case 'hrm config'
             printf '%s\n' list show
         case 'hrm data'
@@ -32,12 +32,13 @@ complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l version
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench optimize report run show'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench optimize report run show tune'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l adapter -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l allow-weak-sandbox
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l backend -s b -x -a 'mlx openai ollama'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l base-url -r -F
-complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l controller -x -a 'flat hrm'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l controller -x -a 'flat hierarchical'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l file -s f -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l id -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l json
@@ -60,11 +61,13 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l base-url -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l baseline -l no-baseline
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l embedding -x -a 'model hash'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l evaluations -s n -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l id -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l kernel -x -a 'matern52 rbf'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l model -s m -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l runs-dir -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l seed -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l seeds -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l verbose -s v
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -F
@@ -73,12 +76,13 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l output -s o -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l runs-dir -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent report'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l adapter -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l allow-weak-sandbox
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l backend -s b -x -a 'mlx openai ollama'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l base-url -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l budget -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l context -r -F
-complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l controller -x -a 'flat hrm'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l controller -x -a 'flat hierarchical'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l dashboard
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l file -s f -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent run'" -l hrm-checkpoint -r -F
@@ -94,7 +98,24 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l full
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent show'" -F
-complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data sandbox train'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l batch-size -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l data -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l examples -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l force
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l layers -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l lr -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l model -s m -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l name -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l rank -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l resume -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l save-every -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l schedule -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l seed -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l steps -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -a 'data learn sandbox train'
 complete -c hrm -n "test (__hrm_path) = 'hrm bench'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l count -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l difficulty -x -a 'easy medium hard extreme'
@@ -103,6 +124,16 @@ complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l size -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l workers -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm bench data'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l budget -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l config -s c -x -a 'hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny'
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l eval-every -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l eval-examples -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l label -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l out -s o -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l target -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l runs -s n -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench sandbox'" -l help
@@ -129,6 +160,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -a 'agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-tiny'
 complete -c hrm -n "test (__hrm_path) = 'hrm config show'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -l learn -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -l refresh -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm dashboard'" -F
