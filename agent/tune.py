@@ -374,6 +374,7 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
         raise TuneError(f"--layers {opts.layers}: the model has only {n_layers} blocks")
     model.freeze()
     lora = {"rank": opts.rank, "scale": opts.scale, "dropout": 0.0}
+    mx.random.seed(opts.seed)  # LoRA's A matrices start random: the same seed, the same adapter
     linear_to_lora_layers(model, opts.layers, lora)
     dataset = CacheDataset(ChatDataset([ex.to_dict() for ex in examples], tokenizer, mask_prompt=True))
     order = example_order([ex.steps for ex in examples], opts.steps, opts.batch_size, opts.schedule, opts.seed,
