@@ -384,12 +384,13 @@ class RunScanner:
         if result is not None:
             status = str(result.get("status") or "finished")
             final = result.get("final")
-            progress = f"{'answer ' + _one_line(final) if final else result.get('stop_reason') or 'no answer'}"
+            why = result.get("reason") or result.get("stop_reason")
+            progress = "answer " + _one_line(final) if final else f"no answer ({why})" if why else "no answer"
             return RunInfo(path, "agent", path.name, status, progress, started)
         last = last_jsonl_record(trace) or {}
         if last.get("event") == "run_end":
             return RunInfo(path, "agent", path.name, str(last.get("status") or "finished"),
-                           _one_line(last.get("final") or last.get("stop_reason") or ""), started)
+                           _one_line(last.get("final") or last.get("reason") or last.get("stop_reason") or ""), started)
         mtime = _mtime(trace) or _mtime(path) or now
         progress = f"#{last.get('seq', '?')} {last.get('event', 'starting')}" if last else "starting"
         if now - mtime > self.agent_stale_s:

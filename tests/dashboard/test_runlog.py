@@ -117,7 +117,7 @@ def test_scanner_describes_real_and_scripted_runs(runs, tmp_path):
     assert (found["20250102-030000-aaaa"].kind, found["20250102-030000-aaaa"].status) == ("agent", "answered")
     live = found["20250102-030100-bbbb"]
     assert live.status == "running" and live.progress == "#6 exec"
-    assert (found["b1"].kind, found["b1"].status) == ("bench", "finished") and "hrm 0.667" in found["b1"].progress
+    assert (found["b1"].kind, found["b1"].status) == ("bench", "finished") and "hierarchical 0.667" in found["b1"].progress
     assert found["b1"].started == pytest.approx(NOW - 600)  # bench.json's created
     assert (found["o1"].kind, found["o1"].status) == ("optimize", "running")
     # an hour later nothing has moved: the live agent and the optimize run are judged crashed
@@ -181,8 +181,8 @@ def test_real_bench_summary(tmp_path):
     write_bench_run(tmp_path / "bench" / "b", complete=False)
     summary = json.loads((tmp_path / "bench" / "b" / "summary.json").read_text())
     rows = per_controller(summary)
-    assert list(rows) == ["hrm", "flat"]
-    metrics, failures = split_metrics(rows["hrm"])
+    assert list(rows) == ["hierarchical", "flat"]
+    metrics, failures = split_metrics(rows["hierarchical"])
     assert metrics["pass@1"] == pytest.approx(4 / 6) and metrics["time_s.mean"] == pytest.approx(3.5)
     assert "by_depth.2.pass@1" in metrics and "by_depth.2.tasks" not in metrics
     assert failures == {"spec_error": 1, "tool_misuse": 1}
