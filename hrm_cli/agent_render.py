@@ -111,6 +111,7 @@ class PhaseTracker:
         self.attempt = 0
         self.calls = 0
         self.tokens = 0
+        self.ok_execs = 0  # without one, a submitted run ends without a synthesizer call
 
     def _solving(self) -> str:
         return f"solving subgoal {self.index}/{self.subgoals}" if self.subgoals else "solving"
@@ -136,11 +137,15 @@ class PhaseTracker:
         elif ev == "code":
             self.phase = "running code" + (f" (subgoal {self.index}/{self.subgoals})" if self.subgoals else "")
         elif ev == "exec":
+            self.ok_execs += bool(e.get("ok"))
             self.phase = self._solving() if self.controller != "flat" else "writing code"
         elif ev == "subgoal_end" and self.subgoals and self.index >= self.subgoals:
             self.phase = "critic"
         elif ev == "critique":
-            self.phase = "synthesizing" if e.get("action") == "submit" else "replanning"
+            if e.get("action") != "submit":
+                self.phase = "replanning"
+            elif self.ok_execs:
+                self.phase = "synthesizing"
         elif ev in ("final", "run_end"):
             self.phase = "done"
         return self.phase != before

@@ -54,6 +54,22 @@ def test_phases_follow_the_trace(fake_llm, tmp_path):
     assert tracker.calls == 5 and tracker.tokens == result["prompt_tokens"] + result["completion_tokens"]
 
 
+def test_no_synthesizing_phase_when_nothing_succeeded(fake_llm, tmp_path):
+    from hrm_cli.agent_render import PhaseTracker
+
+    tracker, phases = PhaseTracker(), []
+
+    def listen(record):
+        if tracker.update(record):
+            phases.append(tracker.phase)
+    fake_llm.script([SCRIPT[0]] + ["```python\nRESULT = (\n```"] * 4 + [SCRIPT[3]])
+    cfg = resolve_config("agent", None, [f"runs_dir={tmp_path}"])
+    backend = make_backend("openai", base_url=fake_llm.url, model="fake-model", retries=0, timeout=10)
+    result = run_agent(cfg, TASK, backend=backend, listener=listen)
+    assert result["reason"] == "no_successful_code"
+    assert phases[-2:] == ["critic", "done"] and "synthesizing" not in phases
+
+
 def test_piped_run_prints_plain_phase_lines_and_json_prints_none(fake_llm, tmp_path, run_hrm):
     fake_llm.script(SCRIPT)
     proc = run_hrm(*_cli(fake_llm, tmp_path))
