@@ -168,7 +168,7 @@ def _check_trace(run_dir: Path) -> list[dict]:
 
 def _check_stderr(proc, reason: str) -> None:
     assert "Traceback" not in proc.stderr and len(proc.stderr) < 500, proc.stderr
-    assert f"failed ({reason})" in proc.stderr and proc.stdout == ""
+    assert f"no_answer ({reason})" in proc.stderr and proc.stdout == ""
 
 
 @pytest.mark.parametrize("kind, mode", [("openai", {"drip": 1.0}), ("ollama", {"silent": True})],
@@ -206,20 +206,22 @@ def test_cli_run_caps_a_huge_reply_and_counts_what_arrived(run_hrm, tmp_path):
 
 
 def test_long_reply_in_a_run_is_cut_in_the_trace_and_shown(run_hrm, fake_llm, tmp_path):
-    fake_llm.script([{"huge": 300_000}])  # under the byte limit; the flat loop takes a code-less reply
+    fake_llm.script([{"huge": 300_000}])  # under the byte limit; a code-less reply: no answer, kept as the candidate
     cfg = resolve_config("agent", None, [f"runs_dir={tmp_path / 'runs'}", "controller=flat",
                                          "budget.max_tokens_per_call=5000"])
     b = OpenAIBackend(base_url=fake_llm.url, model="fake-model", retries=0, timeout=10)
     result = run_agent(cfg, "Say a lot.", backend=b, run_id="long")
     assert result["completion_tokens"] == 300_000 // 4
-    assert len(result["final"]) == 5000 * MAX_CHARS_PER_TOKEN  # cut to max_tokens_per_call
+    assert result["final"] is None and result["status"] == "no_answer"
+    assert len(result["candidate"]) == 5000 * MAX_CHARS_PER_TOKEN  # cut to max_tokens_per_call
     assert "budget" in [f["category"] for f in result["failures"]]
     events = _check_trace(Path(result["trace"]).parent)
     [call] = [e for e in events if e["event"] == "model_call"]
     assert call["response_chars"] == 5000 * MAX_CHARS_PER_TOKEN and call["truncated_chars"] == 300_000
-    assert events[-1]["final_chars"] == 5000 * MAX_CHARS_PER_TOKEN
+    [final] = [e for e in events if e["event"] == "final"]
+    assert final["candidate_chars"] == 5000 * MAX_CHARS_PER_TOKEN
     shown = run_hrm("agent", "show", result["trace"])
     assert shown.returncode == 0 and "Traceback" not in shown.stderr
-    assert "flat call" in shown.stdout and "final answer" in shown.stdout
+    assert "flat call" in shown.stdout and "no answer (budget)" in shown.stdout and "rejected reply" in shown.stdout
     full = run_hrm("agent", "show", result["trace"], "--full")
     assert full.returncode == 0 and "chars in all]" in full.stdout

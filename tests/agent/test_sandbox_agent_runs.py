@@ -83,7 +83,7 @@ def test_hostile_model_output_changes_nothing_outside(name, fake_llm, tmp_path):
     assert events[0]["isolation"]["kind"] == "bubblewrap"
     assert any(e["event"] == "exec" for e in events)
     result = json.loads((runs / run_id / "result.json").read_text())
-    assert result["status"] in ("answered", "failed")
+    assert result["status"] in ("answered", "no_answer")
     assert _digest(victim / "trace.jsonl") == before
     assert sorted(os.listdir(site)) == site_before
     for p in (Path.home() / f"pwned-{token}", Path("/tmp") / f"pwned-{token}", Path("/dev/shm") / f"pwned-{token}"):
