@@ -1,11 +1,12 @@
-"""Adaptive computation time around the HRM (the reference's `HierarchicalReasoningModel_ACTV1`).
+"""Adaptive computation time around HRM or TRM (HRM's `HierarchicalReasoningModel_ACTV1`, which TRM keeps).
 
 The carry persists across training steps: each call first resets the rows that halted at the
 previous call (z_H <- H_init, z_L <- L_init, steps <- 0) and loads fresh examples into them;
 rows still running keep their data. After the segment, a row halts at `halt_max_steps` or, in
 training, when q_halt > q_continue, subject to exploration (with probability 0.1 a random
 minimum of 2..max steps, redrawn every call). The q_continue target comes from one more
-no-gradient segment from the new carry. Evaluation always runs all `halt_max_steps` segments.
+no-gradient segment from the new carry (`segment_q`). With `no_ACT_continue` (TRM's default) a row
+halts when q_halt > 0 and there is no target segment. Evaluation always runs all `halt_max_steps` segments.
 
 The carry is a plain dict of arrays so it can cross `mx.compile` boundaries and be saved.
 """
@@ -16,12 +17,12 @@ from typing import Callable
 
 import mlx.core as mx
 
-from hrm_engine.models.hrm import HRM
+from hrm_engine.models.base import ReasoningModel
 
 CARRY_DATA = ("inputs", "labels", "puzzle_identifiers")
 
 
-def initial_carry(model: HRM, batch: dict[str, mx.array]) -> dict[str, mx.array]:
+def initial_carry(model: ReasoningModel, batch: dict[str, mx.array]) -> dict[str, mx.array]:
     """A carry with every row halted, so the first call loads the whole batch."""
     cfg = model.config
     B = batch["inputs"].shape[0]
@@ -36,7 +37,7 @@ def initial_carry(model: HRM, batch: dict[str, mx.array]) -> dict[str, mx.array]
     return carry
 
 
-def reset_halted(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.array]) -> dict[str, mx.array]:
+def reset_halted(model: ReasoningModel, carry: dict[str, mx.array], batch: dict[str, mx.array]) -> dict[str, mx.array]:
     """Halted rows restart from H_init/L_init with the new batch's row; others keep theirs."""
     halted = carry["halted"]
     h3 = halted[:, None, None]
@@ -52,7 +53,7 @@ def reset_halted(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.arr
     return out
 
 
-def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, *, training: bool,
+def segment_step(model: ReasoningModel, carry: dict[str, mx.array], puzzle_rows: mx.array, *, training: bool,
                  key: mx.array | None = None,
                  shard: tuple[int, int] = (0, 1)) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
     """One ACT segment on an already-reset carry. Returns (new carry, outputs).
@@ -93,7 +94,7 @@ def segment_step(model: HRM, carry: dict[str, mx.array], puzzle_rows: mx.array, 
     return new_carry, outputs
 
 
-def act_step(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.array], *, training: bool,
+def act_step(model: ReasoningModel, carry: dict[str, mx.array], batch: dict[str, mx.array], *, training: bool,
              key: mx.array | None = None) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
     """Reset halted rows, load new data into them, run one segment (the reference's ACT forward)."""
     carry = reset_halted(model, carry, batch)
@@ -101,7 +102,7 @@ def act_step(model: HRM, carry: dict[str, mx.array], batch: dict[str, mx.array],
     return segment_step(model, carry, rows, training=training, key=key)
 
 
-def rollout(model: HRM, batch: dict[str, mx.array], segments: int | None = None,
+def rollout(model: ReasoningModel, batch: dict[str, mx.array], segments: int | None = None,
             segment_fn: Callable | None = None,
             on_segment: Callable[[int, dict[str, mx.array], dict[str, mx.array]], None] | None = None,
             ) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
@@ -126,6 +127,6 @@ def rollout(model: HRM, batch: dict[str, mx.array], segments: int | None = None,
     return carry, outputs
 
 
-def evaluate_batch(model: HRM, batch: dict[str, mx.array]) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+def evaluate_batch(model: ReasoningModel, batch: dict[str, mx.array]) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
     """All `halt_max_steps` segments in eval mode from a fresh carry: the last segment's outputs and carry."""
     return rollout(model, batch)

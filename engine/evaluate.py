@@ -16,12 +16,12 @@ import numpy as np
 
 from hrm_engine.act import rollout, segment_step
 from hrm_engine.losses import act_loss
-from hrm_engine.models.hrm import HRM
+from hrm_engine.models.base import ReasoningModel
 
 EVAL_KEYS = ("count", "exact_accuracy", "accuracy", "q_halt_accuracy", "steps", "lm_loss", "q_halt_loss")
 
 
-def make_eval_fn(model: HRM, segments: int | None = None) -> Callable[[dict[str, mx.array]], tuple[dict, dict, dict]]:
+def make_eval_fn(model: ReasoningModel, segments: int | None = None) -> Callable[[dict[str, mx.array]], tuple[dict, dict, dict]]:
     """A compiled function: batch -> (carry, outputs, summed metrics) after all segments.
 
     `segments` (default `halt_max_steps`) may exceed what training used: inference refines longer.
@@ -42,7 +42,7 @@ def make_eval_fn(model: HRM, segments: int | None = None) -> Callable[[dict[str,
     return run
 
 
-def evaluate_split(model: HRM, data_root: str | Path, split: str = "test", batch_size: int = 256,
+def evaluate_split(model: ReasoningModel, data_root: str | Path, split: str = "test", batch_size: int = 256,
                    on_batch: Callable[[int, int], None] | None = None,
                    collect: bool = False, dist: Any = None, segments: int | None = None,
                    ) -> tuple[dict[str, float], dict[str, np.ndarray] | None]:

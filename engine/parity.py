@@ -199,13 +199,12 @@ def run_parity(path: str | Path, tolerances: dict[str, float] | None = None) -> 
 def _eval_comparisons(model, batch, ref: dict[str, np.ndarray], tol: dict[str, float]) -> list[Comparison]:
     import mlx.core as mx
 
-    from hrm_engine.act import act_step, initial_carry
+    from hrm_engine.act import rollout
 
     out: list[Comparison] = []
-    carry = initial_carry(model, batch)
-    for s in range(model.config.halt_max_steps):
-        carry, outputs = act_step(model, carry, batch, training=False)
-        mx.eval(carry, outputs)
+
+    def seen(segment: int, carry: dict, outputs: dict) -> None:  # the rollout evaluation and solving use
+        s = segment - 1
         ours = {f"logits_{s}": (outputs["logits"], "logits"), f"q_halt_{s}": (outputs["q_halt_logits"], "q"),
                 f"q_continue_{s}": (outputs["q_continue_logits"], "q"), f"halted_{s}": (carry["halted"], "exact")}
         for name, (value, kind) in ours.items():
@@ -213,6 +212,8 @@ def _eval_comparisons(model, batch, ref: dict[str, np.ndarray], tol: dict[str, f
                 out.append(_missing(f"eval {name}", kind, tol[kind], "not in eval.npz"))
                 continue
             out.append(compare(f"eval {name}", kind, np.array(value.astype(mx.float32)), ref[name], tol[kind]))
+
+    carry, _ = rollout(model, batch, model.config.halt_max_steps, on_segment=seen)
     for name in ("z_H", "z_L"):
         if name in ref:
             out.append(compare(f"eval {name}", "state", np.array(carry[name].astype(mx.float32)), ref[name],

@@ -29,7 +29,7 @@ from hrm_engine.act import rollout
 from hrm_engine.checkpoint import Loaded
 from hrm_engine.cpu import over_streams
 from hrm_engine.errors import EngineError
-from hrm_engine.models.hrm import HRM
+from hrm_engine.models.base import ReasoningModel
 from hrm_engine.solve import Solution, detect_kind, parse_maze, parse_sudoku, sudoku_report
 
 
@@ -111,7 +111,7 @@ def _l2(new: mx.array, old: mx.array) -> mx.array:
     return mx.sqrt(mx.sum(d * d, axis=(1, 2)))
 
 
-def traced_segment(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array
+def traced_segment(model: ReasoningModel, z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array
                    ) -> tuple[mx.array, ...]:
     """One segment in `HRM.segment`'s order (TRM's: the same, with one network), recording residuals:
     (z_H, z_L, logits, q_halt, q_continue, residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
