@@ -45,7 +45,7 @@ def test_bash_completes_values():
     assert _bash_complete(["hrm", "agent", "run", "--backend", ""]) == ["mlx", "openai", "ollama"]
     assert _bash_complete(["hrm", "agent", "bench", "-b", "o"]) == ["openai", "ollama"]
     assert set(_bash_complete(["hrm", "agent", "bench", "--suite", ""])) >= {"coding", "math"}
-    assert _bash_complete(["hrm", "agent", "run", "--controller", ""]) == ["flat", "hrm"]
+    assert _bash_complete(["hrm", "agent", "run", "--controller", ""]) == ["flat", "hierarchical"]
     assert set(_bash_complete(["hrm", "data", "build", ""])) == {"arc", "maze", "sudoku"}
     assert _bash_complete(["hrm", "data", "build", "sudoku", "--difficulty", "e"]) == ["easy", "extreme"]
     assert _bash_complete(["hrm", "agent", "optimize", "--acquisition", ""]) == ["ei", "ucb", "thompson"]
