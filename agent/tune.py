@@ -34,6 +34,7 @@ from hrm_agent.errors import AgentError
 from hrm_engine.cache import cache_dir
 
 SCHEDULES = ("mixed", "curriculum")
+ROLES = ("planner", "solver", "critic", "synthesizer", "flat")
 BUCKET = 8  # batches regrouped by length together (see example_order)
 MANIFEST = "hrm-adapter.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -67,6 +68,7 @@ class TuneOptions:
     schedule: str = "mixed"
     seed: int = 0
     sources: tuple[str, ...] = ("math", "chains")
+    roles: tuple[str, ...] = ROLES  # which model calls of each trace become training examples
     save_every: int = 25
     max_seq_length: int = 1024
     warmup_steps: int = 10
@@ -91,19 +93,24 @@ class TuneOptions:
         bad = [s for s in self.sources if s not in SOURCES]
         if bad or not self.sources:
             raise TuneError(f"--data {','.join(self.sources)!r}: choose from {', '.join(SOURCES)} (comma-separated)")
+        bad = [r for r in self.roles if r not in ROLES]
+        if bad or not self.roles:
+            raise TuneError(f"--roles {','.join(self.roles)!r}: choose from {', '.join(ROLES)} (comma-separated)")
         if self.schedule == "curriculum" and "chains" not in self.sources and "math" not in self.sources:
             raise TuneError("--schedule curriculum needs tasks with 2 to 4 steps (--data chains or math)")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["sources"] = list(self.sources)
+        out["roles"] = list(self.roles)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TuneOptions:
         kept = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "sources" in kept:
-            kept["sources"] = tuple(kept["sources"])
+        for key in ("sources", "roles"):
+            if key in kept:
+                kept[key] = tuple(kept[key])
         return cls(**kept)
 
 
@@ -221,7 +228,7 @@ def training_examples(opts: TuneOptions, prompts_name: str = "default") -> list[
     from hrm_agent.tune_data import build_examples, generate
 
     tasks = generate(opts.examples, seed=opts.seed, sources=tuple(opts.sources))
-    return build_examples(tasks, load_prompts(prompts_name))
+    return [ex for ex in build_examples(tasks, load_prompts(prompts_name)) if ex.role in opts.roles]
 
 
 # -- the run -------------------------------------------------------------------------------------------------

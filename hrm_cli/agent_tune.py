@@ -28,6 +28,8 @@ def tune_cmd(
     layers: int = typer.Option(8, "--layers", help="Transformer blocks, from the top, that get LoRA layers."),
     schedule: str = typer.Option("mixed", "--schedule", help="mixed (shuffled) or curriculum (2 -> 3 -> 4 steps)."),
     data: str = typer.Option("math,chains", "--data", help="Task sources, comma-separated: math, chains."),
+    roles: str = typer.Option("planner,solver,critic,synthesizer,flat", "--roles",
+                              help="Model calls of each trace to train on, comma-separated."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated tasks and of the batch order."),
     save_every: int = typer.Option(25, "--save-every", help="Checkpoint every N steps (and on Ctrl-C)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Base mlx-lm model folder (default: the "
@@ -58,6 +60,7 @@ def tune_cmd(
     opts = TuneOptions(name=resume or name, steps=steps, examples=examples, batch_size=batch_size, lr=lr,
                        rank=rank, layers=layers, schedule=schedule.strip().lower(), seed=seed,
                        sources=tuple(s.strip() for s in data.split(",") if s.strip()), save_every=save_every,
+                       roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
                        model=model)
     opts.check()  # before loading anything: a bad option is one line, exit 2
     progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

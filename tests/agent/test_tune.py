@@ -117,6 +117,7 @@ def test_sigterm_saves_and_the_same_command_resumes_to_the_uninterrupted_weights
     (["--schedule", "zigzag"], "--schedule 'zigzag': choose curriculum or mixed"),
     (["--lr", "5"], "--lr must be a number between 0 and 1"),
     (["--data", "poetry"], "--data 'poetry': choose from math, chains"),
+    (["--roles", "poet"], "--roles 'poet': choose from planner, solver"),
     (["--name", "../x"], "--name '../x': use letters"),
     (["--resume", "never-trained"], "nothing to resume: no adapter 'never-trained'"),
 ])

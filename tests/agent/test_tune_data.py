@@ -170,3 +170,10 @@ def test_orders_are_seeded():
     steps = [2, 3, 4] * 10
     assert example_order(steps, 6, 4, "mixed", 0) == example_order(steps, 6, 4, "mixed", 0)
     assert example_order(steps, 6, 4, "mixed", 0) != example_order(steps, 6, 4, "mixed", 1)
+
+
+def test_roles_option_keeps_only_those_model_calls():
+    from hrm_agent.tune import TuneOptions, training_examples
+
+    only = training_examples(TuneOptions(examples=12, roles=("flat", "synthesizer")))
+    assert {ex.role for ex in only} == {"flat", "synthesizer"} and len(only) == 24
