@@ -1,9 +1,11 @@
 """Time to accuracy, side by side: the reference HRM, the reference TRM, hrm in HRM mode, hrm in TRM mode.
 
-    .venv/bin/python benchmarks/learn_vs_reference.py --data data/sudoku6-1k \
+    .venv/bin/python benchmarks/learn_vs_reference.py --data data/sudoku6-medium-1k \
         --hrm-reference /tmp/refs/HRM --trm-reference /tmp/refs/TinyRecursiveModels \
-        --torch-python /tmp/torchenv/bin/python --budget 30 --eval-every 60 --eval-examples 500 \
-        --out-dir runs/learn/side-by-side
+        --torch-python /tmp/torchenv/bin/python --set epochs=6000 --budget 30 --eval-every 60 \
+        --eval-examples 500 --rounds 3 --out-dir runs/learn/side-by-side
+
+(the task and the procedure: docs/learning.md).
 
 Every arm is `hrm bench learn`'s measurement (engine/learn_bench.py): training time on a clock that stops for
 each evaluation (reported apart), held-out exact accuracy on the same first `--eval-examples` test examples,
@@ -350,7 +352,7 @@ def summarise(curves: dict[str, list[dict]], levels: list[float]) -> dict:
     table = {}
     for arm, runs in curves.items():
         reached = [time_to_levels(c, levels) for c in runs]
-        row = {"label": runs[0]["label"], "rounds": len(runs), "seconds_to": {}, "step_to": {}}
+        row = {"label": ARMS.get(arm, runs[0]["label"]), "rounds": len(runs), "seconds_to": {}, "step_to": {}}
         for level in levels:
             hits = [r[level] for r in reached]
             # a level reached in fewer than half the rounds has no median: reported as not reached
@@ -431,12 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     except HRMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    eval_root, n_eval = args.data, None
-    from hrm_engine.learn_bench import _split_examples
+    from hrm_engine.learn_bench import split_examples
 
-    total = _split_examples(args.data, "test")
-    n_eval = total
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    total = split_examples(args.data, "test")
+    eval_root, n_eval = args.data, total
     if args.eval_examples and args.eval_examples < total:  # the subset hrm bench learn makes, for the references
         eval_root, n_eval = eval_subset(args.data, args.eval_examples, args.out_dir / ".eval-subset")
     levels = [float(x) for x in args.levels.split(",") if x]

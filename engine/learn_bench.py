@@ -113,7 +113,7 @@ def data_info(data_root: str | Path, eval_root: str | Path, eval_examples: int) 
     meta = load_metadata(data_root, "train")
     info: dict[str, Any] = {"path": str(data_root), "seq_len": meta.seq_len, "vocab_size": meta.vocab_size,
                             "train_puzzles": meta.total_groups, "train_examples_per_epoch": examples_per_epoch(meta),
-                            "test_examples": _split_examples(data_root, "test"), "eval_examples": eval_examples,
+                            "test_examples": split_examples(data_root, "test"), "eval_examples": eval_examples,
                             "eval_path": str(eval_root)}
     build = Path(data_root) / "build.json"
     if build.is_file():
@@ -124,7 +124,8 @@ def data_info(data_root: str | Path, eval_root: str | Path, eval_examples: int) 
     return info
 
 
-def _split_examples(data_root: str | Path, split: str) -> int:
+def split_examples(data_root: str | Path, split: str) -> int:
+    """Examples in a split, from the array headers (nothing is read)."""
     import numpy as np
 
     from hrm_datasets.format import load_metadata
@@ -227,7 +228,7 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
     trainer = Trainer(config, data_root)
     check_eval_split(data_root, trainer.model.config)
     eval_bs = int(config.get("eval_batch_size") or trainer.global_batch_size)
-    total_test = _split_examples(data_root, "test")
+    total_test = split_examples(data_root, "test")
     with tempfile.TemporaryDirectory(prefix="hrm-learn-") as tmp:
         eval_root, n_eval = data_root, total_test
         if eval_examples is not None and eval_examples < total_test:

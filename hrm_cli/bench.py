@@ -114,8 +114,8 @@ def bench_learn_cmd(
     plots it, several files overlaid (docs/learning.md).
 
     Examples:
-      hrm bench learn data/sudoku6 --config trm-tiny --budget 30 --eval-every 60 --out trm.json
-      hrm bench learn data/sudoku6 --config hrm-tiny --target 0.9 --eval-examples 500 epochs=2000
+      hrm bench learn data/sudoku6 --config trm-tiny --budget 30 --eval-every 60 --out trm.json epochs=6000
+      hrm bench learn data/sudoku6 --config hrm-tiny --target 0.9 --eval-examples 500 epochs=6000
       hrm dashboard --learn trm.json --learn hrm.json
     """
     from datetime import datetime
