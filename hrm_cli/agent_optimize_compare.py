@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
-def _ci(cell: dict[str, float], digits: int = 4) -> str:
+def _ci(cell: dict[str, float], digits: int = 3) -> str:
     lo, hi = cell["lower"], cell["upper"]
     if lo != lo:  # nan: one seed, no interval
         return f"{cell['mean']:.{digits}g}"
