@@ -41,7 +41,7 @@ _hrm_options() {
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
         "hrm agent run") echo "--adapter --allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
-        "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --save-every --schedule --seed --steps -m" ;;
+        "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --roles --save-every --schedule --seed --steps -m" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
         "hrm bench learn") echo "--budget --config --eval-every --eval-examples --help --json --label --out --target -c -o" ;;

@@ -109,6 +109,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l model -s m -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l name -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l rank -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l resume -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l roles -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l save-every -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l schedule -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l seed -r -F
