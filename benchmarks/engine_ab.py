@@ -14,12 +14,18 @@ and loss head on PyTorch.
 
 The matmul roofline share: the tokens/s the step's matmul FLOPs allow at this machine's measured float32
 matmul rate (MLX, 1024^2, all cores, measured once at the start), and each median as a share of it.
+
+`--graph` checks, without timing anything, that both trees build the same MLX op graph for one training segment
+(forward, Q target, loss and every gradient, default CPU settings) of the HRM and TRM Sudoku presets: the same
+ops with the same edges means the same kernels run, whatever the timings on a busy machine say.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -35,6 +41,71 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['hrm', *sys.ar
 WHERE = "import sys; sys.path.insert(0, sys.argv[1]); import hrm_engine; print(list(hrm_engine.__path__)[0])"
 GFLOPS = ("import sys; sys.path.insert(0, sys.argv[1]); import hrm_engine.cpu as cpu; cpu.setup(); "
           "from hrm_engine.cpu import blas; print(blas.measure_matmul_gflops(1024, 20))")
+
+
+GRAPH = """
+import sys
+sys.path.insert(0, sys.argv[1])
+try:
+    import hrm_engine.cpu as cpu
+    cpu.setup()
+except ImportError:  # a tree from before hrm_engine.cpu
+    from hrm_engine import blas
+    blas.preload()
+from types import SimpleNamespace
+import mlx.core as mx
+from mlx.utils import tree_flatten
+from hrm_engine.act import initial_carry, reset_halted, segment_step
+from hrm_engine.config import resolve_config
+from hrm_engine.losses import act_loss
+from hrm_engine.models.build import new_model
+mx.random.seed(0)
+model = new_model(resolve_config(sys.argv[2]), SimpleNamespace(seq_len=81, vocab_size=11, num_puzzle_identifiers=3))
+batch = {"inputs": mx.random.randint(1, 11, (4, 81)), "labels": mx.random.randint(1, 11, (4, 81)),
+         "puzzle_identifiers": mx.zeros((4,), mx.int32)}
+carry = reset_halted(model, initial_carry(model, batch), batch)
+def loss(params, rows):
+    model.update(params)
+    new, out = segment_step(model, carry, rows, training=True, key=mx.random.key(1))
+    return act_loss(out, new["labels"], new["halted"], new["steps"], model.config.loss)[0]
+value, (grads, row_grads) = mx.value_and_grad(loss, argnums=(0, 1))(model.trainable_parameters(),
+                                                                    model.puzzle_emb[carry["puzzle_identifiers"]])
+mx.export_to_dot(sys.argv[3], value, row_grads, *[g for _, g in tree_flatten(grads)])
+"""
+
+
+def graph_summary(dot: Path) -> tuple[collections.Counter, collections.Counter]:
+    """(op label -> count, (op, op) edge -> count) of an `mx.export_to_dot` file: node ids left out."""
+    labels, edges = {}, []
+    for line in dot.read_text().splitlines():
+        node = re.search(r'\{ (\S+) \[label ="([^"]*)"', line)
+        if node:
+            labels[node.group(1)] = node.group(2)
+            continue
+        edge = re.match(r'\s*"?([^"\s]+)"? -> "?([^"\s]+)"?', line)
+        if edge:
+            edges.append((edge.group(1), edge.group(2)))
+    return (collections.Counter(labels.values()),
+            collections.Counter((labels.get(a, "input"), labels.get(b, "input")) for a, b in edges))
+
+
+def compare_graphs(roots: dict[str, Path], tmp: Path) -> bool:
+    """Print, per preset, whether the two trees' training-segment graphs have the same ops and edges."""
+    same = True
+    for preset in ("hrm-sudoku", "trm-sudoku"):
+        summary = {}
+        for name, root in roots.items():
+            dot = tmp / f"{name}-{preset}.dot"
+            subprocess.run([sys.executable, "-c", GRAPH, str(root), preset, str(dot)], check=True,
+                           capture_output=True, text=True)
+            summary[name] = graph_summary(dot)
+        (ops_b, edges_b), (ops_a, edges_a) = summary["before"], summary["after"]
+        ok = ops_b == ops_a and edges_b == edges_a
+        same &= ok
+        print(f"  {preset}: {sum(ops_b.values())} ops before, {sum(ops_a.values())} after: "
+              + ("the same ops and edges" if ok else f"differ (only before: {dict(ops_b - ops_a)}, "
+                                                   f"only after: {dict(ops_a - ops_b)})"))
+    return same
 
 
 def import_root(tree: Path, into: Path) -> Path:
@@ -101,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--graph", action="store_true", help="compare the two trees' op graphs instead of timing them")
     args = p.parse_args(argv)
     for tree in (args.before, args.after):
         if not (tree / "engine").is_dir() or not (tree / "hrm_cli" / "main.py").is_file():
@@ -113,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hrm-ab-") as tmp:
         roots = {"before": import_root(args.before, Path(tmp) / "before"),
                  "after": import_root(args.after, Path(tmp) / "after")}
+        if args.graph:
+            print("one HRM/TRM training segment (forward, Q target, loss, gradients), op graphs:")
+            return 0 if compare_graphs(roots, Path(tmp)) else 1
         gflops = float(subprocess.run([sys.executable, "-c", GFLOPS, str(roots["after"])], capture_output=True,
                                       text=True, check=True).stdout.strip())
         rounds = []

@@ -116,7 +116,8 @@ def first_rows_attention(attn: Attention, x: mx.array, rows: int) -> mx.array:
 
 def hrm_q_target(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
                  ) -> tuple[mx.array, mx.array]:
-    """HRM's `segment_q` with its last H block computing only position 0, what the Q head reads; no LM head."""
+    """HRM's `segment_q` with its last H block computing only position 0, what the Q head reads; no LM head.
+    (q_halt, q_continue) before the stop-gradient, which `accelerate` applies once, after the shards."""
     x = model.input_embeddings(inputs, puzzle_rows)
     z_H, z_L = model.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x))
     z_L = model.L_level(z_L, z_H + x)
@@ -127,7 +128,7 @@ def hrm_q_target(model: HRM, z_H: mx.array, z_L: mx.array, inputs: mx.array, puz
     h = rms_norm(h[:, :1] + first_rows_attention(last.self_attn, h, 1), last.eps)  # the post-norm Block
     h = rms_norm(h + last.mlp(h), last.eps)
     q = model.q_head(h[:, 0]).astype(mx.float32)
-    return mx.stop_gradient(q[:, 0]), mx.stop_gradient(q[:, 1])
+    return q[:, 0], q[:, 1]
 
 
 def accelerate(model: Any, config: dict[str, Any] | None = None) -> Speedups:
@@ -142,7 +143,7 @@ def accelerate(model: Any, config: dict[str, Any] | None = None) -> Speedups:
     segment_q: Callable = cls.segment_q.__get__(model)
     is_hrm = isinstance(model, HRM)
     if is_hrm:
-        segment_q = lambda *a: hrm_q_target(model, *a)  # noqa: E731
+        segment_q = lambda *a: hrm_q_target(model, *a)  # noqa: E731  (stop_gradient below)
     n = stream_count(config.get("cpu_streams", "auto")) if is_hrm else 1  # TRM: not measured with shards yet
     streams = [mx.new_stream(mx.cpu) for _ in range(n)] if n > 1 else []
     object.__setattr__(model, "_cpu_streams", streams)  # not a parameter: bypass nn.Module's dict
@@ -151,6 +152,9 @@ def accelerate(model: Any, config: dict[str, Any] | None = None) -> Speedups:
         plain_segment, plain_q = segment, segment_q
         segment = lambda *a: over_streams(model, plain_segment, *a)  # noqa: E731
         segment_q = lambda *a: over_streams(model, plain_q, *a)  # noqa: E731
+    if is_hrm:
+        q_logits = segment_q
+        segment_q = lambda *a: tuple(mx.stop_gradient(q) for q in q_logits(*a))  # noqa: E731
     object.__setattr__(model, "segment", segment)
     object.__setattr__(model, "segment_q", segment_q)
     return Speedups(streams=max(n, 1), fused=fused, q_target=is_hrm)
