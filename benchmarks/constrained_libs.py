@@ -150,7 +150,8 @@ def make_lmfe(tokenizer: Any, schema: dict) -> Callable[[], _Stepper]:
             if token is not None:
                 seq.append(token)
             mask = np.zeros(n_vocab, dtype=bool)
-            mask[enforcer.get_allowed_tokens(seq)] = True
+            allowed_ids = enforcer.get_allowed_tokens(seq)
+            mask[np.asarray(getattr(allowed_ids, "allowed_tokens", allowed_ids), dtype=np.int64)] = True
             return mask
 
         return _Stepper(allowed)
