@@ -21,6 +21,8 @@ def bench_cmd(
     samples: int = typer.Option(1, "--samples", "-k", help="Runs per task and controller (pass@k)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
+    adapter: Optional[str] = typer.Option(None, "--adapter",
+                                          help="mlx: a LoRA adapter from `hrm agent tune` (name or folder)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w",
                                           help="Parallel items for HTTP backends (default 4; mlx always 1)."),
@@ -70,6 +72,7 @@ def bench_cmd(
             raise AgentError("give --suite NAME|FILE (coding, math, humaneval, curriculum, or a YAML file), "
                              "or --resume ID")
         cfg = agent_config(file, list(overrides or []), backend=backend, model=model, base_url=base_url,
+                           adapter=adapter,
                            temperature=temperature,
                            **{"sandbox.allow_weak": True if allow_weak_sandbox else None})
         plan = make_plan(suite, _split(controller), samples, cfg, limit=limit, task_ids=_split(tasks) or None,
