@@ -336,6 +336,50 @@ def run_hrm(preset: str, args: argparse.Namespace, out: Path, label: str) -> dic
     return learn_bench.read_curve(out)
 
 
+def run_group(group: list[str], cores: list[int], r: int, args: argparse.Namespace) -> dict[str, dict]:
+    """Arms at once, each a child run of this script pinned to one core with one thread; their curves.
+
+    The children share the machine's memory and caches but no core, and start together, so whatever else
+    runs on the machine hits the arms of a group alike. Their output goes to `<out-dir>/.arms/<arm>-r<r>.log`.
+    """
+    from hrm_engine import learn_bench
+
+    base = [sys.executable, __file__, "--data", str(args.data), "--torch-python", args.torch_python,
+            "--torch-threads", "1", "--hrm-config", args.hrm_config, "--trm-config", args.trm_config,
+            "--budget", str(args.budget), "--eval-every", str(args.eval_every), "--levels", args.levels]
+    for flag, value in (("--hrm-reference", args.hrm_reference), ("--trm-reference", args.trm_reference),
+                        ("--eval-examples", args.eval_examples), ("--target", args.target)):
+        if value is not None:
+            base += [flag, str(value)]
+    for kv in [*args.set, "cpu_streams=1"]:
+        base += ["--set", kv]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = {}
+    for arm, core in zip(group, cores):
+        folder = args.out_dir / ".arms" / f"{arm}-r{r}"
+        log = folder.with_suffix(".log")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        print(f"round {r}: {ARMS[arm]} on core {core} for {args.budget:g} min of training -> "
+              f"{args.out_dir / f'{arm}-r{r}.json'} (log {log})", flush=True)
+        with log.open("w") as fh:
+            procs[arm] = (subprocess.Popen([*base, "--arms", arm, "--out-dir", str(folder)], stdout=fh,
+                                           stderr=subprocess.STDOUT, env=env,
+                                           preexec_fn=lambda c=core: os.sched_setaffinity(0, {c})), folder, log)
+    curves = {}
+    for arm, (proc, folder, log) in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"error: the {arm} arm failed (exit {proc.returncode}); see {log}")
+        out = args.out_dir / f"{arm}-r{r}.json"
+        curve = learn_bench.read_curve(folder / f"{arm}-r1.json")
+        curve["label"] = ARMS[arm] if args.rounds == 1 else f"{ARMS[arm]} r{r}"
+        curve["pinned_core"], curve["parallel_arms"] = cores[group.index(arm)], len(group)
+        learn_bench.write_curve(out, curve)
+        curves[arm] = curve
+        print(f"  {ARMS[arm]}: {len(curve['points'])} evaluations, best exact "
+              f"{max((p['exact_accuracy'] for p in curve['points']), default=0.0):.4f}", flush=True)
+    return curves
+
+
 def _git_head(path: Path) -> str:
     """Which checkout of the reference ran (its commit, if it is a git work tree)."""
     try:
@@ -402,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-examples", type=int, default=None, help="evaluate on the first N test examples")
     p.add_argument("--target", type=float, default=None, help="stop an arm at this held-out exact accuracy")
     p.add_argument("--rounds", type=int, default=1, help="repeat the arms, alternating their order")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="run this many arms at once, each pinned to its own core with one thread (torch, BLAS, "
+                        "hrm cpu_streams=1), in groups taken in --arms order; 1 (default): one arm at a time on "
+                        "every core")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {', '.join(ARMS)}")
     p.add_argument("--levels", default=",".join(str(x) for x in LEVELS), help="accuracy levels to report")
     p.add_argument("--out-dir", type=Path, default=Path("runs/learn/side-by-side"))
@@ -442,7 +490,19 @@ def main(argv: list[str] | None = None) -> int:
         eval_root, n_eval = eval_subset(args.data, args.eval_examples, args.out_dir / ".eval-subset")
     levels = [float(x) for x in args.levels.split(",") if x]
     curves: dict[str, list[dict]] = {a: [] for a in arms}
-    for r in range(1, max(1, args.rounds) + 1):
+    if args.parallel > 1:
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if len(cores) < args.parallel:
+            print(f"error: --parallel {args.parallel} needs as many usable cores; this process has {len(cores)}",
+                  file=sys.stderr)
+            return 2
+        for r in range(1, max(1, args.rounds) + 1):
+            for g in range(0, len(arms), args.parallel):
+                group = arms[g:g + args.parallel]
+                pinned = cores[:len(group)] if r % 2 else cores[:len(group)][::-1]  # swap cores every round
+                for arm, curve in run_group(group, pinned, r, args).items():
+                    curves[arm].append(curve)
+    for r in range(1, max(1, args.rounds) + 1) if args.parallel <= 1 else ():
         order = arms if r % 2 else arms[::-1]
         for arm in order:
             out = args.out_dir / f"{arm}-r{r}.json"

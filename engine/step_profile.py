@@ -64,7 +64,9 @@ def profile_step(trainer: Any, reps: int = 5) -> dict[str, float]:
     ms = {
         "no_grad_cycles": _median_seconds(lambda: no_grad_c(z_H, z_L, inputs, rows), reps),
         "gradient_cycle": _median_seconds(lambda: grad_c(params, rows, z_H, z_L, inputs), reps),
-        "q_target": _median_seconds(lambda: q_c(z_H, z_L, inputs, rows), reps),
+        # halting from q_halt alone (TRM's default) has no bootstrapped target: the step runs no such segment
+        "q_target": 0.0 if getattr(model.config, "no_ACT_continue", False)
+        else _median_seconds(lambda: q_c(z_H, z_L, inputs, rows), reps),
     }
     (_, (grads, row_grads)) = grad_c(params, rows, z_H, z_L, inputs)
     mx.eval(grads, row_grads)

@@ -114,13 +114,19 @@ class TRM(ReasoningModel):
 
         Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
         """
-        cfg = self.config
         x = self.input_embeddings(inputs, puzzle_rows)
-        if cfg.H_cycles > 1:
-            z_H, z_L, x_ng = mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x)
-            for _ in range(cfg.H_cycles - 1):
-                z_H, z_L = self.cycle(z_H, z_L, x_ng)
-            z_H, z_L = mx.stop_gradient(z_H), mx.stop_gradient(z_L)
+        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x))
+        return self.gradient_cycle(z_H, z_L, x)
+
+    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
+        """The first H_cycles - 1 cycles, without gradient."""
+        for _ in range(self.config.H_cycles - 1):
+            z_H, z_L = self.cycle(z_H, z_L, x)
+        return mx.stop_gradient(z_H), mx.stop_gradient(z_L)
+
+    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array
+                       ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
+        """The last cycle and the heads, with gradient through all its L_cycles + 1 calls."""
         z_H, z_L = self.cycle(z_H, z_L, x)
         logits, q_halt, q_continue = self.heads(z_H)  # the Q head reads the first prefix position
         return mx.stop_gradient(z_H), mx.stop_gradient(z_L), logits, q_halt, q_continue

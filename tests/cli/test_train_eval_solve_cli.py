@@ -94,6 +94,11 @@ def test_bench_and_doctor(run_hrm):
         assert phases[key] > 0, key
     assert phases["sum_of_phases"] == pytest.approx(sum(phases[k] for k in
                                                         ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers")))
+    trm = run_hrm("bench", "train", "--config", "trm-tiny", *TINY[:5], "--steps", "1", "--warmup", "1",
+                  "--seq-len", "16", "--vocab", "6", "--breakdown", "--json")
+    assert trm.returncode == 0, trm.stderr
+    trm_phases = json.loads(trm.stdout)["phases_ms"]  # TRM halts on q_halt alone: no Q-target segment runs
+    assert trm_phases["q_target"] == 0 and trm_phases["no_grad_cycles"] > 0 and trm_phases["gradient_cycle"] > 0
     sweep = run_hrm("bench", "train", "--config", "hrm-tiny", *TINY[:5], "--steps", "1", "--warmup", "1",
                     "--seq-len", "16", "--vocab", "6", "--sweep", "arch.H_cycles=1,3", "--wait-each-step", "--json")
     rows = json.loads(sweep.stdout)

@@ -188,3 +188,37 @@ def test_cli_trains_trm_tiny(data, tmp_path, run_hrm):
     assert out.returncode == 0, out.stderr
     sol = json.loads(out.stdout)["solutions"][0]
     assert sol["kind"] == "sudoku" and sol["steps_run"] == 4 and len(sol["grid"]) == 4
+
+
+@pytest.mark.parametrize("mlp_t", [False, True])
+def test_cpu_stream_shards_give_the_unsplit_results_and_gradients(mlp_t):
+    """TRM's segment over batch shards on 2 and 3 CPU streams: the outputs and gradients of one stream."""
+    from mlx.utils import tree_flatten
+
+    from hrm_engine.cpu import accelerate
+
+    mx.random.seed(1)
+    cfg = tiny(mlp_t=mlp_t, pos_encodings="none" if mlp_t else "rope")
+    model = TRM(cfg)
+    B, T, D = 5, cfg.total_len, cfg.hidden_size  # 5 rows: uneven shards
+    zH, zL = mx.random.normal((B, T, D)), mx.random.normal((B, T, D))
+    inputs = mx.random.randint(0, cfg.vocab_size, (B, cfg.seq_len))
+    rows = mx.random.normal((B, cfg.puzzle_emb_ndim or D))
+
+    def loss(params, n):
+        model.update(params)
+        accelerate(model, {"cpu_streams": n})
+        _, _, logits, qh, _ = model.segment(zH, zL, inputs, rows)
+        return (logits ** 2).mean() + qh.sum(), (logits, qh)
+
+    grad = mx.value_and_grad(loss)
+    params = model.trainable_parameters()
+    (_, (lg1, q1)), g1 = grad(params, 1)
+    assert model.__dict__["_cpu_streams"] == []
+    for n in (2, 3):
+        (_, (lgn, qn)), gn = grad(params, n)
+        assert len(model.__dict__["_cpu_streams"]) == n
+        np.testing.assert_allclose(np.array(lgn), np.array(lg1), rtol=1e-4, atol=1e-4)  # BLAS blocking
+        np.testing.assert_allclose(np.array(qn), np.array(q1), rtol=1e-4, atol=1e-4)
+        for (k, a), (_, b) in zip(tree_flatten(g1), tree_flatten(gn)):
+            np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=k)
