@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import os
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -174,6 +173,8 @@ def test_accelerate_applies_from_outside_keeps_parameters_and_can_be_undone():
 
     trm = TRM(TRMConfig(seq_len=8, vocab_size=5, num_puzzle_identifiers=2, hidden_size=32, num_heads=2,
                         puzzle_emb_len=1, mlp_t=True, pos_encodings="none"))
+    from hrm_engine.cpu.speedups import stream_count
+
     on = accelerate(trm, {"cpu_math": "fused"})
-    assert on.fused and not on.q_target and on.streams == min(os.cpu_count() or 1, 8)  # TRM shards too
+    assert on.fused and not on.q_target and on.streams == stream_count()  # TRM shards too
     assert FusedSwiGLU in _layer_types(trm)  # mlp_t's position mixer too
