@@ -502,19 +502,20 @@ def main(argv: list[str] | None = None) -> int:
                 pinned = cores[:len(group)] if r % 2 else cores[:len(group)][::-1]  # swap cores every round
                 for arm, curve in run_group(group, pinned, r, args).items():
                     curves[arm].append(curve)
-    for r in range(1, max(1, args.rounds) + 1) if args.parallel <= 1 else ():
-        order = arms if r % 2 else arms[::-1]
-        for arm in order:
-            out = args.out_dir / f"{arm}-r{r}.json"
-            label = ARMS[arm] if args.rounds == 1 else f"{ARMS[arm]} r{r}"
-            print(f"round {r}: {ARMS[arm]} for {args.budget:g} min of training -> {out}  "
-                  f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
-            kind = arm.split("-")[1]
-            if arm.startswith("ref-"):
-                curves[arm].append(run_reference(kind, args, configs[kind], eval_root, n_eval, out, label))
-            else:
-                preset = args.hrm_config if kind == "hrm" else args.trm_config
-                curves[arm].append(run_hrm(preset, args, out, label))
+    else:
+        for r in range(1, max(1, args.rounds) + 1):
+            order = arms if r % 2 else arms[::-1]
+            for arm in order:
+                out = args.out_dir / f"{arm}-r{r}.json"
+                label = ARMS[arm] if args.rounds == 1 else f"{ARMS[arm]} r{r}"
+                print(f"round {r}: {ARMS[arm]} for {args.budget:g} min of training -> {out}  "
+                      f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
+                kind = arm.split("-")[1]
+                if arm.startswith("ref-"):
+                    curves[arm].append(run_reference(kind, args, configs[kind], eval_root, n_eval, out, label))
+                else:
+                    preset = args.hrm_config if kind == "hrm" else args.trm_config
+                    curves[arm].append(run_hrm(preset, args, out, label))
     table = summarise(curves, levels)
     result = {"data": str(args.data), "budget_min": args.budget, "eval_every_s": args.eval_every,
               "eval_examples": n_eval, "rounds": args.rounds, "arms": table,
