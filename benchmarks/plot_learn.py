@@ -1,4 +1,4 @@
-"""Learning curves as a PNG: held-out exact accuracy against training minutes, one line per curve file.
+"""Learning curves as a PNG: held-out exact (or token) accuracy against training minutes or steps, one line per file.
 
     .venv/bin/python benchmarks/plot_learn.py runs/learn/sbs-9x9m-trm/ref-trm-r1.json \
         runs/learn/sbs-9x9m-trm/hrm-trm-r1.json --out docs/results/learn-9x9-trm.png --title "9x9 Sudoku, 1 core"
@@ -24,8 +24,14 @@ def curve_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def plot(curves: list[dict], out: Path, title: str, x: str = "minutes") -> None:
-    """One line per curve, each with its own marker (told apart without colour), written atomically."""
+YLABELS = {"exact_accuracy": "held-out exact accuracy", "accuracy": "held-out token accuracy"}
+
+
+def plot(curves: list[dict], out: Path, title: str, x: str = "minutes", y: str = "exact_accuracy") -> None:
+    """One line per curve, each with its own marker (told apart without colour), written atomically.
+
+    `y` is `exact_accuracy` (the headline) or `accuracy` (per token), which still tells two curves apart while
+    neither model solves whole puzzles yet."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,10 +44,10 @@ def plot(curves: list[dict], out: Path, title: str, x: str = "minutes") -> None:
     for i, curve in enumerate(curves):
         pts = curve["points"]
         xs = [p["train_seconds"] / 60 for p in pts] if x == "minutes" else [p["step"] for p in pts]
-        ax.plot(xs, [p["exact_accuracy"] for p in pts], marker=MARKERS[i % len(MARKERS)], markersize=4,
+        ax.plot(xs, [p[y] for p in pts], marker=MARKERS[i % len(MARKERS)], markersize=4,
                 label=f"{curve['label']} ({curve.get('steps_per_s') or 0:.2f} steps/s)")
     ax.set_xlabel("training minutes (evaluation excluded)" if x == "minutes" else "training steps")
-    ax.set_ylabel("held-out exact accuracy")
+    ax.set_ylabel(YLABELS[y])
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.set_title(title)
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
     p.add_argument("--title", default="time to accuracy")
     p.add_argument("--x", choices=("minutes", "steps"), default="minutes")
+    p.add_argument("--y", choices=tuple(YLABELS), default="exact_accuracy",
+                   help="exact_accuracy (whole puzzle) or accuracy (per token)")
     args = p.parse_args(argv)
     from hrm_engine.errors import HRMError
     from hrm_engine.learn_bench import read_curve
@@ -72,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not curves:
         print(f"error: no curve files in {', '.join(map(str, args.curves))}", file=sys.stderr)
         return 2
-    plot(curves, args.out, args.title, args.x)
+    plot(curves, args.out, args.title, args.x, args.y)
     print(f"{args.out}: {len(curves)} curves")
     return 0
 
