@@ -83,19 +83,19 @@ _hrm_values() {
         "hrm agent run --controller") echo "flat hierarchical" ;;
         "hrm agent run -b") echo "mlx openai ollama" ;;
         "hrm bench data --difficulty") echo "easy medium hard extreme" ;;
-        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
         "hrm data build arc --source") echo "arc-agi-1 arc-agi-2" ;;
         "hrm data build maze --on-invalid") echo "skip fail" ;;
         "hrm data build sudoku --difficulty") echo "easy medium hard extreme" ;;
         "hrm data build sudoku --on-invalid") echo "skip fail" ;;
         "hrm data show --split") echo "train test" ;;
         "hrm eval --split") echo "train test" ;;
-        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults (offline, CPU): build a small Sudoku set, train the tiny preset,
-# evaluate it on held-out puzzles, and solve one held-out puzzle. About 6-8 minutes on 2 CPU cores.
+# evaluate it on held-out puzzles, and solve one held-out puzzle. About 2 minutes on 2 CPU cores.
+# DEMO_CONFIG=hrm-tiny trains the HRM instead (about 5 minutes).
 set -euo pipefail
 HRM=${1:-hrm}
 DATA=${DEMO_DATA:-data/demo-sudoku4}
 RUN=${DEMO_RUN:-runs/demo}
+CONFIG=${DEMO_CONFIG:-trm-demo}
 
 echo "== hrm doctor: device and BLAS"
 "$HRM" doctor --no-compare || true
@@ -13,9 +15,9 @@ echo "== 1. build 3,000 training and 300 held-out 4x4 Sudoku puzzles (minimal, u
 "$HRM" data build sudoku --size 4 --difficulty hard --count 3000 --test-count 300 --seed 0 --output "$DATA" --force
 "$HRM" data show "$DATA" --split test --index 0
 
-echo "== 2. train the tiny preset (hrm-tiny) on the CPU"
+echo "== 2. train the $CONFIG preset on the CPU (trm-demo: a Tiny Recursive Model, 125k parameters, 562 steps)"
 rm -rf "$RUN"
-"$HRM" train "$DATA" --config hrm-tiny --run-name "$(basename "$RUN")" runs_dir="$(dirname "$RUN")"
+"$HRM" train "$DATA" --config "$CONFIG" --run-name "$(basename "$RUN")" runs_dir="$(dirname "$RUN")"
 
 echo "== 3. evaluate on the held-out puzzles (exact accuracy = the whole grid right)"
 "$HRM" eval "$RUN" --data "$DATA"

@@ -144,6 +144,12 @@ def test_arch_names():
     assert uses_ema(resolve_config("hrm-tiny", None, ["ema=true"]))
 
 
+def test_the_demo_preset_is_trm_tiny_on_a_shorter_schedule():
+    demo, tiny = resolve_config("trm-demo"), resolve_config("trm-tiny")
+    assert arch_family(demo) == "trm" and demo["arch"] == tiny["arch"] and demo["lr"] == tiny["lr"]
+    assert demo["epochs"] < tiny["epochs"] and demo["epochs"] % demo["eval_interval"] == 0
+
+
 def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.train import Trainer, run_training
