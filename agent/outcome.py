@@ -194,7 +194,14 @@ def _numeric_value(text: str) -> tuple[float, float] | None:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+    """A finite int or float that a float can hold; an int past 1.8e308 (model code computes those) is
+    compared as text, exactly, instead of crashing the verdict."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _close(a: float, b: float, tol: float) -> bool:
@@ -202,7 +209,10 @@ def _close(a: float, b: float, tol: float) -> bool:
 
 
 def _norm_text(v: Any) -> str:
-    s = v if isinstance(v, str) else json.dumps(v, default=repr, ensure_ascii=False)
+    try:
+        s = v if isinstance(v, str) else json.dumps(v, default=repr, ensure_ascii=False)
+    except ValueError:  # an int of more digits than Python converts to text (sys.get_int_max_str_digits)
+        return ""
     s = _clean_line(s).rstrip(".").strip().lower()
     return re.sub(r"\s+", "", s)
 

@@ -13,6 +13,9 @@ steps, schedule, created) beside mlx-lm's files. Every `save_every` steps (and o
 weights, the optimizer state and the step go to a fresh `ckpt-STEP` folder, written under a temporary
 name and renamed, then the manifest points at it: a run killed at any moment resumes from the last
 complete checkpoint with the same batches, so an interrupted run ends where an uninterrupted one would.
+With `snapshot_every`, the adapter weights of every such step are also kept for good in
+`snapshots/step-STEP/` (a loadable adapter folder, `--adapter` takes its path): the points of a learning
+curve against examples seen, which the E3 experiment (agent/e3.py) evaluates.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class TuneOptions:
     sources: tuple[str, ...] = ("math", "chains")
     roles: tuple[str, ...] = ROLES  # which model calls of each trace become training examples
     save_every: int = 25
+    snapshot_every: int | None = None  # keep the adapter of every N-th step in snapshots/ (None: none)
     max_seq_length: int = 1024
     warmup_steps: int = 10
     model: str | None = None  # a local mlx-lm model folder; None: the bundled default
@@ -86,6 +90,8 @@ class TuneOptions:
                                 ("--layers", self.layers, 1), ("--save-every", self.save_every, 1)):
             if not isinstance(value, int) or value < low:
                 raise TuneError(f"{opt} must be an integer >= {low}, got {value!r}")
+        if self.snapshot_every is not None and (not isinstance(self.snapshot_every, int) or self.snapshot_every < 1):
+            raise TuneError(f"--snapshot-every must be an integer >= 1, got {self.snapshot_every!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr < 1):
             raise TuneError(f"--lr must be a number between 0 and 1 (e.g. 2e-4), got {self.lr!r}")
         if self.schedule not in SCHEDULES:
@@ -315,6 +321,35 @@ def _save_checkpoint(run: _Run, model: Any, optimizer: Any, step: int, last_loss
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _save_snapshot(run: _Run, model: Any, step: int) -> None:
+    """The adapter as it is after `step` into snapshots/step-STEP/, a folder mlx-lm loads (temp name, rename)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    root = run.folder / "snapshots"
+    tmp = root / f".step-{step:07d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mx.save_safetensors(str(tmp / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    shutil.copyfile(run.folder / "adapter_config.json", tmp / "adapter_config.json")
+    _write_json(tmp / "snapshot.json", {"adapter": run.opts.name, "step": step,
+                                        "examples_seen": step * run.opts.batch_size,
+                                        "schedule": run.opts.schedule, "steps": run.opts.steps})
+    final = root / f"step-{step:07d}"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of an adapter's kept snapshots, by step."""
+    out = []
+    for path in (Path(folder) / "snapshots").glob("step-*"):
+        meta = path / "snapshot.json"
+        if path.is_dir() and meta.is_file() and (path / "adapters.safetensors").is_file():
+            out.append((int(json.loads(meta.read_text(encoding="utf-8"))["step"]), path))
+    return sorted(out)
+
+
 def _load_checkpoint(run: _Run, model: Any, optimizer: Any) -> None:
     import mlx.core as mx
     from mlx.utils import tree_unflatten
@@ -454,6 +489,8 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
                 on_step(StepInfo(step=done, total=opts.steps, loss=last_loss,
                                  tokens_per_s=float(toks.item()) / max(time.monotonic() - tic, 1e-9),
                                  elapsed_s=time.monotonic() - t0, start_step=start))
+            if opts.snapshot_every and (done % opts.snapshot_every == 0 or done == opts.steps):
+                _save_snapshot(run, model, done)
             if done % opts.save_every == 0 and done < opts.steps:
                 run.manifest["train_seconds"] = round(spent + time.monotonic() - t0, 1)
                 _save_checkpoint(run, model, optimizer, done, last_loss, complete=False)

@@ -24,7 +24,7 @@ _hrm() {
 _hrm_commands() {
     case "$1" in
         "hrm") echo "agent bench config dashboard data doctor eval import parity solve train" ;;
-        "hrm agent") echo "bench optimize report run show tune" ;;
+        "hrm agent") echo "bench e3 optimize report run show tune" ;;
         "hrm bench") echo "data learn sandbox train" ;;
         "hrm config") echo "list show" ;;
         "hrm data") echo "build show stats" ;;
@@ -37,11 +37,12 @@ _hrm_options() {
         "hrm") echo "--help --install-completion --show-completion --version" ;;
         "hrm agent") echo "--help" ;;
         "hrm agent bench") echo "--adapter --allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
+        "hrm agent e3") echo "--allow-weak-sandbox --controller --depths --file --help --json --no-base --output --per-depth --seed -f -o" ;;
         "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --id --json --kernel --model --no-baseline --runs-dir --seed --seeds --verbose -b -m -n -v" ;;
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
         "hrm agent run") echo "--adapter --allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
-        "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --roles --save-every --schedule --seed --steps -m" ;;
+        "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --roles --save-every --schedule --seed --snapshot-every --steps -m" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
         "hrm bench learn") echo "--budget --config --eval-every --eval-examples --help --json --label --out --target -c -o" ;;
@@ -74,6 +75,7 @@ _hrm_values() {
         "hrm agent bench --suite") echo "coding curriculum humaneval math" ;;
         "hrm agent bench -b") echo "mlx openai ollama" ;;
         "hrm agent bench -s") echo "coding curriculum humaneval math" ;;
+        "hrm agent e3 --controller") echo "flat hierarchical" ;;
         "hrm agent optimize --acquisition") echo "ei ucb thompson" ;;
         "hrm agent optimize --backend") echo "mlx openai ollama" ;;
         "hrm agent optimize --embedding") echo "model hash" ;;

@@ -13,7 +13,7 @@ function __hrm_subcommands
         case 'hrm'
             printf '%s\n' agent bench config dashboard data doctor eval import parity solve train
         case 'hrm agent'
-            printf '%s\n' bench optimize report run show tune
+            printf '%s\n' bench e3 optimize report run show tune
         case 'hrm bench'
             printf '%s\n' data learn sandbox train
         case 'hrm config'
@@ -32,7 +32,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm'" -l install-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l show-completion
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l version
 complete -c hrm -n "test (__hrm_path) = 'hrm'" -l help
-complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench optimize report run show tune'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -a 'bench e3 optimize report run show tune'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l adapter -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l allow-weak-sandbox
@@ -55,6 +55,17 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l validate
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l workers -s w -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent bench'" -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l allow-weak-sandbox
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l controller -x -a 'flat hierarchical'
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l depths -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l file -s f -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l no-base
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l output -s o -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l per-depth -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l seed -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -l help
+complete -c hrm -n "test (__hrm_path) = 'hrm agent e3'" -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l acquisition -x -a 'ei ucb thompson'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l backend -s b -x -a 'mlx openai ollama'
 complete -c hrm -n "test (__hrm_path) = 'hrm agent optimize'" -l base-url -r -F
@@ -113,6 +124,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l roles -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l save-every -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l schedule -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l seed -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l snapshot-every -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l steps -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm agent tune'" -F

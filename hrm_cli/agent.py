@@ -190,3 +190,5 @@ from hrm_cli.agent_experiments import register as _register_experiments  # noqa:
 _register_experiments(app)
 from hrm_cli.agent_tune import register as _register_tune  # noqa: E402
 _register_tune(app)
+from hrm_cli.agent_e3 import register as _register_e3  # noqa: E402
+_register_e3(app)

@@ -32,6 +32,9 @@ def tune_cmd(
                               help="Model calls of each trace to train on, comma-separated."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated tasks and of the batch order."),
     save_every: int = typer.Option(25, "--save-every", help="Checkpoint every N steps (and on Ctrl-C)."),
+    snapshot_every: Optional[int] = typer.Option(None, "--snapshot-every",
+                                                 help="Also keep the adapter of every N-th step in "
+                                                      "NAME/snapshots/ (learning curves: hrm agent e3)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Base mlx-lm model folder (default: the "
                                                                     "bundled SmolLM2-135M-Instruct)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the adapter NAME with its stored options."),
@@ -48,7 +51,7 @@ def tune_cmd(
 
     Examples:
       hrm agent tune --steps 200 --examples 200
-      hrm agent tune --name e3-curriculum --data chains --schedule curriculum --steps 150 --examples 120
+      hrm agent tune --name e3-curriculum --data chains --schedule curriculum --steps 150 --examples 120 --snapshot-every 50
       hrm agent tune --resume smollm2-agent
       hrm agent run "What is 17 * 23?" --adapter smollm2-agent
     """
@@ -60,7 +63,7 @@ def tune_cmd(
     opts = TuneOptions(name=resume or name, steps=steps, examples=examples, batch_size=batch_size, lr=lr,
                        rank=rank, layers=layers, schedule=schedule.strip().lower(), seed=seed,
                        sources=tuple(s.strip() for s in data.split(",") if s.strip()), save_every=save_every,
-                       roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+                       snapshot_every=snapshot_every, roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
                        model=model)
     opts.check()  # before loading anything: a bad option is one line, exit 2
     progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

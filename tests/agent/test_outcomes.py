@@ -183,6 +183,15 @@ def test_flat_bare_value_is_put_into_the_tasks_format(fake_llm, tmp_path):
     assert result["controller"] == "flat"
 
 
+def test_a_result_too_large_for_a_float_is_a_verdict_not_a_crash(fake_llm, tmp_path):
+    # seen on the math bench: a tuned model's code computed 2 ** 2000 (an OverflowError in float()
+    # stopped the whole bench); 10 ** 5000 is also past the digits Python turns into text
+    fake_llm.script(["```python\nRESULT = 2 ** 2000\n```", "```python\nRESULT = 10 ** 5000\n```"])
+    result = _run(fake_llm, tmp_path, TANK, "controller=flat")
+    assert result["status"] in ("answered", "no_answer")
+    assert value_derived(str(2 ** 2000), [2 ** 2000]) and not value_derived("12", [2 ** 2000, 10 ** 5000])
+
+
 def test_flat_formatted_result_is_answered(fake_llm, tmp_path):
     fake_llm.script(["```python\nRESULT = 'Answer: ' + str(round(1200 * 0.98 ** 3 + 150, 4))\n```"])
     result = _run(fake_llm, tmp_path, TANK, "controller=flat")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hrm_agent.tune import MANIFEST, TuneError, TuneOptions, adapter_options, resolve_adapter, tune
+from hrm_agent.tune import (MANIFEST, TuneError, TuneOptions, adapter_options, list_snapshots, resolve_adapter,
+                            tune)
 
 HRM = [str(Path(sys.executable).parent / "hrm")]
 TINY = dict(steps=3, examples=3, batch_size=2, rank=2, layers=1, lr=1e-3, save_every=1)
@@ -38,7 +39,7 @@ def test_tiny_tune_writes_an_adapter_that_loads_and_changes_the_logits(model_dir
     import mlx.core as mx
     from mlx_lm import load
 
-    summary = tune(TuneOptions(name="tiny", **TINY), root=tmp_path)
+    summary = tune(TuneOptions(name="tiny", **TINY, snapshot_every=2), root=tmp_path)
     folder = Path(summary["folder"])
     assert summary["complete"] and summary["steps_done"] == 3
     manifest = json.loads((folder / MANIFEST).read_text())
@@ -53,6 +54,15 @@ def test_tiny_tune_writes_an_adapter_that_loads_and_changes_the_logits(model_dir
     diff = mx.abs(base(ids) - tuned(ids)).max().item()
     assert diff > 1e-5  # the adapter is applied (its B matrices start at zero: no change before training)
     assert any(k.endswith("lora_b") for k in _weights(folder))
+
+    snaps = list_snapshots(folder)  # every 2nd step and the last: loadable adapters of their own
+    assert [step for step, _ in snaps] == [2, 3]
+    assert json.loads((snaps[0][1] / "snapshot.json").read_text())["examples_seen"] == 4
+    last, first = _weights(snaps[1][1]), _weights(resolve_adapter(snaps[0][1]))
+    assert all(mx.array_equal(last[k], _weights(folder)[k]).item() for k in last)
+    assert any(not mx.array_equal(first[k], last[k]).item() for k in last)
+    early, _ = load(str(model_dir), adapter_path=str(snaps[0][1]))
+    assert mx.abs(early(ids) - tuned(ids)).max().item() > 0
 
 
 def test_the_adapter_option_reaches_the_mlx_backend(tmp_path, monkeypatch):
