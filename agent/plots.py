@@ -13,7 +13,7 @@ the title. The PNG has no timestamp, so the same data give the same bytes with o
 
 from __future__ import annotations
 
-import textwrap
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -37,6 +37,17 @@ def _figure(width: int, height: int) -> Figure:
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def wrap_label(text: str, chars: int) -> str:
+    """Break a tick label into lines of at most `chars` at spaces and after slashes (`suite/model (id)`)."""
+    lines: list[str] = []
+    for piece in re.findall(r"[^\s/]*/|[^\s/]+", text):
+        if lines and len(lines[-1]) + len(piece) + (0 if lines[-1].endswith("/") else 1) <= chars:
+            lines[-1] += piece if lines[-1].endswith("/") else " " + piece
+        else:
+            lines.append(piece)
+    return "\n".join(lines)
 
 
 def _nan(values: list) -> list[float]:
@@ -79,8 +90,9 @@ def bar_figure(
                 y = v + (yerr[1][j] if yerr else 0.0)
                 ax.annotate(value_fmt.format(v), (x, y), xytext=(0, 3), textcoords="offset points",
                             ha="center", va="bottom", fontsize=8)
-    chars = max(10, int(width / max(len(groups), 1) / 8))  # about 8 px per character at 10 pt
-    ax.set_xticks(xs, [textwrap.fill(g, chars, break_on_hyphens=False) for g in groups])
+    # the axes get about three quarters of the figure's width (the legend sits to the right); ~8 px a character
+    chars = max(10, int(0.75 * width / max(len(groups), 1) / 8))
+    ax.set_xticks(xs, [wrap_label(g, chars) for g in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_title(title)
     ax.set_ylabel(ylabel)

@@ -211,7 +211,9 @@ def _run_section(label: str, run: dict[str, Any]) -> list[str]:
           f"- run: `{run['dir']}`",
           f"- suite: **{meta['suite']['name']}** ({meta['suite'].get('source', '')}), "
           f"{meta['suite'].get('tasks', '?')} tasks, {meta['samples']} sample(s) each",
-          f"- backend: {meta.get('backend')} `{meta.get('model')}`, temperature {cfg.get('temperature')}, "
+          f"- backend: {meta.get('backend')} `{meta.get('model')}`"
+          + (f", adapter `{cfg['adapter']}`" if cfg.get("adapter") else "")
+          + f", temperature {cfg.get('temperature')}, "
           f"budget {budget.get('max_rounds')} rounds / {budget.get('max_model_tokens')} tokens / "
           f"{budget.get('wall_s')} s",
           f"- items finished: {summary['items_done']} of {summary['items_total']}"

@@ -338,3 +338,18 @@ def test_report_plots_accuracy_by_depth_for_curriculum_runs(fake_llm, tmp_path):
 def test_report_of_a_missing_run_is_a_one_line_error(run_hrm, tmp_path):
     proc = run_hrm("agent", "report", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "no bench run at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_names_the_adapter_a_run_used(fake_llm, tmp_path):
+    fake_llm.script([], default=lambda req: "```python\nRESULT = 0\n```")
+    plan = make_plan("curriculum", ["flat"], 1, _config(fake_llm.url), limit=2)
+    run_bench(plan, root=tmp_path / "runs", bench_id="plain", workers=1)
+    text = Path(write_report(["plain"], tmp_path / "r0", root=tmp_path / "runs")["report"]).read_text()
+    assert "- backend: openai" in text and "adapter" not in text.split("- backend:")[1].splitlines()[0]
+
+    meta_file = tmp_path / "runs" / "plain" / "bench.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"]["adapter"] = "e1-math"  # what `hrm agent bench --adapter e1-math` records
+    meta_file.write_text(json.dumps(meta))
+    text = Path(write_report(["plain"], tmp_path / "r1", root=tmp_path / "runs")["report"]).read_text()
+    assert "adapter `e1-math`, temperature" in text.split("- backend:")[1].splitlines()[0]

@@ -107,3 +107,13 @@ def test_report_png_sizes_are_what_the_docs_say(tmp_path: Path):
     path = bar_chart(tmp_path / "r.png", "t", ["a", "b"], [("x", [1, 2])], integer=True)
     with Image.open(path) as im:
         assert im.size == (760, 440)
+
+
+def test_long_run_labels_wrap_after_slashes_and_spaces_without_losing_text():
+    from hrm_agent.plots import wrap_label
+
+    label = "humaneval/smollm2-135m-instruct (e1-humaneval14)"
+    lines = wrap_label(label, 23).split("\n")
+    assert lines == ["humaneval/", "smollm2-135m-instruct", "(e1-humaneval14)"]
+    assert wrap_label("math/smollm2 (x)", 40) == "math/smollm2 (x)"  # fits: one line, slash kept in place
+    assert wrap_label("a b c", 3) == "a b\nc"
