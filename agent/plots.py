@@ -43,8 +43,9 @@ def wrap_label(text: str, chars: int) -> str:
     """Break a tick label into lines of at most `chars` at spaces and after slashes (`suite/model (id)`)."""
     lines: list[str] = []
     for piece in re.findall(r"[^\s/]*/|[^\s/]+", text):
-        if lines and len(lines[-1]) + len(piece) + (0 if lines[-1].endswith("/") else 1) <= chars:
-            lines[-1] += piece if lines[-1].endswith("/") else " " + piece
+        sep = "" if lines and lines[-1].endswith("/") else " "
+        if lines and len(lines[-1]) + len(sep) + len(piece) <= chars:
+            lines[-1] += sep + piece
         else:
             lines.append(piece)
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from PIL import Image
 
-from hrm_agent.plots import bar_chart, bar_figure, line_figure, save_png
+from hrm_agent.plots import bar_chart, bar_figure, line_figure, save_png, wrap_label
 
 
 def _ticks(axis) -> list[float]:
@@ -110,8 +110,6 @@ def test_report_png_sizes_are_what_the_docs_say(tmp_path: Path):
 
 
 def test_long_run_labels_wrap_after_slashes_and_spaces_without_losing_text():
-    from hrm_agent.plots import wrap_label
-
     label = "humaneval/smollm2-135m-instruct (e1-humaneval14)"
     lines = wrap_label(label, 23).split("\n")
     assert lines == ["humaneval/", "smollm2-135m-instruct", "(e1-humaneval14)"]
