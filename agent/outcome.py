@@ -68,9 +68,20 @@ def task_format(task: str) -> str | None:
     return bare[-1].strip() if bare else None
 
 
+def plan_format_usable(fmt: str | None) -> bool:
+    """A planner's format is one line with a `<placeholder>`: a small model under a JSON grammar fills the
+    field with anything (`Multiply by 23: 17 * 23 = 433]}%||...`), and a format without a placeholder is
+    either such garbage or an answer written before any code ran; neither may bind the synthesizer."""
+    text = (fmt or "").strip()
+    return bool(text) and "\n" not in text and len(text) <= 80 and _PLACEHOLDER.search(text) is not None
+
+
 def requested_format(task: str, plan_format: str | None) -> str:
-    """The task's own format, else the plan's, else `Answer: <value>`."""
-    return task_format(task) or (plan_format or "").strip() or DEFAULT_FORMAT
+    """The task's own format, else the plan's when it is usable, else `Answer: <value>`."""
+    own = task_format(task)
+    if own:
+        return own
+    return plan_format.strip() if plan_format and plan_format_usable(plan_format) else DEFAULT_FORMAT
 
 
 def _format_regex(fmt: str) -> re.Pattern[str] | None:
@@ -130,10 +141,13 @@ def fill_format(final_format: str, value: Any) -> str:
 
 # -- echoes --------------------------------------------------------------------------------------------
 
-def echo_of(answer: str, prompt_texts: Iterable[str]) -> str:
+def echo_of(answer: str, prompt_texts: Iterable[str], derived: Iterable[str] = ()) -> str:
     """Why `answer` is an echo of its prompt ('' when it is not): FAILED lines, the results listing,
-    prompt section markers, an unfilled placeholder, or any long prompt line repeated verbatim."""
+    prompt section markers, an unfilled placeholder, or any long prompt line repeated verbatim, except
+    a line that is itself one of the answer's `derived` values (a doctest's expected output that the
+    code really computed is the answer, not an echo)."""
     text = answer or ""
+    allowed = {" ".join(str(v).split()) for v in derived}
     if "FAILED:" in text:
         return "it contains a FAILED: line of the results listing"
     if _RESULT_LINE.search(text):
@@ -144,7 +158,7 @@ def echo_of(answer: str, prompt_texts: Iterable[str]) -> str:
     for prompt in prompt_texts:
         for line in str(prompt).splitlines():
             line = _PROMPT_MARKERS.sub("", " ".join(line.split())).strip()
-            if len(line) >= 24 and line in norm:
+            if len(line) >= 24 and line in norm and line not in allowed:
                 return f"it repeats the prompt line {line[:60]!r}"
     return ""
 
@@ -266,7 +280,9 @@ def judge(answer: str | None, fmt: str, results: list[Any], *, prompt_texts: Ite
     if not results:
         return Verdict(None, "no_successful_code", REASONS["no_successful_code"])
     if check_echo:
-        why = echo_of(text, prompt_texts)
+        early = match_format(fmt, text)
+        derived = [v for v in (early[1] if early else []) if value_derived(v, results)]
+        why = echo_of(text, prompt_texts, derived)
         if why:
             return Verdict(None, "echo", f"the final reply is an echo of its prompt: {why}")
     if any(f"<{p}>" in text for p in _PLACEHOLDER.findall(fmt)):

@@ -70,7 +70,7 @@ class TuneOptions:
     scale: float = 20.0  # mlx-lm's LoRA scale (alpha / rank)
     schedule: str = "mixed"
     seed: int = 0
-    sources: tuple[str, ...] = ("math", "chains")
+    sources: tuple[str, ...] = ("math", "chains", "code", "plain")
     roles: tuple[str, ...] = ROLES  # which model calls of each trace become training examples
     save_every: int = 25
     snapshot_every: int | None = None  # keep the adapter of every N-th step in snapshots/ (None: none)

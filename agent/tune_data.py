@@ -12,10 +12,12 @@ learns the exact messages the controllers send:
     synthesizer  TASK, RESULTS, FORMAT     -> "Answer: ..." in the format
     flat         TASK                      -> one ```python block computing the whole answer into RESULT
 
-Two task sources: `math` (word problems and arithmetic from templates written here, none of which is a
-template of the math suite: `check_disjoint` proves it against every bench item) and `chains` (the
-curriculum suite's operations, 2 to 4 steps, from seeds the bench never uses). Each example knows its
-number of steps, which is what the curriculum schedule orders by (agent/tune.py).
+Four task sources: `math` (word problems and arithmetic from templates written here, none of which is a
+template of the math suite: `check_disjoint` proves it against every bench item), `chains` (the
+curriculum suite's operations, 2 to 4 steps, from seeds the bench never uses), `code` (function-writing
+tasks, agent/tune_code.py, none of them a coding-suite or HumanEval task) and `plain` (the math templates
+asked as a person types them, with no answer format: the plan then uses `Answer: <value>`). Each example
+knows its number of steps, which is what the curriculum schedule orders by (agent/tune.py).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from hrm_agent import tune_code
 from hrm_agent.curriculum import make_chain
+from hrm_agent.outcome import DEFAULT_FORMAT
 from hrm_agent.suites import Task
 
-SOURCES = ("math", "chains")
+SOURCES = ("math", "chains", "code", "plain")
+DEFAULT_SOURCES = SOURCES
 CHAIN_DEPTHS = (2, 3, 4)
 FORMAT = "Answer: <number>"
 CHAIN_FORMAT = "Answer: <answer>"
@@ -51,10 +56,16 @@ class GenTask:
     task: Task
     steps: list[Step]
     instance: tuple = ()  # what identifies the template instance (for the disjointness check)
+    plain: bool = False  # asked without an answer format (source `plain`)
 
     @property
     def depth(self) -> int:
         return len(self.steps)
+
+    @property
+    def text(self) -> str:
+        """The task as the agent sees it: the prompt with its answer format, or bare for `plain` tasks."""
+        return self.task.prompt.strip() if self.plain else self.task.agent_prompt()
 
 
 @dataclass
@@ -495,10 +506,11 @@ def chain_task(seed: int, depth: int, index: int, forbidden: set[tuple] | frozen
     return GenTask("chain", task, steps, instance=(repr(start), tuple(step_texts)))
 
 
-def math_task(seed: int, index: int, templates: tuple[str, ...] | None = None) -> GenTask:
-    """Generated word problem `index` of `seed`: a template drawn in turn, its numbers drawn at random."""
+def math_task(seed: int, index: int, templates: tuple[str, ...] | None = None, plain: bool = False) -> GenTask:
+    """Generated word problem `index` of `seed`: a template drawn in turn, its numbers drawn at random;
+    `plain`: from its own seed stream, asked without an answer format."""
     names = templates or tuple(TEMPLATES)
-    rng = random.Random(f"{_SEED_PREFIX}:math:{seed}:{index}")
+    rng = random.Random(f"{_SEED_PREFIX}:{'plain' if plain else 'math'}:{seed}:{index}")
     name = names[index % len(names)] if index < len(names) else rng.choice(names)
     prompt, steps = TEMPLATES[name](rng)
     variables: dict[str, Any] = {}
@@ -507,25 +519,61 @@ def math_task(seed: int, index: int, templates: tuple[str, ...] | None = None) -
         result, _r, exported = run_reference(step.code, variables)
         variables.update(exported)
         variables[f"S{i}"] = result
-    task = Task(id=f"tune-{name}-{seed}-{index:05d}", kind="numeric", prompt=prompt, answer=result,
-                tags=["tune", name], depth=len(steps))
-    return GenTask(name, task, steps, instance=(name, _skeleton(prompt)))
+    task = Task(id=f"tune-{'plain-' if plain else ''}{name}-{seed}-{index:05d}", kind="numeric", prompt=prompt,
+                answer=result, tags=["tune", name], depth=len(steps))
+    return GenTask(name, task, steps, instance=(name, _skeleton(prompt)), plain=plain)
+
+
+def code_task(seed: int, index: int) -> GenTask:
+    """Generated function task `index` of `seed` (agent/tune_code.py): a template in turn, its constants
+    and inputs drawn, in the coding suite's style or HumanEval's, one subgoal: write it and call it."""
+    names = tuple(tune_code.TEMPLATES)
+    rng = random.Random(f"{_SEED_PREFIX}:code:{seed}:{index}")
+    name = names[index % len(names)] if index < len(names) else rng.choice(names)
+    spec = tune_code.draw(name, rng)
+    values = tune_code.evaluate(spec)
+    style = "docstring" if rng.random() < 0.5 else "suite"
+    prompt = (tune_code.docstring_prompt if style == "docstring" else tune_code.suite_prompt)(spec, values[0])
+    task = Task(id=f"tune-code-{name}-{seed}-{index:05d}", kind="code", prompt=prompt, entry_point=spec.entry,
+                tests=tune_code.tests_text(spec, values), solution=spec.solution, tags=["tune", "code", name],
+                depth=1)
+    step = Step(f"Write {spec.entry} and store {tune_code.call_text(spec, spec.calls[0])} in RESULT",
+                tune_code.reply_code(spec))
+    return GenTask(f"code-{name}", task, [step], instance=(spec.entry, _skeleton(prompt)))
 
 
 # -- rendering the protocol ---------------------------------------------------------------------------------
 
-def _task_format(task: Task) -> str:
-    return FORMAT if task.kind == "numeric" else CHAIN_FORMAT
+def _task_format(gen: GenTask) -> str:
+    """The format the controllers use for `gen` (hrm_agent.outcome.requested_format of its text)."""
+    if gen.plain or gen.task.kind == "code":
+        return DEFAULT_FORMAT
+    return FORMAT if gen.task.kind == "numeric" else CHAIN_FORMAT
+
+
+def _answer(gen: GenTask, fmt: str, result: Any) -> str:
+    """The synthesizer's reply: the final RESULT in the format, as a person writes it."""
+    from hrm_agent.controllers import fill_format
+    from hrm_agent.outcome import fallback_answer
+
+    if gen.task.kind == "numeric":
+        return fill_format(fmt, number_text(result))
+    if gen.task.kind == "code":  # a list or a bool: exactly what the controllers' own fallback writes
+        verdict = fallback_answer(fmt, result, [result])
+        if not verdict.answered:
+            raise AssertionError(f"{gen.task.id}: the fallback gives no answer for {result!r}: {verdict.detail}")
+        return str(verdict.answer)
+    return fill_format(fmt, result)
 
 
 def render_task(gen: GenTask, prompts: dict[str, Any]) -> list[Example]:
     """Every model call of a correct run of `gen`, in both controllers' protocols, with the live prompts."""
-    from hrm_agent.controllers import _context_text, _format_results, _format_variables, fill_format
+    from hrm_agent.controllers import _context_text, _format_results, _format_variables
     from hrm_agent.prompts import render
 
     task = gen.task
-    text = task.agent_prompt()
-    fmt = _task_format(task)
+    text = gen.text
+    fmt = _task_format(gen)
     out: list[Example] = []
 
     def add(role: str, messages: list[dict[str, str]], reply: str) -> None:
@@ -547,7 +595,7 @@ def render_task(gen: GenTask, prompts: dict[str, Any]) -> list[Example]:
     results = _format_results(logs)
     add("critic", render(prompts, "critic", task=text, results=results),
         json.dumps({"action": "submit", "reason": "every subgoal ran and the last result answers the task"}))
-    answer = fill_format(fmt, number_text(logs[-1]["result"]) if task.kind == "numeric" else logs[-1]["result"])
+    answer = _answer(gen, fmt, logs[-1]["result"])
     add("synthesizer", render(prompts, "synthesizer", task=text, results=results, final_format=fmt), answer)
     add("flat", render(prompts, "flat", task=text, context=_context_text({}), feedback=""),
         f"```python\n{flat_code(gen)}\n```")
@@ -555,7 +603,10 @@ def render_task(gen: GenTask, prompts: dict[str, Any]) -> list[Example]:
 
 
 def flat_code(gen: GenTask) -> str:
-    """The whole reference solution as one program; RESULT is the final value (a number or a short string)."""
+    """The whole reference solution as one program; RESULT is the final value (a number or a short string;
+    for a code task, the function's value on the example)."""
+    if gen.task.kind == "code":
+        return gen.steps[0].code
     lines = []
     for i, step in enumerate(gen.steps, 1):
         lines.append(step.code.replace("RESULT =", f"S{i} =") if "RESULT =" in step.code else step.code)
@@ -572,9 +623,9 @@ def _tidy_imports(code: str) -> str:
     return "\n".join(["import math", *body])
 
 
-def generate(n_tasks: int, seed: int = 0, sources: tuple[str, ...] = SOURCES,
+def generate(n_tasks: int, seed: int = 0, sources: tuple[str, ...] = DEFAULT_SOURCES,
              depths: tuple[int, ...] = CHAIN_DEPTHS) -> list[GenTask]:
-    """`n_tasks` tasks, the sources interleaved (math, chains, math, ...), chain depths in turn."""
+    """`n_tasks` tasks, the sources interleaved (math, chains, code, plain, math, ...), chain depths in turn."""
     for source in sources:
         if source not in SOURCES:
             raise ValueError(f"unknown data source {source!r}; choose from {', '.join(SOURCES)}")
@@ -587,6 +638,10 @@ def generate(n_tasks: int, seed: int = 0, sources: tuple[str, ...] = SOURCES,
         counters[source] += 1
         if source == "math":
             tasks.append(math_task(seed, j))
+        elif source == "plain":
+            tasks.append(math_task(seed, j, plain=True))
+        elif source == "code":
+            tasks.append(code_task(seed, j))
         else:
             tasks.append(chain_task(seed, depths[j % len(depths)], j // len(depths), forbidden))
     return tasks
@@ -605,17 +660,24 @@ def _skeleton(text: str) -> str:
 
 
 def _words(text: str) -> set[str]:
+    """Content words; HumanEval's instruction line, which our docstring-style prompts repeat, left out."""
+    text = text.replace(tune_code.HUMANEVAL_PREAMBLE, " ")
     return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3}
 
 
 def bench_items() -> list[Task]:
-    """Every item the bench can evaluate on, offline: the YAML suites and the curriculum's default seeds."""
+    """Every item the bench can evaluate on, offline: the YAML suites, HumanEval (when its wheel is
+    installed) and the curriculum's default seeds."""
     from hrm_agent.curriculum import curriculum_suite
-    from hrm_agent.suites import load_suite
+    from hrm_agent.suites import SuiteError, load_suite
 
     items = []
     for name in ("math", "coding"):
         items.extend(load_suite(name).tasks)
+    try:
+        items.extend(load_suite("humaneval").tasks)
+    except SuiteError:  # not installed: nothing of it can be evaluated either
+        pass
     for seed in range(5):
         items.extend(curriculum_suite(per_depth=30, seed=seed).tasks)
     return items
@@ -635,11 +697,15 @@ def bench_chains(bench: list[Task]) -> set[tuple]:
 
 def check_disjoint(tasks: list[GenTask], bench: list[Task] | None = None, max_overlap: float = 0.5) -> list[str]:
     """Problems (empty when none): a generated task whose text equals a bench item, shares its masked
-    skeleton (same template, other numbers), reuses a bench chain (same start and steps), or shares
-    more than `max_overlap` of their content words (Jaccard, 3 words at least) with a bench item (a
-    reworded template)."""
+    skeleton (same template, other numbers), reuses a bench chain (same start and steps), defines a
+    function a bench code task asks for (same name), or shares more than `max_overlap` of their content
+    words (Jaccard, 3 words at least) with a bench item (a reworded template)."""
     bench = bench if bench is not None else bench_items()
     texts = {t.prompt.strip(): t.id for t in bench}
+    entries: dict[str, str] = {}
+    for t in bench:
+        if t.kind == "code" and t.entry_point:
+            entries.setdefault(t.entry_point.lower(), t.id)
     skeletons = {_skeleton(t.prompt): t.id for t in bench if t.depth is None}
     word_sets = [(t.id, _words(t.prompt)) for t in bench if t.depth is None]
     chains = bench_chains(bench)
@@ -652,6 +718,9 @@ def check_disjoint(tasks: list[GenTask], bench: list[Task] | None = None, max_ov
             if gen.instance in chains:
                 problems.append(f"{gen.task.id}: the same chain as a bench curriculum item")
             continue
+        if gen.task.kind == "code" and (gen.task.entry_point or "").lower() in entries:
+            problems.append(f"{gen.task.id}: defines {gen.task.entry_point}, as bench item "
+                            f"{entries[gen.task.entry_point.lower()]} asks")
         skeleton = _skeleton(text)
         if skeleton in skeletons:
             problems.append(f"{gen.task.id}: same template as bench item {skeletons[skeleton]}")
@@ -670,6 +739,9 @@ def verify(tasks: list[GenTask]) -> list[str]:
 
     problems = []
     for gen in tasks:
+        if gen.task.kind == "code":
+            problems.extend(_verify_code(gen))
+            continue
         variables: dict[str, Any] = {}
         result: Any = None
         for i, step in enumerate(gen.steps, 1):
@@ -682,12 +754,28 @@ def verify(tasks: list[GenTask]) -> list[str]:
     return problems
 
 
+def _verify_code(gen: GenTask) -> list[str]:
+    """The reply code runs, sets RESULT and defines the entry point; the reference passes the task's tests.
+    In-process: all of it is our own code (the bench runs the model's in the sandbox)."""
+    try:
+        _result, _r, _exported = run_reference(gen.steps[0].code, {})
+        ns: dict[str, Any] = {}
+        exec(compile(f"{gen.task.solution}\n{gen.task.tests}", f"<{gen.task.id}>", "exec"), ns)  # noqa: S102
+    except Exception as exc:  # noqa: BLE001 - any failure of a template is a problem to report
+        return [f"{gen.task.id}: {type(exc).__name__}: {exc}"]
+    if not re.search(rf"^def {re.escape(gen.task.entry_point or '')}\(", gen.steps[0].code, re.M):
+        return [f"{gen.task.id}: the reply does not define {gen.task.entry_point}"]
+    return []
+
+
 def data_recipe(n_tasks: int, seed: int, sources: tuple[str, ...]) -> dict[str, Any]:
     """What the manifest records about the data, enough to regenerate it."""
     return {"generator": "hrm_agent.tune_data", "tasks": n_tasks, "seed": seed, "sources": list(sources),
-            "math_templates": len(TEMPLATES), "chain_depths": list(CHAIN_DEPTHS),
+            "math_templates": len(TEMPLATES), "code_templates": len(tune_code.TEMPLATES),
+            "chain_depths": list(CHAIN_DEPTHS),
             "roles": ["planner", "solver", "critic", "synthesizer", "flat"]}
 
 
-__all__ = ["Example", "GenTask", "Step", "TEMPLATES", "SOURCES", "build_examples", "check_disjoint", "chain_task",
+__all__ = ["DEFAULT_SOURCES", "Example", "GenTask", "Step", "TEMPLATES", "SOURCES", "build_examples",
+           "check_disjoint", "chain_task", "code_task",
            "data_recipe", "flat_code", "generate", "math_task", "number_text", "render_task", "verify"]

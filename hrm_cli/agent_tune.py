@@ -27,7 +27,9 @@ def tune_cmd(
     rank: int = typer.Option(8, "--rank", help="LoRA rank."),
     layers: int = typer.Option(8, "--layers", help="Transformer blocks, from the top, that get LoRA layers."),
     schedule: str = typer.Option("mixed", "--schedule", help="mixed (shuffled) or curriculum (2 -> 3 -> 4 steps)."),
-    data: str = typer.Option("math,chains", "--data", help="Task sources, comma-separated: math, chains."),
+    data: str = typer.Option("math,chains,code,plain", "--data",
+                             help="Task sources, comma-separated: math, chains, code (functions), plain "
+                                  "(math asked without a format)."),
     roles: str = typer.Option("planner,solver,critic,synthesizer,flat", "--roles",
                               help="Model calls of each trace to train on, comma-separated."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated tasks and of the batch order."),

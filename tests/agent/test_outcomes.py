@@ -122,6 +122,30 @@ def test_the_tasks_format_wins_over_the_plans(fake_llm, tmp_path):
     assert "FORMAT: Answer: <liters>" in fake_llm.chat_requests[-1].last_user
 
 
+def test_a_plan_format_without_a_placeholder_is_replaced_by_the_default(fake_llm, tmp_path):
+    """A task that names no format; the planner (a small model under a JSON grammar) filled final_format
+    with its own arithmetic. That text may not bind the synthesizer: the default format is used."""
+    garbage = "Multiply by 23: 17 * 23 = 433]}%|| 433]%|| 433"
+    fake_llm.script([json.dumps({"subgoals": ["Compute 17 * 23"], "final_format": garbage}),
+                     "```python\nRESULT = 17 * 23\n```", SUBMIT, "Answer: 391"])
+    result = _run(fake_llm, tmp_path, "What is 17 * 23?")
+    assert result["status"] == "answered" and result["final"] == "Answer: 391", result
+    assert result["answer_format"] == "Answer: <value>"
+    assert "FORMAT: Answer: <value>" in fake_llm.chat_requests[-1].last_user
+    plan = next(e for e in read_trace(result["trace"]) if e["event"] == "plan")
+    assert plan["final_format"] == "Answer: <value>"
+
+
+def test_requested_format_keeps_a_plan_format_only_with_a_placeholder():
+    from hrm_agent.outcome import requested_format
+
+    assert requested_format("What is 2 + 2?", "Sum = <n>") == "Sum = <n>"
+    assert requested_format("What is 2 + 2?", "Answer: 4") == "Answer: <value>"  # written before any code ran
+    assert requested_format("What is 2 + 2?", "Answer: <n>\nmore") == "Answer: <value>"
+    assert requested_format("What is 2 + 2?", None) == "Answer: <value>"
+    assert requested_format(TANK, "Sum = <n>") == "Answer: <liters>"  # the task's own format first
+
+
 def test_an_answer_no_result_supports_is_no_answer(fake_llm, tmp_path):
     fake_llm.script([PLAN, LEAK, REFILL, SUBMIT, "Answer: 1280"])  # the model's own arithmetic, not a RESULT
     result = _run(fake_llm, tmp_path)
@@ -281,3 +305,14 @@ def test_echoes_are_recognised():
     assert echo_of("TASK: something\nAnswer: 5", [])
     assert not echo_of("Answer: 1129.43", [prompt])
     assert judge("Answer: <liters>", "Answer: <liters>", [1.0]).reason == "echo"
+
+
+def test_a_doctest_output_the_code_computed_is_an_answer_not_an_echo():
+    """HumanEval-style prompts show the expected value on a line of its own; an answer that gives that
+    value is an echo only when no successful RESULT computed it."""
+    prompt = 'def f(n):\n    """The first multiples of 9.\n    >>> f(80)\n    [9, 18, 27, 36, 45, 54, 63, 72]\n    """'
+    value = [9, 18, 27, 36, 45, 54, 63, 72]
+    got = judge("Answer: [9, 18, 27, 36, 45, 54, 63, 72]", "Answer: <value>", [value], prompt_texts=[prompt])
+    assert got.answered and got.answer == "Answer: [9, 18, 27, 36, 45, 54, 63, 72]"
+    copied = judge("Answer: [9, 18, 27, 36, 45, 54, 63, 72]", "Answer: <value>", [[9, 18]], prompt_texts=[prompt])
+    assert not copied.answered and copied.reason == "echo"

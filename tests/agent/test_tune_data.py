@@ -7,13 +7,14 @@ from collections import Counter
 
 import pytest
 
+from hrm_agent import tune_code as tc
 from hrm_agent import tune_data as td
 from hrm_agent.controllers import _flat_verdict
 from hrm_agent.outcome import judge, requested_format
 from hrm_agent.parsing import extract_code
 from hrm_agent.prompts import load_prompts
 from hrm_agent.schemas import Critique, Plan, parse_reply
-from hrm_agent.suites import check_answer, load_suite
+from hrm_agent.suites import Task, check_answer, check_code, load_suite
 from hrm_agent.tune import example_order, stage_of
 
 
@@ -28,7 +29,8 @@ def examples(tasks) -> list[td.Example]:
 
 
 def test_every_template_and_depth_appears(tasks):
-    assert {g.template for g in tasks} == set(td.TEMPLATES) | {"chain"}
+    assert {g.template for g in tasks} == set(td.TEMPLATES) | {"chain"} | {f"code-{n}" for n in tc.TEMPLATES}
+    assert Counter(g.plain for g in tasks if g.task.kind == "numeric" and g.template != "chain")[True] == 60
     assert {g.depth for g in tasks if g.template == "chain"} == set(td.CHAIN_DEPTHS)
 
 
@@ -48,7 +50,7 @@ def test_replies_parse_with_the_controllers_parsers(tasks, examples):
     seen = Counter()
     for ex in examples:
         gen = by_task[ex.task_id]
-        task_text = gen.task.agent_prompt()
+        task_text = gen.text
         reply = ex.messages[-1]["content"]
         seen[ex.role] += 1
         assert ex.messages[-1]["role"] == "assistant" and [m["role"] for m in ex.messages[:-1]] == ["system", "user"]
@@ -64,13 +66,17 @@ def test_replies_parse_with_the_controllers_parsers(tasks, examples):
             assert reply.startswith("```python\n") and reply.endswith("\n```")
             compile(code, "<reply>", "exec")
             assert "RESULT" in code
+            if gen.task.kind == "code":  # the function itself, then its value on the prompt's example
+                assert f"def {gen.task.entry_point}(" in code and code.rstrip().splitlines()[-1].startswith(
+                    f"RESULT = {gen.task.entry_point}(")
         elif ex.role == "synthesizer":
             results = [td.run_reference(s.code, {})[0] for s in gen.steps[:1]]
             final = _final_value(gen)
             verdict = judge(reply, requested_format(task_text, None), [*results, final],
                             prompt_texts=[m["content"] for m in ex.messages[:-1]])
             assert verdict.answered, (reply, verdict)
-            assert check_answer(gen.task, reply).passed
+            if gen.task.kind != "code":  # a code task is graded on its function (see the sandbox test below)
+                assert check_answer(gen.task, reply).passed
         else:
             raise AssertionError(ex.role)
     assert set(seen) == {"planner", "solver", "critic", "synthesizer", "flat"}
@@ -88,11 +94,35 @@ def _final_value(gen: td.GenTask):
 
 
 def test_flat_code_is_accepted_as_the_flat_controller_accepts_it(tasks):
-    for gen in tasks[:80]:
+    for gen in tasks[:120]:
         result, _r, _v = td.run_reference(td.flat_code(gen), {})
-        verdict = _flat_verdict(requested_format(gen.task.agent_prompt(), None), result)
+        verdict = _flat_verdict(requested_format(gen.text, None), result)
         assert verdict.answered, (gen.task.id, result, verdict)
-        assert check_answer(gen.task, verdict.answer).passed
+        if gen.task.kind != "code":
+            assert check_answer(gen.task, verdict.answer).passed
+
+
+def test_code_replies_pass_the_benchs_own_grader_in_the_sandbox(tasks):
+    """The reply a code example teaches, graded as the bench grades an agent: the hidden tests run
+    against it in the sandbox. A broken reply (the function's body cut) fails the same grader."""
+    code = [g for g in tasks if g.task.kind == "code"][:8]
+    assert {g.template for g in code} and len({g.template for g in code}) == len(code)
+    for gen in code:
+        reply = f"```python\n{td.flat_code(gen)}\n```"
+        assert check_code(gen.task, reply, []).passed, gen.task.id
+    gen = code[0]
+    broken = td.flat_code(gen).replace("return", "return None and", 1)
+    assert not check_code(gen.task, f"```python\n{broken}\n```", []).passed
+
+
+def test_plain_tasks_are_asked_without_a_format_and_planned_with_the_default(tasks, examples):
+    plain = {g.task.id: g for g in tasks if g.plain}
+    assert plain and all("Return exactly" not in g.text and g.text == g.task.prompt.strip() for g in plain.values())
+    plans = [ex for ex in examples if ex.task_id in plain and ex.role == "planner"]
+    assert plans and all(parse_reply(ex.messages[-1]["content"], Plan).final_format == "Answer: <value>"
+                         for ex in plans)
+    answers = [ex.messages[-1]["content"] for ex in examples if ex.task_id in plain and ex.role == "synthesizer"]
+    assert all(a.startswith("Answer: ") for a in answers)
 
 
 def test_solver_code_chains_through_the_variables_the_controller_shows(examples):
@@ -130,6 +160,17 @@ def test_the_disjointness_check_catches_bench_items():
     forged = td.GenTask("chain", chain_item, [], instance=_instance_of(chain_item))
     assert any("same chain" in p for p in td.check_disjoint([forged], bench))
     assert td.check_disjoint([chain], bench) == []
+    # a function task that asks for a coding-suite function, or a HumanEval one, under any wording
+    for entry, bench_id in (("is_palindrome", "is-palindrome"), ("has_close_elements", "HumanEval/0")):
+        asked = Task(id=f"x-{entry}", kind="code", prompt=f"def {entry}(x)\nSomething else entirely.",
+                     entry_point=entry)
+        assert any(f"as bench item {bench_id} asks" in p
+                   for p in td.check_disjoint([td.GenTask("code-x", asked, [])], bench))
+    reworded = next(t for t in load_suite("coding").tasks if t.id == "second-largest")
+    copy = Task(id="y", kind="code", prompt=reworded.prompt.replace("second_largest", "runner_up"),
+                entry_point="runner_up")
+    assert any("of its words are in bench item second-largest" in p
+               for p in td.check_disjoint([td.GenTask("code-y", copy, [])], bench))
 
 
 def _instance_of(task):
