@@ -5,7 +5,9 @@ hierarchical: planner -> for each subgoal: solver writes Python -> sandbox -> cr
 flat:         one solver loop writing Python for the whole task, with the same tool, model and budget.
 
 Both end with hrm_agent.outcome's verdict: an answer counts only in the requested format and derived
-from a successful code RESULT; otherwise the run has no answer and says why.
+from a successful code RESULT; otherwise the run has no answer and says why. Both run code that defines a
+function on the examples the task states for it (hrm_agent.task_examples); code that contradicts one is
+not a result, and the model gets the mismatch as feedback, within the same budget.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def _no_answer(outcome: dict[str, Any], verdict: Verdict | None, successes: list
         reason = stop
         detail = (f"the run stopped ({stop}) before an answer: {verdict.detail}" if verdict is not None and successes
                   else f"the run stopped ({stop}) before any code run succeeded")
+    elif not successes and outcome.get("examples_failed"):
+        reason, detail = "example_failed", REASONS["example_failed"]
     elif not successes and not planner_ok:
         reason = "planner_unreadable"
         detail = ("the planner's reply was unreadable, so the task ran as one subgoal, and no code run "
@@ -138,6 +142,7 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
         verdict = fallback_answer(plan["final_format"], _final_result(plan, logs), successes)
         if verdict.answered:
             s.trace.emit("fallback_answer", answer=verdict.answer, because=exc.category)
+    outcome["examples_failed"] = s.examples_failed
     _no_answer(outcome, verdict, successes, planner_ok=planner_ok)
     outcome["answer_format"] = plan["final_format"]
     outcome["plan"] = plan
@@ -161,6 +166,11 @@ def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: in
             feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
             continue
         res = s.run_code(code, variables, "solver")
+        mismatch = s.check_examples(task, code, variables, "solver") if res.ok else []
+        if mismatch:  # it ran, but gives another value than the task's own example: not a result
+            log["error"] = f"the code contradicts the task's example: {mismatch[0]}"
+            feedback = (f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}")
+            continue
         if res.ok:
             variables.update({k: v for k, v in (res.variables or {}).items() if k != "RESULT"})
             variables[f"S{index}"] = res.result
@@ -237,6 +247,11 @@ def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
                 feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
                 continue
             res = s.run_code(code, dict(context), "flat")
+            mismatch = s.check_examples(task, code, dict(context), "flat") if res.ok else []
+            if mismatch:  # it ran, but gives another value than the task's own example: not an answer
+                verdict = Verdict(None, "example_failed", f"the code contradicts the task's example: {mismatch[0]}")
+                feedback = f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}"
+                continue
             if res.ok and res.result is not None:
                 successes.append(res.result)
                 outcome["candidate"] = res.result if isinstance(res.result, str) else res.result_repr
@@ -255,6 +270,7 @@ def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
     except BudgetExhausted as exc:
         s.fail(exc.category, exc.detail)
         outcome["stop_reason"] = exc.category
+    outcome["examples_failed"] = s.examples_failed
     _no_answer(outcome, verdict, successes)
     outcome["answer_format"] = fmt
     return outcome

@@ -27,6 +27,7 @@ REASONS = {
     "budget": "the token or round budget ran out before any usable result",
     "planner_unreadable": "the planner's reply was unreadable and no code run succeeded",
     "no_successful_code": "no code run succeeded, so no answer can be derived from a result",
+    "example_failed": "the code ran but contradicts an example the task states (f(x) == y)",
     "echo": "the final reply repeats the prompt (results listing, FAILED lines) instead of answering",
     "format_mismatch": "the final answer is not in the requested format",
     "not_derived": "the final answer's value matches no RESULT of a successful code run",

@@ -127,6 +127,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
             "candidate": _text(outcome.get("candidate")), "answer_format": outcome.get("answer_format"),
             "stop_reason": outcome.get("stop_reason"), "rounds": outcome.get("rounds"),
             "plan": outcome.get("plan"), "model_calls": session.model_calls, "code_runs": session.code_runs,
+            "example_checks": session.example_checks, "examples_failed": session.examples_failed,
             "prompt_tokens": session.prompt_tokens, "completion_tokens": session.completion_tokens,
             "wall_s": round(time.monotonic() - t0, 3), "failures": [f.to_dict() for f in session.failures],
             "trace": str(trace.path),

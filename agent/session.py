@@ -79,6 +79,8 @@ class Session:
     completion_tokens: int = 0
     model_calls: int = 0
     code_runs: int = 0
+    example_checks: int = 0  # runs of the task's stated examples (hrm_agent.task_examples)
+    examples_failed: int = 0  # of which the code contradicted an example
     failures: list[Failure] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
 
@@ -195,6 +197,31 @@ class Session:
             category = "timeout" if res.exit_reason in ("timeout", "cpu_limit") else "tool_misuse"
             self.fail(category, f"code {res.exit_reason}: {res.error}".strip(), role)
         return res
+
+    def check_examples(self, task: str, code: str, variables: dict[str, Any], role: str) -> list[str]:
+        """Run `code` on the examples the task states for the functions it defines (hrm_agent.task_examples),
+        in the sandbox; what did not match ([] when all did, or the task states none). A mismatch is a
+        spec_error: the code contradicts the task's own words."""
+        from hrm_agent.sandbox import run_code
+        from hrm_agent.task_examples import check_program, describe, relevant_examples
+
+        examples = relevant_examples(task, code)
+        if not examples:
+            return []
+        self.check_budget(tokens=False)
+        res = run_code(check_program(code, examples), variables=variables, limits=self._code_limits(),
+                       preamble=self.preamble, allowed_read_paths=self.read_paths)
+        if res.ok:
+            failed = describe(res.result if isinstance(res.result, list) else [])
+        else:
+            failed = [f"running the task's examples failed ({res.exit_reason}): {(res.error or '')[:200]}".strip()]
+        self.example_checks += 1
+        self.trace.emit("example_check", role=role, examples=[e.call for e in examples], ok=not failed,
+                        failed=failed[:len(examples)])
+        if failed:
+            self.examples_failed += 1
+            self.fail("spec_error", f"the code contradicts the task's example: {failed[0]}", role)
+        return failed
 
     def _code_limits(self) -> Any:
         """The sandbox limits, with the wall limit no later than the run's deadline."""

@@ -64,6 +64,14 @@ def trace_tree(events: list[dict[str, Any]], full: bool = False) -> Tree:
                                                    f"  {e.get('reason', '')}"))
         elif ev == "repair":
             parent.add(Text(f"repair prompt ({e['role']}): {e['error']}", style="yellow"))
+        elif ev == "example_check":
+            failed = [str(f) for f in (e.get("failed") or [])]
+            n = len(e.get("examples") or [])
+            if failed:
+                parent.add(Text(f"task's examples: {len(failed)} of {n} contradicted: " + _short(failed[0], 200, full),
+                                style="red"))
+            else:
+                parent.add(Text(f"task's examples: all {n} hold", style="green"))
         elif ev == "failure":
             parent.add(Text.assemble((f"failure [{e['category']}]", "bold red"), f" {e['detail']}"))
         elif ev == "error":
