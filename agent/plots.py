@@ -40,10 +40,14 @@ def _figure(width: int, height: int) -> Figure:
 
 
 def wrap_label(text: str, chars: int) -> str:
-    """Break a tick label into lines of at most `chars` at spaces and after slashes (`suite/model (id)`)."""
+    """Break a tick label into lines of at most `chars` at spaces and after slashes (`suite/model (id)`);
+    a word longer than `chars` is broken after its hyphens (`smollm2-135m-instruct`)."""
     lines: list[str] = []
-    for piece in re.findall(r"[^\s/]*/|[^\s/]+", text):
-        sep = "" if lines and lines[-1].endswith("/") else " "
+    pieces = []
+    for word in re.findall(r"[^\s/]*/|[^\s/]+", text):
+        pieces.extend(re.findall(r"[^-]*-|[^-]+", word) if len(word) > chars else [word])
+    for piece in pieces:
+        sep = "" if lines and lines[-1].endswith(("/", "-")) else " "
         if lines and len(lines[-1]) + len(sep) + len(piece) <= chars:
             lines[-1] += sep + piece
         else:

@@ -115,3 +115,6 @@ def test_long_run_labels_wrap_after_slashes_and_spaces_without_losing_text():
     assert lines == ["humaneval/", "smollm2-135m-instruct", "(e1-humaneval14)"]
     assert wrap_label("math/smollm2 (x)", 40) == "math/smollm2 (x)"  # fits: one line, slash kept in place
     assert wrap_label("a b c", 3) == "a b\nc"
+    # four runs side by side: the model's name is longer than a column and breaks after its hyphens
+    assert wrap_label("coding/smollm2-135m-instruct (e1c-coding)", 17).split("\n") == [
+        "coding/smollm2-", "135m-instruct", "(e1c-coding)"]
