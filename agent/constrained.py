@@ -1,4 +1,5 @@
-"""Constrained decoding for the in-process backend: a reply generated under a JSON Schema, with llguidance.
+"""Constrained decoding for the in-process backend, with llguidance: the planner's and the critic's replies
+under their JSON Schema, the solver's under a code-block grammar (a ```python block ending `RESULT = ...`).
 
 At every step llguidance computes which tokens keep the text a prefix of some JSON document the schema
 accepts; every other token's logit becomes -inf before mlx-lm samples. The reply therefore parses and fits
@@ -66,26 +67,39 @@ def _grammar(schema: dict[str, Any]) -> str:
         return _GRAMMARS[key]
 
 
-class SchemaProcessor:
-    """An mlx-lm logits processor (`processor(tokens, logits) -> logits`) that keeps a reply in `schema`.
+# The solver's and the flat loop's replies on the local model: one ```python block whose last line sets
+# RESULT. Small models otherwise answer in prose, print instead of assigning, or name it `result`; the
+# grammar leaves every line free except that the block opens, no line starts a fence, and after at most
+# CODE_LINES lines the block ends with `RESULT = ...` and closes (then only end-of-sequence may follow):
+# a model that loops on one line is made to conclude instead of filling its token budget.
+CODE_LINES = 30
+CODE_BLOCK_GRAMMAR = r"""
+start: "```python\n" LINE~0..%d RESULT "```"
+LINE: /[^`\n].*\n|\n/
+RESULT: /RESULT = .*\n/
+""" % CODE_LINES
+
+
+class GrammarProcessor:
+    """An mlx-lm logits processor (`processor(tokens, logits) -> logits`) that keeps a reply in a grammar
+    (llguidance's grammar text: from a JSON Schema, or a Lark grammar).
 
     mlx-lm calls it once per generated token with every token so far (prompt included): the first call
     learns the prompt's length, each later one feeds the newest token to the matcher. Once the document is
-    complete only end-of-sequence is allowed, so generation stops there.
+    complete and cannot go on, only end-of-sequence is allowed, so generation stops there.
     """
 
-    def __init__(self, tokenizer: Any, schema: dict[str, Any]) -> None:
+    def __init__(self, tokenizer: Any, grammar: str, what: str = "the grammar") -> None:
         import llguidance
         from llguidance.numpy import allocate_token_bitmask
 
         ll = _ll_tokenizer(tokenizer)
         try:
-            self._matcher = llguidance.LLMatcher(ll, _grammar(schema))
+            self._matcher = llguidance.LLMatcher(ll, grammar)
         except (ValueError, TypeError) as exc:
-            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: "
-                               f"{exc}") from exc
+            raise BackendError(f"mlx: {what} cannot be compiled for constrained decoding: {exc}") from exc
         if self._matcher.is_error():
-            raise BackendError(f"mlx: the JSON schema cannot be compiled for constrained decoding: "
+            raise BackendError(f"mlx: {what} cannot be compiled for constrained decoding: "
                                f"{self._matcher.get_error()}")
         self._bitmask = allocate_token_bitmask(1, ll.vocab_size)
         self._prompt_len: int | None = None
@@ -112,3 +126,26 @@ class SchemaProcessor:
     def complete(self) -> bool:
         """Whether the text so far is a whole document of the schema."""
         return self._matcher.is_accepting()
+
+
+class SchemaProcessor(GrammarProcessor):
+    """A reply kept in a JSON Schema (the planner's and the critic's)."""
+
+    def __init__(self, tokenizer: Any, schema: dict[str, Any]) -> None:
+        super().__init__(tokenizer, _grammar(schema), "the JSON schema")
+
+
+class CodeBlockProcessor(GrammarProcessor):
+    """A reply kept in CODE_BLOCK_GRAMMAR (the solver's and the flat loop's)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer, _lark(CODE_BLOCK_GRAMMAR), "the code-block grammar")
+
+
+def _lark(text: str) -> str:
+    import llguidance
+
+    with _LOCK:
+        if text not in _GRAMMARS:
+            _GRAMMARS[text] = llguidance.LLMatcher.grammar_from_lark(text)
+        return _GRAMMARS[text]

@@ -44,6 +44,7 @@ class MLXBackend:
     """Chat with a local mlx-lm model in this process (greedy when temperature is 0)."""
 
     name = "mlx"
+    supports_grammar = True  # chat(grammar="code") keeps a reply in agent/constrained.py's code-block grammar
 
     def __init__(self, model: str | None = None, *, progress: Callable[[str], None] | None = None,
                  **kw: Any) -> None:
@@ -76,11 +77,12 @@ class MLXBackend:
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
              stop: list[str] | None = None, deadline: float | None = None,
-             schema: dict[str, Any] | None = None) -> ChatResult:
+             schema: dict[str, Any] | None = None, grammar: str | None = None) -> ChatResult:
         """Apply the model's chat template, generate until EOS, a stop string, `max_tokens` or `deadline`.
 
         With a JSON `schema` the reply is generated under it (agent/constrained.py: every token that would
-        leave the schema is masked), so it parses and validates unless `max_tokens` cuts it short.
+        leave the schema is masked), so it parses and validates unless `max_tokens` cuts it short. With
+        `grammar="code"` it is one ```python block whose last line sets RESULT.
 
         `completion_tokens` counts every token the model produced, including the end-of-sequence token;
         text after (and including) the first stop string is dropped. Past `deadline` (monotonic, checked
@@ -95,7 +97,7 @@ class MLXBackend:
             prompt = tokenizer.encode(rendered, add_special_tokens=False)
         except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
             raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
-        processors, structured = self._constraint(tokenizer, schema)
+        processors, structured = self._constraint(tokenizer, schema, grammar)
         text, completion, finish, tps = self._generate(model, tokenizer, prompt, max_tokens, temperature,
                                                        [s for s in (stop or []) if s], deadline, processors)
         extra: dict[str, Any] = {"tokens_per_s": tps}
@@ -108,15 +110,21 @@ class MLXBackend:
                           extra=extra)
 
     @staticmethod
-    def _constraint(tokenizer: Any, schema: dict[str, Any] | None) -> tuple[list[Any], str]:
-        """The logits processors that keep the reply in `schema`, and how the trace names that mode."""
-        if schema is None:
+    def _constraint(tokenizer: Any, schema: dict[str, Any] | None,
+                    grammar: str | None = None) -> tuple[list[Any], str]:
+        """The logits processors that keep the reply in `schema` (or the named `grammar`), and how the trace
+        names that mode."""
+        if schema is None and grammar is None:
             return [], ""
+        if grammar not in (None, "code"):
+            raise AgentError(f"unknown grammar {grammar!r}; the mlx backend knows: code")
         from hrm_agent import constrained
 
         if not constrained.available():  # a broken install: the caller's parse-and-repair path still works
             return [], "unavailable"
-        return [constrained.SchemaProcessor(tokenizer, schema)], "grammar"
+        if schema is not None:
+            return [constrained.SchemaProcessor(tokenizer, schema)], "grammar"
+        return [constrained.CodeBlockProcessor(tokenizer)], "code_grammar"
 
     def _generate(self, model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, temperature: float,
                   stop: list[str], deadline: float | None = None,

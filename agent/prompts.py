@@ -58,6 +58,9 @@ def load_prompts(name_or_path: str | Path) -> dict[str, Any]:
                                  f"allowed: {sorted(allowed)}")
     if not isinstance(data.get("repair"), str):
         raise AgentError(f"{path}: needs a `repair` string")
+    from hrm_agent.demos import parse_demos
+
+    data["_demos"] = parse_demos(data.get("demos"), str(path), ROLES)
     data["_path"] = str(path)
     return data
 

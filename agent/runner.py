@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from hrm_agent.chat import Backend
 from hrm_agent.controllers import CONTROLLERS, controller_name
+from hrm_agent.demos import DemoBank, demo_count
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.outcome import REASONS
 from hrm_agent.prompts import load_prompts
@@ -87,6 +88,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
                          f"(hrm is the old name of hierarchical)")
     cfg = {**cfg, "controller": name}
     prompts = load_prompts(cfg.get("prompts") or "default")
+    demo_count(cfg)  # a bad `demos` value is a usage error before anything starts
     budget = Budget.from_config(cfg.get("budget") or {})
     if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
         raise AgentError("budget values must be positive (budget.max_rounds, budget.max_model_tokens, budget.wall_s)")
@@ -107,6 +109,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
         session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
                           preamble=preamble, read_paths=tool_read_paths(cfg), tool_help=_tool_help(cfg),
                           temperature=float(cfg.get("temperature", 0.0)),
+                          demos=DemoBank(prompts, demo_count(cfg)), code_grammar=bool(cfg.get("code_grammar", True)),
                           t0=t0)
         error = None
         try:

@@ -26,6 +26,7 @@ CATEGORIES = ("parse_error", "spec_error", "tool_misuse", "plan_drift", "verific
 
 
 # ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
+CODE_ROLES = ("solver", "flat")  # the roles whose replies are a python block (the code-block grammar)
 _NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars", "structured")
 
 
@@ -75,6 +76,8 @@ class Session:
     read_paths: list[str] = field(default_factory=list)  # bound read-only into the sandbox (checkpoint)
     tool_help: str = ""  # shown to the solver when the preamble defines functions (hrm_solve)
     temperature: float = 0.0
+    demos: Any = None  # a hrm_agent.demos.DemoBank: worked examples put before planner/solver/flat calls
+    code_grammar: bool = False  # solver and flat replies under the code-block grammar (backends that can)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_calls: int = 0
@@ -120,6 +123,11 @@ class Session:
         limit = min(max_tokens or self.budget.max_tokens_per_call, self.budget.max_tokens_per_call)
         start = time.monotonic()
         kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
+        if self.demos:
+            messages = self.demos.apply(role, messages)
+        if (self.code_grammar and schema is None and role in CODE_ROLES
+                and getattr(self.backend, "supports_grammar", False)):
+            kw["grammar"] = "code"
         try:
             res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature,
                                     deadline=self.deadline, **kw)

@@ -701,35 +701,53 @@ def check_disjoint(tasks: list[GenTask], bench: list[Task] | None = None, max_ov
     function a bench code task asks for (same name), or shares more than `max_overlap` of their content
     words (Jaccard, 3 words at least) with a bench item (a reworded template)."""
     bench = bench if bench is not None else bench_items()
-    texts = {t.prompt.strip(): t.id for t in bench}
-    entries: dict[str, str] = {}
-    for t in bench:
-        if t.kind == "code" and t.entry_point:
-            entries.setdefault(t.entry_point.lower(), t.id)
-    skeletons = {_skeleton(t.prompt): t.id for t in bench if t.depth is None}
-    word_sets = [(t.id, _words(t.prompt)) for t in bench if t.depth is None]
     chains = bench_chains(bench)
+    index = bench_index(bench)
+    texts = {t.prompt.strip(): t.id for t in bench}
     problems = []
     for gen in tasks:
-        text = gen.task.prompt.strip()
-        if text in texts:
-            problems.append(f"{gen.task.id}: same text as bench item {texts[text]}")
         if gen.template == "chain":
+            if gen.task.prompt.strip() in texts:
+                problems.append(f"{gen.task.id}: same text as bench item {texts[gen.task.prompt.strip()]}")
             if gen.instance in chains:
                 problems.append(f"{gen.task.id}: the same chain as a bench curriculum item")
             continue
-        if gen.task.kind == "code" and (gen.task.entry_point or "").lower() in entries:
-            problems.append(f"{gen.task.id}: defines {gen.task.entry_point}, as bench item "
-                            f"{entries[gen.task.entry_point.lower()]} asks")
-        skeleton = _skeleton(text)
-        if skeleton in skeletons:
-            problems.append(f"{gen.task.id}: same template as bench item {skeletons[skeleton]}")
-        words = _words(text)
-        for bench_id, bench_words in word_sets:
-            if words and bench_words:
-                overlap = len(words & bench_words) / len(words | bench_words)
-                if overlap > max_overlap and len(words & bench_words) >= 3:
-                    problems.append(f"{gen.task.id}: {overlap:.0%} of its words are in bench item {bench_id}")
+        entry = gen.task.entry_point if gen.task.kind == "code" else None
+        problems.extend(text_overlaps(gen.task.id, gen.task.prompt, index, entry_point=entry,
+                                      max_overlap=max_overlap))
+    return problems
+
+
+def bench_index(bench: list[Task] | None = None) -> list[tuple[Task, str, set[str]]]:
+    """Each bench item with its masked skeleton and content words, computed once for `text_overlaps`."""
+    bench = bench if bench is not None else bench_items()
+    return [(t, _skeleton(t.prompt), _words(t.prompt)) for t in bench]
+
+
+def text_overlaps(name: str, text: str, index: list[tuple[Task, str, set[str]]] | None = None, *,
+                  entry_point: str | None = None, max_overlap: float = 0.5) -> list[str]:
+    """How `text` (a task shown to the model: a tuning example, a few-shot demonstration) overlaps a bench
+    item (`bench_index`): the same text, the same masked skeleton, more than `max_overlap` of their content
+    words (Jaccard, 3 words at least), or (`entry_point`) the name of a function a bench code task asks for.
+    Empty when it is disjoint. Curriculum chains are compared by their text only."""
+    index = index if index is not None else bench_index()
+    text = text.strip()
+    skeleton, words = _skeleton(text), _words(text)
+    problems = []
+    for t, bench_skeleton, bench_words in index:
+        if text == t.prompt.strip():
+            problems.append(f"{name}: same text as bench item {t.id}")
+        if entry_point and t.kind == "code" and (t.entry_point or "").lower() == entry_point.lower():
+            problems.append(f"{name}: defines {entry_point}, as bench item {t.id} asks")
+        if t.depth is not None:
+            continue
+        if skeleton == bench_skeleton:
+            problems.append(f"{name}: same template as bench item {t.id}")
+        if words and bench_words:
+            shared = len(words & bench_words)
+            if shared >= 3 and shared / len(words | bench_words) > max_overlap:
+                problems.append(f"{name}: {shared / len(words | bench_words):.0%} of its words are in bench "
+                                f"item {t.id}")
     return problems
 
 
@@ -778,4 +796,4 @@ def data_recipe(n_tasks: int, seed: int, sources: tuple[str, ...]) -> dict[str, 
 
 __all__ = ["DEFAULT_SOURCES", "Example", "GenTask", "Step", "TEMPLATES", "SOURCES", "build_examples",
            "check_disjoint", "chain_task", "code_task",
-           "data_recipe", "flat_code", "generate", "math_task", "number_text", "render_task", "verify"]
+           "bench_index", "data_recipe", "flat_code", "generate", "text_overlaps", "math_task", "number_text", "render_task", "verify"]
