@@ -135,11 +135,28 @@ class SchemaProcessor(GrammarProcessor):
         super().__init__(tokenizer, _grammar(schema), "the JSON schema")
 
 
-class CodeBlockProcessor(GrammarProcessor):
-    """A reply kept in CODE_BLOCK_GRAMMAR (the solver's and the flat loop's)."""
+class LarkProcessor(GrammarProcessor):
+    """A reply kept in a Lark grammar: CODE_BLOCK_GRAMMAR (solver, flat) or a `format_grammar` (synthesizer)."""
 
-    def __init__(self, tokenizer: Any) -> None:
-        super().__init__(tokenizer, _lark(CODE_BLOCK_GRAMMAR), "the code-block grammar")
+    def __init__(self, tokenizer: Any, lark: str) -> None:
+        try:
+            grammar = _lark(lark)
+        except (ValueError, TypeError) as exc:
+            raise BackendError(f"mlx: the grammar cannot be compiled for constrained decoding: {exc}") from exc
+        super().__init__(tokenizer, grammar, "the grammar")
+
+
+def format_grammar(fmt: str) -> str | None:
+    """A Lark grammar for one line in the answer format `fmt` (`Answer: <liters>`): its literal text as
+    written, then the value, 1 to 80 characters on the line. Only for a format that ends with its one
+    `<placeholder>`: a value lexeme would swallow any literal after it, so other formats get None (no
+    grammar; the answer is still judged against the format)."""
+    from hrm_agent.outcome import _PLACEHOLDER
+
+    pieces = _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
+    if len(pieces) != 3 or pieces[2].strip(" .") or not pieces[0].strip():
+        return None
+    return f"start: {json.dumps(pieces[0], ensure_ascii=False)} VALUE\nVALUE: /[^\\n]{{1,80}}/\n"
 
 
 def _lark(text: str) -> str:

@@ -202,7 +202,7 @@ def _synthesize(s: Session, task: str, plan: dict[str, Any], logs: list[dict[str
     if not successes:  # nothing to derive an answer from: no model call can change that
         return Verdict(None, "no_successful_code", REASONS["no_successful_code"]), None
     messages = render(s.prompts, "synthesizer", task=task, results=_format_results(logs), final_format=final_format)
-    answer = s.call("synthesizer", messages).strip()
+    answer = s.call("synthesizer", messages, answer_format=final_format).strip()
     verdict = judge(answer, final_format, successes, prompt_texts=[task, *(m["content"] for m in messages)])
     if verdict.answered:
         return verdict, answer

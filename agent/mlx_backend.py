@@ -44,7 +44,7 @@ class MLXBackend:
     """Chat with a local mlx-lm model in this process (greedy when temperature is 0)."""
 
     name = "mlx"
-    supports_grammar = True  # chat(grammar="code") keeps a reply in agent/constrained.py's code-block grammar
+    supports_grammar = True  # chat(grammar=LARK_TEXT) keeps a reply in a Lark grammar (agent/constrained.py)
 
     def __init__(self, model: str | None = None, *, progress: Callable[[str], None] | None = None,
                  **kw: Any) -> None:
@@ -81,8 +81,8 @@ class MLXBackend:
         """Apply the model's chat template, generate until EOS, a stop string, `max_tokens` or `deadline`.
 
         With a JSON `schema` the reply is generated under it (agent/constrained.py: every token that would
-        leave the schema is masked), so it parses and validates unless `max_tokens` cuts it short. With
-        `grammar="code"` it is one ```python block whose last line sets RESULT.
+        leave the schema is masked), so it parses and validates unless `max_tokens` cuts it short. With a Lark
+        `grammar` (constrained.CODE_BLOCK_GRAMMAR, constrained.format_grammar) the reply is kept in it.
 
         `completion_tokens` counts every token the model produced, including the end-of-sequence token;
         text after (and including) the first stop string is dropped. Past `deadline` (monotonic, checked
@@ -112,19 +112,17 @@ class MLXBackend:
     @staticmethod
     def _constraint(tokenizer: Any, schema: dict[str, Any] | None,
                     grammar: str | None = None) -> tuple[list[Any], str]:
-        """The logits processors that keep the reply in `schema` (or the named `grammar`), and how the trace
+        """The logits processors that keep the reply in `schema` (or the Lark `grammar`), and how the trace
         names that mode."""
         if schema is None and grammar is None:
             return [], ""
-        if grammar not in (None, "code"):
-            raise AgentError(f"unknown grammar {grammar!r}; the mlx backend knows: code")
         from hrm_agent import constrained
 
         if not constrained.available():  # a broken install: the caller's parse-and-repair path still works
             return [], "unavailable"
         if schema is not None:
             return [constrained.SchemaProcessor(tokenizer, schema)], "grammar"
-        return [constrained.CodeBlockProcessor(tokenizer)], "code_grammar"
+        return [constrained.LarkProcessor(tokenizer, grammar)], "lark"
 
     def _generate(self, model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, temperature: float,
                   stop: list[str], deadline: float | None = None,

@@ -96,7 +96,8 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     from hrm_agent.sandbox import require_isolation
 
     isolation = require_isolation(limits)  # before any model call: no OS boundary, no run (unless accepted)
-    preamble = hrm_tool_preamble(cfg.get("hrm_checkpoint"))
+    # `math` is there already: a small model writes math.sqrt(...) without the import as often as with it
+    preamble = "import math\n" + hrm_tool_preamble(cfg.get("hrm_checkpoint"))
     backend = backend or backend_from_config(cfg)
     run_id = run_id or new_run_id()
     run_dir = Path(cfg.get("runs_dir") or "runs/agent") / run_id
@@ -109,7 +110,8 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
         session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
                           preamble=preamble, read_paths=tool_read_paths(cfg), tool_help=_tool_help(cfg),
                           temperature=float(cfg.get("temperature", 0.0)),
-                          demos=DemoBank(prompts, demo_count(cfg)), code_grammar=bool(cfg.get("code_grammar", True)),
+                          demos=DemoBank(prompts, demo_count(cfg)), 
+                          reply_grammars=bool(cfg.get("reply_grammars", True)),
                           t0=t0)
         error = None
         try:

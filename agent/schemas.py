@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hrm_agent.parsing import ParseError, SpecError, extract_json
 
-MAX_SUBGOALS = 4  # the planner prompt asks for 2 to 4; budget.max_subgoals may cut further
+MAX_SUBGOALS = 4  # the planner prompt asks for 1 to 4; budget.max_subgoals may cut further
 SUBGOAL_CHARS = 160  # four subgoals and a format stay well inside 320 tokens
 FORMAT_CHARS = 80
 REASON_CHARS = 160

@@ -77,7 +77,7 @@ class Session:
     tool_help: str = ""  # shown to the solver when the preamble defines functions (hrm_solve)
     temperature: float = 0.0
     demos: Any = None  # a hrm_agent.demos.DemoBank: worked examples put before planner/solver/flat calls
-    code_grammar: bool = False  # solver and flat replies under the code-block grammar (backends that can)
+    reply_grammars: bool = False  # solver/flat replies as a RESULT block, the synthesizer's in its format (mlx)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_calls: int = 0
@@ -117,17 +117,23 @@ class Session:
 
     # -- model --------------------------------------------------------------------------------
     def call(self, role: str, messages: list[Message], max_tokens: int | None = None,
-             schema: dict[str, Any] | None = None) -> str:
-        """One model call, budget-checked and traced; with a JSON `schema` the backend generates under it."""
+             schema: dict[str, Any] | None = None, answer_format: str | None = None) -> str:
+        """One model call, budget-checked and traced; with a JSON `schema` the backend generates under it.
+        With `reply_grammars`, on a backend that takes grammars, solver and flat replies are generated as a
+        python block ending `RESULT = ...`, and a reply given an `answer_format` as one line in it."""
         self.check_budget()
         limit = min(max_tokens or self.budget.max_tokens_per_call, self.budget.max_tokens_per_call)
         start = time.monotonic()
         kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
         if self.demos:
             messages = self.demos.apply(role, messages)
-        if (self.code_grammar and schema is None and role in CODE_ROLES
-                and getattr(self.backend, "supports_grammar", False)):
-            kw["grammar"] = "code"
+        if self.reply_grammars and schema is None and getattr(self.backend, "supports_grammar", False):
+            from hrm_agent.constrained import CODE_BLOCK_GRAMMAR, format_grammar
+
+            grammar = CODE_BLOCK_GRAMMAR if role in CODE_ROLES else (
+                format_grammar(answer_format) if answer_format else None)
+            if grammar:
+                kw["grammar"] = grammar
         try:
             res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature,
                                     deadline=self.deadline, **kw)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hrm_agent.constrained import CODE_BLOCK_GRAMMAR
 from hrm_agent.demos import AUTO_K, DemoBank, demo_count
 from hrm_agent.errors import AgentError
 from hrm_agent.prompts import load_prompts, render
@@ -139,25 +140,60 @@ class _Recorder:
                           model="scripted")
 
 
-def test_session_shows_examples_and_asks_for_the_code_grammar_only_where_it_can(prompts, tmp_path):
+def test_session_shows_examples_and_asks_for_the_reply_grammars_only_where_it_can(prompts, tmp_path):
     backend = _Recorder(["```python\nRESULT = 56\n```", '{"action": "submit", "reason": "ok"}'],
                         supports_grammar=True)
     trace = TraceWriter(tmp_path / "run")
     s = Session(backend=backend, prompts=prompts, budget=Budget(), trace=trace, demos=DemoBank(prompts, 3),
-                code_grammar=True)
+                reply_grammars=True)
     with trace:
         s.call("flat", render(prompts, "flat", task="What is 7 * 8?", context="", feedback=""))
         s.call("critic", render(prompts, "critic", task="What is 7 * 8?", results="1. x -> 56"))
-    assert len(backend.sent[0]) == 2 + 2 * 3 and backend.kwargs[0].get("grammar") == "code"
+    assert len(backend.sent[0]) == 2 + 2 * 3 and backend.kwargs[0].get("grammar") == CODE_BLOCK_GRAMMAR
     assert len(backend.sent[1]) == 2 and "grammar" not in backend.kwargs[1]
     calls = [e for e in read_trace(tmp_path / "run") if e["event"] == "model_call"]
     assert len(calls[0]["messages"]) == 8  # the trace shows what the model was really sent
     plain = _Recorder(["```python\nRESULT = 56\n```"])
     s2 = Session(backend=plain, prompts=prompts, budget=Budget(), trace=TraceWriter(tmp_path / "r2"),
-                 code_grammar=True)
+                 reply_grammars=True)
     with s2.trace:
         s2.call("flat", render(prompts, "flat", task="What is 7 * 8?", context="", feedback=""))
     assert len(plain.sent[0]) == 2 and "grammar" not in plain.kwargs[0]
+
+
+def test_the_synthesizer_is_asked_for_one_line_in_the_answer_format(prompts, tmp_path):
+    from hrm_agent.constrained import format_grammar
+
+    backend = _Recorder(["Answer: 391"], supports_grammar=True)
+    s = Session(backend=backend, prompts=prompts, budget=Budget(), trace=TraceWriter(tmp_path / "run"),
+                reply_grammars=True)
+    with s.trace:
+        s.call("synthesizer", [{"role": "user", "content": "x"}], answer_format="Answer: <liters>")
+    assert backend.kwargs[0]["grammar"] == format_grammar("Answer: <liters>")
+
+
+@pytest.mark.parametrize("fmt, text, accepted", [
+    ("Answer: <liters>", "Answer: 1279.4304", True), ("'Answer: <liters>'", "Answer: 12", True),
+    ("Answer: <liters>", "The answer is 12", False), ("Answer: <liters>", "Answer: 12\nand more", False),
+    ("Answer: <n>.", "Answer: 7", True),
+])
+def test_format_grammar(model_dir, fmt, text, accepted):
+    import llguidance
+    from mlx_lm.utils import load_tokenizer
+
+    from hrm_agent.constrained import _ll_tokenizer, _lark, format_grammar
+
+    tok = load_tokenizer(model_dir)
+    m = llguidance.LLMatcher(_ll_tokenizer(tok), _lark(format_grammar(fmt)), log_level=0)
+    assert (all(m.consume_token(t) for t in tok.encode(text, add_special_tokens=False)) and m.is_accepting()) \
+        is accepted
+
+
+@pytest.mark.parametrize("fmt", ["Total = <n> L.", "Answer: <a> and <b>", "Answer", "<value>"])
+def test_no_format_grammar_where_a_value_could_swallow_the_rest(fmt):
+    from hrm_agent.constrained import format_grammar
+
+    assert format_grammar(fmt) is None
 
 
 def test_code_block_grammar_accepts_a_block_ending_in_result_and_nothing_else(model_dir):
@@ -193,9 +229,9 @@ def test_the_local_model_writes_a_result_block_under_the_grammar(model_dir):
     prompts = load_prompts("default")
     messages = render(prompts, "flat", task="What is 17 * 23?", context="", feedback="")
     backend = MLXBackend(str(model_dir))
-    bare = backend.chat(messages, max_tokens=48, grammar="code")
-    assert bare.extra["structured"] == "code_grammar" and bare.text.startswith("```python\n")
-    res = backend.chat(DemoBank(prompts, 3).apply("flat", messages), max_tokens=96, grammar="code")
+    bare = backend.chat(messages, max_tokens=48, grammar=CODE_BLOCK_GRAMMAR)
+    assert bare.extra["structured"] == "lark" and bare.text.startswith("```python\n")
+    res = backend.chat(DemoBank(prompts, 3).apply("flat", messages), max_tokens=96, grammar=CODE_BLOCK_GRAMMAR)
     code = extract_code(res.text)
     assert res.finish_reason != "length" and res.text.rstrip().endswith("```")
     assert code.rstrip().splitlines()[-1].startswith("RESULT = ")
