@@ -17,6 +17,11 @@ from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_engine.runs import write_json_atomic
 
 
+# Run before the model's code in every agent run: `math` is there already, since a small model writes
+# math.sqrt(...) without the import as often as with it.
+AGENT_PREAMBLE = "import math\n"
+
+
 def backend_from_config(cfg: dict[str, Any]) -> Backend:
     from hrm_agent.backends import MAX_REPLY_BYTES, make_backend
     from hrm_agent.tune import adapter_options  # `adapter:` (hrm agent tune) -> the mlx backend's adapter path
@@ -96,8 +101,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     from hrm_agent.sandbox import require_isolation
 
     isolation = require_isolation(limits)  # before any model call: no OS boundary, no run (unless accepted)
-    # `math` is there already: a small model writes math.sqrt(...) without the import as often as with it
-    preamble = "import math\n" + hrm_tool_preamble(cfg.get("hrm_checkpoint"))
+    preamble = AGENT_PREAMBLE + hrm_tool_preamble(cfg.get("hrm_checkpoint"))
     backend = backend or backend_from_config(cfg)
     run_id = run_id or new_run_id()
     run_dir = Path(cfg.get("runs_dir") or "runs/agent") / run_id
@@ -110,7 +114,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
         session = Session(backend=backend, prompts=prompts, budget=budget, trace=trace, sandbox_limits=limits,
                           preamble=preamble, read_paths=tool_read_paths(cfg), tool_help=_tool_help(cfg),
                           temperature=float(cfg.get("temperature", 0.0)),
-                          demos=DemoBank(prompts, demo_count(cfg)), 
+                          demos=DemoBank(prompts, demo_count({**cfg, "backend": backend.name})),
                           reply_grammars=bool(cfg.get("reply_grammars", True)),
                           t0=t0)
         error = None

@@ -136,3 +136,19 @@ def test_cli_errors_are_one_line(run_hrm, dead_llm_url, tmp_path):
     assert bad.returncode == 2 and "budget.max_rounds" in bad.stderr
     missing = run_hrm("agent", "show", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "no trace" in missing.stderr
+
+
+def test_agent_code_may_use_math_without_importing_it(fake_llm, tmp_path):
+    fake_llm.script(["```python\nRESULT = math.sqrt(169)\n```"])
+    result = run_agent(_cfg(tmp_path, "controller=flat"), "What is the square root of 169?", backend=_backend(fake_llm))
+    assert result["final"] == "Answer: 13.0" and not result["failures"]
+
+
+def test_a_server_model_gets_no_worked_examples_unless_asked(fake_llm, tmp_path):
+    fake_llm.script(["```python\nRESULT = 6 * 7\n```", "```python\nRESULT = 6 * 7\n```"])
+    run_agent(_cfg(tmp_path, "controller=flat"), "What is 6 * 7?", backend=_backend(fake_llm))
+    run_agent(_cfg(tmp_path, "controller=flat", "demos=2"), "What is 6 * 7?", backend=_backend(fake_llm))
+    plain, shown = (r.body["messages"] for r in fake_llm.chat_requests)
+    assert [m["role"] for m in plain] == ["system", "user"]
+    assert [m["role"] for m in shown] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "grammar" not in fake_llm.chat_requests[0].body  # a grammar is the local model's, never sent

@@ -51,6 +51,7 @@ def test_text_overlaps_finds_a_bench_template_with_other_numbers():
 
 def test_every_demonstration_reply_is_code_that_runs_or_a_plan_that_parses(prompts):
     from hrm_agent.parsing import extract_code
+    from hrm_agent.runner import AGENT_PREAMBLE
     from hrm_agent.sandbox import SandboxLimits, run_code
     from hrm_agent.schemas import Plan, parse_reply
 
@@ -65,7 +66,7 @@ def test_every_demonstration_reply_is_code_that_runs_or_a_plan_that_parses(promp
                 if "=" in part:
                     key, value = part.split("=")
                     variables[key.strip()] = float(value) if "." in value else int(value)
-            res = run_code(code, variables=variables, limits=SandboxLimits())
+            res = run_code(code, variables=variables, limits=SandboxLimits(), preamble=AGENT_PREAMBLE)
             assert res.ok and res.result is not None, (demo.fields["task"], res.error)
 
 
