@@ -1,5 +1,6 @@
 """Constrained decoding for the in-process backend, with llguidance: the planner's and the critic's replies
-under their JSON Schema, the solver's under a code-block grammar (a ```python block ending `RESULT = ...`).
+under their JSON Schema, the solver's under a code-block grammar (a ```python block ending `RESULT = ...`),
+the synthesizer's as one line in the answer format (docs/agent-local-model.md).
 
 At every step llguidance computes which tokens keep the text a prefix of some JSON document the schema
 accepts; every other token's logit becomes -inf before mlx-lm samples. The reply therefore parses and fits

@@ -25,8 +25,8 @@ CATEGORIES = ("parse_error", "spec_error", "tool_misuse", "plan_drift", "verific
               "backend_error")
 
 
-# ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
 CODE_ROLES = ("solver", "flat")  # the roles whose replies are a python block (the code-block grammar)
+# ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
 _NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars", "structured")
 
 

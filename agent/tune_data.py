@@ -794,6 +794,6 @@ def data_recipe(n_tasks: int, seed: int, sources: tuple[str, ...]) -> dict[str, 
             "roles": ["planner", "solver", "critic", "synthesizer", "flat"]}
 
 
-__all__ = ["DEFAULT_SOURCES", "Example", "GenTask", "Step", "TEMPLATES", "SOURCES", "build_examples",
-           "check_disjoint", "chain_task", "code_task",
-           "bench_index", "data_recipe", "flat_code", "generate", "text_overlaps", "math_task", "number_text", "render_task", "verify"]
+__all__ = ["DEFAULT_SOURCES", "Example", "GenTask", "Step", "TEMPLATES", "SOURCES", "bench_index", "build_examples",
+           "check_disjoint", "chain_task", "code_task", "data_recipe", "flat_code", "generate", "math_task",
+           "number_text", "render_task", "text_overlaps", "verify"]
