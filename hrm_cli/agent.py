@@ -107,6 +107,7 @@ def run_cmd(
       hrm agent run "Infer the rule from TRAIN and apply it to TEST. Return exactly: 'Answer: <grid>'" --context '{"TRAIN": [{"inp": [[0,0],[1,0]], "out": [[1,1],[0,1]]}, {"inp": [[0,1],[0,0]], "out": [[1,0],[1,1]]}], "TEST": [[0,0],[0,1]]}'
       hrm agent run "What is 17 * 23?" --controller flat --backend openai --base-url http://127.0.0.1:8080
       hrm agent run "..." --backend ollama --model qwen2.5:7b-instruct --max-rounds 3 --verbose
+      hrm agent run "What is 17 * 23?" demos=0 reply_grammars=false   # the local model without worked examples or grammars
     """
     from hrm_agent.runner import run_agent
     from hrm_cli.console import console, err_console, print_json
