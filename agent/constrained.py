@@ -27,7 +27,7 @@ GRAMMAR_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_se
 
 _LOCK = threading.Lock()
 _TOKENIZERS: dict[int, tuple[Any, Any]] = {}  # id(mlx-lm tokenizer) -> (that tokenizer, llguidance's)
-_GRAMMARS: dict[str, str] = {}  # schema JSON -> compiled llguidance grammar text
+_GRAMMARS: dict[str, str] = {}  # schema JSON or Lark text -> compiled llguidance grammar text
 
 
 def available() -> bool:
@@ -58,14 +58,19 @@ def _ll_tokenizer(tokenizer: Any) -> Any:
         return ll
 
 
+def _compiled(key: str, build: Any) -> str:
+    """llguidance's grammar text for `key` (a schema's JSON, or Lark text), built once by `build()`."""
+    with _LOCK:
+        if key not in _GRAMMARS:
+            _GRAMMARS[key] = build()
+        return _GRAMMARS[key]
+
+
 def _grammar(schema: dict[str, Any]) -> str:
     import llguidance
 
-    key = json.dumps(schema, sort_keys=True)
-    with _LOCK:
-        if key not in _GRAMMARS:
-            _GRAMMARS[key] = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=GRAMMAR_OPTIONS)
-        return _GRAMMARS[key]
+    return _compiled(json.dumps(schema, sort_keys=True),
+                     lambda: llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=GRAMMAR_OPTIONS))
 
 
 # The solver's and the flat loop's replies on the local model: one ```python block whose last line sets
@@ -163,7 +168,4 @@ def format_grammar(fmt: str) -> str | None:
 def _lark(text: str) -> str:
     import llguidance
 
-    with _LOCK:
-        if text not in _GRAMMARS:
-            _GRAMMARS[text] = llguidance.LLMatcher.grammar_from_lark(text)
-        return _GRAMMARS[text]
+    return _compiled(text, lambda: llguidance.LLMatcher.grammar_from_lark(text))
