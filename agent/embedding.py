@@ -133,9 +133,9 @@ class ModelEmbedder:
 def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
     """mlx_lm.load on `model_path`, default: the converted offline SmolLM2 model."""
     try:
-        from hrm_engine.cpu import blas
+        import hrm_engine.cpu
 
-        blas.preload()
+        hrm_engine.cpu.setup()
         import mlx_lm
     except ImportError as exc:
         raise BackendError(f"model embedding needs mlx-lm ({exc}); use --embedding hash") from exc

@@ -22,8 +22,8 @@ def preamble(checkpoint: str | Path) -> str:
     return f'''
 def _hrm_load():
     # Everything is imported and loaded here, before the sandbox's file guard is installed.
-    from hrm_engine.cpu import blas
-    blas.preload()
+    import hrm_engine.cpu
+    hrm_engine.cpu.setup()
     import hrm_datasets.arc, hrm_datasets.render, hrm_datasets.sudoku, hrm_engine.arc_solve  # noqa: F401
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.solve import solve_grid

@@ -99,9 +99,9 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str = DEFAULT_DTYPE) -> Path:
     if dtype not in DTYPES:
         raise AgentError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     gguf, out_dir = Path(gguf), Path(out_dir)
-    from hrm_engine.cpu import blas
+    import hrm_engine.cpu
 
-    blas.preload()
+    hrm_engine.cpu.setup()
     import mlx.core as mx
 
     try:

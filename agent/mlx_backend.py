@@ -14,9 +14,9 @@ from typing import Any, Callable
 from hrm_agent import local_model
 from hrm_agent.chat import ChatResult, Message
 from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded
-from hrm_engine.cpu import blas
+import hrm_engine.cpu
 
-blas.preload()  # must happen before anything imports mlx.core (engine/blas.py)
+hrm_engine.cpu.setup()  # must happen before anything imports mlx.core (engine/cpu/__init__.py)
 
 _MODELS: dict[tuple[str, str | None], tuple[Any, Any]] = {}  # (path, adapter) -> (model, TokenizerWrapper)
 _LOAD_LOCK = threading.Lock()

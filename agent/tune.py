@@ -394,9 +394,9 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
     opts.check()
     run, start = _prepare(opts, resume=resume, force=force, root=root)
     opts = run.opts
-    from hrm_engine.cpu import blas
+    import hrm_engine.cpu
 
-    blas.preload()
+    hrm_engine.cpu.setup()
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
