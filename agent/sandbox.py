@@ -4,7 +4,8 @@ The agent's solver asks a small LLM for code that sets `RESULT`; that code is ho
 otherwise. The boundary is what the kernel enforces (sandbox_launch.py): on Linux, bubblewrap's
 namespaces, a read-only view of only what Python needs, a private size-limited tmpfs as the only
 writable place, a seccomp filter (sandbox_seccomp.py), and a cgroup bounding memory and processes where
-one can be made (sandbox_cgroup.py), with rlimits as the fallback. Where that boundary cannot be set up
+one can be made (sandbox_cgroup.py); where none can, the filter keeps the code to one process, so that
+RLIMIT_AS still bounds all of it (sandbox_modes.py names the modes by what they guarantee). Where that boundary cannot be set up
 (no bubblewrap or user namespaces, macOS), `run_code` refuses unless the caller accepts the weaker mode
 with `allow_weak=True`.
 
@@ -19,6 +20,7 @@ ends the child before it could report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -32,9 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from hrm_agent import sandbox_cgroup, sandbox_launch
+from hrm_agent import sandbox_cgroup, sandbox_launch, sandbox_modes
 from hrm_agent.errors import AgentError
 from hrm_agent.sandbox_child import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_MEMORY, EXIT_OK, EXIT_SETUP
+from hrm_agent.untrusted import UntrustedJSON, load_json
 
 EXIT_REASONS = ("ok", "error", "timeout", "cpu_limit", "memory", "output_limit", "forbidden", "no_result",
                 "killed")
@@ -95,6 +98,8 @@ class ExecResult:
     variables: dict[str, Any] = field(default_factory=dict)
     pid: int = 0  # the launcher's process id on this machine (diagnostics and tests)
     isolation: str = ""
+    mode: str = ""  # sandbox_modes: what this run's bounds guarantee (a failed cgroup makes it one_process)
+    bounds: dict[str, Any] = field(default_factory=dict)
 
 
 def isolation() -> sandbox_launch.Isolation:
@@ -102,21 +107,28 @@ def isolation() -> sandbox_launch.Isolation:
     return sandbox_launch.detect()
 
 
+def bounds_for(mode: str, limits: SandboxLimits, cgroup: str = "") -> dict[str, Any]:
+    """The bounds a run in `mode` holds under `limits` (for doctor and the trace)."""
+    return sandbox_modes.bounds(mode, memory_mb=int(limits.memory_mb), max_processes=int(limits.max_processes),
+                                cpu_s=limits.cpu_s, disk_mb=int(limits.disk_mb), wall_s=limits.wall_s,
+                                cgroup=cgroup)
+
+
 def isolation_for(limits: SandboxLimits) -> sandbox_launch.Isolation:
-    """What a run with `limits` gets, or SandboxUnavailable when only a weaker mode exists and it was not
-    accepted."""
+    """What a run with `limits` gets, with the bounds it holds, or SandboxUnavailable when only a weaker
+    mode exists and it was not accepted."""
     iso = isolation()
     if limits.isolation == "process":
         if not limits.allow_weak:
             raise SandboxUnavailable("sandbox isolation=process needs allow_weak (the weaker mode, accepted "
                                      "explicitly)")
-        return sandbox_launch.Isolation("process", False, "separate process, rlimits and audit hook "
-                                        "(requested)")
-    if not iso.strong and not limits.allow_weak:
+        iso = sandbox_launch.Isolation("process", False, "separate process, rlimits and audit hook "
+                                       "(requested)")
+    elif not iso.strong and not limits.allow_weak:
         raise SandboxUnavailable(f"no OS sandbox for model code here ({iso.detail}); install bubblewrap, "
                                  "or accept the weaker isolation with --allow-weak-sandbox "
                                  "(sandbox.allow_weak=true)")
-    return iso
+    return dataclasses.replace(iso, bounds=bounds_for(iso.mode, limits, iso.cgroup))
 
 
 def require_isolation(limits: SandboxLimits) -> sandbox_launch.Isolation:
@@ -180,16 +192,20 @@ def _run_in(root: Path, iso: sandbox_launch.Isolation, code: str, variables_json
     config_path = root / "config.json"
     config_path.write_text(json.dumps(config))
     config_path.chmod(0o644)
-    argv, fds, cwd = sandbox_launch.command_for(iso, work=str(host_work), config_file=str(config_path),
-                                                result_fd=result_w, extra_read=allowed_read_paths,
-                                                disk_bytes=int(limits.disk_mb) << 20)
     group = None
     if iso.kind == "bubblewrap" and iso.cgroup:
         # memory + tmpfs pages of the whole tree; the pid limit leaves room for bwrap's own two processes
         group = sandbox_cgroup.create(int(limits.memory_mb) << 20, int(limits.max_processes) + 2)
-        if group is not None:
-            argv = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; '
-                    'shift; exec "$@"', "sh", *group.procs_files, "--", *argv]
+    if iso.kind == "bubblewrap" and group is None and iso.cgroup:
+        iso = dataclasses.replace(iso, cgroup="")  # no cgroup for this run after all: one process only
+        iso = dataclasses.replace(iso, bounds=bounds_for(iso.mode, limits))
+    argv, fds, cwd = sandbox_launch.command_for(iso, work=str(host_work), config_file=str(config_path),
+                                                result_fd=result_w, extra_read=allowed_read_paths,
+                                                disk_bytes=int(limits.disk_mb) << 20,
+                                                one_process=iso.mode == sandbox_modes.ONE_PROCESS)
+    if group is not None:
+        argv = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; '
+                'shift; exec "$@"', "sh", *group.procs_files, "--", *argv]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=sandbox_launch.child_env(work), stdin=subprocess.DEVNULL,
@@ -348,12 +364,13 @@ def _exit_and_signal(status: int | None, iso: sandbox_launch.Isolation) -> tuple
 
 
 def _parse_report(raw: bytes, limits: SandboxLimits) -> dict:
-    """The child's JSON, checked field by field; anything malformed counts as no report."""
-    if not raw or len(raw) > 4 * int(limits.result_bytes) + 100_000:
+    """The child's JSON, checked field by field; anything malformed (too large, nested too deeply, not
+    UTF-8, not JSON) counts as no report. Code can write to the pipe itself: nothing in it is trusted."""
+    if not raw:
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = load_json(raw, max_bytes=4 * int(limits.result_bytes) + 100_000)
+    except UntrustedJSON:
         return {}
     if not isinstance(data, dict):
         return {}
@@ -424,7 +441,7 @@ def _classify(seen: _Seen, limits: SandboxLimits, iso: sandbox_launch.Isolation,
                       result_repr=str(data.get("result_repr", "")) if ok else "",
                       stdout=stdout, stderr=stderr, exit_reason=reason, error=error[:2000],
                       duration_s=seen.duration, variables=data.get("variables", {}), pid=pid,
-                      isolation=iso.kind)
+                      isolation=iso.kind, mode=iso.mode, bounds=iso.bounds)
 
 
 def _clean_stderr(text: str) -> str:

@@ -2,14 +2,17 @@
 
 Linux, the boundary: bubblewrap (`bwrap`, Debian/Ubuntu package `bubblewrap`) puts the child in new
 PID, network, IPC, UTS and cgroup namespaces, with a root that is an empty read-only tmpfs holding only
-read-only binds of what Python needs (/usr, the interpreter, the virtualenv, hrm's own packages and the
-paths a caller allows), a fresh /proc of its own PID namespace, a minimal /dev, and one writable place:
+read-only binds of the installation only (/usr, the interpreter and its standard library, the
+virtualenv's site-packages, hrm's own packages, and the paths a caller allows: never the current
+directory, PYTHONPATH folders or other sys.path entries; for an editable install only the package
+folders, not the repository with its .env and .git), a fresh /proc of its own PID namespace, a minimal /dev, and one writable place:
 a tmpfs of `disk_mb` at /sandbox, also the working directory, $HOME and $TMPDIR (so total disk use is
 bounded, not per file). No $HOME, /root, host /tmp or /dev/shm is visible. A seccomp filter
 (sandbox_seccomp.py) refuses the calls that could undo this. As a normal user bwrap also makes a user
 namespace (and forbids nested ones); as root it makes none and the child runs as an unprivileged uid
 through `setpriv` with every capability dropped, because a uid 0 mapped from root would still own the
-host's root-owned files and sysctls.
+host's root-owned files and sysctls. Where no cgroup bounds the tree the filter keeps the code to one
+process (sandbox_modes.py names the modes by what they guarantee).
 
 Elsewhere the options are weaker and must be accepted explicitly (`allow_weak`): on macOS
 `sandbox-exec` with a deny-by-default profile; on Linux without bubblewrap or user namespaces, the old
@@ -24,10 +27,11 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hrm_agent import sandbox_cgroup, sandbox_seccomp
+from hrm_agent import sandbox_cgroup, sandbox_modes, sandbox_seccomp
 
 WORK = "/sandbox"            # the child's working directory, $HOME and $TMPDIR under bubblewrap
 CONFIG_IN_JAIL = "/.hrm/config.json"
@@ -50,10 +54,17 @@ class Isolation:
     seccomp: bool = False
     cgroup: str = ""
     privileged_host: bool = False  # hrm runs as root: bubblewrap without a user namespace, setpriv to nobody
+    bounds: dict = field(default_factory=dict)  # sandbox_modes.bounds for a run's limits, once known
+
+    @property
+    def mode(self) -> str:
+        """The mode, named by what it guarantees (sandbox_modes)."""
+        return sandbox_modes.mode_for(self.kind, self.cgroup)
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "strong": self.strong, "detail": self.detail, "seccomp": self.seccomp,
-                "cgroup": self.cgroup}
+        return {"kind": self.kind, "mode": self.mode, "guarantee": sandbox_modes.GUARANTEES[self.mode],
+                "strong": self.strong, "detail": self.detail, "seccomp": self.seccomp, "cgroup": self.cgroup,
+                "bounds": self.bounds}
 
 
 def _bwrap() -> str | None:
@@ -122,6 +133,8 @@ def _probe_bwrap() -> tuple[Isolation | None, str]:
         hint = msg[-1] if msg else f"exit status {probe.returncode}"
         return None, f"bubblewrap cannot make namespaces here ({hint})"
     cg = sandbox_cgroup.describe()
+    if not sandbox_cgroup.available():
+        cg += ": one process only (seccomp refuses fork), RLIMIT_AS bounds it"
     who = f"uid {SANDBOX_UID} via setpriv, no capabilities" if root else "user namespace, no capabilities"
     detail = (f"bubblewrap: PID/net/IPC/UTS namespaces, read-only root, private tmpfs, {who}, seccomp filter, "
               f"{cg}")
@@ -152,16 +165,48 @@ def child_env(home: str = WORK) -> dict[str, str]:
             "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1"}
 
 
-def python_paths() -> list[str]:
-    """Host paths the interpreter, its packages and hrm's own code live in (bound read-only)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(p for p in sys.path if os.path.isabs(p) and os.path.exists(p))
-    for name in _HRM_PACKAGES:
+def _link_chain(path: str) -> list[str]:
+    """`path` and every symlink hop after it (.venv/bin/python -> python3 -> /usr/bin/python3.11)."""
+    chain, seen = [os.path.abspath(path)], set()
+    while os.path.islink(chain[-1]) and chain[-1] not in seen and len(chain) < 40:
+        seen.add(chain[-1])
+        chain.append(os.path.normpath(os.path.join(os.path.dirname(chain[-1]), os.readlink(chain[-1]))))
+    return chain
+
+
+def _package_dirs(name: str) -> list[str]:
+    """The folders an installed package `name` imports from (for an editable install, the package folder
+    in the checkout, not the checkout itself)."""
+    try:
         spec = importlib.util.find_spec(name)
-        if spec is not None:
-            paths.update(p for p in (spec.submodule_search_locations or []) if os.path.isdir(p))
-    return sorted(paths)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [p for p in spec.submodule_search_locations if os.path.isdir(p)]
+    return [spec.origin] if spec.origin and os.path.isfile(spec.origin) else []
+
+
+def python_paths() -> list[str]:
+    """Host paths of the installation, bound read-only: the interpreter (every hop of its symlink chain),
+    the venv's pyvenv.cfg, the standard library with lib-dynload and the interpreter's shared libraries,
+    the venv's site-packages, and hrm's own packages. Never sys.path as such: it holds the current
+    directory under `python -m` and every PYTHONPATH folder, which are not the installation."""
+    paths = set(_link_chain(sys.executable))
+    paths.update(os.path.join(p, "pyvenv.cfg") for p in (sys.prefix, sys.exec_prefix))
+    base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix, "installed_base": sys.base_prefix,
+            "installed_platbase": sys.base_exec_prefix}
+    for key in ("stdlib", "platstdlib"):
+        paths.add(sysconfig.get_path(key, vars=base))
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir and os.path.realpath(libdir).startswith(os.path.realpath(sys.base_prefix) + os.sep):
+        paths.add(libdir)  # libpython and what lib-dynload links to (pyenv, conda); never a foreign folder
+    for key in ("purelib", "platlib"):
+        paths.add(sysconfig.get_path(key))
+    for name in _HRM_PACKAGES:
+        paths.update(_package_dirs(name))
+    return sorted(p for p in paths if p and os.path.exists(p))
 
 
 def _covered(path: str, under: list[str]) -> bool:
@@ -248,14 +293,15 @@ def sandbox_exec_profile(work: str, extra_read: list[str]) -> str:
 
 
 def command_for(iso: Isolation, *, work: str, config_file: str, result_fd: int, extra_read: list[str],
-                disk_bytes: int) -> tuple[list[str], list[int], str]:
-    """(argv, descriptors to pass, the child's working directory on the host or None-equivalent '')."""
+                disk_bytes: int, one_process: bool = False) -> tuple[list[str], list[int], str]:
+    """(argv, descriptors to pass, the child's working directory on the host or None-equivalent '').
+    `one_process`: no cgroup bounds this run's tree, so the filter refuses new processes."""
     if iso.kind == "bubblewrap":
         bwrap = _bwrap()
         assert bwrap is not None
         child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, CONFIG_IN_JAIL, str(result_fd)]
         argv, fds = bwrap_argv(bwrap, extra_read, disk_bytes, iso.privileged_host,
-                               sandbox_seccomp.build_filter(), child, config_file)
+                               sandbox_seccomp.build_filter(one_process=one_process), child, config_file)
         return argv, fds, "/"
     child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, config_file, str(result_fd)]
     if iso.kind == "sandbox-exec":

@@ -206,7 +206,8 @@ class Session:
         self.code_runs += 1
         self.trace.emit("exec", role=role, ok=res.ok, exit_reason=res.exit_reason, result=_jsonable(res.result),
                         result_repr=res.result_repr[:2000], stdout=res.stdout[-2000:], stderr=res.stderr[-2000:],
-                        error=res.error, duration_s=round(res.duration_s, 3), isolation=res.isolation)
+                        error=res.error, duration_s=round(res.duration_s, 3), isolation=res.isolation,
+                        mode=res.mode, bounds=res.bounds)
         if not res.ok:
             category = "timeout" if res.exit_reason in ("timeout", "cpu_limit") else "tool_misuse"
             self.fail(category, f"code {res.exit_reason}: {res.error}".strip(), role)

