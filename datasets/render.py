@@ -86,14 +86,15 @@ def arc_text(grid: np.ndarray) -> Text:
 
 
 def arc_tokens_to_grid(tokens: np.ndarray) -> np.ndarray:
-    """Crop a 30x30 token canvas (pad 0, EOS 1, colour+2) to its grid (the reference's crop)."""
-    canvas = np.asarray(tokens).reshape(30, 30)
+    """Crop a square token canvas (pad 0, EOS 1, colour+2; 30x30 or smaller) to its grid (the reference's crop)."""
+    n = int(round(np.asarray(tokens).size ** 0.5))
+    canvas = np.asarray(tokens).reshape(n, n)
     best_area, best = 0, (0, 0)
-    width = 30
-    for r in range(30):
+    width = n
+    for r in range(n):
         row = canvas[r]
         bad = np.nonzero((row < 2) | (row > 11))[0]
-        width = min(width, int(bad[0]) if len(bad) else 30)
+        width = min(width, int(bad[0]) if len(bad) else n)
         area = (r + 1) * width
         if area > best_area:
             best_area, best = area, (r + 1, width)
