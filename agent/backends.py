@@ -25,7 +25,6 @@ model the reply names is recorded.
 from __future__ import annotations
 
 import email.utils
-import json
 import os
 import re
 import threading
@@ -38,6 +37,7 @@ import httpx
 
 from hrm_agent.chat import Backend, ChatResult, Message
 from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded, ReplyTooLarge
+from hrm_agent.untrusted import UntrustedJSON, load_json
 
 BACKEND_KINDS = ("mlx", "openai", "ollama")
 DEFAULT_OPENAI_URL = "http://127.0.0.1:8080/v1"
@@ -127,8 +127,8 @@ def _error_detail(resp: httpx.Response) -> str:
     """The server's own error text (untruncated): OpenAI `{"error": {"message"}}`, Ollama `{"error": "..."}`,
     FastAPI `{"detail"}`, or the raw body."""
     try:
-        body = resp.json()
-    except ValueError:
+        body = load_json(resp.content)
+    except UntrustedJSON:
         return resp.text.strip() or resp.reason_phrase
     if isinstance(body, dict):
         err = body.get("error", body.get("detail", body.get("message")))
@@ -417,9 +417,9 @@ class _HTTPBackend:
                     err = self._client_error(method, url, resp, detail)
                     raise ServerReplyError(str(err), status, detail) from None
                 else:
-                    try:
-                        return resp.json(), attempt + 1
-                    except ValueError:
+                    try:  # size- and depth-bounded, lone surrogates replaced (hrm_agent.untrusted)
+                        return load_json(resp.content, max_bytes=self.max_reply_bytes), attempt + 1
+                    except UntrustedJSON:
                         err = self._error(method, url,
                                           f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
                                           f"check that --base-url points at a {self.name} server")
@@ -442,8 +442,8 @@ class _HTTPBackend:
         if structured not in ("response_format", "format") or finish == "length":
             return structured
         try:
-            is_object = isinstance(json.loads(text), dict)
-        except ValueError:
+            is_object = isinstance(load_json(text), dict)
+        except UntrustedJSON:
             is_object = False
         if not is_object:
             self.schema_support = False

@@ -40,8 +40,10 @@ _BARE_ANSWER = re.compile(r"\b(answer\s*:\s*<[^<>\n]{1,40}>)", re.I)
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _NUMERIC_VALUE = re.compile(r"^[$€£]?\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)([eE][-+]?\d+)?"
                             r"\s*(?:%|[A-Za-z°²³/^ ]{0,16})?$")
-_RESULT_LINE = re.compile(r"^\s*\d+\.\s.*\s->\s", re.M)  # a line of the synthesizer's results listing
-_PROMPT_MARKERS = re.compile(r"^\s*(TASK|RESULTS|FORMAT|SUBGOAL|LAST PLAN RESULTS|CRITIC)\s*:", re.M)
+# Untrusted text: `[ \t]*`, never `\s*`, after `^` with re.M, or a run of blank lines is rescanned from every
+# line start (quadratic: 20,000 newlines took 4 s); and no two unbounded quantifiers over the same characters.
+_RESULT_LINE = re.compile(r"^[ \t]*\d+\.[ \t].*[ \t]->[ \t]", re.M)  # a line of the synthesizer's results listing
+_PROMPT_MARKERS = re.compile(r"^[ \t]*(TASK|RESULTS|FORMAT|SUBGOAL|LAST PLAN RESULTS|CRITIC)[ \t]*:", re.M)
 _MAX_LEAVES = 2000
 
 
@@ -85,22 +87,97 @@ def requested_format(task: str, plan_format: str | None) -> str:
     return plan_format.strip() if plan_format and plan_format_usable(plan_format) else DEFAULT_FORMAT
 
 
-def _format_regex(fmt: str) -> re.Pattern[str] | None:
-    """`Answer: <liters>` -> a regex with one group per placeholder (None when the format has none)."""
+MAX_MATCH_CHARS = 20_000  # an answer line longer than this is no answer (an ARC grid in a line is ~3k)
+
+
+@dataclass(frozen=True)
+class _Format:
+    """A format as the literal texts between its placeholders, each lower-cased with its whitespace
+    collapsed: `Answer: <a> and <b>.` -> ("answer:", "and", "."), two placeholders."""
+
+    literals: tuple[str, ...]
+
+    @property
+    def slots(self) -> int:
+        return len(self.literals) - 1
+
+
+def _parse_format(fmt: str) -> _Format | None:
+    """The format's literals around its placeholders (None when it has no placeholder)."""
     pieces = _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
     if len(pieces) == 1:
         return None
-    out = []
-    for i, piece in enumerate(pieces):
-        if i % 2:
-            out.append(r"(.+?)")
-        else:
-            words = piece.split()
-            lit = r"\s+".join(re.escape(w) for w in words)
-            lead = r"\s*" if piece[:1].isspace() or not piece else ""
-            trail = r"\s*" if piece[-1:].isspace() or not piece else ""
-            out.append(lead + lit + trail if words else r"\s*")
-    return re.compile(r"\s*" + "".join(out) + r"\s*\.?\s*", re.I | re.S)
+    return _Format(tuple(_lower(" ".join(piece.split())) for piece in pieces[0::2]))
+
+
+def _lower(text: str) -> str:
+    """Lower case, one character for one (the few characters whose lower case is longer stay as they are),
+    so that positions in the lowered text are positions in the text."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _words(text: str) -> tuple[str, list[int]]:
+    """`text` with each whitespace run made one space and its ends stripped, and for each character of
+    that the index of the character it came from."""
+    parts, where = [], []
+    for m in re.finditer(r"\S+", text):  # one simple class: linear
+        if parts:
+            parts.append(" ")
+            where.append(m.start() - 1)
+        parts.append(m.group(0))
+        where.extend(range(m.start(), m.end()))
+    return "".join(parts), where
+
+
+def _fill(form: _Format, text: str) -> list[str] | None:
+    """The placeholder values when `text` is in the format, else None: in linear time, without a regex.
+
+    The text is matched with whitespace runs collapsed and case ignored: the first literal must start it,
+    the last must end it (a final `.` may follow), and each literal between is taken at its first place
+    that leaves the value before it with a non-space character; each value is the stripped text between.
+    Taking the first place is what a lazy `(.+?)` does, and if any placing fits, the first one does too.
+    """
+    norm, where = _words(text)
+    low = _lower(norm)
+    first, *middle, last = form.literals
+    if not low.startswith(first):
+        return None
+    cur, cuts = len(first), []
+    for lit in middle:
+        q = _first_char(low, cur)
+        if q < 0:
+            return None
+        at = low.find(lit, q + 1)
+        if at < 0:
+            return None
+        cuts.append((cur, at))
+        cur = at + len(lit)
+    for tail in (" .", ".", ""):  # the final `\s*\.?\s*`, the shortest last value first
+        end = len(low) - len(tail) - len(last)
+        if end > cur and low.endswith(last + tail) and _first_char(low, cur, end) >= 0:
+            break
+    else:
+        return None
+    cuts.append((cur, end))
+    values = []
+    for a, b in cuts:
+        value = text[where[a]:where[b - 1] + 1].strip()
+        if not value:
+            return None
+        values.append(value)
+    return values
+
+
+def _first_char(text: str, start: int, end: int | None = None) -> int:
+    """The index of the first non-space character of text[start:end], or -1."""
+    stop = len(text) if end is None else end
+    i = start
+    while i < stop and text[i] == " ":  # the text is whitespace-collapsed: at most one space in a row
+        i += 1
+    return i if i < stop else -1
 
 
 def _clean_line(line: str) -> str:
@@ -122,14 +199,16 @@ def match_format(fmt: str, answer: str) -> tuple[str, list[str]] | None:
     text = (answer or "").strip()
     if not text:
         return None
-    rx = _format_regex(fmt)
-    if rx is None:
+    form = _parse_format(fmt)
+    if form is None:
         return text, [text]
     for candidate in [text, *text.splitlines()]:
+        if len(candidate) > MAX_MATCH_CHARS:
+            continue
         cleaned = _clean_line(candidate)
-        m = rx.fullmatch(cleaned)
-        if m and all(g.strip() for g in m.groups()):
-            return cleaned, [g.strip() for g in m.groups()]
+        values = _fill(form, cleaned)
+        if values is not None:
+            return cleaned, values
     return None
 
 
@@ -179,6 +258,8 @@ def _leaves(value: Any, out: list[Any], depth: int = 0) -> None:
             _leaves(v, out, depth + 1)
     elif isinstance(value, str):
         for m in _NUMBER.finditer(value):
+            if len(out) >= _MAX_LEAVES:
+                return
             if any(ch.isdigit() for ch in m.group(0)):
                 n = _to_float(m.group(0))
                 if n is not None:

@@ -10,10 +10,12 @@ the pydantic models in hrm_agent.schemas (`parse_reply`), which raise SpecError.
 from __future__ import annotations
 
 import ast
-import json
 import re
 from typing import Any
 
+from hrm_agent.untrusted import UntrustedJSON, clean_value, json_depth_exceeds, load_json
+
+MAX_REPLY_CHARS = 200_000  # a structured reply is a few hundred characters; a longer one is read this far
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|\Z)", re.S)
 
 
@@ -61,19 +63,22 @@ def _balanced_objects(text: str, opener: str = "{") -> list[str]:
 
 
 def _loads_forgiving(candidate: str) -> Any:
-    """json.loads, then Python-literal syntax (single quotes, True/None, trailing commas)."""
+    """JSON (size- and depth-bounded, hrm_agent.untrusted), then Python-literal syntax (single quotes,
+    True/None, trailing commas)."""
+    if json_depth_exceeds(candidate, 64):
+        raise ParseError("not valid JSON: nested deeper than 64 levels")
     try:
-        return json.loads(candidate)
-    except json.JSONDecodeError:
+        return load_json(candidate)
+    except UntrustedJSON:
         pass
     cleaned = re.sub(r",\s*([}\]])", r"\1", candidate)
     try:
-        return json.loads(cleaned)
-    except json.JSONDecodeError:
+        return load_json(cleaned)
+    except UntrustedJSON:
         pass
     pythonish = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", cleaned)))
     try:
-        return ast.literal_eval(pythonish)
+        return clean_value(ast.literal_eval(pythonish))
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
         raise ParseError(f"not valid JSON: {exc.__class__.__name__}") from None
 
@@ -82,6 +87,7 @@ def extract_json(text: str, *, expect: type = dict) -> Any:
     """The first JSON value of type `expect` in `text` (fenced, bare, or inside prose)."""
     if not text or not text.strip():
         raise ParseError("the answer was empty")
+    text = text[:MAX_REPLY_CHARS]
     opener = "{" if expect is dict else "["
     candidates: list[str] = [text.strip()]
     for _lang, body in _FENCE.findall(text):

@@ -436,7 +436,8 @@ class Check:
 _NUMBER_RE = re.compile(
     r"(?<![\w.])([-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+−]?\.\d+)(?:[eE]([-+]?\d+))?"
     r"(?:\s*/\s*(\d+)(?![\d.]))?")
-_ANSWER_RE = re.compile(r"answer\s*(?:is)?\s*[:=]", re.IGNORECASE)
+# `\s*(?:is\s*)?`, not `\s*(?:is)?\s*`: two unbounded runs over the same spaces backtrack quadratically
+_ANSWER_RE = re.compile(r"answer\s*(?:is\s*)?[:=]", re.IGNORECASE)
 
 
 def _after_answer_marker(text: str) -> str:
@@ -503,7 +504,8 @@ def check_exact(task: Task, answer: str | None) -> Check:
 
 
 def _defines(code: str, entry: str) -> bool:
-    return re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code or "", re.MULTILINE) is not None
+    # `[ \t]*` after `^`: `\s*` would rescan a run of blank lines from each of its line starts (quadratic)
+    return re.search(rf"^[ \t]*def[ \t]+{re.escape(entry)}[ \t]*\(", code or "", re.MULTILINE) is not None
 
 
 def candidate_code(task: Task, answer: str | None, events: list[dict[str, Any]]) -> str | None:

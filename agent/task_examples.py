@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _CALL_START = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(")
-_DEFINES = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.M)
+_DEFINES = re.compile(r"^[ \t]*def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.M)  # `[ \t]*`: linear on blank lines
 MAX_EXAMPLES = 8
 
 

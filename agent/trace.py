@@ -4,7 +4,10 @@ A viewer (`hrm agent show`, the dashboard) can follow a run live by re-reading t
 half-written last line (the writer is mid-flush) is skipped, never an error. A write that fails (disk
 full, read-only) is cut back to the last whole event and raises WriteError (exit 4). Texts longer than
 TEXT_LIMIT characters are stored cut, with their full length beside them, so a runaway model reply
-can never grow a trace to many MB. The schema is in docs/agent-trace.md.
+can never grow a trace to many MB. Lone surrogates (a RESULT of "\\ud800" decodes to one) are written as
+U+FFFD, so no text can make a write fail. `emit` is thread-safe, and `seal` ends the trace for good: the
+run's watchdog (hrm_agent.runner) writes the last events while a stuck step may still try to emit. The
+schema is in docs/agent-trace.md.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from hrm_agent.errors import AgentError
+from hrm_agent.untrusted import UntrustedJSON, clean, load_json
 from hrm_engine.writes import append_all, writing
 
 SCHEMA_VERSION = 1
@@ -46,14 +51,14 @@ def _scrub(value: Any) -> Any:
             if str(k).lower() in _SECRET_KEYS:
                 out[k] = "***"
             elif isinstance(v, str) and len(v) > TEXT_LIMIT:
-                out[k], out[f"{k}_chars"] = clip_text(v), len(v)
+                out[k], out[f"{k}_chars"] = clip_text(clean(v)), len(v)
             else:
                 out[k] = _scrub(v)
         return out
     if isinstance(value, (list, tuple)):
         return [_scrub(v) for v in value]
     if isinstance(value, str):
-        return clip_text(value)
+        return clip_text(clean(value))
     return value
 
 
@@ -70,22 +75,38 @@ class TraceWriter:
             self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the run
         self._t0 = time.monotonic()
         self._seq = 0
+        self.lock = threading.RLock()  # held for one whole event; the watchdog takes it too
+        self.sealed = False
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = {"seq": self._seq, "event": event, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                  "elapsed_s": round(time.monotonic() - self._t0, 3), **_scrub(fields)}
-        self._seq += 1
-        with writing(self.path):
-            append_all(self._fh, (json.dumps(record, ensure_ascii=False, default=repr) + "\n").encode())
-            if event in ("run_start", "run_end"):
-                os.fsync(self._fh.fileno())
+        """Append one event (nothing once sealed) and tell the listener; returns the record."""
+        fields = _scrub(fields)
+        with self.lock:
+            record = {"seq": self._seq, "event": event,
+                      "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                      "elapsed_s": round(time.monotonic() - self._t0, 3), **fields}
+            if self.sealed:
+                return record
+            self._seq += 1
+            line = clean(json.dumps(record, ensure_ascii=False, default=repr)) + "\n"  # repr() may hold one too
+            with writing(self.path):
+                append_all(self._fh, line.encode("utf-8"))
+                if event in ("run_start", "run_end"):
+                    os.fsync(self._fh.fileno())
         if self.listener is not None:
             self.listener(record)
         return record
 
+    def seal(self) -> None:
+        """No event is written after this one returns (the run has ended, or its watchdog ended it)."""
+        with self.lock:
+            self.sealed = True
+
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        with self.lock:
+            self.sealed = True
+            if not self._fh.closed:
+                self._fh.close()
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -118,7 +139,7 @@ def iter_trace(path: str | Path) -> Iterator[dict[str, Any]]:
             line = line.strip()
             if not line:
                 continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+            try:  # depth-bounded: `hrm agent show` may be pointed at any file
+                yield load_json(line, max_bytes=1 << 30, max_depth=200)
+            except UntrustedJSON:
                 raise AgentError(f"{p}:{lineno}: not a JSON event; is this an hrm agent trace?") from None
