@@ -188,12 +188,19 @@ def _package_dirs(name: str) -> list[str]:
     return [spec.origin] if spec.origin and os.path.isfile(spec.origin) else []
 
 
+def interpreter_links() -> list[tuple[str, str]]:
+    """(link, target) for each symlink hop from sys.executable to the real interpreter: made as symlinks in
+    the jail (cheaper than a bind mount each, and the interpreter sees the same paths as on the host)."""
+    chain = _link_chain(sys.executable)
+    return [(hop, os.readlink(hop)) for hop in chain[:-1]]
+
+
 def python_paths() -> list[str]:
-    """Host paths of the installation, bound read-only: the interpreter (every hop of its symlink chain),
+    """Host paths of the installation, bound read-only: the interpreter (the file its symlinks end at),
     the venv's pyvenv.cfg, the standard library with lib-dynload and the interpreter's shared libraries,
     the venv's site-packages, and hrm's own packages. Never sys.path as such: it holds the current
     directory under `python -m` and every PYTHONPATH folder, which are not the installation."""
-    paths = set(_link_chain(sys.executable))
+    paths = {_link_chain(sys.executable)[-1]}
     paths.update(os.path.join(p, "pyvenv.cfg") for p in (sys.prefix, sys.exec_prefix))
     base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix, "installed_base": sys.base_prefix,
             "installed_platbase": sys.base_exec_prefix}
@@ -258,14 +265,19 @@ def bwrap_argv(bwrap: str, extra_read: list[str], disk_bytes: int, root: bool, p
     for name in _ETC_FILES:
         argv += _mirror("/etc/" + name)
     binds = ro_binds(extra_read)
+    links = [(link, target) for link, target in interpreter_links()
+             if not _covered(link, ["/usr", *binds]) and link not in binds]
     made: set[str] = {"/", "/usr", "/etc"}
-    for p in binds:
+    for p in [*binds, *(link for link, _ in links)]:
         # bubblewrap would make missing parents 0700, which the unprivileged child could not traverse
         for parent in _ancestors(p):
-            if parent not in made:
+            if parent not in made and not _covered(parent, binds):
                 made.add(parent)
                 argv += ["--perms", "0755", "--dir", parent]
-        argv += ["--ro-bind", p, p]
+        if p in binds:
+            argv += ["--ro-bind", p, p]
+    for link, target in links:
+        argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(max(int(disk_bytes), 1 << 20)), "--tmpfs", WORK]
     if not any(_covered(p, ["/tmp"]) for p in binds):
@@ -282,7 +294,8 @@ def bwrap_argv(bwrap: str, extra_read: list[str], disk_bytes: int, root: bool, p
 
 def sandbox_exec_profile(work: str, extra_read: list[str]) -> str:
     """A deny-by-default Seatbelt profile: read the interpreter and allowed paths, write only `work`."""
-    reads = " ".join(f'(subpath "{p}")' for p in [*ro_binds(extra_read), "/usr", "/System", "/Library",
+    reads = " ".join(f'(subpath "{p}")' for p in [*ro_binds(extra_read), *(ln for ln, _ in interpreter_links()),
+                                                   "/usr", "/System", "/Library",
                                                    "/private/var/db/timezone", "/dev"])
     return ("(version 1)\n(deny default)\n(allow process-fork)\n"
             f'(allow process-exec (literal "{os.path.realpath(sys.executable)}"))\n'
