@@ -11,14 +11,15 @@ import statistics
 import time
 from typing import Callable
 
-from hrm_agent.sandbox import SandboxLimits, isolation, run_code
+from hrm_agent.sandbox import SandboxLimits, isolation, isolation_for, run_code
 
 
 def modes() -> dict[str, SandboxLimits]:
-    """The modes this machine can run: the OS boundary where it exists, and the weak process mode."""
+    """The modes this machine can run, by name (sandbox_modes): the OS boundary where it exists, and the
+    weak process mode."""
     out = {}
     if isolation().strong:
-        out[isolation().kind] = SandboxLimits()
+        out[isolation_for(SandboxLimits()).mode] = SandboxLimits()
     out["process (weak)"] = SandboxLimits(isolation="process", allow_weak=True)
     return out
 

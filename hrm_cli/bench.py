@@ -253,5 +253,5 @@ def bench_sandbox_cmd(
         return
     console.print(f"[bold]isolation[/]  {result['isolation']}", highlight=False)
     for name, row in result["modes"].items():
-        console.print(f"{name:>16}  median {row['median_ms']:.1f} ms  (min {row['min_ms']:.1f}, max "
+        console.print(f"{name:>18}  median {row['median_ms']:.1f} ms  (min {row['min_ms']:.1f}, max "
                       f"{row['max_ms']:.1f})", highlight=False)
