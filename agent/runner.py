@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +15,8 @@ from hrm_agent.outcome import REASONS
 from hrm_agent.prompts import load_prompts
 from hrm_agent.session import Budget, Session
 from hrm_agent.trace import TraceWriter, new_run_id
+from hrm_agent.untrusted import clean_value
+from hrm_agent.watchdog import GRACE_S, Watchdog
 from hrm_engine.runs import write_json_atomic
 
 
@@ -80,10 +83,74 @@ def _text(value: Any) -> str | None:
     return repr(value)[:2000]
 
 
+class _RunEnd:
+    """The one place a run ends: the final events, run_end and result.json, written once, by whichever of
+    the run itself and its watchdog (hrm_agent.watchdog) gets there first."""
+
+    def __init__(self, run_dir: Path, trace: TraceWriter, session: Session, head: dict[str, Any], t0: float) -> None:
+        self.run_dir, self.trace, self.session, self.head, self.t0 = run_dir, trace, session, head, t0
+        self._lock = threading.Lock()
+        self.result: dict[str, Any] | None = None
+        self.by_watchdog = False
+
+    def finish(self, outcome: dict[str, Any], model: str) -> dict[str, Any] | None:
+        """Write the run's outcome; None when the watchdog has ended the run already."""
+        with self._lock:
+            if self.result is not None:
+                return None
+            final = outcome.get("final") or None  # the controller's judged answer (hrm_agent.outcome)
+            reason = "" if final else (outcome.get("reason") or "no_successful_code")
+            detail = "" if final else (outcome.get("reason_detail") or REASONS.get(reason, ""))
+            self.result = self._write(outcome, final, reason, detail, model)
+            return self.result
+
+    def hang(self, wall_s: float, grace_s: float) -> dict[str, Any] | None:
+        """The watchdog's end: verdict timeout with what the run had done; None when the run ended first."""
+        with self._lock:
+            if self.result is not None:
+                return None
+            detail = (f"a step of the run did not return within its wall-clock limit of {wall_s:g} s "
+                      f"(+{grace_s:g} s): the watchdog ended it")
+            self.by_watchdog = True
+            with self.trace.lock:  # a stuck step may be mid-emit on another thread: the watchdog's events follow
+                self.session.fail("timeout", detail)
+                self.result = self._write({"stop_reason": "timeout", "rounds": None}, None, "timeout", detail,
+                                          self.head["model"])
+            return self.result
+
+    def _write(self, outcome: dict[str, Any], final: str | None, reason: str, detail: str,
+               model: str) -> dict[str, Any]:
+        s, trace = self.session, self.trace
+        status = "answered" if final else "no_answer"
+        trace.emit("final", answer=final, status=status, reason=reason, reason_detail=detail,
+                   candidate=_text(outcome.get("candidate")), answer_format=outcome.get("answer_format"))
+        result = clean_value({
+            **self.head, "model": model, "final": final, "status": status, "reason": reason,
+            "reason_detail": detail, "candidate": _text(outcome.get("candidate")),
+            "answer_format": outcome.get("answer_format"), "stop_reason": outcome.get("stop_reason"),
+            "rounds": outcome.get("rounds"), "plan": outcome.get("plan"), "model_calls": s.model_calls,
+            "code_runs": s.code_runs, "example_checks": s.example_checks, "examples_failed": s.examples_failed,
+            "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+            "wall_s": round(time.monotonic() - self.t0, 3), "failures": [f.to_dict() for f in list(s.failures)],
+            "trace": str(trace.path),
+        })
+        trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace", "candidate")})
+        trace.seal()  # a step still running after the watchdog's end writes nothing more
+        write_json_atomic(self.run_dir / "result.json", result)
+        return result
+
+
 def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None = None,
               backend: Backend | None = None, run_id: str | None = None,
-              listener: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run `task` with the controller in `cfg`; returns the result dict also written to result.json."""
+              listener: Callable[[dict[str, Any]], None] | None = None, hard_exit: bool = False,
+              on_timeout: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run `task` with the controller in `cfg`; returns the result dict also written to result.json.
+
+    A step that has not returned by the run's deadline plus hrm_agent.watchdog.GRACE_S is ended by the
+    watchdog: verdict `timeout`, the trace's run_end and result.json written, `on_timeout(result)` called;
+    with `hard_exit` (the CLI) the process then exits with status 1. In process (bench, tests) the watchdog
+    writes the result and this call returns it once the stuck step returns.
+    """
     if not task or not task.strip():
         raise AgentError("the task is empty: pass the task text, e.g. hrm agent run \"What is 17 * 23?\"")
     name = controller_name(cfg["controller"])
@@ -117,32 +184,30 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
                           demos=DemoBank(prompts, demo_count({**cfg, "backend": backend.name})),
                           reply_grammars=bool(cfg.get("reply_grammars", True)),
                           t0=t0)
+        end = _RunEnd(run_dir, trace, session, {"run_id": run_id, "task": task, "controller": cfg["controller"],
+                                                "backend": backend.name, "model": model}, t0)
+
+        def hang() -> bool:
+            result = end.hang(budget.wall_s, GRACE_S)
+            if result is not None and on_timeout is not None:
+                on_timeout(result)
+            return result is not None
+
         error = None
-        try:
-            outcome = controller(session, task, context)
-        except BackendError as exc:
-            session.fail("backend_error", str(exc))
-            outcome, error = {"rounds": 0, "stop_reason": "backend_error", "final": None, "reason": "backend_error",
-                              "reason_detail": f"the model backend failed: {exc}"}, exc
-        final = outcome.get("final") or None  # the controller's judged answer (hrm_agent.outcome)
-        status = "answered" if final else "no_answer"
-        reason = "" if final else (outcome.get("reason") or "no_successful_code")
-        detail = "" if final else (outcome.get("reason_detail") or REASONS.get(reason, ""))
-        trace.emit("final", answer=final, status=status, reason=reason, reason_detail=detail,
-                   candidate=_text(outcome.get("candidate")), answer_format=outcome.get("answer_format"))
-        result = {
-            "run_id": run_id, "task": task, "controller": cfg["controller"], "backend": backend.name,
-            "model": backend.model, "final": final, "status": status, "reason": reason, "reason_detail": detail,
-            "candidate": _text(outcome.get("candidate")), "answer_format": outcome.get("answer_format"),
-            "stop_reason": outcome.get("stop_reason"), "rounds": outcome.get("rounds"),
-            "plan": outcome.get("plan"), "model_calls": session.model_calls, "code_runs": session.code_runs,
-            "example_checks": session.example_checks, "examples_failed": session.examples_failed,
-            "prompt_tokens": session.prompt_tokens, "completion_tokens": session.completion_tokens,
-            "wall_s": round(time.monotonic() - t0, 3), "failures": [f.to_dict() for f in session.failures],
-            "trace": str(trace.path),
-        }
-        trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace", "candidate")})
-    write_json_atomic(run_dir / "result.json", result)
+        with Watchdog(t0 + budget.wall_s, hang, hard_exit=hard_exit, stacks=run_dir / "watchdog-stacks.txt"):
+            try:
+                outcome = controller(session, task, context)
+            except BackendError as exc:
+                session.fail("backend_error", str(exc))
+                outcome, error = {"rounds": 0, "stop_reason": "backend_error", "final": None,
+                                  "reason": "backend_error", "reason_detail": f"the model backend failed: {exc}"}, exc
+            result = end.finish(outcome, str(backend.model))
+        if result is None:  # the watchdog ended the run while the step was stuck; it has written the result
+            if hard_exit:
+                threading.Event().wait()  # the watchdog exits the process
+            result = end.result
+            error = None
+    assert result is not None
     if error is not None and not session.model_calls:
         raise error  # the backend never answered: a one-line error and exit 3 for the user
     return result

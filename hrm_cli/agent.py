@@ -48,26 +48,48 @@ def agent_config(file: Optional[Path], overrides: list[str], **options: Any) -> 
 
 
 def _verbose_listener(record: dict[str, Any]) -> None:
-    from hrm_cli.console import err_console
+    """`--verbose`: one line per step on stderr; everything the model, server or code wrote goes through
+    `shown` (controls written out, markup escaped)."""
+    from hrm_cli.console import err_console, shown
 
     ev = record["event"]
     t = f"[dim]{record['elapsed_s']:7.1f}s[/]"
     if ev == "model_call":
-        err_console.print(f"{t} [cyan]{record['role']}[/] {record['completion_tokens']} tokens in "
+        err_console.print(f"{t} [cyan]{shown(record['role'])}[/] {record['completion_tokens']} tokens in "
                           f"{record['latency_s']:.1f}s", highlight=False)
     elif ev == "plan":
-        err_console.print(f"{t} [bold]plan[/] round {record['round']}: {' | '.join(record['subgoals'])}",
-                          highlight=False)
+        err_console.print(f"{t} [bold]plan[/] round {record['round']}: "
+                          f"{' | '.join(shown(s) for s in record['subgoals'])}", highlight=False)
     elif ev == "subgoal_start":
-        err_console.print(f"{t} [bold]subgoal {record['index']}[/]: {record['subgoal']}", highlight=False)
+        err_console.print(f"{t} [bold]subgoal {record['index']}[/]: {shown(record['subgoal'])}", highlight=False)
     elif ev == "exec":
-        status = "[green]ok[/]" if record["ok"] else f"[red]{record['exit_reason']}[/]"
-        err_console.print(f"{t} exec {status} {record.get('result_repr') or record.get('error') or ''}"[:300],
-                          highlight=False)
+        status = "[green]ok[/]" if record["ok"] else f"[red]{shown(record['exit_reason'])}[/]"
+        detail = str(record.get("result_repr") or record.get("error") or "")[:280]
+        err_console.print(f"{t} exec {status} {shown(detail)}", highlight=False)
     elif ev == "critique":
-        err_console.print(f"{t} [bold]critic[/]: {record['action']} - {record.get('reason', '')}", highlight=False)
+        err_console.print(f"{t} [bold]critic[/]: {shown(record['action'])} - {shown(record.get('reason', ''))}",
+                          highlight=False)
     elif ev == "failure":
-        err_console.print(f"{t} [yellow]{record['category']}[/] {record['detail']}", highlight=False)
+        err_console.print(f"{t} [yellow]{shown(record['category'])}[/] {shown(record['detail'])}", highlight=False)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    """The answer on stdout (or why there is none on stderr) and the run's totals; model and server text
+    shown with its control characters written out."""
+    from hrm_agent.untrusted import visible
+    from hrm_cli.console import console, err_console, shown
+
+    if result["final"] is not None:
+        console.print(visible(result["final"]), highlight=False, markup=False)
+    else:
+        err_console.print(f"[bold yellow]no answer[/] ({shown(result['reason'])}): {shown(result['reason_detail'])}",
+                          highlight=False)
+    cats = ", ".join(sorted({f["category"] for f in result["failures"]})) or "none"
+    rounds = "?" if result["rounds"] is None else result["rounds"]
+    err_console.print(f"[dim]{result['controller']} on {result['backend']}:{shown(Path(str(result['model'])).name)}  "
+                      f"{result['status']} ({result['reason'] or result['stop_reason']})  rounds {rounds}  "
+                      f"calls {result['model_calls']}  tokens {result['prompt_tokens']}+{result['completion_tokens']}"
+                      f"  {result['wall_s']:.1f}s  failures: {cats}\ntrace: {shown(result['trace'])}[/]", highlight=False)
 
 
 @app.command("run")
@@ -110,7 +132,7 @@ def run_cmd(
       hrm agent run "What is 17 * 23?" demos=0 reply_grammars=false   # the local model without worked examples or grammars
     """
     from hrm_agent.runner import run_agent
-    from hrm_cli.console import console, err_console, print_json
+    from hrm_cli.console import err_console, print_json
 
     cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,
                        adapter=adapter,
@@ -141,23 +163,18 @@ def run_cmd(
         for f in listeners:
             f(record)
 
-    with status if status is not None else contextlib.nullcontext():
-        result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id, listener=listener if listeners else None)
-    if as_json:
-        print_json(result)
-    else:
-        if result["final"] is not None:
-            console.print(result["final"], highlight=False, markup=False)
-        else:
-            from rich.markup import escape
+    def show(result: dict[str, Any]) -> None:
+        print_json(result) if as_json else _print_result(result)
 
-            err_console.print(f"[bold yellow]no answer[/] ({result['reason']}): {escape(result['reason_detail'])}",
-                              highlight=False)
-        cats = ", ".join(sorted({f["category"] for f in result["failures"]})) or "none"
-        err_console.print(f"[dim]{result['controller']} on {result['backend']}:{Path(str(result['model'])).name}  "
-                          f"{result['status']} ({result['reason'] or result['stop_reason']})  rounds {result['rounds']}  "
-                          f"calls {result['model_calls']}  tokens {result['prompt_tokens']}+{result['completion_tokens']}"
-                          f"  {result['wall_s']:.1f}s  failures: {cats}\ntrace: {result['trace']}[/]", highlight=False)
+    def on_timeout(result: dict[str, Any]) -> None:  # the watchdog's end: printed, then the process exits 1
+        if status is not None:
+            status.__exit__(None, None, None)
+        show(result)
+
+    with status if status is not None else contextlib.nullcontext():
+        result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id, listener=listener if listeners else None,
+                           hard_exit=True, on_timeout=on_timeout)
+    show(result)
     if result["final"] is None:
         raise typer.Exit(1)
 

@@ -1,4 +1,7 @@
-"""Rendering agent traces as a rich tree (used by `hrm agent show`; the dashboard reuses it)."""
+"""Rendering agent traces as a rich tree (used by `hrm agent show`; the dashboard reuses it).
+
+Every string of every event went through hrm_agent.untrusted.visible first: model replies, code, RESULTs
+and server messages reach the terminal with their control characters and escape sequences written out."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
 from rich.tree import Tree
+
+from hrm_agent.untrusted import visible_value
 
 
 def _short(text: Any, limit: int, full: bool) -> str:
@@ -20,6 +25,7 @@ def _short(text: Any, limit: int, full: bool) -> str:
 
 def trace_tree(events: list[dict[str, Any]], full: bool = False) -> Tree:
     """Plan -> subgoals -> calls/code/results, then critique, failures and the final answer."""
+    events = [visible_value(e) for e in events]
     start = next((e for e in events if e["event"] == "run_start"), {})
     root = Tree(Text.assemble(("run ", "bold"), str(start.get("run_id", "?")), "  ",
                               (f"{start.get('controller', '?')} on {start.get('backend', '?')}", "cyan"),

@@ -14,6 +14,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def shown(text: Any) -> str:
+    """Text from a model, a server or model-written code, ready for a rich markup string: control characters
+    and escape sequences written out visibly (hrm_agent.untrusted.visible) and markup escaped, so that only
+    hrm's own styling reaches the terminal. Pass `visible(text)` instead where the text goes in a rich `Text`."""
+    from rich.markup import escape
+
+    from hrm_agent.untrusted import visible
+
+    return escape(visible(text))
+
+
 def print_json(data: Any) -> None:
     """One JSON document on stdout, nothing else (for `--json`)."""
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")

@@ -2,6 +2,9 @@
 
 The nesting follows the controller: plan -> subgoal -> model call -> code -> execution, then the
 critique, the final answer and the totals. Each node keeps its event; `event_detail` renders it.
+Events are kept as hrm_agent.untrusted.visible made them: what a model, a server or model code wrote
+reaches the terminal with its control characters and escape sequences written out, and only as rich
+`Text` (never parsed as markup).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
+
+from hrm_agent.untrusted import visible_value
 
 Node = TreeNode[dict[str, Any]]
 
@@ -54,6 +59,7 @@ class TraceTree:
 
     def add(self, e: dict[str, Any]) -> Node | None:
         """Place one event; returns the node made for it (None when it only updated a node)."""
+        e = visible_value(e)
         self.count += 1
         ev = e.get("event")
         root = self.tree.root
@@ -217,6 +223,7 @@ def event_detail(e: dict[str, Any]) -> RenderableType:
     """Everything a node's event holds, readable: prompts and responses, code, outputs, timing, tokens."""
     if not e:
         return Text("waiting for the trace's first event…", style="italic")
+    e = visible_value(e)
     ev = e.get("event", "?")
     clock = str(e.get("time", ""))[11:23]  # HH:MM:SS.mmm of the ISO time (UTC)
     head = _facts([("event", f"{ev}  #{e.get('seq', '?')}"), ("at", f"+{e.get('elapsed_s', '?')} s  {clock}")])
