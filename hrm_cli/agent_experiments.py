@@ -155,10 +155,13 @@ def comparison_table(summary: dict) -> Any:
 
     from hrm_agent.report import comparison_rows
 
+    from hrm_cli.console import shown
+
     header, rows = comparison_rows(summary)
     done = f"{summary['items_done']}/{summary['items_total']} items"
-    table = Table(title=f"hrm agent bench: {summary['suite']} on {summary['backend']}:{Path(str(summary['model'])).name}"
-                        f" ({done})")
+    # the model's name may be a server's words (the server's default model): controls written out
+    table = Table(title=f"hrm agent bench: {shown(summary['suite'])} on {summary['backend']}:"
+                        f"{shown(Path(str(summary['model'])).name)} ({done})")
     for i, col in enumerate(header):
         table.add_column(col, justify="left" if i == 0 else "right", style="bold" if i == len(header) - 1 and
                          summary.get("comparison") else None)

@@ -69,7 +69,7 @@ def _render(result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
             highlight=False,
         )
     console.print(
-        f"[dim]{result['backend']}:{Path(str(result['model'])).name}  embedding {result['embedding']}  "
+        f"[dim]{result['backend']}:{_escape(Path(str(result['model'])).name)}  embedding {result['embedding']}  "
         f"{result['kernel']} + {result['acquisition']}  seed {result['seed']}  {result['wall_s']:.1f}s\n"
         f"run: {result['run_dir']}[/]",
         highlight=False,
@@ -77,9 +77,10 @@ def _render(result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    """A candidate (the model's words) for a markup string: controls written out, markup escaped."""
+    from hrm_cli.console import shown
 
-    return escape(text)
+    return shown(text)
 
 
 def _listener(record: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from hrm_cli.console import err_console
 from hrm_cli.help_text import reflow_app
 from hrm_engine import backend
 from hrm_engine import writes
+from hrm_agent.untrusted import visible
 from hrm_engine.errors import HRMError
 
 # Click's base error class, whether Typer uses the click package or (Typer >= 0.20) its own copy of it.
@@ -109,8 +110,9 @@ def main() -> None:
     except typer.Abort:
         err_console.print("aborted", highlight=False)
         sys.exit(1)
-    except HRMError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except HRMError as exc:  # as Text, controls written out: a message may quote a server's or a model's words
+        err_console.print(Text.assemble(("error:", "bold red"), " ", visible(str(exc))), highlight=False,
+                          soft_wrap=True)
         sys.exit(exc.exit_code)
     except OSError as exc:  # a write no layer wrapped: still one line naming it, exit 4 (engine/writes.py)
         if exc.errno not in writes.WRITE_ERRNOS:
