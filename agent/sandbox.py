@@ -5,9 +5,9 @@ otherwise. The boundary is what the kernel enforces (sandbox_launch.py): on Linu
 namespaces, a read-only view of only what Python needs, a private size-limited tmpfs as the only
 writable place, a seccomp filter (sandbox_seccomp.py), and a cgroup bounding memory and processes where
 one can be made (sandbox_cgroup.py); where none can, the filter keeps the code to one process, so that
-RLIMIT_AS still bounds all of it (sandbox_modes.py names the modes by what they guarantee). Where that boundary cannot be set up
-(no bubblewrap or user namespaces, macOS), `run_code` refuses unless the caller accepts the weaker mode
-with `allow_weak=True`.
+RLIMIT_AS still bounds all of it (sandbox_modes.py names the modes by what they guarantee). Where that
+boundary cannot be set up (no bubblewrap or user namespaces, macOS), `run_code` refuses unless the
+caller accepts the weaker mode with `allow_weak=True`.
 
 Inside, an audit hook (sandbox_child.py) is only the friendly first line: it turns naive attempts into
 one clear message and ends the child with a known status. The verdict is decided here, from what this

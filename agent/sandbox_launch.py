@@ -1,13 +1,13 @@
 """How the sandboxed child is started: which isolation this machine gives, and the command line for it.
 
 Linux, the boundary: bubblewrap (`bwrap`, Debian/Ubuntu package `bubblewrap`) puts the child in new
-PID, network, IPC, UTS and cgroup namespaces, with a root that is an empty read-only tmpfs holding only
+PID, network, IPC, UTS and cgroup namespaces, with a root that is an empty read-only tmpfs holding
 read-only binds of the installation only (/usr, the interpreter and its standard library, the
 virtualenv's site-packages, hrm's own packages, and the paths a caller allows: never the current
 directory, PYTHONPATH folders or other sys.path entries; for an editable install only the package
-folders, not the repository with its .env and .git), a fresh /proc of its own PID namespace, a minimal /dev, and one writable place:
-a tmpfs of `disk_mb` at /sandbox, also the working directory, $HOME and $TMPDIR (so total disk use is
-bounded, not per file). No $HOME, /root, host /tmp or /dev/shm is visible. A seccomp filter
+folders, not the repository with its .env and .git), a fresh /proc of its own PID namespace, a minimal
+/dev, and one writable place: a tmpfs of `disk_mb` at /sandbox, also the working directory, $HOME and
+$TMPDIR (so total disk use is bounded, not per file). No $HOME, /root, host /tmp or /dev/shm is visible. A seccomp filter
 (sandbox_seccomp.py) refuses the calls that could undo this. As a normal user bwrap also makes a user
 namespace (and forbids nested ones); as root it makes none and the child runs as an unprivileged uid
 through `setpriv` with every capability dropped, because a uid 0 mapped from root would still own the

@@ -103,7 +103,8 @@ def _rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
-def _run_measured(argv: list[str], stdin: str, env: dict, cwd: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+def _run_measured(argv: list[str], stdin: str, env: dict, cwd: str,
+                  timeout: float) -> tuple[subprocess.CompletedProcess, float]:
     """Run `argv` and sample the resident memory of everything below it every 20 ms: (result, peak MiB)."""
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=cwd)
@@ -125,7 +126,7 @@ def _run_measured(argv: list[str], stdin: str, env: dict, cwd: str, timeout: flo
     return subprocess.CompletedProcess(argv, proc.returncode, out, err), peak[0]
 
 
-def _scratch(tmp_path: Path) -> Path:
+def _scratch() -> Path:
     """A folder the normal user owns (the test's own tmp_path is root's 0700)."""
     import tempfile
 
@@ -137,10 +138,10 @@ def _scratch(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def scratch(tmp_path):
+def scratch():
     import shutil
 
-    path = _scratch(tmp_path)
+    path = _scratch()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

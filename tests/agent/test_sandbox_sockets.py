@@ -10,7 +10,6 @@ test_sandbox_escapes.test_no_network_reaches_the_host).
 
 from __future__ import annotations
 
-import errno
 import socket
 import sys
 

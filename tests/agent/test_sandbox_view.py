@@ -89,7 +89,7 @@ def test_pythonpath_and_working_folders_are_not_in_the_jail(started, secrets):
     for path, text in secret.items():
         assert text not in blob, f"{path} was readable in the jail"
         assert "No such file or directory" in res["result"][path]["err"], res["result"][path]
-    assert f"allowed-" in res["result"][str(allowed / "data.txt")]["out"]  # the attack does read what it sees
+    assert "allowed-" in res["result"][str(allowed / "data.txt")]["out"]  # the attack does read what it sees
     assert res["sys_path"] and not any(p in (str(pp), str(cwd), "") for p in res["sys_path"]), res["sys_path"]
 
 
