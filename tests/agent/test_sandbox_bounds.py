@@ -137,6 +137,24 @@ def _scratch() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def normal_user_mode(tmp_path_factory) -> str:
+    """The sandbox mode a normal user gets here; skips where that user gets no OS boundary at all (user
+    namespaces switched off for unprivileged users), since then no run happens to measure."""
+    probe = "from hrm_agent.sandbox import isolation; i = isolation(); print(i.mode if i.strong else '')"
+    out = subprocess.run(as_normal_user([sys.executable, "-c", probe], str(tmp_path_factory.mktemp("probe"))),
+                         capture_output=True, text=True, env=_env(Path("/")), cwd="/", timeout=60)
+    if out.returncode != 0 or not out.stdout.strip():
+        pytest.skip(f"a normal user gets no OS sandbox here: {out.stderr.strip()[-300:] or 'no user namespaces'}")
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def without_cgroup(normal_user_mode) -> None:
+    if normal_user_mode != sandbox_modes.ONE_PROCESS:
+        pytest.skip(f"the normal user here has a delegated cgroup ({normal_user_mode}): the tree bound is the cgroup's")
+
+
 @pytest.fixture
 def scratch():
     import shutil
@@ -150,12 +168,12 @@ def _env(home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "NO_COLOR": "1", "LANG": "C.UTF-8"}
 
 
-def test_a_normal_user_cannot_hold_more_than_the_limit_in_many_processes(scratch, tmp_path):
+def test_a_normal_user_cannot_hold_more_than_the_limit_in_many_processes(normal_user_mode, scratch, tmp_path):
     argv = as_normal_user([sys.executable, "-c", DRIVER], str(tmp_path))
     proc, peak = _run_measured(argv, ATTACK, _env(scratch), str(scratch), timeout=90)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(proc.stdout)
-    assert res["bounds"]["tree_bounded"] is True
+    assert res["bounds"]["tree_bounded"] is True and res["mode"] == normal_user_mode
     if res["mode"] == sandbox_modes.ONE_PROCESS:  # no delegated cgroup: the filter keeps it to one process
         assert "PermissionError" in res["stdout"] and "memfd:PermissionError" in res["stdout"], res
     else:
@@ -164,7 +182,7 @@ def test_a_normal_user_cannot_hold_more_than_the_limit_in_many_processes(scratch
     assert peak <= MEMORY_MB + SLACK_MB, f"{peak:.0f} MiB resident under a {MEMORY_MB} MiB limit"
 
 
-def test_the_mode_without_a_cgroup_is_named_and_bounded_in_doctor(scratch, tmp_path):
+def test_the_mode_without_a_cgroup_is_named_and_bounded_in_doctor(without_cgroup, scratch, tmp_path):
     out = subprocess.run(as_normal_user([HRM, "doctor", "--json", "--no-compare"], str(tmp_path)),
                          capture_output=True, text=True, env=_env(scratch), cwd=str(scratch), timeout=180)
     report = json.loads(out.stdout)
@@ -186,7 +204,8 @@ def test_doctor_names_this_hosts_mode_and_bounds():
             f"512 MiB for the whole process tree, tmpfs files included (cgroup {iso.cgroup})"
 
 
-def test_through_agent_run_a_normal_user_without_cgroup_stays_bounded(fake_llm, scratch, tmp_path):
+def test_through_agent_run_a_normal_user_without_cgroup_stays_bounded(without_cgroup, fake_llm, scratch,
+                                                                        tmp_path):
     fake_llm.script([], default="```python\n" + ATTACK + "\n```")
     runs = scratch / "runs"
     argv = as_normal_user([HRM, "agent", "run", "What is 2 + 2? Return exactly: 'Answer: <n>'", "--controller",
