@@ -63,7 +63,9 @@ class Objective(Protocol):
 # -- answer parsing shared by both objectives --------------------------------------------------------
 
 _BULLET = re.compile(r"^\s*(?:[-*•>]+|\(?\d{1,3}[.):]|[a-zA-Z][.)])\s+")
-_LABEL = re.compile(r"^\s*(?:candidate|guess|answer|word|expression|solution)\s*\d*\s*[:=-]\s*", re.I)
+# `\s*(?:\d+\s*)?`, not `\s*\d*\s*`: two runs over the same spaces backtrack quadratically on model text
+# (`answer` and 20,000 spaces took 10 s)
+_LABEL = re.compile(r"^\s*(?:candidate|guess|answer|word|expression|solution)\s*(?:\d+\s*)?[:=-]\s*", re.I)
 
 
 def _clean_line(line: str) -> str:
@@ -118,7 +120,8 @@ class WordSimilarity:
                     words.append(part)
                 elif part and " " in part:
                     # "ocean - because ..." or "ocean (the sea)": keep a leading word before a separator
-                    head = re.split(r"\s+[-–:(]\s*|\s*\(", part)[0].strip(" .!?\"'")
+                    # each whitespace run tried from its start only (`(?<!\s)`): linear, not quadratic
+                    head = re.split(r"(?<!\s)\s+[-–:(]\s*|(?<!\s)\s*\(", part)[0].strip(" .!?\"'")
                     if head != part and _WORD.match(head) and head not in _STOP:
                         words.append(head)
         return _unique(words)

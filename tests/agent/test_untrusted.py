@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hrm_agent import outcome, parsing, suites, task_examples
+from hrm_agent import objectives, outcome, parsing, suites, task_examples
 from hrm_agent.untrusted import UntrustedJSON, clean, clean_value, json_depth_exceeds, load_json, visible, visible_value
 
 BOUND_S = 2.0  # generous: each case takes milliseconds; a super-linear parser takes minutes to hours
@@ -36,6 +36,8 @@ ADVERSARIAL = {
     "def-blank-lines": "\n" * 50_000 + "def" + " " * 50_000,
     "calls": "f(" * 50_000,
     "listing": "1. " + " ->" * 33_000,
+    "label-spaces": "answer" + " " * 100_000 + "x",
+    "dash-runs": "sea" + " -" * 50_000 + "x",
 }
 FORMATS = ["Answer: <v>", "<a>, <b>, <c>", "Answer: <a> and <b> kg.", "<v>"]
 
@@ -64,6 +66,8 @@ def test_every_parser_of_untrusted_text_is_fast_on_adversarial_input(name):
     _quick(task_examples.defined_functions, text)
     _quick(suites.parse_number, text)
     _quick(suites.normalize_exact, text)
+    _quick(objectives.WordSimilarity("ocean").extract, text)  # hrm agent optimize: proposals in the reply
+    _quick(objectives.ExpressionFit([1.0], [2.0]).extract, text)
     _quick(load_json, text)
     _quick(visible, text)
 
