@@ -80,7 +80,7 @@ def _print_result(result: dict[str, Any]) -> None:
     from hrm_cli.console import console, err_console, shown
 
     if result["final"] is not None:
-        console.print(visible(result["final"]), highlight=False, markup=False)
+        console.print(visible(result["final"]), highlight=False, markup=False, emoji=False)
     else:
         err_console.print(f"[bold yellow]no answer[/] ({shown(result['reason'])}): {shown(result['reason_detail'])}",
                           highlight=False)
