@@ -154,6 +154,8 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SuiteError(f"{path}: not UTF-8 text (a binary or damaged file); a suite is a YAML file") from None
     except OSError as exc:
         raise SuiteError(f"cannot read suite file {path}: {exc.strerror or exc}") from None
     try:

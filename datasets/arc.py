@@ -17,6 +17,7 @@ evaluation can map predictions back (`inverse_transform`).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -59,15 +60,17 @@ def to_grid(value: Any, where: str) -> np.ndarray:
         raise DatasetError(f"{where}: a grid must be a non-empty list of rows")
     if len({len(r) for r in value}) != 1 or not value[0]:
         raise DatasetError(f"{where}: rows of different lengths (the grid is not rectangular)")
-    try:
-        arr = np.array(value, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{where}: cells must be integers 0..9") from None
-    if arr.shape[0] > CANVAS or arr.shape[1] > CANVAS:
-        raise DatasetError(f"{where}: grid {arr.shape[0]}x{arr.shape[1]} is larger than 30x30")
-    if arr.min() < 0 or arr.max() > 9:
-        raise DatasetError(f"{where}: colour {int(arr.max() if arr.max() > 9 else arr.min())} is outside 0..9")
-    return arr.astype(np.uint8)
+    if len(value) > CANVAS or len(value[0]) > CANVAS:
+        raise DatasetError(f"{where}: grid {len(value)}x{len(value[0])} is larger than 30x30")
+    for r, row in enumerate(value):
+        for c, cell in enumerate(row):
+            # JSON integers only: numpy would read 1.7 as 1, true as 1 and the string "١" (Arabic-Indic one) as 1
+            if type(cell) is not int or not 0 <= cell <= 9:
+                shown = json.dumps(cell, ensure_ascii=True)
+                shown = shown if len(shown) <= 24 else shown[:21] + "..."
+                raise DatasetError(f"{where}: cell {shown} at row {r}, column {c} is not a colour; cells are the "
+                                   f"integers 0..9")
+    return np.array(value, dtype=np.uint8)
 
 
 def encode(inp: np.ndarray, out: np.ndarray, offset: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:

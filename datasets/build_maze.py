@@ -40,6 +40,9 @@ def build_maze(output: Path, *, size: int = 30, count: int = 1000, test_count: i
         raise DatasetError(f"--on-invalid must be skip or fail, got {on_invalid!r}")
     if size < 5 or size > 64:
         raise DatasetError(f"--size {size} is out of range; use 5..64")
+    if test_csv is not None and train_csv is None:
+        raise DatasetError(f"--test-csv {test_csv} needs --train-csv as well (without both, the generator builds "
+                           f"the data and --test-csv would be ignored)")
     started = time.perf_counter()
     with DatasetWriter(output, force=force) as writer:
         skipped: list[str] = []

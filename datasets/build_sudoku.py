@@ -131,6 +131,9 @@ def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count
         raise DatasetError("--count, --test-count and --num-aug must not be negative")
     if on_invalid not in ("skip", "fail"):
         raise DatasetError(f"--on-invalid must be skip or fail, got {on_invalid!r}")
+    if test_csv is not None and train_csv is None:
+        raise DatasetError(f"--test-csv {test_csv} needs --train-csv as well (without both, the generator builds "
+                           f"the data and --test-csv would be ignored)")
     started = time.perf_counter()
     with DatasetWriter(output, force=force) as writer:
         skipped: list[str] = []

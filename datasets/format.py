@@ -170,22 +170,55 @@ def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[Dataset
         arrays = {}
         for name in ARRAY_FIELDS:
             path = root / split / f"{set_name}__{name}.npy"
-            try:
-                arrays[name] = np.load(path, mmap_mode="r" if mmap and name in ("inputs", "labels") else None)
-            except (OSError, ValueError) as exc:
-                problem = "not a NumPy .npy array (damaged, or another format)" if "pickled" in str(exc) else exc
-                raise DatasetError(f"cannot read {path}: {problem}") from None
+            arrays[name] = load_npy(path, mmap=mmap and name in ("inputs", "labels"))
         sets[set_name] = SplitArrays(**arrays)
         sets[set_name].validate(meta, f"{root}/{split}/{set_name}")
     check_groups(sets, meta, root / split / "dataset.json")
     return meta, sets
 
 
-def load_identifiers(root: str | Path) -> list[str]:
-    from hrm_engine.run_files import read_json
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """One `.npy` array (memory-mapped with `mmap`); a missing, empty, truncated or foreign file is one line naming it.
+
+    NumPy raises EOFError for an empty file, which click would turn into a bare `aborted`.
+    """
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise DatasetError(f"cannot read {path}: the file is missing; {_REBUILD}") from None
+    except EOFError:
+        raise DatasetError(f"cannot read {path}: the file is empty; {_REBUILD}") from None
+    except ValueError as exc:
+        text = str(exc)
+        if "pickled" in text:
+            problem = "not a NumPy .npy array (damaged, or another format)"
+        elif any(s in text for s in ("EOF", "mmap length", "Failed to read all data", "cannot reshape")):
+            problem = "truncated (shorter than its header says; a write was cut off?)"
+        else:
+            problem = f"not a readable .npy array ({text.splitlines()[0] if text else type(exc).__name__})"
+        raise DatasetError(f"cannot read {path}: {problem}; {_REBUILD}") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+_REBUILD = "rebuild the dataset with `hrm data build`"
+
+
+def load_identifiers(root: str | Path, num_puzzle_identifiers: int | None = None) -> list[str]:
+    """identifiers.json: puzzle id -> name, a list of strings (["<blank>"] when absent).
+
+    With `num_puzzle_identifiers` (from dataset.json), the list must name every id the split may hold.
+    """
+    from hrm_engine.run_files import json_kind, read_json
 
     path = Path(root) / "identifiers.json"
     if not path.is_file():
         return ["<blank>"]
-    names = read_json(path, expect=list, error=DatasetError, fix="rebuild the dataset with `hrm data build`")
-    return [str(name) for name in names]
+    names = read_json(path, expect=list, error=DatasetError, fix=_REBUILD)
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise DatasetError(f"{path}: entry {i} must be a puzzle name (a string), got {json_kind(name)}; {_REBUILD}")
+    if num_puzzle_identifiers is not None and len(names) < num_puzzle_identifiers:
+        raise DatasetError(f"{path}: {len(names)} names for {num_puzzle_identifiers} puzzle identifiers "
+                           f"(num_puzzle_identifiers in dataset.json); {_REBUILD}")
+    return names

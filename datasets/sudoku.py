@@ -226,9 +226,35 @@ def shuffle_sudoku(puzzle: np.ndarray, solution: np.ndarray, n: int, rng: np.ran
     return apply(puzzle), apply(solution)
 
 
+CELLS = "0123456789."  # ASCII only: str.isdigit() also accepts '١' (Arabic-Indic one) and '²', which int() reads or refuses
+SEPARATORS = frozenset("|+-=_,;:'\"[](){}")  # drawn grids and lists of rows; whitespace and U+2500..U+257F too
+
+
+def _is_separator(ch: str) -> bool:
+    return ch.isspace() or ch in SEPARATORS or "\u2500" <= ch <= "\u257f"
+
+
+def _where_in(text: str, index: int) -> str:
+    """`position N` in one-line text, `line L, column C` in text of several lines (both counted from 1)."""
+    if "\n" not in text:
+        return f"position {index + 1}"
+    line, column = text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+    return f"line {line}, column {column}"
+
+
 def parse_grid(text: str, where: str) -> tuple[np.ndarray, int]:
-    """A puzzle string: N*N characters ('.' or '0' blank), whitespace and box-drawing ignored."""
-    chars = [ch for ch in text if ch.isdigit() or ch == "."]
+    """A puzzle string: N*N cells, each an ASCII digit ('0' or '.' blank); whitespace and box-drawing ignored.
+
+    Any other character (a letter, a non-ASCII digit such as '١' or '²') is refused, named with its position.
+    """
+    chars = []
+    for i, ch in enumerate(text):
+        if ch in CELLS:
+            chars.append(ch)
+        elif not _is_separator(ch):
+            shown = f"'{ch}'" if ch.isprintable() else ascii(ch)
+            raise DatasetError(f"{where}: character {shown} (U+{ord(ch):04X}) at {_where_in(text, i)} is not a "
+                               f"Sudoku cell; use the ASCII digits 0-9 and '.' (0 and '.' are blanks)")
     size = len(chars)
     n = int(round(size ** 0.5))
     if n * n != size or n not in BOXES:

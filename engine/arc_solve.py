@@ -22,18 +22,23 @@ from hrm_engine.voting import vote, vote_margin
 
 
 def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | None = None, verify: bool = False,
-                   seed: int = 0) -> list:
-    """Predict the output of each test input. An unseen task gets the blank puzzle id (0)."""
+                   seed: int = 0, where: str = "task") -> list:
+    """Predict the output of each test input. An unseen task gets the blank puzzle id (0).
+
+    `where` names the task's source (a file, stdin) in messages about a malformed task.
+    """
     from hrm_engine.solve import Solution  # solve.py imports this module lazily: no cycle at import time
 
     if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
-        raise EngineError("an ARC task needs a non-empty 'test' list of {\"input\": grid} items")
-    grids = []
+        raise EngineError(f"{where}: an ARC task needs a non-empty 'test' list of {{\"input\": grid}} items")
+    grids, expected = [], []
     for i, pair in enumerate(task["test"]):
         if not isinstance(pair, dict) or "input" not in pair:
-            raise EngineError(f"test[{i}] needs an 'input' grid")
+            raise EngineError(f"{where}: test[{i}] needs an 'input' grid")
         try:
-            grids.append(to_grid(pair["input"], f"test[{i}].input"))
+            grids.append(to_grid(pair["input"], f"{where}: test[{i}].input"))
+            has_output = pair.get("output") is not None
+            expected.append(to_grid(pair["output"], f"{where}: test[{i}].output") if has_output else None)
         except DatasetError as exc:
             raise EngineError(str(exc)) from None
     transforms = arc_transforms(samples, seed)
@@ -53,8 +58,7 @@ def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | Non
                        abstained=verify)
         sol.extra = {"output": predicted.tolist(), "vote_margin": vote_margin(candidates), "verifier": ARC_NOTE,
                      "note": "puzzle id 0 (<blank>): tasks unseen in training have no learned puzzle embedding"}
-        expected = task["test"][i].get("output")
-        if expected is not None:
-            sol.extra["correct"] = bool(np.array_equal(predicted, np.array(expected)))
+        if expected[i] is not None:
+            sol.extra["correct"] = bool(np.array_equal(predicted, expected[i]))
         solutions.append(sol)
     return solutions

@@ -23,6 +23,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from hrm_engine.errors import EngineError
+from hrm_engine.run_files import read_best
 from hrm_engine.writes import remove, write_text_atomic, writing
 
 CHECKPOINT_FILES = ("model.safetensors", "state.json")
@@ -92,8 +93,7 @@ def mark_best(run_path: Path, checkpoint: Path, metric: float) -> None:
 
 
 def best_checkpoint(run_path: Path) -> tuple[Path | None, float | None]:
-    from hrm_engine.run_files import read_best
-
+    """(the checkpoint best.json names, its exact accuracy); the path is None when absent or gone."""
     data = read_best(Path(run_path))  # garbage or key-less best.json: one line naming it
     if data is None:
         return None, None
@@ -103,18 +103,32 @@ def best_checkpoint(run_path: Path) -> tuple[Path | None, float | None]:
 
 def find_checkpoint(path: str | Path, prefer_best: bool = True) -> Path:
     """A checkpoint directory from a run directory (best, else latest) or a checkpoint path."""
+    return resolve_checkpoint(path, prefer_best)[0]
+
+
+def resolve_checkpoint(path: str | Path, prefer_best: bool = True) -> tuple[Path, str | None]:
+    """(checkpoint directory, note): as `find_checkpoint`, with one line announcing a fallback, else None.
+
+    A best.json naming a checkpoint that is gone (deleted, pruned by hand) falls back to the latest
+    checkpoint; the note says so, so the caller never evaluates another checkpoint silently.
+    """
     path = Path(path)
     if not path.exists():
         raise EngineError(f"checkpoint {path} does not exist; pass a run directory (runs/NAME) or a checkpoint folder")
     if (path / "state.json").is_file() and (path / "model.safetensors").is_file():
-        return path
+        return path, None
     if (path / "checkpoints").is_dir():
         best, _ = best_checkpoint(path)
         if prefer_best and best is not None:
-            return best
+            return best, None
+        named = read_best(path) if prefer_best else None
         ckpts = list_checkpoints(path)
         if ckpts:
-            return ckpts[-1]
+            note = None
+            if named is not None:
+                note = (f"{path / 'checkpoints' / 'best.json'} names {named['checkpoint']}, which is missing; "
+                        f"using the latest checkpoint {ckpts[-1].name} instead")
+            return ckpts[-1], note
         raise EngineError(f"run {path} has no checkpoint yet; train longer or pass another run")
     raise EngineError(f"{path} is neither a run directory nor a checkpoint folder (no state.json/model.safetensors)")
 
@@ -158,6 +172,7 @@ class Loaded:
     step: int
     path: Path
     state: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # a fallback to announce (best.json naming a missing checkpoint)
 
 
 def load_checkpoint(path: str | Path) -> Loaded:
@@ -167,7 +182,7 @@ def load_checkpoint(path: str | Path) -> Loaded:
     from hrm_engine.models.build import new_model
     from hrm_engine.run_files import read_build_info, read_run_config, read_state
 
-    ckpt = find_checkpoint(path)
+    ckpt, note = resolve_checkpoint(path)
     run = ckpt.parent.parent
     for name in ("config.yaml", "dataset.json"):
         if not (run / name).is_file():
@@ -183,4 +198,4 @@ def load_checkpoint(path: str | Path) -> Loaded:
         model.update(tree_unflatten(list(load_arrays(ckpt, "ema.safetensors").items())))
     accelerate(model, config)
     return Loaded(model=model, config=config, metadata=metadata, build_info=build_info,
-                  step=int(state.get("step", 0)), path=ckpt, state=state)
+                  step=int(state.get("step", 0)), path=ckpt, state=state, note=note)

@@ -53,7 +53,9 @@ def yaml_error_where(path: str | Path, exc: yaml.YAMLError) -> tuple[str, str]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (a binary or damaged file); a config file is YAML") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:

@@ -126,12 +126,10 @@ def data_info(data_root: str | Path, eval_root: str | Path, eval_examples: int) 
 
 def split_examples(data_root: str | Path, split: str) -> int:
     """Examples in a split, from the array headers (nothing is read)."""
-    import numpy as np
-
-    from hrm_datasets.format import load_metadata
+    from hrm_datasets.format import load_metadata, load_npy
 
     meta = load_metadata(data_root, split)
-    return sum(int(np.load(Path(data_root) / split / f"{s}__inputs.npy", mmap_mode="r").shape[0]) for s in meta.sets)
+    return sum(int(load_npy(Path(data_root) / split / f"{s}__inputs.npy", mmap=True).shape[0]) for s in meta.sets)
 
 
 def new_curve(label: str, impl: str, config: dict[str, Any], data: dict[str, Any], *, target: float | None,

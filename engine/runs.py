@@ -46,11 +46,12 @@ class RunDir:
         self.metrics_path = self.path / "metrics.jsonl"
         self.info: dict[str, Any] = {}
         info_path = self.path / "run.json"
-        if info_path.is_file():
+        if info_path.is_file():  # a damaged run.json (not JSON, not an object) is rewritten by the next update()
             try:
-                self.info = json.loads(info_path.read_text())
-            except json.JSONDecodeError:
-                self.info = {}
+                info = json.loads(info_path.read_text(encoding="utf-8", errors="replace"))
+            except (json.JSONDecodeError, RecursionError):
+                info = {}
+            self.info = info if isinstance(info, dict) else {}
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_text_atomic(self.path / "config.yaml", dump_yaml(config))
@@ -90,10 +91,10 @@ class RunDir:
         if not self.metrics_path.is_file():
             return
         kept = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
+        for line in self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:  # a damaged line (not JSON, not UTF-8) is dropped with the rest of the run's aftermath
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue
             at = rec.get("step", 0) if isinstance(rec, dict) else 0
             if at < step or (at == step and not (drop_eval_at_step and rec.get("type") == "eval")):

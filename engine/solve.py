@@ -27,7 +27,7 @@ from hrm_datasets.verify import Verdict, verify_maze
 from hrm_datasets.verify import verify as check
 from hrm_engine.checkpoint import Loaded
 from hrm_engine.errors import EngineError
-from hrm_engine.tta import run_rows, sample_predictions, transforms_for
+from hrm_engine.tta import check_samples, run_rows, sample_predictions, transforms_for
 from hrm_engine.voting import Candidate, vote
 
 UNVERIFIED_EXIT_CODE = 5  # `hrm solve --verify`: no candidate passed the verifier (4 is a failed write)
@@ -68,38 +68,43 @@ def detect_kind(loaded: Loaded) -> str:
     return "sudoku"
 
 
-def parse_sudoku(text: str, loaded: Loaded) -> np.ndarray:
+def parse_sudoku(text: str, loaded: Loaded, where: str = "puzzle") -> np.ndarray:
+    """Sudoku tokens (digit + 1) from text; `where` names the source (a file, stdin) in every message."""
     from hrm_datasets.errors import DatasetError
     from hrm_datasets.sudoku import parse_grid, solve
 
     n_model = int(round(loaded.metadata.seq_len ** 0.5))
     try:
-        grid, n = parse_grid(text, "puzzle")
+        grid, n = parse_grid(text, where)
     except DatasetError as exc:
         raise EngineError(f"{exc}; this checkpoint solves {n_model}x{n_model} Sudoku") from None
     if n != n_model:
-        raise EngineError(f"the puzzle is {n}x{n} but this checkpoint was trained on {n_model}x{n_model} Sudoku")
+        raise EngineError(f"{where}: the puzzle is {n}x{n} but this checkpoint was trained on {n_model}x{n_model} Sudoku")
     try:
         solutions, _ = solve(grid, n, limit=1)  # the exact solver: a puzzle without a solution is refused up front
     except DatasetError as exc:
-        raise EngineError(f"the puzzle is invalid: {exc}") from None
+        raise EngineError(f"{where}: the puzzle is invalid: {exc}") from None
     if not solutions:
-        raise EngineError("the puzzle has no solution (the givens allow no complete grid); check them and retry")
+        raise EngineError(f"{where}: the puzzle has no solution (the givens allow no complete grid); check them and retry")
     return grid.astype(np.int64) + 1
 
 
-def parse_maze(text: str, loaded: Loaded) -> np.ndarray:
+def parse_maze(text: str, loaded: Loaded, where: str = "puzzle") -> np.ndarray:
+    """Maze tokens from text rows in the charset '# SGo' (path marks ignored); `where` names the source."""
     rows = [line.rstrip("\n") for line in text.splitlines() if line.strip()]
     n = int(round(loaded.metadata.seq_len ** 0.5))
     if len(rows) != n or any(len(r) != n for r in rows):
         shape = f"{len(rows)} rows of lengths {sorted({len(r) for r in rows})}"
-        raise EngineError(f"the maze must be {n} rows of {n} characters ({MAZE_CHARS!r}), got {shape}")
-    bad = sorted({ch for r in rows for ch in r} - set(MAZE_CHARS))
-    if bad:
-        raise EngineError(f"the maze has characters {''.join(bad)!r}; use only '#' wall, ' ' open, 'S', 'G'")
+        raise EngineError(f"{where}: the maze must be {n} rows of {n} characters ({MAZE_CHARS!r}), got {shape}")
+    for r, row in enumerate(rows):
+        for c, ch in enumerate(row):
+            if ch not in MAZE_CHARS:
+                shown = f"'{ch}'" if ch.isprintable() else ascii(ch)
+                raise EngineError(f"{where}: character {shown} (U+{ord(ch):04X}) at row {r + 1}, column {c + 1} is "
+                                  f"not a maze cell; use only '#' wall, ' ' open, 'S', 'G' (and 'o' path)")
     flat = "".join(rows).replace("o", " ")
     if flat.count("S") != 1 or flat.count("G") != 1:
-        raise EngineError("the maze needs exactly one start 'S' and one goal 'G'")
+        raise EngineError(f"{where}: the maze needs exactly one start 'S' and one goal 'G'")
     return np.array([MAZE_CHARS.index(ch) + 1 for ch in flat], np.int64)
 
 
@@ -171,20 +176,20 @@ def maze_report(sol: Solution) -> dict[str, Any]:
 
 
 def solve_text(loaded: Loaded, text: str, samples: int = 1, segments: int | None = None,
-               verify: bool = False, seed: int = 0) -> list[Solution]:
+               verify: bool = False, seed: int = 0, where: str = "puzzle") -> list[Solution]:
     """Parse `text` for the checkpoint's puzzle kind and solve it.
 
     `samples`: transformed copies voted on (1 = the plain forward pass). `segments`: ACT segments to
     run (default the checkpoint's halt_max_steps; more refines longer). `verify`: submit only a
     verified candidate (`Solution.abstained` when none passed). `seed`: the Sudoku/ARC transform draws.
+    `where`: the text's source (`--puzzle`, a file, stdin), named in every message about bad input.
     """
-    if samples < 1:
-        raise EngineError(f"--samples must be at least 1, got {samples}")
+    check_samples(samples)
     if segments is not None and segments < 1:
         raise EngineError(f"--max-segments must be at least 1, got {segments}")
     kind = detect_kind(loaded)
     if kind in ("sudoku", "maze"):
-        tokens = parse_sudoku(text, loaded) if kind == "sudoku" else parse_maze(text, loaded)
+        tokens = (parse_sudoku if kind == "sudoku" else parse_maze)(text, loaded, where)
         sol = solve_samples(loaded, kind, tokens, samples, segments, verify, seed)
         sol.extra = sudoku_report(sol) if kind == "sudoku" else maze_report(sol)
         return [sol]
@@ -194,8 +199,10 @@ def solve_text(loaded: Loaded, text: str, samples: int = 1, segments: int | None
         try:
             task = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise EngineError(f"the ARC task is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        return solve_arc_task(loaded, task, samples=samples, segments=segments, verify=verify, seed=seed)
+            raise EngineError(f"{where}:{exc.lineno}: the ARC task is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise EngineError(f"{where}: the ARC task's JSON is nested too deeply") from None
+        return solve_arc_task(loaded, task, samples=samples, segments=segments, verify=verify, seed=seed, where=where)
     raise EngineError(f"cannot solve puzzles of kind {kind!r}")
 
 

@@ -18,6 +18,14 @@ from hrm_engine.act import rollout, segment_step
 from hrm_engine.errors import EngineError
 from hrm_engine.voting import sigmoid
 
+MAX_SAMPLES = 1024  # copies per puzzle: enough for any vote; 10**11 would fill memory before the first pass
+
+
+def check_samples(samples: int) -> None:
+    """`--samples` K in [1, MAX_SAMPLES], refused in one line otherwise."""
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise EngineError(f"--samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+
 
 @dataclass
 class Rows:
@@ -55,8 +63,7 @@ def run_rows(model: Any, inputs: np.ndarray, puzzle_ids: np.ndarray | None = Non
 def transforms_for(kind: str, seq_len: int, samples: int, seed: int = 0) -> list:
     """The K token-row transforms for a Sudoku or Maze checkpoint (ARC is done on grids: arc_solve.py)."""
     n = int(round(seq_len ** 0.5))
-    if samples < 1:
-        raise EngineError(f"--samples must be at least 1, got {samples}")
+    check_samples(samples)
     if kind == "sudoku":
         return sudoku_transforms(n, samples, seed)
     if kind == "maze":

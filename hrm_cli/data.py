@@ -124,7 +124,7 @@ def show(
     kind = _kind(build, meta.seq_len, meta.vocab_size)
     puzzle = int(np.searchsorted(arrays.puzzle_indices, index, side="right") - 1)
     ident = int(arrays.puzzle_identifiers[puzzle])
-    names = load_identifiers(path)
+    names = load_identifiers(path, meta.num_puzzle_identifiers)
     name = names[ident] if ident < len(names) else str(ident)
     inputs, labels = np.asarray(arrays.inputs[index]), np.asarray(arrays.labels[index])
     if as_json:
@@ -143,40 +143,27 @@ def stats(
 ) -> None:
     """Summarise a dataset: examples, puzzles, groups, sizes and difficulty per split.
 
+    Both splits and identifiers.json are checked first; a missing or damaged one is one line, exit 2.
+
     Example:
       hrm data stats data/sudoku4
     """
     from rich.table import Table
 
-    from hrm_cli.console import console, print_json
-    from hrm_datasets.errors import DatasetError
-    from hrm_datasets.format import load_split
+    from hrm_cli.console import console, print_json, warn
+    from hrm_datasets.summary import summarise
 
     build = _build_info(path)
-    splits = {}
-    for split in ("train", "test"):
-        try:
-            meta, sets = load_split(path, split)
-        except DatasetError:
-            if split == "train":
-                raise
-            continue
-        arrays = next(iter(sets.values()))
-        splits[split] = {
-            "examples": int(sum(len(a.inputs) for a in sets.values())),
-            "puzzles": int(sum(len(a.puzzle_identifiers) for a in sets.values())),
-            "groups": int(sum(len(a.group_indices) - 1 for a in sets.values())),
-            "seq_len": meta.seq_len, "vocab_size": meta.vocab_size,
-            "num_puzzle_identifiers": meta.num_puzzle_identifiers, "mean_puzzle_examples": meta.mean_puzzle_examples,
-            "sets": meta.sets, "blank_input_fraction": float(np.mean(np.asarray(arrays.inputs[:2000]) == 1)),
-            **(build.get("stats", {}).get(split) or {}),
-        }
+    splits, names, notes = summarise(path, build)
+    for note in notes:
+        warn(note)
     result = {"path": str(path), "kind": _kind(build, splits["train"]["seq_len"], splits["train"]["vocab_size"]),
-              "build": {k: v for k, v in build.items() if k != "stats"}, "splits": splits}
+              "build": {k: v for k, v in build.items() if k != "stats"}, "puzzle_names": names, "splits": splits}
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{path} ({result['kind']})")
+    table = Table(title=f"{path} ({result['kind']})",
+                  caption=None if names is None else f"{names} puzzle names in identifiers.json")
     table.add_column("")
     for split in splits:
         table.add_column(split, justify="right")

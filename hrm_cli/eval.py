@@ -33,7 +33,7 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from hrm_cli.console import console, print_json, progress_bar
+    from hrm_cli.console import console, print_json, progress_bar, warn
     from hrm_datasets.format import load_metadata
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
@@ -41,7 +41,12 @@ def evaluate(
     from hrm_engine.evaluate import evaluate_split
     from hrm_engine.solve import detect_kind
 
+    from hrm_engine.tta import check_samples
+
+    check_samples(samples)  # before the first pass, not after it
     loaded = load_checkpoint(checkpoint)
+    if loaded.note:
+        warn(loaded.note)
     meta = load_metadata(data, split)
     for field in ("vocab_size", "seq_len"):
         if getattr(meta, field) != getattr(loaded.metadata, field):

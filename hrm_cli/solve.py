@@ -36,7 +36,7 @@ def solve(
       hrm solve runs/maze --file maze.txt
       cat task.json | hrm solve runs/arc -
     """
-    from hrm_cli.console import console, print_json
+    from hrm_cli.console import console, print_json, warn
     from hrm_datasets.render import render_example
     from hrm_engine.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
@@ -48,16 +48,25 @@ def solve(
     if source not in (None, "-"):
         raise EngineError(f"unexpected argument {source!r}; use --puzzle '{source}' or - for stdin")
     if file is not None:
+        where = str(file)
         try:
-            text = file.read_text()
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise EngineError(f"{file}: not UTF-8 text; give the puzzle as plain text (or ARC task JSON)") from None
         except OSError as exc:
             raise EngineError(f"cannot read {file}: {exc.strerror or exc}") from None
     elif puzzle is not None:
-        text = puzzle
+        where, text = "--puzzle", puzzle
     else:
-        text = sys.stdin.read()
+        where = "stdin"
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise EngineError("stdin: not UTF-8 text; give the puzzle as plain text (or ARC task JSON)") from None
     loaded = load_checkpoint(checkpoint)
-    solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify)
+    if loaded.note:
+        warn(loaded.note)
+    solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify, where=where)
     traces = None
     if steps:  # the plain forward pass again, keeping every segment (hrm_engine.solve_trace)
         from hrm_engine.solve_trace import trace_text

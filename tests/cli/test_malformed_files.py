@@ -230,3 +230,168 @@ def test_agent_show_refuses_a_non_trace_in_one_line(tmp_path, content, problem, 
 ])
 def test_out_of_range_options_are_usage_errors(tmp_path, args, option):
     assert_one_line_error(run_main(*args, cwd=tmp_path), option, "-h')")
+
+
+# --- arrays, splits and names under `hrm data show/stats` and `hrm train` ----------------------------------------
+
+def _truncate(relpath, keep):
+    def mutate(root):
+        path = root / relpath
+        path.write_bytes(path.read_bytes()[:keep])
+    return mutate
+
+
+TRAIN = ("train", "d", *ARCH, "global_batch_size=4", "max_steps=1", "eval_interval=null", "compile=false",
+         "--run-name", "t")
+SHOW, STATS = ("data", "show", "d"), ("data", "stats", "d")
+ARRAYS = [
+    ("empty inputs, show", SHOW, _write("d/train/all__inputs.npy", b""), "d/train/all__inputs.npy", "the file is empty"),
+    ("empty inputs, stats", STATS, _write("d/train/all__inputs.npy", b""), "d/train/all__inputs.npy",
+     "the file is empty"),
+    ("empty inputs, train", TRAIN, _write("d/train/all__inputs.npy", b""), "d/train/all__inputs.npy",
+     "the file is empty"),
+    ("empty puzzle_indices, train", TRAIN, _write("d/train/all__puzzle_indices.npy", b""),
+     "d/train/all__puzzle_indices.npy", "the file is empty"),
+    ("empty test labels, eval", EVAL, _write("d/test/all__labels.npy", b""), "d/test/all__labels.npy",
+     "the file is empty"),
+    ("inputs cut inside the magic, show", SHOW, _truncate("d/train/all__inputs.npy", 7), "d/train/all__inputs.npy",
+     "truncated"),
+    ("inputs cut before the magic, show", SHOW, _truncate("d/train/all__inputs.npy", 5), "d/train/all__inputs.npy",
+     "not a NumPy .npy array"),
+    ("inputs cut inside the header, stats", STATS, _truncate("d/train/all__inputs.npy", 90), "d/train/all__inputs.npy",
+     "truncated"),
+    ("labels cut inside the data (memory-mapped), train", TRAIN, _truncate("d/train/all__labels.npy", -3),
+     "d/train/all__labels.npy", "truncated"),
+    ("group_indices cut inside the data (read), stats", STATS, _truncate("d/train/all__group_indices.npy", -2),
+     "d/train/all__group_indices.npy", "truncated"),
+    # the test split is read and checked by `data stats` as `train` and `eval` read it
+    ("test split missing, stats", STATS, lambda r: shutil.rmtree(r / "d/test"), "d/test/dataset.json",
+     "has no split 'test'"),
+    ("test labels empty, stats", STATS, _write("d/test/all__labels.npy", b""), "d/test/all__labels.npy",
+     "the file is empty"),
+    ("test labels truncated, stats", STATS, _truncate("d/test/all__labels.npy", -5), "d/test/all__labels.npy",
+     "truncated"),
+    ("test dataset.json truncated, stats", STATS, _truncate("d/test/dataset.json", 20), "d/test/dataset.json",
+     "malformed JSON"),
+    ("test labels past the vocabulary, stats", STATS,
+     lambda r: np.save(r / "d/test/all__labels.npy", np.load(r / "d/test/all__labels.npy") + 9),
+     "d/test/all__labels.npy", "outside the vocabulary"),
+    ("test split of another vocabulary, stats", STATS, _edit("d/test/dataset.json", '"vocab_size": 6',
+                                                             '"vocab_size": 7'), "d/test/dataset.json", "vocab_size=7"),
+    ("identifiers.json garbage, stats", STATS, _write("d/identifiers.json", "[\"<bl"), "d/identifiers.json",
+     "malformed JSON"),
+    ("identifiers.json an object, stats", STATS, _write("d/identifiers.json", '{"a": 1}'), "d/identifiers.json",
+     "got an object"),
+    ("identifiers.json a number entry, stats", STATS, _write("d/identifiers.json", '["<blank>", 3]'),
+     "d/identifiers.json", "entry 1 must be a puzzle name"),
+    ("identifiers.json too short, stats", STATS, _write("d/identifiers.json", "[]"), "d/identifiers.json",
+     "0 names for 1 puzzle identifiers"),
+    ("identifiers.json too short, show", SHOW, _write("d/identifiers.json", "[]"), "d/identifiers.json",
+     "0 names for 1 puzzle identifiers"),
+    ("build.json stats.train a number, stats", STATS, _write("d/build.json", '{"kind": "sudoku", "stats": {"train": 3}}'),
+     "d/build.json", "'stats.train' must be an object"),
+]
+
+
+@pytest.mark.parametrize("case, args, mutate, file, problem", ARRAYS, ids=[c[0] for c in ARRAYS])
+def test_damaged_arrays_splits_and_names_are_one_line(work, case, args, mutate, file, problem):
+    mutate(work)
+    assert_one_line_error(run_main(*args, cwd=work), file, problem)
+    assert not (work / "runs" / "t" / "checkpoints").exists()  # train refused before any step
+
+
+def test_stats_reports_both_splits_and_the_names_and_states_a_missing_names_file(work):
+    good = run_main(*STATS, "--json", cwd=work)
+    assert good.returncode == 0 and good.stderr == "", good.stderr
+    result = json.loads(good.stdout)
+    assert set(result["splits"]) == {"train", "test"} and result["puzzle_names"] == 1
+    assert result["splits"]["test"]["examples"] == 4
+    (work / "d/identifiers.json").unlink()
+    bare = run_main(*STATS, "--json", cwd=work)
+    assert bare.returncode == 0 and json.loads(bare.stdout)["puzzle_names"] is None
+    assert bare.stderr.strip() == "warning: d has no identifiers.json: puzzles are known by number only " \
+                                  "(`hrm data build` writes one)"
+
+
+# --- a best.json naming a checkpoint that is gone ---------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [(*EVAL, "--json"), (*SOLVE, "--json")], ids=["eval", "solve"])
+def test_a_best_json_naming_a_missing_checkpoint_announces_the_fallback(work, args):
+    (work / BEST).write_text('{"checkpoint": "step_0000009", "exact_accuracy": 0.9}')
+    result = run_main(*args, cwd=work)
+    assert result.returncode in (0, 1), result.stderr  # solve: an untrained model's answer is usually wrong (1)
+    assert result.stderr.strip() == (f"warning: {BEST} names step_0000009, which is missing; using the latest "
+                                     f"checkpoint step_0000002 instead")
+    assert json.loads(result.stdout)["checkpoint" if args[0] == "eval" else "checkpoint"].endswith(CKPT)
+    (work / BEST).write_text('{"checkpoint": "step_0000002", "exact_accuracy": 0.0}')
+    assert "warning" not in run_main(*args, cwd=work).stderr  # the best checkpoint present: nothing to announce
+
+
+# --- puzzle cells: ASCII digits and '.' only -------------------------------------------------------------------
+
+def test_solve_refuses_non_ascii_digits_naming_the_character_and_where(work):
+    arabic = run_main("solve", "runs/x", "--puzzle", "\u0661\u0662\u0663\u0664" + "." * 12, cwd=work)
+    assert_one_line_error(arabic, "--puzzle: character '\u0661' (U+0661) at position 1 is not a Sudoku cell")
+    superscript = run_main("solve", "runs/x", "--puzzle", "\u00b2" + "." * 15, cwd=work)
+    assert_one_line_error(superscript, "--puzzle: character '\u00b2' (U+00B2) at position 1 is not a Sudoku cell")
+    (work / "p.txt").write_text("1 . | . 4\n. 3 | . .\n---------\n. 1 | \u0969 .\n2 . | . 3\n")
+    drawn = run_main("solve", "runs/x", "--file", "p.txt", cwd=work)
+    assert_one_line_error(drawn, "p.txt: character '\u0969' (U+0969) at line 4, column 7")
+    escape = run_main("solve", "runs/x", "--puzzle", "1..4\x1b[2K" + ".3...1..2..3", cwd=work)
+    assert_one_line_error(escape, r"character '\x1b' (U+001B) at position 5")
+    assert "\x1b" not in escape.stderr  # named, never echoed raw to the terminal
+    (work / "bin.txt").write_bytes(b"\xff\xfe1..4")
+    assert_one_line_error(run_main("solve", "runs/x", "--file", "bin.txt", cwd=work), "bin.txt: not UTF-8")
+
+
+def test_solve_still_reads_a_drawn_grid_with_separators(work):
+    (work / "p.txt").write_text("1 . | . 4\n. 3 | . .\n------+------\n. 1 | . .\n2 . | . 3\n")
+    result = run_main("solve", "runs/x", "--file", "p.txt", "--json", cwd=work)
+    assert result.returncode in (0, 1), result.stderr
+    assert json.loads(result.stdout)["solutions"][0]["inputs"][:4] == [2, 1, 1, 5]  # digit + 1, 1 = blank
+
+
+@pytest.mark.parametrize("cell, shown", [('"\\u0661"', '"\\u0661"'), ('"1"', '"1"'), ("1.0", "1.0"),
+                                         ("true", "true"), ("1e400", "Infinity"),
+                                         ("100000000000000000000000000000", "100000000000000000000...")])
+def test_arc_cells_are_json_integers_only(tmp_path, cell, shown):
+    """numpy read the string "\u0661" and 1.7 as 1 and raised OverflowError on a huge integer."""
+    task = '{"train": [{"input": [[%s]], "output": [[1]]}], "test": [{"input": [[1]], "output": [[2]]}]}' % cell
+    for sub in ("training", "evaluation"):
+        (tmp_path / "src" / sub).mkdir(parents=True)
+        (tmp_path / "src" / sub / "t.json").write_text(task)
+    result = run_main("data", "build", "arc", "--source-dir", "src", "--num-aug", "0", "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, f"cell {shown} at row 0, column 0 is not a colour; cells are the integers 0..9")
+
+
+# --- more files and values: YAML that is not text, options that cannot be honoured ------------------------------
+
+@pytest.mark.parametrize("args, file, problem", [
+    (("config", "show", "bin.yaml"), "bin.yaml", "not UTF-8"),
+    (("config", "show", "hrm-tiny", "--file", "bin.yaml"), "bin.yaml", "not UTF-8"),
+    (("train", "d", "--config", "bin.yaml"), "bin.yaml", "not UTF-8"),
+    (("agent", "bench", "--suite", "bin.yaml"), "bin.yaml", "not UTF-8"),
+    (("data", "build", "sudoku", "--test-csv", "x.csv", "-o", "o"), "--test-csv x.csv", "needs --train-csv"),
+    (("data", "build", "maze", "--test-csv", "x.csv", "-o", "o"), "--test-csv x.csv", "needs --train-csv"),
+    ((*SOLVE, "--samples", "100000000000"), "--samples", "between 1 and 1024"),
+    ((*EVAL, "--samples", "2000"), "--samples", "between 1 and 1024"),
+])
+def test_more_bad_files_and_values_are_one_line(work, args, file, problem):
+    (work / "bin.yaml").write_bytes(b"\xff\xfe\x00name: x\n")
+    assert_one_line_error(run_main(*args, cwd=work), file, problem)
+    assert not (work / "o").exists()
+
+
+@pytest.mark.parametrize("name, content", [("run.json", b"[1]"), ("run.json", b"\xff\xfe"),
+                                           ("metrics.jsonl", b'{"step": 1}\n\xff\xfe\n[1\n')],
+                         ids=["run.json a list", "run.json binary", "metrics.jsonl binary"])
+def test_resume_rewrites_a_damaged_status_file(work, name, content):
+    """run.json and metrics.jsonl are hrm's own status files: a damaged one is rewritten, not a traceback."""
+    first = run_main(*TRAIN[:-2], "max_steps=2", "checkpoint_interval=1", "--run-name", "r", cwd=work)
+    assert first.returncode == 0, first.stderr
+    (work / "runs/r" / name).write_bytes(content)
+    resumed = run_main("train", "d", "--resume", "runs/r", "max_steps=3", cwd=work)
+    assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr
+    assert json.loads((work / "runs/r/run.json").read_text())["status"] == "finished"
+    steps = [json.loads(line).get("step") for line in (work / "runs/r/metrics.jsonl").read_text().splitlines()]
+    assert 3 in steps

@@ -88,7 +88,7 @@ def test_bad_arc_inputs(tmp_path):
         build_arc(tmp_path / "o", source_dirs=[big])
     colour = tmp_path / "colour"
     write_task(colour / "evaluation", "z", [{"input": [[12]], "output": [[1]]}], [{"input": [[1]], "output": [[1]]}])
-    with pytest.raises(DatasetError, match="outside 0..9"):
+    with pytest.raises(DatasetError, match=r"cell 12 at row 0, column 0 is not a colour; cells are the integers 0..9"):
         build_arc(tmp_path / "o", source_dirs=[colour])
     (tmp_path / "json" / "evaluation").mkdir(parents=True)
     (tmp_path / "json" / "evaluation" / "t.json").write_text('{"train": [\n')
