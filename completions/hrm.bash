@@ -54,7 +54,7 @@ _hrm_options() {
         "hrm dashboard") echo "--help --learn --refresh" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
-        "hrm data build arc") echo "--force --help --json --num-aug --output --seed --source --source-dir --subsample-size -o" ;;
+        "hrm data build arc") echo "--canvas --eval-demos --force --help --json --max-size --min-size --num-aug --output --seed --source --source-dir --subsample-size --test-tasks --train-tasks -o" ;;
         "hrm data build maze") echo "--aug --count --force --help --json --min-path-length --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data build sudoku") echo "--count --difficulty --force --help --json --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data show") echo "--help --index --json --split -i" ;;
@@ -90,7 +90,8 @@ _hrm_values() {
         "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
         "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
         "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm data build arc --source") echo "arc-agi-1 arc-agi-2" ;;
+        "hrm data build arc --eval-demos") echo "train exclude" ;;
+        "hrm data build arc --source") echo "arc-agi-1 arc-agi-2 synthetic" ;;
         "hrm data build maze --on-invalid") echo "skip fail" ;;
         "hrm data build sudoku --difficulty") echo "easy medium hard extreme" ;;
         "hrm data build sudoku --on-invalid") echo "skip fail" ;;

