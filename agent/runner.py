@@ -91,7 +91,6 @@ class _RunEnd:
         self.run_dir, self.trace, self.session, self.head, self.t0 = run_dir, trace, session, head, t0
         self._lock = threading.Lock()
         self.result: dict[str, Any] | None = None
-        self.by_watchdog = False
 
     def finish(self, outcome: dict[str, Any], model: str) -> dict[str, Any] | None:
         """Write the run's outcome; None when the watchdog has ended the run already."""
@@ -111,7 +110,6 @@ class _RunEnd:
                 return None
             detail = (f"a step of the run did not return within its wall-clock limit of {wall_s:g} s "
                       f"(+{grace_s:g} s): the watchdog ended it")
-            self.by_watchdog = True
             with self.trace.lock:  # a stuck step may be mid-emit on another thread: the watchdog's events follow
                 self.session.fail("timeout", detail)
                 self.result = self._write({"stop_reason": "timeout", "rounds": None}, None, "timeout", detail,
