@@ -14,6 +14,23 @@ hrm_engine.cpu.setup()  # an optimised BLAS before mlx is imported, the JIT flag
 
 from hrm_paths import HRM, REPO  # noqa: E402,F401  (re-exported for fixtures)
 
+BLAS_THREADS = hrm_engine.cpu.blas.get_threads()  # what a fresh `hrm` process starts with
+
+
+@pytest.fixture(autouse=True)
+def _blas_threads_as_at_start():
+    """No test inherits another's BLAS thread count.
+
+    Building an HRM or TRM model on a CPU with several cores sets OpenBLAS to one thread for the whole
+    process (cpu_streams: the streams are the parallelism). A later test that compared its in-process
+    numbers with a subprocess's then differed: one thread against two changed a LoRA weight by 8.6e-5
+    after 3 Adam steps (tests/agent/test_tune.py, after test_hrm_tool). So each test starts as a fresh
+    process does.
+    """
+    if BLAS_THREADS is not None:
+        hrm_engine.cpu.blas.set_threads(BLAS_THREADS)
+    yield
+
 
 @pytest.fixture
 def run_hrm(tmp_path):

@@ -76,6 +76,16 @@ def set_threads(n: int) -> bool:
     return False
 
 
+def get_threads() -> int | None:
+    """The optimised BLAS's thread count now (None when there is no such BLAS or it cannot say)."""
+    path = _state["path"]
+    if not path:
+        return None
+    lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    getter = getattr(lib, "openblas_get_num_threads", None) or getattr(lib, "MKL_Get_Max_Threads", None)
+    return int(getter()) if getter is not None else None
+
+
 def info() -> BlasInfo:
     """Describe the BLAS MLX will use in this process."""
     if sys.platform == "darwin":
