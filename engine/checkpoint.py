@@ -178,7 +178,6 @@ class Loaded:
 def load_checkpoint(path: str | Path) -> Loaded:
     """Model (weights loaded), resolved config and training-data metadata from a run or checkpoint path."""
     from hrm_datasets.format import DatasetMetadata
-    from hrm_engine.cpu import accelerate
     from hrm_engine.models.build import new_model
     from hrm_engine.run_files import read_build_info, read_run_config, read_state
 
@@ -192,10 +191,9 @@ def load_checkpoint(path: str | Path) -> Loaded:
     metadata = DatasetMetadata.from_json(run / "dataset.json")
     state = read_state(ckpt)
     build_info = read_build_info(run)
-    model = new_model(config, metadata, cpu=False)  # HRM or TRM, from arch.name
+    model = new_model(config, metadata)  # HRM or TRM (arch.name), its CPU kernels and shards
     load_model_weights(model, ckpt)
     if (ckpt / "ema.safetensors").is_file():  # evaluate and solve on the averaged weights, as TRM saves them
         model.update(tree_unflatten(list(load_arrays(ckpt, "ema.safetensors").items())))
-    accelerate(model, config)
     return Loaded(model=model, config=config, metadata=metadata, build_info=build_info,
                   step=int(state.get("step", 0)), path=ckpt, state=state, note=note)

@@ -1,5 +1,5 @@
 """Old import path, kept for one release: HRM now lives in hrm_engine.models.hrm, its layers in
-hrm_engine.models.layers and base.py, and the CPU speed-ups in hrm_engine.cpu (applied from outside).
+hrm_engine.models.layers and base.py, and the CPU speed-ups in hrm_engine.cpu (chosen by the model builder).
 
 `from hrm_engine.model import HRM, ModelConfig` keeps working; new code imports from hrm_engine.models.
 """

@@ -164,7 +164,6 @@ def load_fixture(path: str | Path) -> Fixture:
 
 def build_model(fixture: Fixture):
     """Our HRM (or TRM, for a fixture recorded from TinyRecursiveModels) with the fixture's config and weights."""
-    from hrm_engine.cpu import accelerate
     from hrm_engine.models.build import model_from_args
     from hrm_engine.reference import load_reference_weights, model_config
 
@@ -176,8 +175,7 @@ def build_model(fixture: Fixture):
                             forward_dtype=str(cfg.get("forward_dtype", "float32")))
     except KeyError as exc:
         raise EngineError(f"{fixture.path}/config.json lacks {exc.args[0]}") from None
-    model = model_from_args(mcfg)
-    accelerate(model, {"cpu_streams": 1})  # the kernels training and evaluation use, on one stream
+    model = model_from_args(mcfg, {"cpu_streams": 1})  # the kernels training and evaluation use, on one stream
     load_reference_weights(model, fixture.weights, source=f"{fixture.path}/weights.safetensors")
     return model
 

@@ -1,12 +1,11 @@
 """Watch an answer form: every ACT segment's prediction and halting head, and the hierarchical convergence.
 
 `trace_model` runs the same segments as `solve.run_model` (all `halt_max_steps`, as evaluation does,
-or `segments` of them) but re-runs each segment's H and L updates itself, in the model's order
-(L x L_cycles then H, H_cycles times), so it can record the forward residuals the HRM paper plots:
-per H step, ||z_L^k - z_L^(k-1)|| after each L step and ||z_H^k - z_H^(k-1)|| after the H step. The
-arithmetic is the model's own (the same modules on the same arrays, batch shards on the same CPU
-streams), so the logits are those of `HRM.segment`; a test holds them equal. The model files are not
-touched: the trace is a read-only re-run, driven by act.rollout like evaluation and solving.
+or `segments` of them) through the model's own recursion with an observer (`segment_traced`,
+models/base.py), so it can record the forward residuals the HRM paper plots: per H step,
+||z_L^k - z_L^(k-1)|| after each L step and ||z_H^k - z_H^(k-1)|| after the H step. The segment is the
+model's (same updates, same batch shards), so the logits are those of `segment`; a test holds them equal.
+The run is driven by act.rollout like evaluation and solving.
 
 TRM (engine/models/trm.py) has one network for both updates, in the same order (L_cycles latent
 updates of z_L, then the answer update of z_H, H_cycles times): its norms are the analogous
@@ -27,7 +26,6 @@ import numpy as np
 
 from hrm_engine.act import rollout
 from hrm_engine.checkpoint import Loaded
-from hrm_engine.cpu import over_streams
 from hrm_engine.errors import EngineError
 from hrm_engine.models.base import ReasoningModel
 from hrm_engine.solve import Solution, detect_kind, parse_maze, parse_sudoku, sudoku_report
@@ -113,30 +111,11 @@ def _l2(new: mx.array, old: mx.array) -> mx.array:
 
 def traced_segment(model: ReasoningModel, z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array
                    ) -> tuple[mx.array, ...]:
-    """One segment in `HRM.segment`'s order (TRM's: the same, with one network), recording residuals:
-    (z_H, z_L, logits, q_halt, q_continue, residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
-    cfg = model.config
-    h_net = getattr(model, "H_level", None)
-    if h_net is None:  # TRM: one network for both updates
-        h_net = model.L_level
-
-    def run(z_H: mx.array, z_L: mx.array, inputs: mx.array, rows: mx.array) -> tuple[mx.array, ...]:
-        x = model.input_embeddings(inputs, rows)
-        res_L, res_H = [], []
-        for _h in range(cfg.H_cycles):
-            for _l in range(cfg.L_cycles):
-                new = model.L_level(z_L, z_H + x)
-                res_L.append(_l2(new, z_L))
-                z_L = new
-            new = h_net(z_H, z_L)
-            res_H.append(_l2(new, z_H))
-            z_H = new
-        logits, q_halt, q_continue = model.heads(z_H)
-        B = inputs.shape[0]
-        return (z_H, z_L, logits, q_halt, q_continue,
-                mx.stack(res_L, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles), mx.stack(res_H, axis=1))
-
-    return over_streams(model, run, z_H, z_L, inputs, rows)  # HRM's batch shards on CPU streams, as its segment
+    """One segment of the model, recording residuals: (z_H, z_L, logits, q_halt, q_continue,
+    residual_L [B, H_cycles, L_cycles], residual_H [B, H_cycles])."""
+    *out, residuals = model.segment_traced(z_H, z_L, inputs, rows, measure=_l2)
+    L_cycles = model.config.L_cycles
+    return (*out, residuals[:, :, :L_cycles], residuals[:, :, L_cycles])
 
 
 def halt_step_of(wants: list[bool], limit: int) -> int:

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import mlx.core as mx
 
-from hrm_engine.cpu import over_streams
 from hrm_engine.losses import act_loss
 
 PHASES = ("no_grad_cycles", "gradient_cycle", "q_target", "optimizers")
@@ -42,16 +41,16 @@ def profile_step(trainer: Any, reps: int = 5) -> dict[str, float]:
     loss_type = model.config.loss
 
     def no_grad(zh, zl, inp, r):
-        return over_streams(model, lambda a, b, c, d: model.no_grad_cycles(a, b, model.input_embeddings(c, d)),
-                                  zh, zl, inp, r)
+        return model.shards.run(lambda a, b, c, d: model.no_grad_cycles(a, b, model.input_embeddings(c, d)),
+                                zh, zl, inp, r)
 
     params = model.trainable_parameters()
 
     def gradient_loss(p, r, zh, zl, inp):
         model.update(p)
         try:
-            out = over_streams(model, lambda a, b, c, d: model.gradient_cycle(a, b, model.input_embeddings(c, d)),
-                                     zh, zl, inp, r)
+            out = model.shards.run(lambda a, b, c, d: model.gradient_cycle(a, b, model.input_embeddings(c, d)),
+                                   zh, zl, inp, r)
         finally:
             model.update(params)  # the module keeps its real arrays, not the traced ones
         outputs = {"logits": out[2], "q_halt_logits": out[3], "q_continue_logits": out[4]}

@@ -31,7 +31,6 @@ from hrm_engine.distributed import Dist
 from hrm_engine.ema import EMA
 from hrm_engine.errors import EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
-from hrm_engine.cpu import accelerate
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
@@ -76,9 +75,7 @@ class Trainer:
                                     epochs_per_iter=epochs_per_iter, rank=self.dist.rank,
                                     world_size=self.dist.size)
         mx.random.seed(self.seed)  # deterministic initialisation
-        self.model = new_model(config, self.metadata, cpu=False)  # HRM or TRM, from arch.name
-        speedups = accelerate(self.model, config)  # hrm_engine.cpu: fused kernels, CPU-stream shards
-        self.cpu_streams, self.cpu_math = speedups.streams, speedups.fused
+        self.model = new_model(config, self.metadata)  # HRM or TRM (arch.name), its CPU kernels and shards
         self.total_steps = total_steps(config, self.metadata)
         self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
         self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,

@@ -1,6 +1,6 @@
-"""Training fast on a plain CPU: the process set-up and the per-model speed-ups, kept out of the models.
+"""Training fast on a plain CPU: the process set-up and the per-model speed-ups, kept out of the model maths.
 
-Two entry points (docs/cpu-performance.md has the figures and the knobs):
+Two parts (docs/cpu-performance.md has the figures and the knobs):
 
 - `setup()`, once per process, before the first `import mlx.core`: the `hrm` CLI calls it at start-up and
   the test suite in its conftest. A library user who imports hrm_engine without the CLI calls it first:
@@ -9,8 +9,10 @@ Two entry points (docs/cpu-performance.md has the figures and the knobs):
       hrm_engine.cpu.setup()      # then import mlx, build models...
 
   Without it every result is the same, only slower (MLX's bundled reference BLAS, generic JIT kernels).
-- `accelerate(model, config)`, on each built model: hrm_engine.models.build.new_model, the trainer and
-  checkpoint loading apply it; a model built by hand runs MLX's built-in kernels until it is applied.
+- The speed-ups of one model, which the model builder (hrm_engine.models.build.model_from_args, behind
+  `new_model`) passes to its constructor: the kernels of `kernels.py` for the shared layers (`cpu_math`)
+  and the batch shards on CPU streams of `streams.py` (`cpu_streams`). A model built by hand runs MLX's
+  built-in kernels on one stream unless given them.
 
 Nothing here imports MLX at import time, so `setup()` can load the BLAS before MLX does.
 """
@@ -18,8 +20,6 @@ Nothing here imports MLX at import time, so `setup()` can load the BLAS before M
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from hrm_engine.cpu import alloc, blas, jit
 
 
@@ -54,20 +54,3 @@ def setup() -> SetupReport:
         _report["done"] = SetupReport(blas=info, jit_flags=flags, stale_kernels_removed=removed,
                                       malloc_tuned=alloc.tune())
     return _report["done"]
-
-
-def accelerate(model: Any, config: dict[str, Any] | None = None) -> Any:
-    """Apply the CPU speed-ups (`cpu_math`, `cpu_streams`, HRM's short Q target) to a built model.
-
-    Returns a `speedups.Speedups` saying what is in effect. The results are unchanged (see speedups.py).
-    """
-    from hrm_engine.cpu import speedups
-
-    return speedups.accelerate(model, config)
-
-
-def over_streams(model: Any, fn: Any, *batch: Any) -> tuple:
-    """`fn(*batch)` on the model's CPU-stream batch shards, as its accelerated segment runs (or plainly)."""
-    from hrm_engine.cpu import speedups
-
-    return speedups.over_streams(model, fn, *batch)

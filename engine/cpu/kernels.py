@@ -9,12 +9,29 @@ backward pass short and exact (the autodiff of x / (1 + exp(-x)) is NaN below x 
 RoPE goes the same way: MLX's rope on the CPU rotates a strided copy and concatenates the
 halves; here the rotation is one fused kernel that reads q (or k) straight out of the qkv
 projection and writes it in the [B, H, L, hd] layout the attention matmuls need.
-fused.py puts these in the shared layers of a model (`cpu_math`); on a GPU the built-in kernels stay in use.
+
+The model builder (models/build.py) hands these to the shared layers as their `Kernels` when `cpu_math`
+says so (`use_fused`); on a GPU MLX's built-in kernels stay in use.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlx.core as mx
+
+from hrm_engine.errors import ConfigError
+
+
+def use_fused(setting: Any = "auto") -> bool:
+    """The `cpu_math` setting: auto = these kernels when computing on the CPU, MLX's built-in ones on a GPU."""
+    if setting in (None, "auto"):
+        return mx.default_device() == mx.cpu
+    if setting in ("fused", True):
+        return True
+    if setting in ("builtin", False):
+        return False
+    raise ConfigError(f"cpu_math must be auto, fused or builtin, got {setting!r}")
 
 
 @mx.custom_function
@@ -63,11 +80,13 @@ def _rotate_vjp(primals: list[mx.array], cotangent: mx.array, _out: mx.array) ->
 
 
 def rope_heads(x: mx.array, num_heads: int, head_dim: int, base: float) -> mx.array:
-    """[B, L, H * hd] (a view into the qkv projection) -> RoPE-rotated, contiguous [B, H, L, hd]."""
+    """[B, L, H * hd] (a view into the qkv projection) -> RoPE-rotated, contiguous [B, H, L, hd], rotated in
+    float32 as the reference and cast back to x's dtype."""
     B, L, _ = x.shape
+    t = x.astype(mx.float32)
     cos, sin = rope_tables(L, head_dim, base)
-    heads = x.reshape(B, L, num_heads, 2, head_dim // 2).transpose(0, 2, 1, 3, 4)
-    return _rotate(heads, cos.astype(x.dtype), sin.astype(x.dtype)).reshape(B, num_heads, L, head_dim)
+    heads = t.reshape(B, L, num_heads, 2, head_dim // 2).transpose(0, 2, 1, 3, 4)
+    return _rotate(heads, cos, sin).reshape(B, num_heads, L, head_dim).astype(x.dtype)
 
 
 def attention(q: mx.array, k: mx.array, v: mx.array, scale: float, causal: bool = False) -> mx.array:

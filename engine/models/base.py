@@ -1,5 +1,11 @@
-"""What HRM and TRM share around their recursions: the args every architecture has, and the input and output
-ends of the network (token and puzzle embeddings, LM and Q heads, the fixed initial states).
+"""What HRM and TRM share: the args every architecture has, the input and output ends of the network (token
+and puzzle embeddings, LM and Q heads, the fixed initial states) and the recursion itself.
+
+The recursion, written once (`ReasoningModel.segment`): H_cycles times, L_cycles updates of the fast state
+z_L from (z_H + x), then one update of the slow state z_H from z_L. Each architecture supplies its two
+updates (`L_update`, `H_update`) and how many of the segment's last updates keep their gradient
+(`gradient_updates`: HRM its last L and H update, TRM its whole last cycle); every update before those runs
+without gradient. An optional observer sees every update in order (solve_trace.py records the residuals).
 
 Both references build these the same way (TinyRecursiveModels copied them from sapientinc/HRM): token
 embedding x sqrt(D) after a zero-initialised puzzle-embedding prefix, an LM head and a Q head (zero weight,
@@ -10,13 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import mlx.core as mx
 import mlx.nn as nn
 
+from hrm_engine.cpu.streams import Shards
 from hrm_engine.errors import ConfigError
 from hrm_engine.models.layers import Linear, trunc_normal
+
+Observer = Callable[[mx.array, mx.array], None]  # (new state, old state), after every update of a segment
+SegmentOut = tuple[mx.array, mx.array, mx.array, mx.array, mx.array]  # z_H, z_L, logits, q_halt, q_continue
 
 
 def resolve_dtype(name: str) -> str:
@@ -90,10 +100,101 @@ class ArchArgs:
 
 
 class ReasoningModel(nn.Module):
-    """The embeddings, heads and initial states of a recursive reasoning model; subclasses add the recursion.
+    """The embeddings, heads, initial states and recursion of a recursive reasoning model; subclasses build
+    their networks and supply `L_update`, `H_update` and `gradient_updates`.
 
     Not trained by Adam: the puzzle-embedding table (sign-SGD on the rows a batch uses) and H_init/L_init.
+    `shards`: the CPU streams the batch is split over (hrm_engine.cpu.streams; none by default).
     """
+
+    config: Any
+    shards: Shards = Shards()
+
+    def L_update(self, z_L: mx.array, z_H: mx.array, x: mx.array) -> mx.array:
+        """The fast state's update from (z_H + x)."""
+        raise NotImplementedError
+
+    def H_update(self, z_H: mx.array, z_L: mx.array) -> mx.array:
+        """The slow (answer) state's update from z_L."""
+        raise NotImplementedError
+
+    @property
+    def gradient_updates(self) -> int:
+        """How many of a segment's last updates the gradient flows through."""
+        raise NotImplementedError
+
+    # -- the recursion -------------------------------------------------------------------------
+    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array) -> SegmentOut:
+        """One forward segment on the model's batch shards: the updates, gradient through the last ones only.
+
+        Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
+        """
+        return self.shards.run(self.segment_rows, z_H, z_L, inputs, puzzle_rows)
+
+    def segment_q(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
+                  ) -> tuple[mx.array, mx.array]:
+        """(q_halt, q_continue) of one more segment, without gradient: the Q-learning target."""
+        out = self.segment(z_H, z_L, inputs, puzzle_rows)
+        return mx.stop_gradient(out[3]), mx.stop_gradient(out[4])
+
+    def segment_traced(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
+                       measure: Callable[[mx.array, mx.array], mx.array]) -> tuple[mx.array, ...]:
+        """`segment`, plus measure(new, old) -> [B] after every update, in order: [B, H_cycles, L_cycles + 1]
+        (each cycle's L updates, then its H update)."""
+        cfg = self.config
+
+        def rows(*batch: mx.array) -> tuple[mx.array, ...]:
+            seen: list[mx.array] = []
+            out = self.segment_rows(*batch, observe=lambda new, old: seen.append(measure(new, old)))
+            B = batch[0].shape[0]
+            return (*out, mx.stack(seen, axis=1).reshape(B, cfg.H_cycles, cfg.L_cycles + 1))
+
+        return self.shards.run(rows, z_H, z_L, inputs, puzzle_rows)
+
+    def segment_rows(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
+                     observe: Observer | None = None) -> SegmentOut:
+        """`segment` on one shard of rows."""
+        x = self.input_embeddings(inputs, puzzle_rows)
+        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x), observe)
+        return self.gradient_cycle(z_H, z_L, x, observe)
+
+    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None
+                       ) -> tuple[mx.array, mx.array]:
+        """Every update of a segment before the last `gradient_updates`, without gradient."""
+        z_H, z_L = self.updates(z_H, z_L, x, range(self.num_updates - self.gradient_updates), observe)
+        return mx.stop_gradient(z_H), mx.stop_gradient(z_L)
+
+    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None
+                       ) -> SegmentOut:
+        """The last `gradient_updates` updates and the heads: the gradient flows through these alone."""
+        n = self.num_updates
+        z_H, z_L = self.updates(z_H, z_L, x, range(n - self.gradient_updates, n), observe)
+        logits, q_halt, q_continue = self.heads(z_H)
+        return mx.stop_gradient(z_H), mx.stop_gradient(z_L), logits, q_halt, q_continue
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in a segment: H_cycles x (L_cycles z_L updates + one z_H update)."""
+        return self.config.H_cycles * (self.config.L_cycles + 1)
+
+    def updates(self, z_H: mx.array, z_L: mx.array, x: mx.array, steps: range, observe: Observer | None = None
+                ) -> tuple[mx.array, mx.array]:
+        """Updates `steps` of a segment, numbered from 0 in their order: L_cycles z_L updates, then z_H's."""
+        L_cycles = self.config.L_cycles
+        for i in steps:
+            if i % (L_cycles + 1) < L_cycles:
+                new = self.L_update(z_L, z_H, x)
+                if observe is not None:
+                    observe(new, z_L)
+                z_L = new
+            else:
+                new = self.H_update(z_H, z_L)
+                if observe is not None:
+                    observe(new, z_H)
+                z_H = new
+        return z_H, z_L
+
+    # -- the two ends --------------------------------------------------------------------------
 
     def init_embeddings_and_heads(self, cfg: ArchArgs) -> None:
         """embed_tokens, lm_head, q_head and (learned positions) embed_pos, drawn in the references' order."""

@@ -6,7 +6,8 @@ L_cycles times from (z_H + x), then the answer state z_H from z_L:
     repeat H_cycles:  { repeat L_cycles: z_L <- net(z_L, z_H + x);   z_H <- net(z_H, z_L) }
 
 The first H_cycles - 1 cycles run without gradient; the last one with gradient through all its
-L_cycles + 1 calls (HRM keeps only the last L and H call). The carry leaves a segment detached, so
+L_cycles + 1 calls (HRM keeps only the last L and H call). The recursion itself is base.py's, shared
+with HRM; this file supplies the two updates and the gradient's reach. The carry leaves a segment detached, so
 deep supervision (one optimizer step per segment, ACT in act.py) never backpropagates across segments.
 
 Layers are HRM's (layers.py, base.py), identical in TRM's models/layers.py: truncated LeCun-normal
@@ -31,9 +32,10 @@ from typing import ClassVar
 import mlx.core as mx
 import mlx.nn as nn
 
+from hrm_engine.cpu.streams import Shards
 from hrm_engine.errors import ConfigError
 from hrm_engine.models.base import ArchArgs, ReasoningModel
-from hrm_engine.models.layers import Attention, ReasoningModule, SwiGLU, rms_norm
+from hrm_engine.models.layers import BUILTIN, Attention, Kernels, ReasoningModule, SwiGLU, rms_norm
 
 
 @dataclass
@@ -68,14 +70,14 @@ class TRMConfig(ArchArgs):
 class Block(nn.Module):
     """Post-norm block: token mixing (attention, or mlp_t over positions), then a SwiGLU over features."""
 
-    def __init__(self, cfg: TRMConfig) -> None:
+    def __init__(self, cfg: TRMConfig, kernels: Kernels = BUILTIN) -> None:
         super().__init__()
         self.mixes_positions = cfg.mlp_t
         if cfg.mlp_t:  # HRM's SwiGLU with the position count as its width
-            self.mlp_t = SwiGLU(SimpleNamespace(hidden_size=cfg.total_len, expansion=cfg.expansion))
+            self.mlp_t = SwiGLU(SimpleNamespace(hidden_size=cfg.total_len, expansion=cfg.expansion), kernels)
         else:
-            self.self_attn = Attention(cfg)
-        self.mlp = SwiGLU(cfg)
+            self.self_attn = Attention(cfg, kernels)
+        self.mlp = SwiGLU(cfg, kernels)
         self.eps = cfg.rms_norm_eps
 
     def __call__(self, h: mx.array) -> mx.array:
@@ -92,47 +94,24 @@ class TRM(ReasoningModel):
     table (sign-SGD on the rows a batch uses) and the fixed random H_init/L_init.
 
     Same interface as HRM (`segment`, `segment_q`, `H_init`, `L_init`, `puzzle_emb`, `config.total_len`),
-    so one ACT wrapper, loss, trainer and rollout serve both.
+    so one ACT wrapper, loss, trainer and rollout serve both. `kernels` and `shards` as HRM's.
     """
 
-    def __init__(self, cfg: TRMConfig) -> None:
+    def __init__(self, cfg: TRMConfig, kernels: Kernels = BUILTIN, shards: Shards | None = None) -> None:
         super().__init__()
         self.config = cfg
+        self.shards = shards or Shards()
         self.init_embeddings_and_heads(cfg)
-        self.L_level = ReasoningModule([Block(cfg) for _ in range(cfg.L_layers)])  # the one network
+        self.L_level = ReasoningModule([Block(cfg, kernels) for _ in range(cfg.L_layers)])  # the one network
         self.init_states(cfg)
 
-    def cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
-        """One H cycle: L_cycles latent updates from (z_H + x), then the answer update from z_L."""
-        for _ in range(self.config.L_cycles):
-            z_L = self.L_level(z_L, z_H + x)
-        return self.L_level(z_H, z_L), z_L
+    def L_update(self, z_L: mx.array, z_H: mx.array, x: mx.array) -> mx.array:
+        return self.L_level(z_L, z_H + x)
 
-    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
-                ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
-        """One deep-supervision segment: H_cycles - 1 cycles without gradient, one with.
+    def H_update(self, z_H: mx.array, z_L: mx.array) -> mx.array:
+        return self.L_level(z_H, z_L)  # the same network updates the answer
 
-        Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
-        """
-        x = self.input_embeddings(inputs, puzzle_rows)
-        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x))
-        return self.gradient_cycle(z_H, z_L, x)
-
-    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
-        """The first H_cycles - 1 cycles, without gradient."""
-        for _ in range(self.config.H_cycles - 1):
-            z_H, z_L = self.cycle(z_H, z_L, x)
-        return mx.stop_gradient(z_H), mx.stop_gradient(z_L)
-
-    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array
-                       ) -> tuple[mx.array, mx.array, mx.array, mx.array, mx.array]:
-        """The last cycle and the heads, with gradient through all its L_cycles + 1 calls."""
-        z_H, z_L = self.cycle(z_H, z_L, x)
-        logits, q_halt, q_continue = self.heads(z_H)  # the Q head reads the first prefix position
-        return mx.stop_gradient(z_H), mx.stop_gradient(z_L), logits, q_halt, q_continue
-
-    def segment_q(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
-                  ) -> tuple[mx.array, mx.array]:
-        """(q_halt, q_continue) of one more segment without gradient: the Q target when no_ACT_continue is off."""
-        out = self.segment(z_H, z_L, inputs, puzzle_rows)
-        return mx.stop_gradient(out[3]), mx.stop_gradient(out[4])
+    @property
+    def gradient_updates(self) -> int:
+        """The whole last cycle: its L_cycles latent updates and the answer update."""
+        return self.config.L_cycles + 1

@@ -1,5 +1,5 @@
 """hrm's JIT-friendly SiLU, softmax, attention and atan2 against MLX's built-ins and libm, the malloc tuning, and
-the speed-ups hrm_engine.cpu.accelerate applies to a model from outside (same results, same parameters)."""
+the kernels and shards the model builder passes to a model (same results, same parameters)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import pytest
 from mlx.utils import tree_flatten
 
 from hrm_engine.cpu import kernels
-from hrm_engine.cpu.speedups import FusedAttention, FusedSwiGLU, accelerate, use_fused
+from hrm_engine.cpu.kernels import use_fused
+from hrm_engine.cpu.streams import stream_count
 from hrm_engine.errors import ConfigError
+from hrm_engine.models.build import model_from_args
 from hrm_engine.models.hrm import HRM, ModelConfig
-from hrm_engine.models.trm import TRM, TRMConfig
+from hrm_engine.models.layers import BUILTIN
+from hrm_engine.models.trm import TRMConfig
 from hrm_engine.optim import atan2_nonneg
 
 
@@ -60,28 +63,30 @@ def test_softmax_rows_sum_to_one_without_overflow():
 
 
 def test_model_gives_the_same_outputs_and_gradients_with_either_kernel_set():
-    mx.random.seed(0)
-    model = HRM(tiny_cfg())
-    B, S, D = 3, 16, model.config.hidden_size
+    B, S, D = 3, 16, tiny_cfg().hidden_size
+    mx.random.seed(1)
     zH, zL = mx.random.normal((B, S + 1, D)), mx.random.normal((B, S + 1, D))
     inputs, rows = mx.random.randint(0, 6, (B, S)), mx.random.normal((B, D))
 
-    def loss(params):
-        model.update(params)
-        _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
-        return (logits ** 2).mean() + qh.sum() + qc.sum()
-
     results = {}
     for setting in ("builtin", "fused"):
-        assert use_fused(model, setting) is (setting == "fused")
+        assert use_fused(setting) is (setting == "fused")
+        mx.random.seed(0)  # the same weights for both
+        model = model_from_args(tiny_cfg(), {"cpu_math": setting, "cpu_streams": 1})
+
+        def loss(params):
+            model.update(params)
+            _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
+            return (logits ** 2).mean() + qh.sum() + qc.sum()
+
         results[setting] = mx.value_and_grad(loss)(model.trainable_parameters())
     (l_b, g_b), (l_f, g_f) = results["builtin"], results["fused"]
     assert abs(l_b.item() - l_f.item()) < 1e-5 * max(1.0, abs(l_b.item()))
     for (name, a), (_, b) in zip(tree_flatten(g_b), tree_flatten(g_f)):
         np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5, err_msg=name)
-    assert use_fused(model, "auto") is (mx.default_device() == mx.cpu)
+    assert use_fused("auto") is (mx.default_device() == mx.cpu)
     with pytest.raises(ConfigError, match="cpu_math must be auto, fused or builtin"):
-        use_fused(model, "fast")
+        use_fused("fast")
 
 
 def test_atan2_for_nonnegative_x_matches_libm():
@@ -137,8 +142,7 @@ def test_q_target_segment_reads_only_the_first_position_and_agrees_with_the_full
     mx.random.seed(3)
     cfg = tiny_cfg()
     cfg.causal = causal
-    model = HRM(cfg)
-    accelerate(model, {"cpu_math": setting, "cpu_streams": streams})
+    model = model_from_args(cfg, {"cpu_math": setting, "cpu_streams": streams})
     B, S, D = 3, 16, model.config.hidden_size
     zH, zL = mx.random.normal((B, S + 1, D)), mx.random.normal((B, S + 1, D))
     inputs, rows = mx.random.randint(0, 6, (B, S)), mx.random.normal((B, D))
@@ -150,31 +154,28 @@ def test_q_target_segment_reads_only_the_first_position_and_agrees_with_the_full
     assert float(mx.abs(qh).max()) > 0.1  # a real signal, not two zero heads agreeing
 
 
-def _layer_types(model) -> set[type]:
-    return {type(m) for _, m in model.named_modules()}
+def _kernels(model) -> set:
+    return {m.kernels for _, m in model.named_modules() if hasattr(m, "kernels")}
 
 
-def test_accelerate_applies_from_outside_keeps_parameters_and_can_be_undone():
-    """A bare model runs MLX's kernels; accelerate swaps in the fused layers and HRM's short Q target, with
-    the same parameter tree (old checkpoints load), and a second call with other settings undoes them."""
+def test_the_builder_chooses_kernels_and_shards_and_the_parameters_stay_the_same():
+    """Built by hand a model runs MLX's kernels on one stream; the builder passes the fused kernels and the
+    CPU streams the config asks for, with the same parameter tree and values (old checkpoints load)."""
     mx.random.seed(0)
-    model = HRM(tiny_cfg())
-    names = [k for k, _ in tree_flatten(model.parameters())]
-    assert not _layer_types(model) & {FusedAttention, FusedSwiGLU}
-    assert model.segment_q.__func__ is HRM.segment_q  # the reference's full segment for the Q target
-    on = accelerate(model, {"cpu_math": "fused", "cpu_streams": 2})
-    assert on.fused and on.q_target and on.streams == (2 if mx.default_device() == mx.cpu else 1)
-    assert {FusedAttention, FusedSwiGLU} <= _layer_types(model)
-    assert [k for k, _ in tree_flatten(model.parameters())] == names
-    assert "segment" not in model and "_cpu_streams" not in model  # nothing of it is a parameter
-    off = accelerate(model, {"cpu_math": "builtin", "cpu_streams": 1})
-    assert not off.fused and off.streams == 1
-    assert not _layer_types(model) & {FusedAttention, FusedSwiGLU}
+    plain = HRM(tiny_cfg())
+    assert _kernels(plain) == {BUILTIN} and plain.shards.streams == ()
+    mx.random.seed(0)
+    fast = model_from_args(tiny_cfg(), {"cpu_math": "fused", "cpu_streams": 2})
+    (fused,) = _kernels(fast)
+    assert (fused.silu, fused.rope_heads, fused.attention) == (kernels.silu, kernels.rope_heads, kernels.attention)
+    assert len(fast.shards.streams) == (2 if mx.default_device() == mx.cpu else 0)
+    for (k, a), (k2, b) in zip(tree_flatten(plain.parameters()), tree_flatten(fast.parameters()), strict=True):
+        assert k == k2 and np.array_equal(np.array(a), np.array(b))
+    assert "shards" not in fast and "kernels" not in fast  # nothing of it is a parameter
+    assert _kernels(model_from_args(tiny_cfg(), {"cpu_math": "builtin"})) == {BUILTIN}
+    assert _kernels(model_from_args(tiny_cfg())) == {BUILTIN}
 
-    trm = TRM(TRMConfig(seq_len=8, vocab_size=5, num_puzzle_identifiers=2, hidden_size=32, num_heads=2,
-                        puzzle_emb_len=1, mlp_t=True, pos_encodings="none"))
-    from hrm_engine.cpu.speedups import stream_count
-
-    on = accelerate(trm, {"cpu_math": "fused"})
-    assert on.fused and not on.q_target and on.streams == stream_count()  # TRM shards too
-    assert FusedSwiGLU in _layer_types(trm)  # mlp_t's position mixer too
+    trm = model_from_args(TRMConfig(seq_len=8, vocab_size=5, num_puzzle_identifiers=2, hidden_size=32, num_heads=2,
+                                    puzzle_emb_len=1, mlp_t=True, pos_encodings="none"), {"cpu_math": "fused"})
+    assert max(len(trm.shards.streams), 1) == stream_count()  # TRM shards too
+    assert trm.L_level.layers[0].mlp_t.kernels.silu is kernels.silu  # mlp_t's position mixer too

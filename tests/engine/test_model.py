@@ -9,7 +9,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from hrm_engine.cpu import accelerate
+from hrm_engine.cpu.streams import Shards
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.models.layers import rms_norm, swiglu_intermediate, trunc_normal
@@ -102,8 +102,10 @@ def test_segment_shapes_and_one_step_gradient():
 
 def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
     """Batch shards on several CPU streams: same outputs and same gradients as one stream."""
+    from hrm_engine.models.build import model_from_args
+
     mx.random.seed(0)
-    model = HRM(tiny_cfg())
+    model = model_from_args(tiny_cfg(), {"cpu_streams": 1})
     B, S = 5, 16  # 5 rows over 2 and 3 streams: uneven shards
     D = model.config.hidden_size
     zH = mx.random.normal((B, S + 1, D))
@@ -113,7 +115,7 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients():
 
     def loss(params, n):
         model.update(params)
-        accelerate(model, {"cpu_streams": n})
+        model.shards = Shards.for_setting(n)
         _, _, logits, qh, qc = model.segment(zH, zL, inputs, rows)
         return (logits ** 2).mean() + qh.sum() + qc.sum(), (logits, qh)
 

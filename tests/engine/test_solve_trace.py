@@ -11,7 +11,7 @@ import pytest
 
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import Loaded
-from hrm_engine.cpu import accelerate
+from hrm_engine.models.build import model_from_args
 from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import run_model
 from hrm_engine.solve_trace import halt_step_of, trace_model, trace_text, traced_segment
@@ -22,9 +22,9 @@ def _loaded(H_cycles=2, L_cycles=3, halt_max_steps=3, streams: int = 1) -> Loade
     meta = SimpleNamespace(seq_len=16, vocab_size=6, num_puzzle_identifiers=2)
     arch = dict(hidden_size=32, num_heads=2, H_layers=1, L_layers=1, H_cycles=H_cycles, L_cycles=L_cycles,
                 halt_max_steps=halt_max_steps)
-    model = HRM(ModelConfig.from_config({"arch": arch}, meta, forward_dtype="float32"))
+    model = model_from_args(ModelConfig.from_config({"arch": arch}, meta, forward_dtype="float32"),
+                            {"cpu_streams": streams})
     model.q_head.weight = mx.random.normal((2, 32)) * 0.3  # a halting head that says something
-    accelerate(model, {"cpu_streams": streams})
     return Loaded(model=model, config={}, metadata=meta, build_info={"kind": "sudoku", "box": [2, 2]}, step=0,
                   path=Path("."))
 

@@ -90,9 +90,7 @@ def test_gradient_flows_through_the_last_cycle_only():
     # one cycle with gradient, L_cycles + 1 calls: the same gradient as a model whose first cycles are skipped
     # and whose input state is what those cycles produced
     x = model.input_embeddings(b["inputs"], rows)
-    z_H, z_L = z, z
-    for _ in range(cfg.H_cycles - 1):
-        z_H, z_L = model.cycle(z_H, z_L, x)
+    z_H, z_L = model.updates(z, z, x, range((cfg.H_cycles - 1) * (cfg.L_cycles + 1)))  # the first cycles
     short = TRM(tiny(mlp_t=True, pos_encodings="none", H_cycles=1))
     short.update(model.parameters())
 
@@ -201,11 +199,12 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients(mlp_t):
     """TRM's segment over batch shards on 2 and 3 CPU streams: the outputs and gradients of one stream."""
     from mlx.utils import tree_flatten
 
-    from hrm_engine.cpu import accelerate
+    from hrm_engine.cpu.streams import Shards
+    from hrm_engine.models.build import model_from_args
 
     mx.random.seed(1)
     cfg = tiny(mlp_t=mlp_t, pos_encodings="none" if mlp_t else "rope")
-    model = TRM(cfg)
+    model = model_from_args(cfg, {"cpu_streams": 1})
     B, T, D = 5, cfg.total_len, cfg.hidden_size  # 5 rows: uneven shards
     zH, zL = mx.random.normal((B, T, D)), mx.random.normal((B, T, D))
     inputs = mx.random.randint(0, cfg.vocab_size, (B, cfg.seq_len))
@@ -213,17 +212,17 @@ def test_cpu_stream_shards_give_the_unsplit_results_and_gradients(mlp_t):
 
     def loss(params, n):
         model.update(params)
-        accelerate(model, {"cpu_streams": n})
+        model.shards = Shards.for_setting(n)
         _, _, logits, qh, _ = model.segment(zH, zL, inputs, rows)
         return (logits ** 2).mean() + qh.sum(), (logits, qh)
 
     grad = mx.value_and_grad(loss)
     params = model.trainable_parameters()
     (_, (lg1, q1)), g1 = grad(params, 1)
-    assert model.__dict__["_cpu_streams"] == []
+    assert model.shards.streams == ()
     for n in (2, 3):
         (_, (lgn, qn)), gn = grad(params, n)
-        assert len(model.__dict__["_cpu_streams"]) == n
+        assert len(model.shards.streams) == n
         np.testing.assert_allclose(np.array(lgn), np.array(lg1), rtol=1e-4, atol=1e-4)  # BLAS blocking
         np.testing.assert_allclose(np.array(qn), np.array(q1), rtol=1e-4, atol=1e-4)
         for (k, a), (_, b) in zip(tree_flatten(g1), tree_flatten(gn)):
