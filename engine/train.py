@@ -1,5 +1,9 @@
 """Training: the compiled step, the loop, evaluation and checkpoints (the reference's pretrain.py).
 
+`Trainer` holds the model, the optimizers and the compiled step; `run_training` names the run folder
+(`run_path`), checks it, and runs `TrainingLoop`, which tells its caller what happens through a plain
+`TrainingObserver` (the CLI draws progress from those events).
+
 A step is one ACT segment on `global_batch_size` rows: reset halted rows with fresh examples,
 one segment with the one-step gradient, loss / global_batch_size, Adam-atan2 on the network and
 sign-SGD on the puzzle-embedding rows the batch used. The ACT carry lives across steps. All
@@ -12,10 +16,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import mlx.core as mx
 
@@ -29,7 +34,7 @@ from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_array
                                    update_checkpoint_state)
 from hrm_engine.distributed import Dist
 from hrm_engine.ema import EMA
-from hrm_engine.errors import EngineError
+from hrm_engine.errors import ConfigError, EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
@@ -64,7 +69,7 @@ class Trainer:
     def __init__(self, config: dict[str, Any], data_root: str | Path, *, dist: Dist | None = None) -> None:
         from hrm_engine.config_ranges import check_train_config
 
-        self.config = check_train_config(config)  # values in range before any work (the CLI checked with origins)
+        self.config = check_train_config(config)  # values in range before any work, whoever built the dict
         self.dist = dist or Dist()
         self.data_root = Path(data_root)
         self.metadata = load_metadata(self.data_root, "train")
@@ -267,6 +272,44 @@ def default_run_name(config: dict[str, Any], data_root: Path) -> str:
     return f"{config.get('name', 'run')}-{data_root.name}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def run_path(config: dict[str, Any], data_root: str | Path, resume: str | Path | None = None,
+             run_name: str | None = None) -> Path:
+    """The run's folder, named in this one place: `resume`, else <runs_dir>/<run_name> (by default
+    <config name>-<data folder>-<time>)."""
+    if resume is not None:
+        return Path(resume)
+    name = run_name or config.get("run_name") or default_run_name(config, Path(data_root))
+    return Path(config.get("runs_dir") or "runs") / name
+
+
+def resolve_run_config(preset: str | Path, user_file: str | Path | None = None, overrides: list[str] | None = None,
+                       resume: str | Path | None = None) -> dict[str, Any]:
+    """The training config, checked: the preset (resuming: the run's own config.yaml), then the user file and
+    the overrides, every value in range (an error names where the value was set)."""
+    from hrm_engine.config_ranges import resolve_train_config
+
+    if resume is not None:
+        preset = saved_config(resume)
+    return resolve_train_config(preset, user_file, overrides or [])
+
+
+def saved_config(run: str | Path) -> Path:
+    """The config.yaml of a run to resume (refused when there is none: not a run directory)."""
+    saved = Path(run) / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"cannot resume {run}: no config.yaml there; pass a runs/<name> directory")
+    return saved
+
+
+def check_run_folder(path: Path, config: dict[str, Any], data_root: Path, resuming: bool) -> None:
+    """Resuming: a run directory trained on data of the same shapes. A new run: not one that has checkpoints."""
+    if resuming:
+        saved_config(path)
+        check_resume_compatible(path, config, data_root)
+    elif (path / "checkpoints").is_dir() and list_checkpoints(path):
+        raise EngineError(f"run {path} already exists; pass --resume {path} or another --run-name")
+
+
 def check_resume_compatible(run_path: Path, config: dict[str, Any], data_root: Path) -> None:
     """Refuse to resume on data whose vocabulary or sequence length differs from the run's."""
     from hrm_datasets.format import DatasetMetadata
@@ -279,6 +322,43 @@ def check_resume_compatible(run_path: Path, config: dict[str, Any], data_root: P
                 f"dataset {data_root} has {field}={getattr(now, field)} but run {run_path} was trained with "
                 f"{getattr(saved, field)}; resume on the same data or start a new run"
             )
+
+
+@dataclass
+class RunStart:
+    """What a run is, as it starts (or resumes): for the caller's first line and progress bar."""
+
+    path: Path
+    device: str
+    parameters: int
+    total_steps: int
+    step: int  # steps already taken (resumed)
+    global_batch_size: int
+    forward_dtype: str
+    H_cycles: int
+    L_cycles: int
+    halt_max_steps: int
+
+
+class TrainingObserver(Protocol):
+    """What `run_training` tells its caller as it goes (the CLI's progress bar implements it). `started` and
+    `eval_progress` reach every process, `logged` every process at each log line, `evaluated` rank 0 only."""
+
+    def started(self, run: RunStart) -> None:
+        """The run directory is ready and the first step is next."""
+
+    def logged(self, record: dict[str, Any]) -> None:
+        """A train line of metrics.jsonl (losses, accuracies, steps_per_s, tokens_per_s...)."""
+
+    def eval_progress(self, done: int, total: int) -> None:
+        """`done` of the test split's `total` examples evaluated."""
+
+    def evaluated(self, record: dict[str, Any]) -> None:
+        """An eval line of metrics.jsonl, its checkpoint saved and the best one marked."""
+
+
+class Unobserved(TrainingObserver):
+    """No caller watching: every event is ignored."""
 
 
 class _NullRun:
@@ -294,188 +374,213 @@ class TrainingInterrupted(Exception):
     """Raised after a Ctrl-C or SIGTERM has been handled (checkpoint saved); args[0] is the summary."""
 
 
-def run_training(
-    config: dict[str, Any],
-    data_root: str | Path,
-    *,
-    resume: str | Path | None = None,
-    run_name: str | None = None,
-    on_start: Callable[[Trainer, Path], None] | None = None,
-    on_log: Callable[[dict[str, Any]], None] | None = None,
-    on_eval: Callable[[dict[str, Any]], None] | None = None,
-    on_eval_progress: Callable[[int, int], None] | None = None,
-    dist: Dist | None = None,
-) -> dict[str, Any]:
-    """The training loop; returns a summary. Writes the run directory as it goes (rank 0 only).
+def run_training(config: dict[str, Any], data_root: str | Path, *, resume: str | Path | None = None,
+                 run_name: str | None = None, observer: TrainingObserver | None = None,
+                 dist: Dist | None = None) -> dict[str, Any]:
+    """Train `config` on `data_root` in the run folder `run_path` names; returns a summary. Writes the run
+    directory as it goes (rank 0 only).
 
     A write that fails (disk full, read-only) raises WriteError after removing the staging and marking
     the run `failed`; SIGINT/SIGTERM save a checkpoint and raise TrainingInterrupted(summary).
     """
-    from hrm_engine.evaluate import evaluate_split
-
-    dist = dist or Dist()
-    main = dist.is_main
-
     data_root = Path(data_root)
-    if resume is not None:
-        run_path = Path(resume)
-        if not (run_path / "config.yaml").is_file():
-            raise EngineError(f"cannot resume {run_path}: not a run directory (no config.yaml)")
-        check_resume_compatible(run_path, config, data_root)
-    else:
-        run_path = Path(config.get("runs_dir") or "runs") / (run_name or config.get("run_name")
-                                                            or default_run_name(config, data_root))
-        if (run_path / "checkpoints").is_dir() and list_checkpoints(run_path):
-            raise EngineError(f"run {run_path} already exists; pass --resume {run_path} or another --run-name")
+    path = run_path(config, data_root, resume, run_name)
+    check_run_folder(path, config, data_root, resuming=resume is not None)
+    loop = TrainingLoop(config, data_root, path, observer or Unobserved(), dist or Dist())
+    return loop.run(resuming=resume is not None)
 
-    trainer = Trainer(config, data_root, dist=dist)
-    check_eval_split(data_root, trainer.model.config)  # a bad test split refused now, not after training
-    run = RunDir(run_path) if main else _NullRun()
-    best_path, best_metric = None, None
-    state: dict[str, Any] = {}
-    try:
-        if main:
-            run.clean_staging()  # what a killed run left half-written; a run directory has one writer
-            _copy_run_files(run, config, data_root)
-        dist.barrier()
-        if resume is not None:
-            ckpts = list_checkpoints(run_path)
-            state = trainer.restore(ckpts[-1]) if ckpts else {}
-            best_path, best_metric = best_checkpoint(run_path)
-        # every step once: lines past the checkpoint (or all, with none) are logged again from here
-        run.truncate_metrics_after(trainer.step_count, drop_eval_at_step=bool(state.get("eval_pending")))
-    except WriteError as exc:
-        raise _write_failed(run, exc, trainer.step_count) from None
-    saved_step = trainer.step_count if state else None
 
-    log_interval = max(1, int(config.get("log_interval") or 10))
-    ckpt_interval = config.get("checkpoint_interval")
-    keep = int(config.get("keep_checkpoints", 3))
-    eval_interval_epochs = config.get("eval_interval")
-    eval_bs = int(config.get("eval_batch_size") or trainer.global_batch_size)
-    eval_total = _split_examples(data_root, "test")
-    window: list[dict[str, mx.array]] = []  # metrics of the steps since the last log, not yet read back
-    window_start = time.perf_counter()
-    wall_start = time.perf_counter() - float(state.get("wall_s", 0.0))
-    next_eval_epoch = None
-    if eval_interval_epochs:
-        done_evals = int(trainer.epoch // eval_interval_epochs)
-        next_eval_epoch = (done_evals + 1) * eval_interval_epochs
-    last_eval: dict[str, Any] | None = None
-    stop = _StopSignals()
-    heartbeat = [time.monotonic()]
+class TrainingLoop:
+    """One run of `run_training`, read top to bottom in `run`: prepare the run directory, take the steps
+    (log, evaluate, checkpoint, stop on a signal), evaluate last, write the summary."""
 
-    def save(extra: dict[str, Any] | None = None) -> Path | None:
-        """A checkpoint at this step (once: a step already saved is not written again)."""
-        nonlocal saved_step
-        if saved_step == trainer.step_count:
-            return run_path / "checkpoints" / f"step_{trainer.step_count:07d}" if main else None
-        ckpt = trainer.save(run_path, {"wall_s": time.perf_counter() - wall_start, **(extra or {})})
-        saved_step = trainer.step_count
+    def __init__(self, config: dict[str, Any], data_root: Path, path: Path, observer: TrainingObserver,
+                 dist: Dist) -> None:
+        self.trainer = Trainer(config, data_root, dist=dist)
+        check_eval_split(data_root, self.trainer.model.config)  # a bad test split refused now, not after training
+        self.config, self.data_root, self.path, self.observer, self.dist = config, data_root, path, observer, dist
+        self.run_dir = RunDir(path) if dist.is_main else _NullRun()
+        self.log_interval = max(1, int(config.get("log_interval") or 10))
+        self.checkpoint_interval = config.get("checkpoint_interval")
+        self.keep_checkpoints = int(config.get("keep_checkpoints", 3))
+        self.eval_interval = config.get("eval_interval")  # epochs
+        self.eval_batch_size = int(config.get("eval_batch_size") or self.trainer.global_batch_size)
+        self.best_path: Path | None = None
+        self.best_metric: float | None = None
+        self.last_eval: dict[str, Any] | None = None
+        self.saved_step: int | None = None  # the step the last checkpoint holds
+        self.stop = _StopSignals()
+        self.eval_total = 0  # examples in the test split
+        self.heartbeat = time.monotonic()  # the last write of run.json
+        self.wall_start = self.window_start = time.perf_counter()
+
+    def run(self, resuming: bool) -> dict[str, Any]:
+        """The whole run; raises TrainingInterrupted(summary) after a signal."""
+        state = self.prepare(resuming)
+        self.eval_total = _split_examples(self.data_root, "test")
+        self.window_start = time.perf_counter()
+        self.wall_start = self.window_start - float(state.get("wall_s", 0.0))
+        self.heartbeat = time.monotonic()
+        status = "finished"
+        try:
+            with self.stop:
+                try:
+                    self.start()
+                    if state.get("eval_pending"):  # stopped during that evaluation: run it again
+                        self.evaluate()
+                    self.take_steps()
+                except (TrainingInterrupted, KeyboardInterrupt):
+                    status = "interrupted"
+                    self.save()
+                summary = self.finish(status)
+        except WriteError as exc:
+            raise _write_failed(self.run_dir, exc, self.trainer.step_count) from None
+        except Exception as exc:
+            _record_crash(self.run_dir, self.trainer.step_count, exc)
+            raise
+        finally:
+            self.trainer.close()
+        if status == "interrupted":
+            raise TrainingInterrupted(summary)
+        return summary
+
+    def prepare(self, resuming: bool) -> dict[str, Any]:
+        """The run directory's files (rank 0), the last checkpoint restored when resuming; its state."""
+        state: dict[str, Any] = {}
+        try:
+            if self.dist.is_main:
+                self.run_dir.clean_staging()  # what a killed run left half-written; a run directory has one writer
+                _copy_run_files(self.run_dir, self.config, self.data_root)
+            self.dist.barrier()
+            if resuming:
+                ckpts = list_checkpoints(self.path)
+                state = self.trainer.restore(ckpts[-1]) if ckpts else {}
+                self.best_path, self.best_metric = best_checkpoint(self.path)
+            # every step once: lines past the checkpoint (or all, with none) are logged again from here
+            self.run_dir.truncate_metrics_after(self.trainer.step_count,
+                                                drop_eval_at_step=bool(state.get("eval_pending")))
+        except WriteError as exc:
+            raise _write_failed(self.run_dir, exc, self.trainer.step_count) from None
+        self.saved_step = self.trainer.step_count if state else None
+        return state
+
+    def start(self) -> None:
+        """run.json says running; the observer hears what the run is."""
+        t, arch = self.trainer, self.trainer.model.config
+        for stale in ("error", "finished"):  # from the life of the run that stopped
+            self.run_dir.info.pop(stale, None)
+        self.run_dir.update(status="running", started=self.run_dir.info.get("started", time.time()),
+                            data=str(self.data_root), total_steps=t.total_steps, step=t.step_count,
+                            parameters=t.num_parameters, name=self.path.name, device=backend.device_label(),
+                            signal=None)
+        self.observer.started(RunStart(
+            path=self.path, device=backend.device_label(), parameters=t.num_parameters, total_steps=t.total_steps,
+            step=t.step_count, global_batch_size=t.global_batch_size, forward_dtype=arch.forward_dtype,
+            H_cycles=arch.H_cycles, L_cycles=arch.L_cycles, halt_max_steps=arch.halt_max_steps))
+
+    def take_steps(self) -> None:
+        """Steps to total_steps: a log line every log_interval, an evaluation every eval_interval epochs (else a
+        checkpoint every checkpoint_interval steps), a stop after a signal; then the last evaluation."""
+        t = self.trainer
+        window: list[dict[str, mx.array]] = []  # metrics of the steps since the last log, not yet read back
+        next_eval_epoch = None
+        if self.eval_interval:
+            next_eval_epoch = (int(t.epoch // self.eval_interval) + 1) * self.eval_interval
+        while t.step_count < t.total_steps:
+            metrics, lr_now = t.launch()  # not waited for: read back only when logged
+            window.append(metrics)
+            step = t.step_count
+            if step % self.log_interval == 0 or step == t.total_steps:
+                self.log(window, lr_now)
+                window = []
+            if next_eval_epoch is not None and t.epoch >= next_eval_epoch:
+                self.evaluate()
+                next_eval_epoch += self.eval_interval
+            elif self.checkpoint_interval and step % int(self.checkpoint_interval) == 0:
+                self.save()
+            if self.stop.received is not None:
+                raise TrainingInterrupted
+        if self.last_eval is None or self.last_eval["step"] != t.step_count:
+            self.evaluate()
+
+    def log(self, window: list[dict[str, mx.array]], lr_now: float) -> None:
+        """One train line for the steps of `window`: their metrics read back, per step, and the speed."""
+        t = self.trainer
+        rows = mx.stack([mx.stack([m[k] for k in METRIC_KEYS]) for m in window]).tolist()
+        sums = {k: sum(row[i] for row in rows) for i, k in enumerate(METRIC_KEYS)}
+        steps = len(window)
+        elapsed = time.perf_counter() - self.window_start
+        record = {"type": "train", "step": t.step_count, "epoch": t.epoch, "lr": lr_now,
+                  **normalise_train_metrics(sums, t.global_batch_size * steps),
+                  "steps_per_s": steps / elapsed, "tokens_per_s": steps * t.tokens_per_step / elapsed,
+                  "wall_s": time.perf_counter() - self.wall_start, "time": time.time()}
+        # per-step averages of the summed metrics over the window
+        record.update({k: v for k, v in normalise_train_metrics(sums, t.global_batch_size).items()
+                       if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
+        record["count"] = sums["count"] / steps
+        self.run_dir.log(record)
+        self.run_dir.update(step=t.step_count, epoch=t.epoch, wall_s=record["wall_s"])
+        self.heartbeat = time.monotonic()
+        self.observer.logged(record)
+        self.window_start = time.perf_counter()
+
+    def save(self, extra: dict[str, Any] | None = None) -> Path | None:
+        """A checkpoint at this step (once: a step already saved is not written again); rank 0's path."""
+        t = self.trainer
+        if self.saved_step == t.step_count:
+            return self.path / "checkpoints" / f"step_{t.step_count:07d}" if self.dist.is_main else None
+        ckpt = t.save(self.path, {"wall_s": time.perf_counter() - self.wall_start, **(extra or {})})
+        self.saved_step = t.step_count
         if ckpt is not None:
-            prune_checkpoints(run_path, keep, best_path)
+            prune_checkpoints(self.path, self.keep_checkpoints, self.best_path)
         return ckpt
 
-    def eval_progress(done: int, _count: int) -> None:
-        if stop.received is not None:
-            raise TrainingInterrupted  # a signal mid-evaluation: stop now (the checkpoint is already saved)
-        if time.monotonic() - heartbeat[0] > 30:  # a long evaluation must not look like a dead run
-            run.update()
-            heartbeat[0] = time.monotonic()
-        if on_eval_progress:
-            on_eval_progress(done, eval_total)
+    def evaluate(self) -> dict[str, Any]:
+        """Checkpoint first (a kill during a long evaluation loses no training), then evaluate the test split;
+        the checkpoint records the result and may become the best."""
+        from hrm_engine.evaluate import evaluate_split
 
-    def do_eval() -> dict[str, Any]:
-        """Checkpoint first (a kill during a long evaluation loses no training), then evaluate."""
-        nonlocal best_path, best_metric, last_eval
-        ckpt = save({"eval_pending": True})
-        with trainer.eval_weights():
-            metrics, _ = evaluate_split(trainer.model, data_root, "test", eval_bs, on_batch=eval_progress, dist=dist)
-        record = {"type": "eval", "split": "test", "step": trainer.step_count, "epoch": trainer.epoch,
-                  **metrics, "wall_s": time.perf_counter() - wall_start, "time": time.time()}
-        run.log(record)
-        last_eval = record
+        t = self.trainer
+        ckpt = self.save({"eval_pending": True})
+        with t.eval_weights():
+            metrics, _ = evaluate_split(t.model, self.data_root, "test", self.eval_batch_size,
+                                        on_batch=self.eval_progress, dist=self.dist)
+        record = {"type": "eval", "split": "test", "step": t.step_count, "epoch": t.epoch,
+                  **metrics, "wall_s": time.perf_counter() - self.wall_start, "time": time.time()}
+        self.run_dir.log(record)
+        self.last_eval = record
         if ckpt is None:  # not rank 0
             return record
         update_checkpoint_state(ckpt, eval=metrics, eval_pending=None)
-        if best_metric is None or metrics["exact_accuracy"] >= best_metric:
-            best_path, best_metric = ckpt, metrics["exact_accuracy"]
-            mark_best(run_path, ckpt, best_metric)
-        prune_checkpoints(run_path, keep, best_path)
-        if on_eval:
-            on_eval(record)
+        if self.best_metric is None or metrics["exact_accuracy"] >= self.best_metric:
+            self.best_path, self.best_metric = ckpt, metrics["exact_accuracy"]
+            mark_best(self.path, ckpt, self.best_metric)
+        prune_checkpoints(self.path, self.keep_checkpoints, self.best_path)
+        self.observer.evaluated(record)
         return record
 
-    status = "finished"
-    try:
-        with stop:
-            try:
-                for stale in ("error", "finished"):  # from the life of the run that stopped
-                    run.info.pop(stale, None)
-                run.update(status="running", started=run.info.get("started", time.time()), data=str(data_root),
-                           total_steps=trainer.total_steps, step=trainer.step_count,
-                           parameters=trainer.num_parameters, name=run_path.name, device=backend.device_label(),
-                           signal=None)
-                if on_start:
-                    on_start(trainer, run_path)
-                if state.get("eval_pending"):  # stopped during that evaluation: run it again
-                    do_eval()
-                while trainer.step_count < trainer.total_steps:
-                    metrics, lr_now = trainer.launch()  # not waited for: read back only when logged
-                    window.append(metrics)
-                    step = trainer.step_count
-                    if step % log_interval == 0 or step == trainer.total_steps:
-                        rows = mx.stack([mx.stack([m[k] for k in METRIC_KEYS]) for m in window]).tolist()
-                        sums = {k: sum(row[i] for row in rows) for i, k in enumerate(METRIC_KEYS)}
-                        window_steps, window = len(window), []
-                        elapsed = time.perf_counter() - window_start
-                        record = {"type": "train", "step": step, "epoch": trainer.epoch, "lr": lr_now,
-                                  **normalise_train_metrics(sums, trainer.global_batch_size * window_steps),
-                                  "steps_per_s": window_steps / elapsed,
-                                  "tokens_per_s": window_steps * trainer.tokens_per_step / elapsed,
-                                  "wall_s": time.perf_counter() - wall_start, "time": time.time()}
-                        # per-step averages of the summed metrics over the window
-                        record.update({k: v for k, v in
-                                       normalise_train_metrics(sums, trainer.global_batch_size).items()
-                                       if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
-                        record["count"] = sums["count"] / window_steps
-                        run.log(record)
-                        run.update(step=step, epoch=trainer.epoch, wall_s=record["wall_s"])
-                        heartbeat[0] = time.monotonic()
-                        if on_log:
-                            on_log(record)
-                        window_start = time.perf_counter()
-                    if next_eval_epoch is not None and trainer.epoch >= next_eval_epoch:
-                        do_eval()
-                        next_eval_epoch += eval_interval_epochs
-                    elif ckpt_interval and step % int(ckpt_interval) == 0:
-                        save()
-                    if stop.received is not None:
-                        raise TrainingInterrupted
-                if last_eval is None or last_eval["step"] != trainer.step_count:
-                    do_eval()
-            except (TrainingInterrupted, KeyboardInterrupt):
-                status = "interrupted"
-                save()
-            trainer.close()
-            summary = {"run": str(run_path), "status": status, "step": trainer.step_count,
-                       "total_steps": trainer.total_steps, "parameters": trainer.num_parameters,
-                       "last_eval": last_eval, "best_checkpoint": str(best_path) if best_path else None,
-                       "best_exact_accuracy": best_metric, "signal": stop.name}
-            run.update(status=status, step=trainer.step_count, finished=time.time(), signal=stop.name)
-            if main:
-                write_json_atomic(run_path / "summary.json", summary)
-                run.clean_staging()
-    except WriteError as exc:
-        raise _write_failed(run, exc, trainer.step_count) from None
-    except Exception as exc:
-        _record_crash(run, trainer.step_count, exc)
-        raise
-    finally:
-        trainer.close()
-    if status == "interrupted":
-        raise TrainingInterrupted(summary)
-    return summary
+    def eval_progress(self, done: int, _count: int) -> None:
+        """After each evaluation batch: stop on a signal, keep run.json alive, tell the observer."""
+        if self.stop.received is not None:
+            raise TrainingInterrupted  # a signal mid-evaluation: stop now (the checkpoint is already saved)
+        if time.monotonic() - self.heartbeat > 30:  # a long evaluation must not look like a dead run
+            self.run_dir.update()
+            self.heartbeat = time.monotonic()
+        self.observer.eval_progress(done, self.eval_total)
+
+    def finish(self, status: str) -> dict[str, Any]:
+        """The summary, in run.json and summary.json (rank 0), the staging removed."""
+        t = self.trainer
+        t.close()
+        summary = {"run": str(self.path), "status": status, "step": t.step_count, "total_steps": t.total_steps,
+                   "parameters": t.num_parameters, "last_eval": self.last_eval,
+                   "best_checkpoint": str(self.best_path) if self.best_path else None,
+                   "best_exact_accuracy": self.best_metric, "signal": self.stop.name}
+        self.run_dir.update(status=status, step=t.step_count, finished=time.time(), signal=self.stop.name)
+        if self.dist.is_main:
+            write_json_atomic(self.path / "summary.json", summary)
+            self.run_dir.clean_staging()
+        return summary
 
 
 def _copy_run_files(run: RunDir, config: dict[str, Any], data_root: Path) -> None:

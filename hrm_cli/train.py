@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -42,94 +42,24 @@ def train(
     """
     if processes > 1:
         _relaunch(processes)
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from hrm_cli.console import console, err_console, print_json, progress_bar
-    from hrm_engine import backend
+    from hrm_cli.console import console, err_console, print_json
     from hrm_engine.distributed import init as init_distributed
-    from hrm_engine.config_ranges import resolve_train_config
-    from hrm_engine.errors import ConfigError
-    from hrm_engine.train import TrainingInterrupted, run_training
+    from hrm_engine.train import TrainingInterrupted, resolve_run_config, run_path, run_training
 
     dist = init_distributed(required=distributed)
     if not dist.is_main:
         as_json = True  # only rank 0 talks; the others print nothing (their summary goes to /dev/null)
-
-    if resume is not None:
-        saved = resume / "config.yaml"
-        if not saved.is_file():
-            raise ConfigError(f"cannot resume {resume}: no config.yaml there; pass a runs/<name> directory")
-        cfg = resolve_train_config(saved, file, overrides or [])
-    else:
-        cfg = resolve_train_config(config, file, overrides or [])
+    cfg = resolve_run_config(config, file, overrides, resume)
     if dashboard:
         from hrm_cli.dashboard_cmd import run_behind_dashboard
-        from hrm_engine.train import default_run_name
 
-        if resume is not None:
-            run_behind_dashboard(resume, [], "run.json")
-        else:
-            name = run_name or cfg.get("run_name") or default_run_name(cfg, data)
-            run_path = Path(cfg.get("runs_dir") or "runs") / name
-            run_behind_dashboard(run_path, [] if run_name else ["--run-name", name], "run.json")
+        path = run_path(cfg, data, resume, run_name)  # named here, passed on: the background run uses the same
+        run_behind_dashboard(path, [] if resume is not None or run_name else ["--run-name", path.name], "run.json")
         return
-    progress = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                            disable=as_json)
-    # Piped (a Makefile, a log file): no bar, so print a plain line every few log intervals instead.
-    plain_every = 0 if (as_json or err_console.is_terminal) else 10
-    # hidden until the run line is printed: that line goes to stdout, the bar to stderr, and a bar drawn
-    # before it ("train 0/?") was left on the line above it, stale, in a terminal wide enough not to wrap
-    task = progress.add_task("train", total=None, info="", visible=False)
-    eval_task: dict[str, int] = {}
-
-    def on_start(trainer, run_path: Path) -> None:
-        if not as_json:
-            m = trainer.model.config
-            console.print(f"[bold]run[/] {run_path}  [bold]device[/] {backend.device_label()}  "
-                          f"[bold]parameters[/] {trainer.num_parameters:,}  "
-                          f"[bold]steps[/] {trainer.total_steps:,}  [bold]batch[/] {trainer.global_batch_size}  "
-                          f"[bold]dtype[/] {m.forward_dtype}  H{m.H_cycles}xL{m.L_cycles}, ACT <= {m.halt_max_steps}",
-                          highlight=False)
-        progress.update(task, total=trainer.total_steps, completed=trainer.step_count, visible=True)
-
-    logs_seen = [0]
-
-    def on_log(rec: dict) -> None:
-        info = (f"loss {rec['lm_loss']:.3f}  exact {rec['exact_accuracy']:.3f}  ACT {rec['steps']:.1f}  "
-                f"{rec['steps_per_s']:.2f} it/s  {rec['tokens_per_s']:.0f} tok/s")
-        progress.update(task, completed=rec["step"], info=info)
-        logs_seen[0] += 1
-        if plain_every and logs_seen[0] % plain_every == 0:
-            err_console.print(f"step {rec['step']}: {info}", highlight=False)
-
-    def on_eval_progress(done: int, total: int) -> None:
-        if "t" not in eval_task:
-            eval_task["t"] = progress.add_task("eval", total=total, info="test split")
-            eval_task["start"] = eval_task["last"] = time.monotonic()
-            if plain_every:
-                err_console.print(f"eval: {total} test examples", highlight=False)
-        progress.update(eval_task["t"], completed=done)
-        now = time.monotonic()
-        if plain_every and now - eval_task["last"] >= EVAL_PLAIN_EVERY_S and done < total:
-            eval_task["last"] = now
-            eta = (now - eval_task["start"]) * (total - done) / max(done, 1)
-            err_console.print(f"eval: {done}/{total} examples, ETA {_duration(eta)}", highlight=False)
-
-    def on_eval(rec: dict) -> None:
-        if "t" in eval_task:
-            progress.remove_task(eval_task.pop("t"))
-            eval_task.clear()
-        if not as_json:
-            progress.console.print(
-                f"step {rec['step']}: [bold]exact accuracy {rec['exact_accuracy']:.4f}[/] (whole puzzle right)  "
-                f"token accuracy {rec['accuracy']:.4f}  ACT steps {rec['steps']:.1f}  lm_loss {rec['lm_loss']:.4f}",
-                highlight=False)
-
+    progress = TrainProgress(quiet=as_json)
     try:
-        with progress:
-            summary = run_training(cfg, data, resume=resume, run_name=run_name, on_start=on_start, on_log=on_log,
-                                   on_eval=on_eval, on_eval_progress=on_eval_progress, dist=dist)
+        with progress.bar:
+            summary = run_training(cfg, data, resume=resume, run_name=run_name, observer=progress, dist=dist)
     except TrainingInterrupted as exc:
         summary = exc.args[0] if exc.args else {}
         by = " by SIGTERM" if summary.get("signal") == "SIGTERM" else ""
@@ -144,6 +74,75 @@ def train(
     ev = summary.get("last_eval") or {}
     console.print(f"[bold green]done[/] {summary['run']}: step {summary['step']}, "
                   f"test exact accuracy {ev.get('exact_accuracy', float('nan')):.4f}", highlight=False)
+
+
+class TrainProgress:
+    """The run line, the progress bar and the evaluation lines of `hrm train`, drawn from the engine's training
+    events (it is a hrm_engine.train.TrainingObserver). Piped (a Makefile, a log file) there is no bar, so a
+    plain line is printed every 10 log lines and every 10 s of an evaluation instead."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from hrm_cli.console import err_console, progress_bar
+
+        self.quiet = quiet
+        self.bar = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                disable=quiet)
+        self.plain_every = 0 if (quiet or err_console.is_terminal) else 10
+        # hidden until the run line is printed: that line goes to stdout, the bar to stderr, and a bar drawn
+        # before it ("train 0/?") was left on the line above it, stale, in a terminal wide enough not to wrap
+        self.task = self.bar.add_task("train", total=None, info="", visible=False)
+        self.eval_task: dict[str, Any] = {}
+        self.logs_seen = 0
+
+    def started(self, run: Any) -> None:
+        from hrm_cli.console import console
+
+        if not self.quiet:
+            console.print(f"[bold]run[/] {run.path}  [bold]device[/] {run.device}  "
+                          f"[bold]parameters[/] {run.parameters:,}  "
+                          f"[bold]steps[/] {run.total_steps:,}  [bold]batch[/] {run.global_batch_size}  "
+                          f"[bold]dtype[/] {run.forward_dtype}  H{run.H_cycles}xL{run.L_cycles}, "
+                          f"ACT <= {run.halt_max_steps}", highlight=False)
+        self.bar.update(self.task, total=run.total_steps, completed=run.step, visible=True)
+
+    def logged(self, rec: dict[str, Any]) -> None:
+        from hrm_cli.console import err_console
+
+        info = (f"loss {rec['lm_loss']:.3f}  exact {rec['exact_accuracy']:.3f}  ACT {rec['steps']:.1f}  "
+                f"{rec['steps_per_s']:.2f} it/s  {rec['tokens_per_s']:.0f} tok/s")
+        self.bar.update(self.task, completed=rec["step"], info=info)
+        self.logs_seen += 1
+        if self.plain_every and self.logs_seen % self.plain_every == 0:
+            err_console.print(f"step {rec['step']}: {info}", highlight=False)
+
+    def eval_progress(self, done: int, total: int) -> None:
+        from hrm_cli.console import err_console
+
+        ev = self.eval_task
+        if "t" not in ev:
+            ev["t"] = self.bar.add_task("eval", total=total, info="test split")
+            ev["start"] = ev["last"] = time.monotonic()
+            if self.plain_every:
+                err_console.print(f"eval: {total} test examples", highlight=False)
+        self.bar.update(ev["t"], completed=done)
+        now = time.monotonic()
+        if self.plain_every and now - ev["last"] >= EVAL_PLAIN_EVERY_S and done < total:
+            ev["last"] = now
+            eta = (now - ev["start"]) * (total - done) / max(done, 1)
+            err_console.print(f"eval: {done}/{total} examples, ETA {_duration(eta)}", highlight=False)
+
+    def evaluated(self, rec: dict[str, Any]) -> None:
+        if "t" in self.eval_task:
+            self.bar.remove_task(self.eval_task.pop("t"))
+            self.eval_task.clear()
+        if not self.quiet:
+            self.bar.console.print(
+                f"step {rec['step']}: [bold]exact accuracy {rec['exact_accuracy']:.4f}[/] (whole puzzle right)  "
+                f"token accuracy {rec['accuracy']:.4f}  ACT steps {rec['steps']:.1f}  lm_loss {rec['lm_loss']:.4f}",
+                highlight=False)
 
 
 def _duration(seconds: float) -> str:

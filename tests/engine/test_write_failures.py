@@ -17,7 +17,7 @@ from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.checkpoint import list_checkpoints, load_checkpoint
 from hrm_engine.config import resolve_config
 from hrm_engine.runs import RunDir
-from hrm_engine.train import TrainingInterrupted, run_training
+from hrm_engine.train import TrainingInterrupted, Unobserved, run_training
 from hrm_engine.writes import WRITE_EXIT_CODE, WriteError, clean_stale, reason
 
 small_disk = mounts.small_disk  # the fixture
@@ -139,12 +139,13 @@ def test_checkpoint_comes_before_the_final_evaluation_and_a_signal_stops_it(data
     config = cfg(tmp_path, "max_steps=3", "eval_batch_size=4")  # 16 test rows: 4 evaluation batches
     seen = []
 
-    def signal_during_eval(done, total):
-        seen.append((done, total))
-        os.kill(os.getpid(), signal.SIGTERM)
+    class SignalDuringEval(Unobserved):
+        def eval_progress(self, done, total):
+            seen.append((done, total))
+            os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(TrainingInterrupted) as stop:
-        run_training(config, data, run_name="r", on_eval_progress=signal_during_eval)
+        run_training(config, data, run_name="r", observer=SignalDuringEval())
     run = tmp_path / "r"
     assert seen == [(4, 16)] and stop.value.args[0]["signal"] == "SIGTERM"
     state = json.loads((run / "checkpoints" / "step_0000003" / "state.json").read_text())
