@@ -3,7 +3,8 @@
 The loop (one objective evaluation per step):
   1. Initial design, shared by both arms: the task's seeds, then model proposals from the plain task prompt.
   2. BOPRO step: embed every evaluated candidate (`hrm_agent.embedding`), fit a GP on (latent, score)
-     (`hrm_agent.gp`), and maximise the acquisition (`hrm_agent.acquisition`) over a pool of latent points:
+     (`hrm_engine.bayesopt.gp`), and maximise the acquisition (`hrm_engine.bayesopt.acquisition`) over a pool
+     of latent points:
      perturbations of evaluated latents, interpolations towards the best one, and the latents of proposed
      but not yet evaluated candidates. The evaluated candidates nearest to the chosen latent point, plus the
      best so far, go into the prompt with their scores; the model proposes new candidates. Every unevaluated
@@ -24,13 +25,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hrm_agent.acquisition import acquisition_values
 from hrm_agent.chat import Backend, Message
 from hrm_agent.embedding import Embedder
 from hrm_agent.errors import BackendError
-from hrm_agent.gp import GaussianProcess, GPError
 from hrm_agent.objectives import OptimizeTask
 from hrm_agent.trace import TraceWriter, new_run_id
+from hrm_engine.bayesopt import GaussianProcess, GPError, acquisition_values
 from hrm_engine.runs import write_json_atomic
 
 SYSTEM = (

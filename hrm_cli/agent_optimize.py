@@ -169,12 +169,12 @@ def optimize_cmd(
     """
     import json
 
-    from hrm_agent.acquisition import ACQUISITIONS
+    from hrm_engine.bayesopt.acquisition import ACQUISITIONS
     from hrm_agent.backends import make_backend
     from hrm_agent.bopro import optimize
     from hrm_agent.embedding import EMBEDDINGS, make_embedder
     from hrm_agent.errors import AgentError
-    from hrm_agent.gp import KERNELS
+    from hrm_engine.bayesopt.gp import KERNELS
     from hrm_agent.objectives import load_task
     from hrm_cli.console import err_console, print_json
 

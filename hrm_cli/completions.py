@@ -23,11 +23,11 @@ SHELLS = {"bash": "hrm.bash", "zsh": "hrm.zsh", "fish": "hrm.fish"}
 
 def option_values() -> dict[str, list[str]]:
     """Values by an option's long name, wherever the option appears."""
-    from hrm_agent.acquisition import ACQUISITIONS
+    from hrm_engine.bayesopt.acquisition import ACQUISITIONS
     from hrm_agent.backends import BACKEND_KINDS
     from hrm_agent.controllers import CONTROLLERS
     from hrm_agent.embedding import EMBEDDINGS
-    from hrm_agent.gp import KERNELS
+    from hrm_engine.bayesopt.gp import KERNELS
     from hrm_agent.suites import available_suites
     from hrm_engine.config import available_presets
 

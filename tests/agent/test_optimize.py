@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrm_agent.acquisition import acquisition_values, expected_improvement, upper_confidence_bound
 from hrm_agent.embedding import HashEmbedder
 from hrm_agent.errors import AgentError
-from hrm_agent.gp import GaussianProcess, GPError, GPHyper
 from hrm_agent.objectives import (
     ExpressionError,
     TaskError,
@@ -22,6 +20,14 @@ from hrm_agent.objectives import (
     load_task,
     parse_expression,
     parse_task,
+)
+from hrm_engine.bayesopt import (
+    GaussianProcess,
+    GPError,
+    GPHyper,
+    acquisition_values,
+    expected_improvement,
+    upper_confidence_bound,
 )
 
 # -- Gaussian process --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from hrm_agent.gp import GaussianProcess
+from hrm_engine.bayesopt.gp import GaussianProcess
 
 ACQUISITIONS = ("ei", "ucb", "thompson")
 
