@@ -157,9 +157,9 @@ def format_grammar(fmt: str) -> str | None:
     written, then the value, 1 to 80 characters on the line. Only for a format that ends with its one
     `<placeholder>`: a value lexeme would swallow any literal after it, so other formats get None (no
     grammar; the answer is still judged against the format)."""
-    from hrm_agent.outcome import _PLACEHOLDER
+    from hrm_agent.outcome import format_pieces
 
-    pieces = _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
+    pieces = format_pieces(fmt)
     if len(pieces) != 3 or pieces[2].strip(" .") or not pieces[0].strip():
         return None
     return f"start: {json.dumps(pieces[0], ensure_ascii=False)} VALUE\nVALUE: /[^\\n]{{1,80}}/\n"

@@ -12,15 +12,14 @@ not a result, and the model gets the mismatch as feedback, within the same budge
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from hrm_agent.outcome import (REASONS, Verdict, fallback_answer, fill_format, judge,  # noqa: F401
+from hrm_agent.outcome import (REASONS, AnswerVerdict, fallback_answer, fill_format, judge,  # noqa: F401
                                match_format, requested_format)
 from hrm_agent.parsing import extract_code
-from hrm_agent.prompts import render
+from hrm_agent.prompts import context_text, format_results, format_variables, render
 from hrm_agent.schemas import Critique, Plan, example
-from hrm_agent.session import BudgetExhausted, Session
+from hrm_agent.toolkit import BudgetExhausted, Session
 
 # The planner's and the critic's replies are generated under these pydantic models (hrm_agent.schemas).
 PLAN_SCHEMA = Plan
@@ -30,38 +29,12 @@ CRITIC_EXAMPLE = example(Critique)
 SOLVER_ATTEMPTS = 2  # a failed subgoal gets one more try with the error in the prompt
 
 
-def _format_variables(variables: dict[str, Any], limit: int = 600) -> str:
-    if not variables:
-        return "none"
-    parts = []
-    for k, v in variables.items():
-        text = json.dumps(v, default=repr)
-        parts.append(f"{k} = {text[:160] + '...' if len(text) > 160 else text}")
-    out = "; ".join(parts)
-    return out[:limit]
-
-
-def _format_results(logs: list[dict[str, Any]]) -> str:
-    lines = []
-    for i, log in enumerate(logs, 1):
-        if log["ok"]:
-            lines.append(f"{i}. {log['subgoal']} -> {log['result_repr'][:300]}")
-        else:
-            lines.append(f"{i}. {log['subgoal']} -> FAILED: {log['error'][:200]}")
-    return "\n".join(lines) or "none"
-
-
-def _context_text(context: dict[str, Any], tool_help: str = "") -> str:
-    text = f"Given variables: {_format_variables(context)}" if context else ""
-    return f"{text}\nFunctions you can call: {tool_help}".strip() if tool_help else text
-
-
 def format_ok(final_format: str, answer: str) -> bool:
     """Whether `answer` (or one of its lines) is in `final_format` (see hrm_agent.outcome.match_format)."""
     return match_format(final_format, answer) is not None
 
 
-def _no_answer(outcome: dict[str, Any], verdict: Verdict | None, successes: list[Any], *,
+def _no_answer(outcome: dict[str, Any], verdict: AnswerVerdict | None, successes: list[Any], *,
                planner_ok: bool = True) -> None:
     """Fill the outcome's answer fields: the accepted answer, or the first reason in REASONS' order."""
     if verdict is not None and verdict.answered:
@@ -94,10 +67,10 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
     logs: list[dict[str, Any]] = []
     successes: list[Any] = []  # the RESULT of every successful code run, all rounds: what answers derive from
     planner_ok = True
-    verdict: Verdict | None = None
+    verdict: AnswerVerdict | None = None
     try:  # the planner's call too: the run's deadline can fall inside any model call
         got = s.call_json("planner", render(s.prompts, "planner", task=task,
-                                            context=_context_text(context, s.tool_help)),
+                                            context=context_text(context, s.tool_help)),
                           PLAN_SCHEMA, PLAN_EXAMPLE)  # unreadable (a recorded failure): one subgoal
         if got is None:
             planner_ok = False
@@ -113,7 +86,7 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
             for index, subgoal in enumerate(plan["subgoals"], 1):
                 logs.append(_solve_subgoal(s, task, subgoal, index, round_no, variables, successes))
             verdict_c = s.call_json("critic", render(s.prompts, "critic", task=task,
-                                                     results=_format_results(logs)),
+                                                     results=format_results(logs)),
                                     CRITIC_SCHEMA, CRITIC_EXAMPLE) or {"action": "submit",
                                                                        "reason": "critic unreadable"}
             s.trace.emit("critique", round=round_no, **verdict_c)
@@ -128,7 +101,7 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
                 s.fail("budget", f"critic still asked to revise after {round_no} round(s): {verdict_c['reason']}",
                        "critic")
                 break
-            new_plan = s.call_json("replan", render(s.prompts, "replan", task=task, results=_format_results(logs),
+            new_plan = s.call_json("replan", render(s.prompts, "replan", task=task, results=format_results(logs),
                                                     reason=verdict_c["reason"]), PLAN_SCHEMA, PLAN_EXAMPLE)
             if new_plan is None or new_plan["subgoals"] == plan["subgoals"]:
                 s.fail("plan_drift", "the revised plan is unreadable or repeats the failed one", "replan")
@@ -157,7 +130,7 @@ def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: in
     log: dict[str, Any] = {"subgoal": subgoal, "ok": False, "result": None, "result_repr": "", "error": ""}
     for _attempt in range(SOLVER_ATTEMPTS):
         reply = s.call("solver", render(s.prompts, "solver", task=task, subgoal=subgoal,
-                                        variables=_format_variables(variables) + (
+                                        variables=format_variables(variables) + (
                                             f"\nFunctions you can call: {s.tool_help}" if s.tool_help else ""),
                                         feedback=feedback))
         code = extract_code(reply)
@@ -195,13 +168,13 @@ def _final_result(plan: dict[str, Any], logs: list[dict[str, Any]]) -> Any:
 
 
 def _synthesize(s: Session, task: str, plan: dict[str, Any], logs: list[dict[str, Any]],
-                successes: list[Any]) -> tuple[Verdict, str | None]:
+                successes: list[Any]) -> tuple[AnswerVerdict, str | None]:
     """(the verdict, the synthesizer's text): its answer judged; an echo or an empty reply is replaced by
     the deterministic fallback (the last subgoal's RESULT in the format), which is derived by construction."""
     final_format = plan["final_format"]
     if not successes:  # nothing to derive an answer from: no model call can change that
-        return Verdict(None, "no_successful_code", REASONS["no_successful_code"]), None
-    messages = render(s.prompts, "synthesizer", task=task, results=_format_results(logs), final_format=final_format)
+        return AnswerVerdict(None, "no_successful_code", REASONS["no_successful_code"]), None
+    messages = render(s.prompts, "synthesizer", task=task, results=format_results(logs), final_format=final_format)
     answer = s.call("synthesizer", messages, answer_format=final_format).strip()
     verdict = judge(answer, final_format, successes, prompt_texts=[task, *(m["content"] for m in messages)])
     if verdict.answered:
@@ -215,7 +188,7 @@ def _synthesize(s: Session, task: str, plan: dict[str, Any], logs: list[dict[str
     return verdict, answer
 
 
-def _flat_verdict(final_format: str, result: Any) -> Verdict:
+def flat_verdict(final_format: str, result: Any) -> AnswerVerdict:
     """The flat loop's RESULT as an answer: as it is when it is in the format, else put into the format
     when it is a value (a number, a list, a string of at most three words)."""
     if isinstance(result, str):
@@ -232,30 +205,30 @@ def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
     fmt = requested_format(task, None)
     outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "max_rounds", "final": None, "candidate": None}
     successes: list[Any] = []
-    verdict: Verdict | None = None
+    verdict: AnswerVerdict | None = None
     feedback = ""
     try:
         for attempt in range(1, attempts + 1):
             outcome["rounds"] = attempt
-            reply = s.call("flat", render(s.prompts, "flat", task=task, context=_context_text(context, s.tool_help),
+            reply = s.call("flat", render(s.prompts, "flat", task=task, context=context_text(context, s.tool_help),
                                           feedback=feedback))
             code = extract_code(reply)
             if "```" not in reply and reply.strip():
                 s.fail("tool_misuse", "answered without running code", "flat")
                 outcome["candidate"] = reply.strip()
-                verdict = Verdict(None, "no_successful_code", "the model answered without running code")
+                verdict = AnswerVerdict(None, "no_successful_code", "the model answered without running code")
                 feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
                 continue
             res = s.run_code(code, dict(context), "flat")
             mismatch = s.check_examples(task, code, dict(context), "flat") if res.ok else []
             if mismatch:  # it ran, but gives another value than the task's own example: not an answer
-                verdict = Verdict(None, "example_failed", f"the code contradicts the task's example: {mismatch[0]}")
+                verdict = AnswerVerdict(None, "example_failed", f"the code contradicts the task's example: {mismatch[0]}")
                 feedback = f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}"
                 continue
             if res.ok and res.result is not None:
                 successes.append(res.result)
                 outcome["candidate"] = res.result if isinstance(res.result, str) else res.result_repr
-                verdict = _flat_verdict(fmt, res.result)
+                verdict = flat_verdict(fmt, res.result)
                 if verdict.answered:
                     outcome["stop_reason"] = "submitted"
                     break

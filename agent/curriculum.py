@@ -155,7 +155,8 @@ def make_chain(rng: random.Random, depth: int) -> tuple[Any, list[str], list[Any
     raise RuntimeError(f"could not build a chain of depth {depth}")  # never seen with the ops above
 
 
-def _describe(start: Any, steps: list[str]) -> str:
+def describe_chain(start: Any, steps: list[str]) -> str:
+    """The task text of a chain: its start and numbered steps, then the question."""
     first = f'the word "{start}"' if isinstance(start, str) else f"the number {start}"
     lines = [f"Start with {first}. Apply these {len(steps)} steps in order, each to the result of the one "
              f"before:"]
@@ -164,7 +165,8 @@ def _describe(start: Any, steps: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _answer_text(value: Any) -> str:
+def answer_text(value: Any) -> str:
+    """A chain value as the answer writes it."""
     return value if isinstance(value, str) else str(value)
 
 
@@ -172,16 +174,16 @@ def make_task(seed: int, depth: int, index: int, shots: int = 0) -> Task:
     """Task `index` of `depth` for `seed`; independent of how many other tasks are generated."""
     rng = random.Random(f"curriculum:{seed}:{depth}:{index}")
     start, steps, values = make_chain(rng, depth)
-    prompt = _describe(start, steps)
+    prompt = describe_chain(start, steps)
     if shots:
         examples = []
         for j in range(shots):
             ex_rng = random.Random(f"curriculum-shot:{seed}:{depth}:{index}:{j}")
             ex_depth = ex_rng.choice(TRAIN_DEPTHS)
             ex_start, ex_steps, ex_values = make_chain(ex_rng, ex_depth)
-            trail = " -> ".join(_answer_text(v) for v in ex_values)
-            examples.append(f"Example {j + 1}:\n{_describe(ex_start, ex_steps)}\nWorked: {_answer_text(ex_start)} "
-                            f"-> {trail}\nAnswer: {_answer_text(ex_values[-1])}")
+            trail = " -> ".join(answer_text(v) for v in ex_values)
+            examples.append(f"Example {j + 1}:\n{describe_chain(ex_start, ex_steps)}\nWorked: {answer_text(ex_start)} "
+                            f"-> {trail}\nAnswer: {answer_text(ex_values[-1])}")
         prompt = "\n\n".join(examples) + "\n\nNow this one:\n" + prompt
     answer = values[-1]
     split = "heldout" if depth in HELDOUT_DEPTHS else "train"

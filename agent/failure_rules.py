@@ -1,6 +1,6 @@
 """Classify a failed benchmark item into one failure category by rules over its trace.
 
-The agent records failures as they happen (session.CATEGORIES), but a run can record several, or none
+The agent records failures as they happen (toolkit.CATEGORIES), but a run can record several, or none
 (a wrong answer computed by working code). For the comparison we need exactly one category per failed
 item, chosen the same way for both controllers. The rules below are tried in order; the first that
 matches wins. They are documented, with the reasoning, in docs/agent-bench.md; keep both in step.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from hrm_agent.session import CATEGORIES
+from hrm_agent.toolkit import CATEGORIES
 
 Facts = dict[str, Any]
 

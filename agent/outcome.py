@@ -48,7 +48,7 @@ _MAX_LEAVES = 2000
 
 
 @dataclass
-class Verdict:
+class AnswerVerdict:
     """What `judge` decided: the accepted answer (None when there is none) and, if none, why."""
 
     answer: str | None
@@ -102,9 +102,14 @@ class _Format:
         return len(self.literals) - 1
 
 
+def format_pieces(fmt: str) -> list[str]:
+    """The format (quotes stripped) split at its `<placeholder>`s: literal, name, literal, ..., literal."""
+    return _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
+
+
 def _parse_format(fmt: str) -> _Format | None:
     """The format's literals around its placeholders (None when it has no placeholder)."""
-    pieces = _PLACEHOLDER.split(fmt.strip().strip("'\"`").strip())
+    pieces = format_pieces(fmt)
     if len(pieces) == 1:
         return None
     return _Format(tuple(_lower(" ".join(piece.split())) for piece in pieces[0::2]))
@@ -354,37 +359,37 @@ def value_derived(value: str, results: list[Any]) -> bool:
 # -- the verdict -----------------------------------------------------------------------------------------
 
 def judge(answer: str | None, fmt: str, results: list[Any], *, prompt_texts: Iterable[str] = (),
-          check_echo: bool = True) -> Verdict:
+          check_echo: bool = True) -> AnswerVerdict:
     """Accept `answer` only in `fmt` and derived from `results` (the RESULTs of successful code runs)."""
     text = (answer or "").strip()
     if not text:
-        return Verdict(None, "empty_answer", REASONS["empty_answer"])
+        return AnswerVerdict(None, "empty_answer", REASONS["empty_answer"])
     if not results:
-        return Verdict(None, "no_successful_code", REASONS["no_successful_code"])
+        return AnswerVerdict(None, "no_successful_code", REASONS["no_successful_code"])
     if check_echo:
         early = match_format(fmt, text)
         derived = [v for v in (early[1] if early else []) if value_derived(v, results)]
         why = echo_of(text, prompt_texts, derived)
         if why:
-            return Verdict(None, "echo", f"the final reply is an echo of its prompt: {why}")
+            return AnswerVerdict(None, "echo", f"the final reply is an echo of its prompt: {why}")
     if any(f"<{p}>" in text for p in _PLACEHOLDER.findall(fmt)):
-        return Verdict(None, "echo", f"the final reply repeats the format {fmt!r} with its placeholder unfilled")
+        return AnswerVerdict(None, "echo", f"the final reply repeats the format {fmt!r} with its placeholder unfilled")
     matched = match_format(fmt, text)
     if matched is None:
-        return Verdict(None, "format_mismatch", f"the final answer {text[:80]!r} is not in the format {fmt!r}")
+        return AnswerVerdict(None, "format_mismatch", f"the final answer {text[:80]!r} is not in the format {fmt!r}")
     line, values = matched
     missing = [v for v in values if not value_derived(v, results)]
     if missing:
-        return Verdict(None, "not_derived", f"{missing[0][:60]!r} matches no RESULT of a successful code run")
-    return Verdict(line)
+        return AnswerVerdict(None, "not_derived", f"{missing[0][:60]!r} matches no RESULT of a successful code run")
+    return AnswerVerdict(line)
 
 
-def fallback_answer(fmt: str, value: Any, results: list[Any]) -> Verdict:
+def fallback_answer(fmt: str, value: Any, results: list[Any]) -> AnswerVerdict:
     """`value` (the final step's RESULT) put into the format: derived by construction, checked all the same."""
     if not results:
-        return Verdict(None, "no_successful_code", REASONS["no_successful_code"])
+        return AnswerVerdict(None, "no_successful_code", REASONS["no_successful_code"])
     if value is None:
-        return Verdict(None, "not_derived", "the last step has no successful RESULT to answer from")
+        return AnswerVerdict(None, "not_derived", "the last step has no successful RESULT to answer from")
     matched = match_format(fmt, value) if isinstance(value, str) else None
     answer = matched[0] if matched else fill_format(fmt, value)
     return judge(answer, fmt, results, check_echo=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,34 @@ def render(prompts: dict[str, Any], role: str, **values: Any) -> list[dict[str, 
     entry = prompts[role]
     return [{"role": "system", "content": entry["system"].format(**values).strip()},
             {"role": "user", "content": entry["user"].format(**values).strip()}]
+
+
+# -- the placeholders the controllers fill (tune data renders the same) ------------------------------
+
+def format_variables(variables: dict[str, Any], limit: int = 600) -> str:
+    """The `variables` placeholder: each name = its JSON, cut to 160 characters, all within `limit`."""
+    if not variables:
+        return "none"
+    parts = []
+    for k, v in variables.items():
+        text = json.dumps(v, default=repr)
+        parts.append(f"{k} = {text[:160] + '...' if len(text) > 160 else text}")
+    out = "; ".join(parts)
+    return out[:limit]
+
+
+def format_results(logs: list[dict[str, Any]]) -> str:
+    """The `results` placeholder: one numbered line per subgoal, its RESULT or why it failed."""
+    lines = []
+    for i, log in enumerate(logs, 1):
+        if log["ok"]:
+            lines.append(f"{i}. {log['subgoal']} -> {log['result_repr'][:300]}")
+        else:
+            lines.append(f"{i}. {log['subgoal']} -> FAILED: {log['error'][:200]}")
+    return "\n".join(lines) or "none"
+
+
+def context_text(context: dict[str, Any], tool_help: str = "") -> str:
+    """The `context` placeholder: the given variables and the functions the code may call."""
+    text = f"Given variables: {format_variables(context)}" if context else ""
+    return f"{text}\nFunctions you can call: {tool_help}".strip() if tool_help else text

@@ -16,7 +16,7 @@ from hrm_agent.bench import bootstrap_ci, fmt_num, load_meta, read_results, fini
 from hrm_agent.errors import AgentError
 from hrm_agent.failure_rules import rules_table
 from hrm_agent.plots import bar_chart, line_chart
-from hrm_agent.session import CATEGORIES
+from hrm_agent.toolkit import CATEGORIES
 
 __all__ = ["bar_chart", "line_chart", "comparison_rows", "load_run", "resolve_run", "write_report"]
 

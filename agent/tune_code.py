@@ -625,7 +625,7 @@ def draw(name: str, rng: random.Random) -> CodeSpec:
     if any(isinstance(v, float) and v != v for v in values):
         raise AssertionError(f"template {name}: NaN in a reference value")
     if isinstance(values[0], str) and len(values[0].split()) > 3:
-        # the controllers take a RESULT of more than three words for prose, not a value (_flat_verdict)
+        # the controllers take a RESULT of more than three words for prose, not a value (flat_verdict)
         raise AssertionError(f"template {name}: the example's value {values[0]!r} has more than three words")
     return spec
 

@@ -488,7 +488,7 @@ def chain_code(step_text: str, source: str) -> str:
 def chain_task(seed: int, depth: int, index: int, forbidden: set[tuple] | frozenset = frozenset()) -> GenTask:
     """A curriculum-style chain from a seed stream the bench never uses (`hrm-tune:...`); a chain that is
     in `forbidden` (the bench's, see `bench_chains`) is drawn again, so short chains cannot coincide."""
-    from hrm_agent.curriculum import _answer_text, _describe
+    from hrm_agent.curriculum import answer_text, describe_chain
 
     for attempt in range(1000):
         rng = random.Random(f"{_SEED_PREFIX}:chain:{seed}:{depth}:{index}:{attempt}")
@@ -501,7 +501,7 @@ def chain_task(seed: int, depth: int, index: int, forbidden: set[tuple] | frozen
         steps.append(Step(f"Step {i}: {text}", chain_code(text, source)))
     answer = values[-1]
     task = Task(id=f"tune-chain-d{depth}-{index:05d}", kind="exact" if isinstance(answer, str) else "numeric",
-                prompt=_describe(start, step_texts), answer=_answer_text(answer) if isinstance(answer, str) else answer,
+                prompt=describe_chain(start, step_texts), answer=answer_text(answer) if isinstance(answer, str) else answer,
                 tolerance=0.0, rel_tol=0.0, depth=depth, tags=["tune", "chain", f"depth{depth}"])
     return GenTask("chain", task, steps, instance=(repr(start), tuple(step_texts)))
 
@@ -553,8 +553,7 @@ def _task_format(gen: GenTask) -> str:
 
 def _answer(gen: GenTask, fmt: str, result: Any) -> str:
     """The synthesizer's reply: the final RESULT in the format, as a person writes it."""
-    from hrm_agent.controllers import fill_format
-    from hrm_agent.outcome import fallback_answer
+    from hrm_agent.outcome import fallback_answer, fill_format
 
     if gen.task.kind == "numeric":
         return fill_format(fmt, number_text(result))
@@ -568,8 +567,7 @@ def _answer(gen: GenTask, fmt: str, result: Any) -> str:
 
 def render_task(gen: GenTask, prompts: dict[str, Any]) -> list[Example]:
     """Every model call of a correct run of `gen`, in both controllers' protocols, with the live prompts."""
-    from hrm_agent.controllers import _context_text, _format_results, _format_variables
-    from hrm_agent.prompts import render
+    from hrm_agent.prompts import context_text, format_results, format_variables, render
 
     task = gen.task
     text = gen.text
@@ -581,23 +579,23 @@ def render_task(gen: GenTask, prompts: dict[str, Any]) -> list[Example]:
                            steps=gen.depth, template=gen.template, task_id=task.id))
 
     plan = {"subgoals": [s.subgoal for s in gen.steps], "final_format": fmt}
-    add("planner", render(prompts, "planner", task=text, context=_context_text({})), json.dumps(plan))
+    add("planner", render(prompts, "planner", task=text, context=context_text({})), json.dumps(plan))
     variables: dict[str, Any] = {}
     logs: list[dict[str, Any]] = []
     for i, step in enumerate(gen.steps, 1):
         add("solver", render(prompts, "solver", task=text, subgoal=step.subgoal,
-                             variables=_format_variables(variables), feedback=""),
+                             variables=format_variables(variables), feedback=""),
             f"```python\n{step.code}\n```")
         result, result_repr, exported = run_reference(step.code, variables)
         variables.update(exported)
         variables[f"S{i}"] = result
         logs.append({"subgoal": step.subgoal, "ok": True, "result": result, "result_repr": result_repr, "error": ""})
-    results = _format_results(logs)
+    results = format_results(logs)
     add("critic", render(prompts, "critic", task=text, results=results),
         json.dumps({"action": "submit", "reason": "every subgoal ran and the last result answers the task"}))
     answer = _answer(gen, fmt, logs[-1]["result"])
     add("synthesizer", render(prompts, "synthesizer", task=text, results=results, final_format=fmt), answer)
-    add("flat", render(prompts, "flat", task=text, context=_context_text({}), feedback=""),
+    add("flat", render(prompts, "flat", task=text, context=context_text({}), feedback=""),
         f"```python\n{flat_code(gen)}\n```")
     return out
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from hrm_agent import controllers
 from hrm_agent.backends import make_backend
 from hrm_agent.prompts import load_prompts, render
-from hrm_agent.session import Budget, Session
+from hrm_agent.toolkit import Budget, Session
 from hrm_agent.suites import load_suite
 from hrm_agent.trace import TraceWriter
 

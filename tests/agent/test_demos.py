@@ -11,7 +11,7 @@ from hrm_agent.constrained import CODE_BLOCK_GRAMMAR
 from hrm_agent.demos import AUTO_K, DemoBank, demo_count
 from hrm_agent.errors import AgentError
 from hrm_agent.prompts import load_prompts, render
-from hrm_agent.session import Budget, Session
+from hrm_agent.toolkit import Budget, Session
 from hrm_agent.trace import TraceWriter, read_trace
 from hrm_agent.tune_data import bench_index, text_overlaps
 

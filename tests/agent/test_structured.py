@@ -19,7 +19,7 @@ from hrm_agent.backends import OpenAIBackend
 from hrm_agent.controllers import CRITIC_EXAMPLE, CRITIC_SCHEMA, PLAN_EXAMPLE, PLAN_SCHEMA
 from hrm_agent.prompts import load_prompts
 from hrm_agent.schemas import Critique, Plan, parse_reply, response_schema
-from hrm_agent.session import Budget, Session
+from hrm_agent.toolkit import Budget, Session
 from hrm_agent.trace import TraceWriter, read_trace
 
 MSGS = [{"role": "user", "content": "Plan: what is 17 * 23?"}]

@@ -9,7 +9,7 @@ import pytest
 
 from hrm_agent import tune_code as tc
 from hrm_agent import tune_data as td
-from hrm_agent.controllers import _flat_verdict
+from hrm_agent.controllers import flat_verdict
 from hrm_agent.outcome import judge, requested_format
 from hrm_agent.parsing import extract_code
 from hrm_agent.prompts import load_prompts
@@ -96,7 +96,7 @@ def _final_value(gen: td.GenTask):
 def test_flat_code_is_accepted_as_the_flat_controller_accepts_it(tasks):
     for gen in tasks[:120]:
         result, _r, _v = td.run_reference(td.flat_code(gen), {})
-        verdict = _flat_verdict(requested_format(gen.text, None), result)
+        verdict = flat_verdict(requested_format(gen.text, None), result)
         assert verdict.answered, (gen.task.id, result, verdict)
         if gen.task.kind != "code":
             assert check_answer(gen.task, verdict.answer).passed

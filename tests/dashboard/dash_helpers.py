@@ -15,7 +15,7 @@ NOW = 1735787045.0
 
 
 def agent_events() -> list[tuple[str, dict[str, Any]]]:
-    """A scripted hierarchical agent run in the real event schema (agent/runner.py, session.py, controllers.py)."""
+    """A scripted hierarchical agent run in the real event schema (agent/runner.py, toolkit.py, controllers.py)."""
     return [
         ("run_start", dict(run_id="r", task="What is 17 * 23 + 5?", controller="hrm", backend="openai",
                            model="scripted", context={}, config={"controller": "hrm", "budget": {"max_rounds": 2}})),

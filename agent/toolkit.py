@@ -1,4 +1,5 @@
-"""What both controllers share: budgets, model calls with one repair, sandboxed code, failure records.
+"""The controllers' toolkit (`Session`, one per run): budgets, model calls with one repair, sandboxed code,
+failure records.
 
 Keeping this in one place is what makes the flat baseline a fair comparison: the same model, the
 same tool, the same budget accounting and the same failure taxonomy.
