@@ -1,4 +1,5 @@
-"""Solve an ARC task JSON with a checkpoint: every test input on the reference canvas, at the origin.
+"""Solve an ARC task JSON with a checkpoint: every test input on the checkpoint's canvas (30x30 as the
+reference, 11x11 for the synthetic family: read off its seq_len), at the origin.
 
 With `samples` K > 1 every test input is also predicted under K - 1 (dihedral, colour permutation)
 transforms, as the builder augments; each cropped prediction is mapped back and voted on. ARC has
@@ -12,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from hrm_datasets.arc import crop, encode, to_grid
+from hrm_datasets.arc import crop, encode
 from hrm_datasets.augment import arc_transforms
-from hrm_datasets.errors import DatasetError
 from hrm_datasets.verify import ARC_NOTE
-from hrm_engine.errors import EngineError
+from hrm_engine.arc_task import model_canvas, parse_arc_task
 from hrm_engine.tta import run_rows
 from hrm_engine.voting import vote, vote_margin
 
@@ -29,21 +29,13 @@ def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | Non
     """
     from hrm_engine.solve import Solution  # solve.py imports this module lazily: no cycle at import time
 
-    if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
-        raise EngineError(f"{where}: an ARC task needs a non-empty 'test' list of {{\"input\": grid}} items")
-    grids, expected = [], []
-    for i, pair in enumerate(task["test"]):
-        if not isinstance(pair, dict) or "input" not in pair:
-            raise EngineError(f"{where}: test[{i}] needs an 'input' grid")
-        try:
-            grids.append(to_grid(pair["input"], f"{where}: test[{i}].input"))
-            has_output = pair.get("output") is not None
-            expected.append(to_grid(pair["output"], f"{where}: test[{i}].output") if has_output else None)
-        except DatasetError as exc:
-            raise EngineError(str(exc)) from None
+    canvas = model_canvas(loaded.metadata)
+    parsed = parse_arc_task(task, canvas, where)
+    grids = [inp for inp, _ in parsed.tests]
+    expected = [out for _, out in parsed.tests]
     transforms = arc_transforms(samples, seed)
     K = len(transforms)
-    rows = [encode(t.apply(g), np.zeros((1, 1), np.uint8))[0] for g in grids for t in transforms]
+    rows = [encode(t.apply(g), np.zeros((1, 1), np.uint8), canvas=canvas)[0] for g in grids for t in transforms]
     out = run_rows(loaded.model, np.stack(rows).astype(np.int64), segments=segments)
     solutions = []
     for i, grid in enumerate(grids):
@@ -51,8 +43,8 @@ def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | Non
         candidates = vote(preds, out.confidence[i * K:(i + 1) * K])
         first = i * K  # sample 0 is the un-augmented input
         predicted = candidates[0].prediction
-        canvas = out.preds[first] if 0 in candidates[0].samples else encode(predicted, predicted)[0]
-        sol = Solution(kind="arc", inputs=np.asarray(rows[first]), prediction=canvas,
+        board = out.preds[first] if 0 in candidates[0].samples else encode(predicted, predicted, canvas=canvas)[0]
+        sol = Solution(kind="arc", inputs=np.asarray(rows[first]), prediction=board,
                        q_halt_prob=float(out.confidence[first]), halt_step=int(out.halt_step[first]),
                        steps_run=out.segments, candidates=candidates, verdicts=[None] * len(candidates), samples=K,
                        abstained=verify)

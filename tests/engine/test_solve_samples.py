@@ -44,3 +44,18 @@ def test_arc_votes_over_dihedral_and_colour_copies_and_cannot_verify():
     assert sol.extra["output"] == grid and sol.extra["correct"] and sol.extra["vote_margin"] == 3
     assert sol.abstained and sol.verified is None and "no exact verifier" in sol.extra["verifier"]
     assert sol.candidates[0].votes == 3 and np.array_equal(sol.candidates[0].prediction, np.array(grid))
+
+
+def test_arc_on_a_small_canvas_encodes_at_its_side_and_refuses_larger_grids():
+    """An 11x11-canvas checkpoint (seq_len 121, the synthetic family) places grids on 11x11, not 30x30."""
+    import pytest
+
+    from hrm_engine.errors import EngineError
+
+    loaded = copy_checkpoint("arc", 12, 121)
+    grid = [[c % 10 for c in range(r, r + 10)] for r in range(10)]  # 10x10: fits with its EOS row and column
+    sol = solve_arc_task(loaded, {"test": [{"input": grid, "output": grid}]})[0]
+    assert sol.inputs.shape == (121,) and sol.extra["output"] == grid and sol.extra["correct"]
+    big = [[1] * 12 for _ in range(12)]
+    with pytest.raises(EngineError, match=r"test\[0\]\.input: grid 12x12 is larger than the model's 11x11 canvas"):
+        solve_arc_task(loaded, {"test": [{"input": big}]}, where="t.json")
