@@ -41,7 +41,7 @@ def _model_name(backend: Backend, deadline: float) -> str:
 
 
 def sandbox_limits_from_config(cfg: dict[str, Any]) -> Any:
-    from hrm_agent.sandbox import SandboxLimits
+    from hrm_agent.sandbox.execute import SandboxLimits
 
     sb = dict(cfg.get("sandbox") or {})
     if cfg.get("hrm_checkpoint"):  # MLX and the checkpoint load inside the child before the code runs
@@ -61,7 +61,7 @@ def hrm_tool_preamble(checkpoint: str | None) -> str:
     """Python run in the sandbox before the solver's code: defines `hrm_solve(grid)` on a trained HRM."""
     if not checkpoint:
         return ""
-    from hrm_agent.hrm_tool import preamble
+    from hrm_agent.sandbox.hrm_tool import preamble
 
     return preamble(checkpoint)
 
@@ -69,7 +69,7 @@ def hrm_tool_preamble(checkpoint: str | None) -> str:
 def _tool_help(cfg: dict[str, Any]) -> str:
     if not cfg.get("hrm_checkpoint"):
         return ""
-    from hrm_agent.hrm_tool import HELP
+    from hrm_agent.sandbox.hrm_tool import HELP
 
     return HELP
 
@@ -163,7 +163,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
         raise AgentError("budget values must be positive (budget.max_rounds, budget.max_model_tokens, budget.wall_s)")
     limits = sandbox_limits_from_config(cfg)
-    from hrm_agent.sandbox import require_isolation
+    from hrm_agent.sandbox.execute import require_isolation
 
     isolation = require_isolation(limits)  # before any model call: no OS boundary, no run (unless accepted)
     preamble = AGENT_PREAMBLE + hrm_tool_preamble(cfg.get("hrm_checkpoint"))

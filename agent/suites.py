@@ -543,7 +543,7 @@ def grading_program(task: Task, code: str) -> str:
 
 def check_code(task: Task, answer: str | None, events: list[dict[str, Any]], limits: Any = None) -> Check:
     """Run the candidate and the hidden tests in the sandbox (a separate, limited process)."""
-    from hrm_agent.sandbox import run_code
+    from hrm_agent.sandbox.execute import run_code
 
     code = candidate_code(task, answer, events)
     if code is None:

@@ -198,7 +198,7 @@ class Session:
     # -- tool ---------------------------------------------------------------------------------
     def run_code(self, code: str, variables: dict[str, Any], role: str) -> Any:
         """Run code in the sandbox, traced; failures get tool_misuse or timeout."""
-        from hrm_agent.sandbox import run_code
+        from hrm_agent.sandbox.execute import run_code
 
         self.check_budget(tokens=False)  # code already written costs no tokens: run it
         self.trace.emit("code", role=role, code=code)
@@ -218,7 +218,7 @@ class Session:
         """Run `code` on the examples the task states for the functions it defines (hrm_agent.task_examples),
         in the sandbox; what did not match ([] when all did, or the task states none). A mismatch is a
         spec_error: the code contradicts the task's own words."""
-        from hrm_agent.sandbox import run_code
+        from hrm_agent.sandbox.execute import run_code
         from hrm_agent.task_examples import check_program, describe, relevant_examples
 
         examples = relevant_examples(task, code)
@@ -241,7 +241,7 @@ class Session:
 
     def _code_limits(self) -> Any:
         """The sandbox limits, with the wall limit no later than the run's deadline."""
-        from hrm_agent.sandbox import SandboxLimits
+        from hrm_agent.sandbox.execute import SandboxLimits
 
         limits = self.sandbox_limits or SandboxLimits()
         if not dataclasses.is_dataclass(limits):

@@ -439,7 +439,7 @@ def run_reference(code: str, variables: dict[str, Any]) -> tuple[Any, str, dict[
     The conversion and the exported variables come from the sandbox child itself, so a trace rendered
     from them shows exactly what the controller shows after the same code ran in the sandbox.
     """
-    from hrm_agent import sandbox_child
+    from hrm_agent.sandbox import child
 
     ns: dict[str, Any] = {"__name__": "__main__"}
     ns.update(json.loads(json.dumps(variables)))
@@ -448,7 +448,7 @@ def run_reference(code: str, variables: dict[str, Any]) -> tuple[Any, str, dict[
         raise AssertionError(f"reference code does not set RESULT:\n{code}")
     value = ns["RESULT"]
     ns.pop("__builtins__", None)
-    return sandbox_child.to_json(value, False), repr(value), sandbox_child.collect(ns, 64000)
+    return child.to_json(value, False), repr(value), child.collect(ns, 64000)
 
 
 # -- chains (the curriculum suite's operations) --------------------------------------------------------------

@@ -28,7 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = """
 import sys, time
-from hrm_agent.sandbox import run_code
+try:
+    from hrm_agent.sandbox.execute import run_code
+except ImportError:  # a revision from before agent/sandbox/ (issue 30)
+    from hrm_agent.sandbox import run_code
 for line in sys.stdin:
     t0 = time.perf_counter()
     res = run_code("RESULT = 1")
@@ -111,10 +114,10 @@ def main() -> None:
     if args.before:
         result = {"isolation": None, "runs": args.runs, "modes": compare(args.before, args.runs)}
     else:
-        from hrm_agent.sandbox_bench import measure
+        from hrm_agent.sandbox.startup import measure
 
         result = {"runs": args.runs, "modes": measure(args.runs)}
-    from hrm_agent.sandbox import isolation, isolation_for, SandboxLimits
+    from hrm_agent.sandbox.execute import isolation, isolation_for, SandboxLimits
 
     result["isolation"] = isolation().detail
     result["mode_after"] = isolation_for(SandboxLimits(allow_weak=True)).mode

@@ -243,8 +243,8 @@ def bench_sandbox_cmd(
     Example:
       hrm bench sandbox --runs 20
     """
-    from hrm_agent.sandbox import isolation
-    from hrm_agent.sandbox_bench import measure
+    from hrm_agent.sandbox.execute import isolation
+    from hrm_agent.sandbox.startup import measure
     from hrm_cli.console import console, print_json
 
     result = {"isolation": isolation().detail, "runs": runs, "modes": measure(runs)}

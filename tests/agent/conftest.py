@@ -22,7 +22,7 @@ def _no_llm_env(monkeypatch):
 def _weak_sandbox_where_no_boundary(monkeypatch):
     """Where this machine has no OS sandbox (macOS, no bubblewrap), agent tests run the code in the weak
     mode instead of being refused; the sandbox's own tests check both modes and skip the boundary's."""
-    from hrm_agent import sandbox
+    from hrm_agent.sandbox import execute as sandbox
 
     if sandbox.isolation().strong:
         return

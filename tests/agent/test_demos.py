@@ -52,7 +52,7 @@ def test_text_overlaps_finds_a_bench_template_with_other_numbers():
 def test_every_demonstration_reply_is_code_that_runs_or_a_plan_that_parses(prompts):
     from hrm_agent.parsing import extract_code
     from hrm_agent.runner import AGENT_PREAMBLE
-    from hrm_agent.sandbox import SandboxLimits, run_code
+    from hrm_agent.sandbox.execute import SandboxLimits, run_code
     from hrm_agent.schemas import Plan, parse_reply
 
     for demo in prompts["_demos"]["planner"]:
@@ -225,7 +225,7 @@ def test_the_local_model_writes_a_result_block_under_the_grammar(model_dir):
     the grammar, with the worked examples, it writes a block whose last line sets RESULT, and computes 391."""
     from hrm_agent.mlx_backend import MLXBackend
     from hrm_agent.parsing import extract_code
-    from hrm_agent.sandbox import SandboxLimits, run_code
+    from hrm_agent.sandbox.execute import SandboxLimits, run_code
 
     prompts = load_prompts("default")
     messages = render(prompts, "flat", task="What is 17 * 23?", context="", feedback="")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hrm_agent.hrm_tool import preamble
-from hrm_agent.sandbox import SandboxLimits, run_code
+from hrm_agent.sandbox.hrm_tool import preamble
+from hrm_agent.sandbox.execute import SandboxLimits, run_code
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.checkpoint import load_checkpoint
 from hrm_engine.config import resolve_config

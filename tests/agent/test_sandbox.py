@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from hrm_agent.errors import AgentError
-from hrm_agent.sandbox import SandboxLimits, SandboxUnavailable, isolation, run_code
-from hrm_agent.sandbox_launch import unshare_prefix
+from hrm_agent.sandbox.execute import SandboxLimits, SandboxUnavailable, isolation, run_code
+from hrm_agent.sandbox.launch import unshare_prefix
 
 STRONG = isolation().strong
 FAST = SandboxLimits(cpu_s=1, wall_s=3, memory_mb=256, output_bytes=10_000, allow_weak=not STRONG)
@@ -58,7 +58,7 @@ def sandbox_children() -> list[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"hrm_agent.sandbox_child" in cmd and alive(int(entry.name)):
+            if b"hrm_agent.sandbox.child" in cmd and alive(int(entry.name)):
                 out.append(int(entry.name))
     return out
 

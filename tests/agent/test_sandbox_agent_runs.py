@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_sandbox_escapes import UNHOOKED
 
-from hrm_agent.sandbox import isolation
+from hrm_agent.sandbox.execute import isolation
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong),
                                 reason=f"no OS sandbox here: {isolation().detail}")

@@ -22,8 +22,8 @@ import pytest
 from normal_user import NORMAL_UID, as_normal_user, available
 from test_sandbox_escapes import UNHOOKED
 
-from hrm_agent import sandbox_modes
-from hrm_agent.sandbox import isolation
+from hrm_agent.sandbox import modes as sandbox_modes
+from hrm_agent.sandbox.execute import isolation
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong and not available()),
                                 reason=f"no OS sandbox or no normal user here: {isolation().detail} {available()}")
@@ -64,7 +64,7 @@ RESULT = started
 """
 DRIVER = f"""
 import json, sys
-from hrm_agent.sandbox import SandboxLimits, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, run_code
 res = run_code(sys.stdin.read(), limits=SandboxLimits(cpu_s=10, wall_s=25, memory_mb={MEMORY_MB}, disk_mb=16))
 print(json.dumps({{"exit_reason": res.exit_reason, "error": res.error, "mode": res.mode, "bounds": res.bounds,
                   "stdout": res.stdout, "stderr": res.stderr[-1500:]}}))
@@ -141,7 +141,7 @@ def _scratch() -> Path:
 def normal_user_mode(tmp_path_factory) -> str:
     """The sandbox mode a normal user gets here; skips where that user gets no OS boundary at all (user
     namespaces switched off for unprivileged users), since then no run happens to measure."""
-    probe = "from hrm_agent.sandbox import isolation; i = isolation(); print(i.mode if i.strong else '')"
+    probe = "from hrm_agent.sandbox.execute import isolation; i = isolation(); print(i.mode if i.strong else '')"
     out = subprocess.run(as_normal_user([sys.executable, "-c", probe], str(tmp_path_factory.mktemp("probe"))),
                          capture_output=True, text=True, env=_env(Path("/")), cwd="/", timeout=60)
     if out.returncode != 0 or not out.stdout.strip():

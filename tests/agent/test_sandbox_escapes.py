@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hrm_agent.sandbox import SandboxLimits, isolation, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, isolation, run_code
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong),
                                 reason=f"no OS sandbox here: {isolation().detail}")
@@ -108,15 +108,15 @@ def test_site_packages_and_sources_are_read_only():
     site = next(p for p in sys.path if p.endswith("site-packages"))
     before = sorted(os.listdir(site))
     here = Path(__file__).resolve().parents[2]
-    agent_before = {p.name: p.stat().st_mtime_ns for p in (here / "agent").iterdir()}
+    agent_before = {p: p.stat().st_mtime_ns for p in (here / "agent").rglob("*.py")}
     res = attack(f"""
-RESULT = sh('echo "import os" > {site}/zz-evil.pth; echo x >> {here}/agent/sandbox.py; '
-            'rm -f {here}/agent/sandbox_child.py; echo rc=$?')
+RESULT = sh('echo "import os" > {site}/zz-evil.pth; echo x >> {here}/agent/sandbox/execute.py; '
+            'rm -f {here}/agent/sandbox/child.py; echo rc=$?')
 """)
     assert res.exit_reason == "ok", (res.exit_reason, res.error, res.stderr)
     assert "Read-only file system" in res.result["err"]
     assert sorted(os.listdir(site)) == before
-    assert {p.name: p.stat().st_mtime_ns for p in (here / "agent").iterdir()} == agent_before
+    assert {p: p.stat().st_mtime_ns for p in (here / "agent").rglob("*.py")} == agent_before
 
 
 def test_secrets_of_the_parent_stay_invisible(secret_env):
@@ -223,7 +223,7 @@ SYSCALL_ATTACKS = {
 }
 SYSCALL_PRELUDE = """
 import ctypes, platform
-from hrm_agent.sandbox_seccomp import ARCHES
+from hrm_agent.sandbox.seccomp import ARCHES
 libc = ctypes.CDLL(None, use_errno=True)
 NR = ARCHES[platform.machine()][1]
 """
@@ -305,7 +305,7 @@ def test_daemons_die_with_the_run():
 
 def _jail_processes() -> list[int]:
     """Host pids still running as the jail's uid or running the sandbox child module."""
-    from hrm_agent.sandbox_launch import SANDBOX_UID
+    from hrm_agent.sandbox.launch import SANDBOX_UID
 
     out = []
     for entry in Path("/proc").iterdir():
@@ -319,7 +319,7 @@ def _jail_processes() -> list[int]:
         if "\nState:\tZ" in status:
             continue
         uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "")
-        if (os.geteuid() == 0 and uid == str(SANDBOX_UID)) or b"hrm_agent.sandbox_child" in cmd:
+        if (os.geteuid() == 0 and uid == str(SANDBOX_UID)) or b"hrm_agent.sandbox.child" in cmd:
             out.append(int(entry.name))
     return out
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from hrm_agent.sandbox import SandboxLimits, isolation, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, isolation, run_code
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong),
                                 reason=f"no OS sandbox here: {isolation().detail}")

@@ -1,6 +1,6 @@
 """The jail shows only the installation, however hrm was started.
 
-`sandbox_launch` once bound every absolute sys.path entry, so a PYTHONPATH folder or the folder
+`sandbox/launch.py` once bound every absolute sys.path entry, so a PYTHONPATH folder or the folder
 `python -m` ran from (with an ssh key or a .env in it) was readable by model code. Here the attacker's
 code switches the audit hook off and reads with `cat`, so only the kernel's view stands between it and
 the files; the secrets are 0644 (as root the jail runs as nobody, who could read them if they were
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_sandbox_escapes import UNHOOKED
 
-from hrm_agent.sandbox import SandboxLimits, isolation, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, isolation, run_code
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong),
                                 reason=f"no OS sandbox here: {isolation().detail}")
@@ -64,7 +64,7 @@ RESULT = {{p: sh("cat " + p + "; ls -a " + os.path.dirname(p)) for p in {paths!r
 
 DRIVER = """
 import json, sys
-from hrm_agent.sandbox import SandboxLimits, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, run_code
 paths, allowed = json.loads(sys.argv[1])
 res = run_code(sys.stdin.read(), limits=SandboxLimits(cpu_s=5, wall_s=15, memory_mb=256, disk_mb=16),
                preamble="import sys as _s\\nSYS_PATH = list(_s.path)\\n", allowed_read_paths=[allowed])
@@ -101,13 +101,13 @@ def test_an_editable_checkout_shows_only_its_package_folders():
         pytest.skip("hrm is not an editable install from a checkout here")
     res = run_code(UNHOOKED + f"""
 RESULT = {{"ls": sh("ls -a {repo}"), "git": sh("cat {repo}/.git/HEAD {repo}/.git/config"),
-           "pyproject": sh("cat {repo}/pyproject.toml"), "agent": sh("ls {package}")}}
+           "pyproject": sh("cat {repo}/pyproject.toml"), "agent": sh("ls {package}/sandbox")}}
 """, limits=LIMITS)
     assert res.exit_reason == "ok", (res.exit_reason, res.error, res.stderr[-1000:])
     shown = set(res.result["ls"]["out"].split()) - {".", ".."}
     assert shown <= {"agent", "engine", "datasets", "configs", ".venv", "venv"}, shown
     assert res.result["git"]["out"] == "" and res.result["pyproject"]["out"] == ""
-    assert "sandbox_child.py" in res.result["agent"]["out"]  # the package folder itself is there
+    assert "child.py" in res.result["agent"]["out"].split()  # the package folder itself is there
 
 
 def test_through_agent_run_started_with_python_m_from_a_folder(fake_llm, secrets, tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from hrm_agent.sandbox import isolation
+from hrm_agent.sandbox.execute import isolation
 from hrm_agent.trace_check import load_trace
 
 pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and isolation().strong),

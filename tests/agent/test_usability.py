@@ -212,8 +212,9 @@ NOT_HRM = re.compile(r"mlx_lm|bwrap|bubblewrap|ollama |pip |mlx\.launch")  # oth
 def test_every_flag_and_key_a_hint_names_exists():
     options = _all_options()
     agent_yaml = yaml.safe_load((REPO / "configs" / "agent.yaml").read_text(encoding="utf-8"))
-    argv_builders = {"sandbox_launch.py", "sandbox_child.py", "sandbox_seccomp.py", "sandbox_cgroup.py"}  # bwrap's
-    files = [p for p in sorted((REPO / "agent").glob("*.py")) if p.name not in argv_builders]
+    argv_builders = {"sandbox/launch.py", "sandbox/child.py", "sandbox/seccomp.py", "sandbox/cgroup.py"}  # bwrap's
+    files = [p for p in sorted((REPO / "agent").rglob("*.py"))
+             if p.relative_to(REPO / "agent").as_posix() not in argv_builders]
     files += sorted((REPO / "hrm_cli").glob("agent*.py"))
     bad = []
     for path in files:

@@ -11,11 +11,11 @@ import statistics
 import time
 from typing import Callable
 
-from hrm_agent.sandbox import SandboxLimits, isolation, isolation_for, run_code
+from hrm_agent.sandbox.execute import SandboxLimits, isolation, isolation_for, run_code
 
 
 def modes() -> dict[str, SandboxLimits]:
-    """The modes this machine can run, by name (sandbox_modes): the OS boundary where it exists, and the
+    """The modes this machine can run, by name (modes.py): the OS boundary where it exists, and the
     weak process mode."""
     out = {}
     if isolation().strong:

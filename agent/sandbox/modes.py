@@ -2,7 +2,7 @@
 
 A memory limit means something only if it covers every process the code can make. A cgroup bounds the
 whole tree (tmpfs pages included); RLIMIT_AS bounds one process, so where no cgroup can be made the
-seccomp filter keeps the code to one process (sandbox_seccomp, `one_process`) and RLIMIT_AS is then the
+seccomp filter keeps the code to one process (seccomp.py, `one_process`) and RLIMIT_AS is then the
 whole bound. The weak modes (no OS boundary) bound each process only, and say so. `hrm doctor` and every
 trace's `run_start.isolation` and `exec` event report these, so nobody reads a weaker mode as the
 strong one.

@@ -8,11 +8,11 @@ directory, PYTHONPATH folders or other sys.path entries; for an editable install
 folders, not the repository with its .env and .git), a fresh /proc of its own PID namespace, a minimal
 /dev, and one writable place: a tmpfs of `disk_mb` at /sandbox, also the working directory, $HOME and
 $TMPDIR (so total disk use is bounded, not per file). No $HOME, /root, host /tmp or /dev/shm is visible. A seccomp filter
-(sandbox_seccomp.py) refuses the calls that could undo this. As a normal user bwrap also makes a user
+(seccomp.py) refuses the calls that could undo this. As a normal user bwrap also makes a user
 namespace (and forbids nested ones); as root it makes none and the child runs as an unprivileged uid
 through `setpriv` with every capability dropped, because a uid 0 mapped from root would still own the
 host's root-owned files and sysctls. Where no cgroup bounds the tree the filter keeps the code to one
-process (sandbox_modes.py names the modes by what they guarantee).
+process (modes.py names the modes by what they guarantee).
 
 Elsewhere the options are weaker and must be accepted explicitly (`allow_weak`): on macOS
 `sandbox-exec` with a deny-by-default profile; on Linux without bubblewrap or user namespaces, the old
@@ -31,12 +31,12 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hrm_agent import sandbox_cgroup, sandbox_modes, sandbox_seccomp
+from hrm_agent.sandbox import cgroup, modes, seccomp
 
 WORK = "/sandbox"            # the child's working directory, $HOME and $TMPDIR under bubblewrap
 CONFIG_IN_JAIL = "/.hrm/config.json"
 SANDBOX_UID = 65534          # nobody: the uid the child gets when hrm runs as root
-CHILD_MODULE = "hrm_agent.sandbox_child"
+CHILD_MODULE = "hrm_agent.sandbox.child"
 _HRM_PACKAGES = ("hrm_agent", "hrm_engine", "hrm_datasets", "hrm_configs")
 _ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime")
@@ -54,15 +54,15 @@ class Isolation:
     seccomp: bool = False
     cgroup: str = ""
     privileged_host: bool = False  # hrm runs as root: bubblewrap without a user namespace, setpriv to nobody
-    bounds: dict = field(default_factory=dict)  # sandbox_modes.bounds for a run's limits, once known
+    bounds: dict = field(default_factory=dict)  # modes.bounds for a run's limits, once known
 
     @property
     def mode(self) -> str:
-        """The mode, named by what it guarantees (sandbox_modes)."""
-        return sandbox_modes.mode_for(self.kind, self.cgroup)
+        """The mode, named by what it guarantees (modes.py)."""
+        return modes.mode_for(self.kind, self.cgroup)
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "mode": self.mode, "guarantee": sandbox_modes.GUARANTEES[self.mode],
+        return {"kind": self.kind, "mode": self.mode, "guarantee": modes.GUARANTEES[self.mode],
                 "strong": self.strong, "detail": self.detail, "seccomp": self.seccomp, "cgroup": self.cgroup,
                 "bounds": self.bounds}
 
@@ -115,8 +115,8 @@ def _probe_bwrap() -> tuple[Isolation | None, str]:
     if root and _setpriv() is None:
         return None, "running as root needs setpriv (util-linux) to drop to an unprivileged uid"
     try:
-        program = sandbox_seccomp.build_filter()
-    except sandbox_seccomp.SeccompUnsupported as exc:
+        program = seccomp.build_filter()
+    except seccomp.SeccompUnsupported as exc:
         return None, str(exc)
     argv, fds = bwrap_argv(bwrap, [], 1 << 20, root, program, ["/bin/true"] if os.path.exists("/bin/true")
                            else ["true"], config_file=None)
@@ -132,13 +132,13 @@ def _probe_bwrap() -> tuple[Isolation | None, str]:
         msg = probe.stderr.decode("utf-8", "replace").strip().splitlines()
         hint = msg[-1] if msg else f"exit status {probe.returncode}"
         return None, f"bubblewrap cannot make namespaces here ({hint})"
-    cg = sandbox_cgroup.describe()
-    if not sandbox_cgroup.available():
+    cg = cgroup.describe()
+    if not cgroup.available():
         cg += ": one process only (seccomp refuses fork), RLIMIT_AS bounds it"
     who = f"uid {SANDBOX_UID} via setpriv, no capabilities" if root else "user namespace, no capabilities"
     detail = (f"bubblewrap: PID/net/IPC/UTS namespaces, read-only root, private tmpfs, {who}, seccomp filter, "
               f"{cg}")
-    return Isolation("bubblewrap", True, detail, seccomp=True, cgroup=sandbox_cgroup.available(),
+    return Isolation("bubblewrap", True, detail, seccomp=True, cgroup=cgroup.available(),
                      privileged_host=root), ""
 
 
@@ -314,7 +314,7 @@ def command_for(iso: Isolation, *, work: str, config_file: str, result_fd: int, 
         assert bwrap is not None
         child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, CONFIG_IN_JAIL, str(result_fd)]
         argv, fds = bwrap_argv(bwrap, extra_read, disk_bytes, iso.privileged_host,
-                               sandbox_seccomp.build_filter(one_process=one_process), child, config_file)
+                               seccomp.build_filter(one_process=one_process), child, config_file)
         return argv, fds, "/"
     child = [sys.executable, "-I", "-B", "-u", "-m", CHILD_MODULE, config_file, str(result_fd)]
     if iso.kind == "sandbox-exec":

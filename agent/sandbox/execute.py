@@ -1,15 +1,15 @@
 """Run model-written Python in a contained child process and bring back its `RESULT` as JSON.
 
 The agent's solver asks a small LLM for code that sets `RESULT`; that code is hostile until proven
-otherwise. The boundary is what the kernel enforces (sandbox_launch.py): on Linux, bubblewrap's
+otherwise. The boundary is what the kernel enforces (launch.py): on Linux, bubblewrap's
 namespaces, a read-only view of only what Python needs, a private size-limited tmpfs as the only
-writable place, a seccomp filter (sandbox_seccomp.py), and a cgroup bounding memory and processes where
-one can be made (sandbox_cgroup.py); where none can, the filter keeps the code to one process, so that
-RLIMIT_AS still bounds all of it (sandbox_modes.py names the modes by what they guarantee). Where that
+writable place, a seccomp filter (seccomp.py), and a cgroup bounding memory and processes where
+one can be made (cgroup.py); where none can, the filter keeps the code to one process, so that
+RLIMIT_AS still bounds all of it (modes.py names the modes by what they guarantee). Where that
 boundary cannot be set up (no bubblewrap or user namespaces, macOS), `run_code` refuses unless the
 caller accepts the weaker mode with `allow_weak=True`.
 
-Inside, an audit hook (sandbox_child.py) is only the friendly first line: it turns naive attempts into
+Inside, an audit hook (child.py) is only the friendly first line: it turns naive attempts into
 one clear message and ends the child with a known status. The verdict is decided here, from what this
 process observes: the wall clock, the bytes it read, the exit status and signal (SIGSYS: the seccomp
 filter refused a call; SIGXCPU or a SIGKILL after the CPU budget: cpu_limit), the cgroup's OOM counter
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from hrm_agent import sandbox_cgroup, sandbox_launch, sandbox_modes
+from hrm_agent.sandbox import cgroup, launch, modes
 from hrm_agent.errors import AgentError
-from hrm_agent.sandbox_child import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_MEMORY, EXIT_OK, EXIT_SETUP
+from hrm_agent.sandbox.child import EXIT_ERROR, EXIT_FORBIDDEN, EXIT_MEMORY, EXIT_OK, EXIT_SETUP
 from hrm_agent.untrusted import UntrustedJSON, load_json
 
 EXIT_REASONS = ("ok", "error", "timeout", "cpu_limit", "memory", "output_limit", "forbidden", "no_result",
@@ -98,23 +98,22 @@ class ExecResult:
     variables: dict[str, Any] = field(default_factory=dict)
     pid: int = 0  # the launcher's process id on this machine (diagnostics and tests)
     isolation: str = ""
-    mode: str = ""  # sandbox_modes: what this run's bounds guarantee (a failed cgroup makes it one_process)
+    mode: str = ""  # modes.py: what this run's bounds guarantee (a failed cgroup makes it one_process)
     bounds: dict[str, Any] = field(default_factory=dict)
 
 
-def isolation() -> sandbox_launch.Isolation:
+def isolation() -> launch.Isolation:
     """The isolation this machine gives model code (probed once)."""
-    return sandbox_launch.detect()
+    return launch.detect()
 
 
 def bounds_for(mode: str, limits: SandboxLimits, cgroup: str = "") -> dict[str, Any]:
     """The bounds a run in `mode` holds under `limits` (for doctor and the trace)."""
-    return sandbox_modes.bounds(mode, memory_mb=int(limits.memory_mb), max_processes=int(limits.max_processes),
-                                cpu_s=limits.cpu_s, disk_mb=int(limits.disk_mb), wall_s=limits.wall_s,
-                                cgroup=cgroup)
+    return modes.bounds(mode, memory_mb=int(limits.memory_mb), max_processes=int(limits.max_processes),
+                        cpu_s=limits.cpu_s, disk_mb=int(limits.disk_mb), wall_s=limits.wall_s, cgroup=cgroup)
 
 
-def isolation_for(limits: SandboxLimits) -> sandbox_launch.Isolation:
+def isolation_for(limits: SandboxLimits) -> launch.Isolation:
     """What a run with `limits` gets, with the bounds it holds, or SandboxUnavailable when only a weaker
     mode exists and it was not accepted."""
     iso = isolation()
@@ -122,7 +121,7 @@ def isolation_for(limits: SandboxLimits) -> sandbox_launch.Isolation:
         if not limits.allow_weak:
             raise SandboxUnavailable("sandbox isolation=process needs allow_weak (the weaker mode, accepted "
                                      "explicitly)")
-        iso = sandbox_launch.Isolation("process", False, "separate process, rlimits and audit hook "
+        iso = launch.Isolation("process", False, "separate process, rlimits and audit hook "
                                        "(requested)")
     elif not iso.strong and not limits.allow_weak:
         raise SandboxUnavailable(f"no OS sandbox for model code here ({iso.detail}); install bubblewrap, "
@@ -131,7 +130,7 @@ def isolation_for(limits: SandboxLimits) -> sandbox_launch.Isolation:
     return dataclasses.replace(iso, bounds=bounds_for(iso.mode, limits, iso.cgroup))
 
 
-def require_isolation(limits: SandboxLimits) -> sandbox_launch.Isolation:
+def require_isolation(limits: SandboxLimits) -> launch.Isolation:
     """Check before any work starts that code can run under `limits` (raises SandboxUnavailable)."""
     return isolation_for(limits)
 
@@ -158,7 +157,7 @@ def run_code(code: str, *, variables: dict | None = None, limits: SandboxLimits 
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _nproc_limit(iso: sandbox_launch.Isolation, limits: SandboxLimits) -> int:
+def _nproc_limit(iso: launch.Isolation, limits: SandboxLimits) -> int:
     """RLIMIT_NPROC for the child: in a user namespace it counts only the jail's tasks; as nobody on a
     root host it counts every task of that uid, so those already running are added."""
     if iso.kind != "bubblewrap":
@@ -169,18 +168,18 @@ def _nproc_limit(iso: sandbox_launch.Isolation, limits: SandboxLimits) -> int:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat("/proc/" + entry).st_uid == sandbox_launch.SANDBOX_UID:
+                if os.stat("/proc/" + entry).st_uid == launch.SANDBOX_UID:
                     tasks += len(os.listdir(f"/proc/{entry}/task"))
             except OSError:
                 pass
     return tasks + int(limits.max_processes)
 
 
-def _run_in(root: Path, iso: sandbox_launch.Isolation, code: str, variables_json: str,
+def _run_in(root: Path, iso: launch.Isolation, code: str, variables_json: str,
             limits: SandboxLimits, preamble: str, allowed_read_paths: list[str]) -> ExecResult:
     host_work = root / "work"
     host_work.mkdir()
-    work = sandbox_launch.work_dir_for(iso, host_work)
+    work = launch.work_dir_for(iso, host_work)
     result_r, result_w = os.pipe()
     config = {
         "work": work, "code": code, "preamble": preamble, "variables": json.loads(variables_json),
@@ -195,20 +194,20 @@ def _run_in(root: Path, iso: sandbox_launch.Isolation, code: str, variables_json
     group = None
     if iso.kind == "bubblewrap" and iso.cgroup:
         # memory + tmpfs pages of the whole tree; the pid limit leaves room for bwrap's own two processes
-        group = sandbox_cgroup.create(int(limits.memory_mb) << 20, int(limits.max_processes) + 2)
+        group = cgroup.create(int(limits.memory_mb) << 20, int(limits.max_processes) + 2)
     if iso.kind == "bubblewrap" and group is None and iso.cgroup:
         iso = dataclasses.replace(iso, cgroup="")  # no cgroup for this run after all: one process only
         iso = dataclasses.replace(iso, bounds=bounds_for(iso.mode, limits))
-    argv, fds, cwd = sandbox_launch.command_for(iso, work=str(host_work), config_file=str(config_path),
+    argv, fds, cwd = launch.command_for(iso, work=str(host_work), config_file=str(config_path),
                                                 result_fd=result_w, extra_read=allowed_read_paths,
                                                 disk_bytes=int(limits.disk_mb) << 20,
-                                                one_process=iso.mode == sandbox_modes.ONE_PROCESS)
+                                                one_process=iso.mode == modes.ONE_PROCESS)
     if group is not None:
         argv = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; '
                 'shift; exec "$@"', "sh", *group.procs_files, "--", *argv]
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=sandbox_launch.child_env(work), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, cwd=cwd, env=launch.child_env(work), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                                 close_fds=True, pass_fds=(*fds, result_w))
     except OSError as exc:
@@ -350,7 +349,7 @@ def _reap(proc: subprocess.Popen) -> tuple[float, int | None]:
     return usage.ru_utime + usage.ru_stime, status
 
 
-def _exit_and_signal(status: int | None, iso: sandbox_launch.Isolation) -> tuple[int | None, int | None]:
+def _exit_and_signal(status: int | None, iso: launch.Isolation) -> tuple[int | None, int | None]:
     """(exit code, signal) of the child. bubblewrap and unshare report a child's death by signal N as
     exit code 128 + N; code could fake such a code, but only to make its own verdict worse."""
     if status is None:
@@ -358,7 +357,7 @@ def _exit_and_signal(status: int | None, iso: sandbox_launch.Isolation) -> tuple
     if os.WIFSIGNALED(status):
         return None, os.WTERMSIG(status)
     code = os.waitstatus_to_exitcode(status)
-    if code > 128 and code - 128 < 65 and (iso.kind == "bubblewrap" or sandbox_launch.unshare_prefix()):
+    if code > 128 and code - 128 < 65 and (iso.kind == "bubblewrap" or launch.unshare_prefix()):
         return code, code - 128
     return code, None
 
@@ -391,7 +390,7 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
-def _classify(seen: _Seen, limits: SandboxLimits, iso: sandbox_launch.Isolation, pid: int) -> ExecResult:
+def _classify(seen: _Seen, limits: SandboxLimits, iso: launch.Isolation, pid: int) -> ExecResult:
     stdout = seen.stdout[:limits.output_bytes].decode("utf-8", "replace")
     stderr = _clean_stderr(seen.stderr[:limits.output_bytes].decode("utf-8", "replace"))
     data = _parse_report(seen.report, limits)

@@ -1,4 +1,4 @@
-"""The sandboxed child: runs `python -I -B -u -m hrm_agent.sandbox_child CONFIG RESULT_FD` inside the jail.
+"""The sandboxed child: runs `python -I -B -u -m hrm_agent.sandbox.child CONFIG RESULT_FD` inside the jail.
 
 It imports nothing of hrm and only the standard library, so that the same file runs under bubblewrap,
 under the weaker fallbacks and in tests. Order matters: every descriptor but stdio and the result pipe
@@ -7,7 +7,7 @@ is closed, the rlimits go on, the preamble runs, then the audit hook, then the m
 The audit hook is the friendly first line, not the boundary: it turns the naive attempts a small model
 makes (open('/etc/passwd'), subprocess.run, socket.connect) into one clear message and ends the process
 with EXIT_FORBIDDEN, so code cannot catch the refusal and carry on. Code that switches the hook off meets
-the kernel's boundary instead (see sandbox.py). Nothing written here is trusted by the parent: the exit
+the kernel's boundary instead (see execute.py). Nothing written here is trusted by the parent: the exit
 status and signals it observes decide the verdict, and the JSON sent through RESULT_FD is only data.
 """
 
@@ -168,7 +168,7 @@ def read_roots(cfg: dict) -> list[str]:
     roots = list(cfg["allowed_read_paths"])
     roots += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     roots.append(os.path.dirname(sys.executable))
-    roots.append(os.path.dirname(os.path.abspath(__file__)))
+    roots.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # hrm_agent (this is its sandbox/)
     roots += [p for p in sys.path if os.path.isabs(p)]
     roots += ["/dev/urandom", "/dev/random", "/dev/zero", "/etc/localtime", "/usr/share/zoneinfo"]
     try:
