@@ -19,6 +19,19 @@ def evaluate(
     max_segments: Optional[int] = typer.Option(None, "--max-segments", min=1,
                                                help="ACT segments to run (default: the training's halt_max_steps)."),
     verify: bool = typer.Option(False, "--verify", help="Also score answering only with verified candidates."),
+    adapt: Optional[str] = typer.Option(None, "--adapt", help="ARC tasks never trained on: adapt the embedding "
+                                        "with these methods (comma-separated: none,mean,random,bopro,gradient,trained) "
+                                        "and score test pairs against evaluations."),
+    evaluations: int = typer.Option(32, "--evaluations", "-n", help="--adapt: model evaluations per task and method."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="--adapt: the first N tasks only."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="--adapt: folder for result.json and "
+                                          "points.jsonl (default runs/adapt/<run>-<time>)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="--adapt: draw exact accuracy against evaluations here (PNG)."),
+    seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws, the GP and the bootstrap."),
+    acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
+    latent_dim: int = typer.Option(8, "--latent-dim", help="--adapt: principal components searched."),
+    adapt_batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
+    lr: float = typer.Option(0.1, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
     """Score CHECKPOINT on DATA. Exact accuracy (the whole puzzle right) is the headline metric.
 
@@ -29,6 +42,11 @@ def evaluate(
       hrm eval runs/demo --data data/demo-sudoku
       hrm eval runs/demo/checkpoints/step_0000500 --data data/demo-sudoku --json
       hrm eval runs/demo --data data/demo-sudoku --samples 8 --verify --max-segments 8
+      hrm eval runs/arc-syn --data data/arc-syn-s7 --adapt none,random,bopro,gradient --evaluations 32
+
+    With --adapt, DATA holds ARC task files (DATA/tasks/evaluation for --split test, DATA/tasks/training for
+    --split train, or DATA itself); each task's embedding is chosen from its demonstrations only
+    (docs/test-time-adaptation.md).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.table import Table
@@ -43,6 +61,15 @@ def evaluate(
 
     from hrm_engine.tta import check_samples
 
+    if adapt is not None:
+        from hrm_cli.adapt_cmds import eval_adapted, settings_from
+
+        if samples > 1 or verify:
+            raise EngineError("--adapt scores the adapted embedding's answer; --samples and --verify are not used with it")
+        eval_adapted(checkpoint, data, split, adapt, evaluations,
+                     settings_from(evaluations, seed, acquisition, adapt_batch, lr), latent_dim, max_segments, limit,
+                     output, plot, as_json)
+        return
     check_samples(samples)  # before the first pass, not after it
     loaded = load_checkpoint(checkpoint)
     if loaded.note:

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from hrm_cli.adapt_cmds import ADAPT_HELP
+
 
 def solve(
     checkpoint: Path = typer.Argument(..., help="Run directory or checkpoint folder."),
@@ -21,6 +23,16 @@ def solve(
     verify: bool = typer.Option(False, "--verify", help="Answer only with a verified solution; else exit 5."),
     steps: bool = typer.Option(False, "--steps", help="Draw the answer after every ACT segment, changes marked, "
                                "with the halting confidence and the H/L residual norms (also in --json)."),
+    task: Optional[Path] = typer.Option(None, "--task", help="An ARC task JSON file (demonstrations and test inputs)."),
+    adapt: Optional[str] = typer.Option(None, "--adapt", help=ADAPT_HELP),
+    evaluations: int = typer.Option(32, "--evaluations", "-n", help="--adapt: model evaluations (one = a candidate "
+                                    "embedding run on all demonstrations; a gradient step counts 2)."),
+    points: Optional[Path] = typer.Option(None, "--points", help="--adapt: write the search's points here (JSON lines)."),
+    seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws and the GP."),
+    acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
+    latent_dim: int = typer.Option(8, "--latent-dim", help="--adapt: principal components searched."),
+    batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
+    lr: float = typer.Option(0.1, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
     """Solve one puzzle: a Sudoku string or grid, a Maze as text rows, or an ARC task JSON.
 
@@ -28,6 +40,8 @@ def solve(
     the halting head's confidence). With --verify only a candidate that passes the exact verifier
     is given; if none passes, one line says so and the exit code is 5 (ARC has no verifier).
     With --steps the un-augmented forward pass is shown segment by segment as the answer forms.
+    With --adapt (ARC) the task's embedding is chosen from its demonstration pairs first, within
+    --evaluations model evaluations; --samples K then votes over the K best embeddings' answers.
 
     Examples:
       hrm solve runs/demo --puzzle '1..4.3...1..2..3'
@@ -35,6 +49,7 @@ def solve(
       hrm solve runs/demo --puzzle '1..4.3...1..2..3' --steps
       hrm solve runs/maze --file maze.txt
       cat task.json | hrm solve runs/arc -
+      hrm solve runs/arc-syn --task task.json --adapt bopro --evaluations 32 --points points.jsonl
     """
     from hrm_cli.console import console, print_json, warn
     from hrm_datasets.render import render_example
@@ -42,9 +57,10 @@ def solve(
     from hrm_engine.errors import EngineError
     from hrm_engine.solve import UNVERIFIED_EXIT_CODE, candidates_json, solve_text
 
-    given = [x for x in (puzzle is not None, file is not None, source == "-") if x]
+    given = [x for x in (puzzle is not None, file is not None, task is not None, source == "-") if x]
     if len(given) != 1:
-        raise EngineError("give the puzzle exactly one way: --puzzle STRING, --file PATH or - for stdin")
+        raise EngineError("give the puzzle exactly one way: --puzzle STRING, --file PATH, --task PATH or - for stdin")
+    file = task if task is not None else file
     if source not in (None, "-"):
         raise EngineError(f"unexpected argument {source!r}; use --puzzle '{source}' or - for stdin")
     if file is not None:
@@ -63,9 +79,21 @@ def solve(
             text = sys.stdin.read()
         except UnicodeDecodeError:
             raise EngineError("stdin: not UTF-8 text; give the puzzle as plain text (or ARC task JSON)") from None
+    if adapt is not None:
+        from hrm_engine.adapt.task import check_adapt_args
+
+        check_adapt_args([adapt], evaluations, samples)  # before loading anything
+        if steps or verify:
+            raise EngineError("--adapt answers with the adapted embedding; --steps and --verify are not available with it")
     loaded = load_checkpoint(checkpoint)
     if loaded.note:
         warn(loaded.note)
+    if adapt is not None:
+        from hrm_cli.adapt_cmds import settings_from, solve_adapted
+
+        solve_adapted(loaded, text, where, adapt, evaluations, samples,
+                      settings_from(evaluations, seed, acquisition, batch, lr), latent_dim, max_segments, points, as_json)
+        return
     solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify, where=where)
     traces = None
     if steps:  # the plain forward pass again, keeping every segment (hrm_engine.solve_trace)
