@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hrm_agent.chat import Backend, Message
+from hrm_agent.backends.chat import Backend, Message
 from hrm_agent.embedding import Embedder
 from hrm_agent.errors import BackendError
 from hrm_agent.objectives import OptimizeTask

@@ -22,7 +22,7 @@ import yaml
 from hrm_agent.bench import make_plan, read_results, run_bench
 from hrm_agent.errors import AgentError
 from hrm_agent.report import pass_interval
-from hrm_agent.tune import list_snapshots, read_manifest, resolve_adapter
+from hrm_agent.backends.adapters import list_snapshots, read_manifest, resolve_adapter
 from hrm_engine.runs import write_json_atomic
 from hrm_engine.writes import write_text_atomic
 

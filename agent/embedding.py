@@ -140,7 +140,7 @@ def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
     except ImportError as exc:
         raise BackendError(f"model embedding needs mlx-lm ({exc}); use --embedding hash") from exc
     if model_path is None:
-        from hrm_agent.local_model import default_model_path
+        from hrm_agent.backends.local_model import default_model_path
 
         model_path = default_model_path()
         path = Path(model_path)  # the same key the MLX backend caches the default model under
@@ -152,7 +152,7 @@ def _load(model_path: str | Path | None) -> tuple[Any, Any, Path]:
             f"pass a model folder or use --embedding hash"
         )
     try:
-        from hrm_agent.mlx_backend import load_cached  # shares the weights with an in-process MLX backend
+        from hrm_agent.backends.mlx_backend import load_cached  # shares the weights with an in-process MLX backend
     except ImportError:
         load_cached = None
     try:

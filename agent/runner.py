@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hrm_agent.chat import Backend
+from hrm_agent.backends.chat import Backend
 from hrm_agent.controllers import CONTROLLERS, controller_name
 from hrm_agent.demos import DemoBank, demo_count
 from hrm_agent.errors import AgentError, BackendError
@@ -26,8 +26,8 @@ AGENT_PREAMBLE = "import math\n"
 
 
 def backend_from_config(cfg: dict[str, Any]) -> Backend:
-    from hrm_agent.backends import MAX_REPLY_BYTES, make_backend
-    from hrm_agent.tune import adapter_options  # `adapter:` (hrm agent tune) -> the mlx backend's adapter path
+    from hrm_agent.backends.adapters import adapter_options  # `adapter:` (hrm agent tune) -> the mlx adapter path
+    from hrm_agent.backends.http import MAX_REPLY_BYTES, make_backend
 
     return make_backend(cfg["backend"], model=cfg.get("model"), base_url=cfg.get("base_url"),
                         timeout=float(cfg.get("request_timeout_s", 120.0)), retries=int(cfg.get("retries", 2)),

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hrm_agent.chat import Backend, Message
+from hrm_agent.backends.chat import Backend, Message
 from hrm_agent.errors import BackendError, CallCut, DeadlineExceeded
 from hrm_agent.parsing import ParseError, SpecError
 from hrm_agent.schemas import parse_reply, response_schema

@@ -33,15 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hrm_agent.backends.adapters import DEFAULT_NAME, MANIFEST, adapters_dir, read_manifest
 from hrm_agent.errors import AgentError
-from hrm_engine.cache import cache_dir
 
 SCHEDULES = ("mixed", "curriculum")
 ROLES = ("planner", "solver", "critic", "synthesizer", "flat")
 BUCKET = 8  # batches regrouped by length together (see example_order)
-MANIFEST = "hrm-adapter.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-DEFAULT_NAME = "smollm2-agent"
 
 
 class TuneError(AgentError):
@@ -118,51 +116,6 @@ class TuneOptions:
             if key in kept:
                 kept[key] = tuple(kept[key])
         return cls(**kept)
-
-
-# -- where adapters live -----------------------------------------------------------------------------------
-
-def adapters_dir() -> Path:
-    return cache_dir() / "adapters"
-
-
-def resolve_adapter(spec: str | os.PathLike[str]) -> Path:
-    """An adapter by name (in the cache) or folder path; one line naming the fix when there is none."""
-    text = str(spec).strip()
-    path = Path(text).expanduser()
-    if not ("/" in text or text.startswith(".") or path.is_dir()):
-        path = adapters_dir() / text
-    if not (path / "adapter_config.json").is_file() or not (path / "adapters.safetensors").is_file():
-        names = ", ".join(a["name"] for a in list_adapters()) or "none"
-        raise TuneError(f"no adapter {text!r} (no adapter_config.json and adapters.safetensors in {path}); "
-                        f"installed: {names}; train one with: hrm agent tune --name {path.name or DEFAULT_NAME}")
-    return path.resolve()
-
-
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def list_adapters() -> list[dict[str, Any]]:
-    """The installed adapters (for `hrm doctor`): name, path, steps done of total, schedule, complete."""
-    root = adapters_dir()
-    out = []
-    if not root.is_dir():
-        return out
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        man = read_manifest(folder)
-        if man is None and not (folder / "adapter_config.json").is_file():
-            continue
-        man = man or {}
-        opts = man.get("options") or {}
-        out.append({"name": folder.name, "path": str(folder), "complete": bool(man.get("complete")),
-                    "steps_done": man.get("steps_done"), "steps": opts.get("steps"),
-                    "schedule": opts.get("schedule"), "examples": opts.get("examples"),
-                    "base_model": man.get("base_model"), "created": man.get("created")})
-    return out
 
 
 # -- the schedules -------------------------------------------------------------------------------------------
@@ -340,16 +293,6 @@ def _save_snapshot(run: _Run, model: Any, step: int) -> None:
     os.replace(tmp, final)
 
 
-def list_snapshots(folder: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of an adapter's kept snapshots, by step."""
-    out = []
-    for path in (Path(folder) / "snapshots").glob("step-*"):
-        meta = path / "snapshot.json"
-        if path.is_dir() and meta.is_file() and (path / "adapters.safetensors").is_file():
-            out.append((int(json.loads(meta.read_text(encoding="utf-8"))["step"]), path))
-    return sorted(out)
-
-
 def _load_checkpoint(run: _Run, model: Any, optimizer: Any) -> None:
     import mlx.core as mx
     from mlx.utils import tree_unflatten
@@ -375,7 +318,7 @@ def _batch_arrays(dataset: Any, indices: list[int], max_len: int) -> tuple[Any, 
 
 
 def _base_model_path(opts: TuneOptions, progress: Callable[[str], None] | None) -> Path:
-    from hrm_agent import local_model
+    from hrm_agent.backends import local_model
 
     if opts.model is None:
         return local_model.default_model_path(progress=progress)
@@ -510,26 +453,3 @@ def _count(items: Any) -> dict[str, int]:
     for item in items:
         out[item] = out.get(item, 0) + 1
     return dict(sorted(out.items()))
-
-
-def adapter_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Backend keywords for the config's `adapter` (a name in the cache or a folder): {} when unset.
-
-    Only the in-process mlx backend can apply a LoRA adapter; a server serves its own weights.
-    """
-    spec = cfg.get("adapter")
-    if not spec:
-        return {}
-    if str(cfg.get("backend") or "mlx").lower() != "mlx":
-        raise TuneError(f"--adapter applies to the local mlx backend, not {cfg.get('backend')}; a server "
-                        f"needs the adapter loaded on its side (mlx_lm.server --adapter-path ...)")
-    return {"adapter": str(resolve_adapter(spec))}
-
-
-def adapters_summary() -> str:
-    """One line for `hrm doctor`: each installed adapter with its steps and schedule, or `none`."""
-    items = []
-    for a in list_adapters():
-        state = "" if a["complete"] else "partial, "
-        items.append(f"{a['name']} ({state}{a['steps_done']}/{a['steps']} steps, {a['schedule']})")
-    return "; ".join(items) + f" in {adapters_dir()}" if items else f"none (hrm agent tune makes one in {adapters_dir()})"

@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hrm_agent import local_model
-from hrm_agent.mlx_backend import load_cached  # noqa: F401  (sets up BLAS before mlx.core)
+from hrm_agent.backends import local_model
+from hrm_agent.backends.mlx_backend import load_cached  # noqa: F401  (sets up BLAS before mlx.core)
 from hrm_agent.prompts import load_prompts, render
 from hrm_agent.schemas import Plan, parse_reply, response_schema
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from hrm_agent import controllers
-from hrm_agent.backends import make_backend
+from hrm_agent.backends.http import make_backend
 from hrm_agent.prompts import load_prompts, render
 from hrm_agent.toolkit import Budget, Session
 from hrm_agent.suites import load_suite

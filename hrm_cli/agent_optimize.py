@@ -170,7 +170,7 @@ def optimize_cmd(
     import json
 
     from hrm_engine.bayesopt.acquisition import ACQUISITIONS
-    from hrm_agent.backends import make_backend
+    from hrm_agent.backends.http import make_backend
     from hrm_agent.bopro import optimize
     from hrm_agent.embedding import EMBEDDINGS, make_embedder
     from hrm_agent.errors import AgentError

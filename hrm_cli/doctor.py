@@ -27,7 +27,7 @@ def doctor(
     import mlx.core as mx
 
     from hrm_agent.sandbox.execute import SandboxLimits, isolation, isolation_for
-    from hrm_agent.tune import adapters_summary
+    from hrm_agent.backends.adapters import adapters_summary
     from hrm_cli.console import console, print_json, warn
     from hrm_engine import backend
     from hrm_engine.cpu import blas

@@ -51,7 +51,7 @@ def dead_llm_url() -> str:
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory) -> Path:
     """A private hrm cache with the default local model converted into it (once per session)."""
-    from hrm_agent import local_model
+    from hrm_agent.backends import local_model
 
     root = tmp_path_factory.mktemp("hrm-cache")
     with pytest.MonkeyPatch.context() as mp:
@@ -62,7 +62,7 @@ def cache_root(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def model_dir(cache_root, monkeypatch) -> Path:
-    from hrm_agent import local_model
+    from hrm_agent.backends import local_model
 
     monkeypatch.setenv("HRM_CACHE_DIR", str(cache_root))
     return local_model.default_model_dir()

@@ -8,7 +8,7 @@ import types
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from hrm_agent.backends import OllamaBackend, OpenAIBackend, make_backend
+from hrm_agent.backends.http import OllamaBackend, OpenAIBackend, make_backend
 from hrm_agent.errors import AgentError, BackendError
 
 MSGS = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello twice please"}]
@@ -353,9 +353,9 @@ def test_make_backend_mlx_is_imported_lazily(monkeypatch):
         def __init__(self, model=None, **kw):
             calls.append((model, kw))
 
-    module = types.ModuleType("hrm_agent.mlx_backend")
+    module = types.ModuleType("hrm_agent.backends.mlx_backend")
     module.MLXBackend = MLXBackend
-    monkeypatch.setitem(sys.modules, "hrm_agent.mlx_backend", module)
+    monkeypatch.setitem(sys.modules, "hrm_agent.backends.mlx_backend", module)
     assert isinstance(make_backend("mlx", model="some/model", max_kv=8), MLXBackend)
     assert calls == [("some/model", {"max_kv": 8})]
     with pytest.raises(AgentError, match="--base-url"):

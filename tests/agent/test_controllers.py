@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from hrm_agent.backends import make_backend
+from hrm_agent.backends.http import make_backend
 from hrm_agent.runner import run_agent
 from hrm_agent.trace import read_trace
 from hrm_engine.config import resolve_config

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from hrm_agent.backends import MAX_CHARS_PER_TOKEN, MAX_REPLY_BYTES, OllamaBackend, OpenAIBackend
+from hrm_agent.backends.http import MAX_CHARS_PER_TOKEN, MAX_REPLY_BYTES, OllamaBackend, OpenAIBackend
 from hrm_agent.errors import BackendError, DeadlineExceeded, ReplyTooLarge
 from hrm_agent.runner import run_agent
 from hrm_agent.trace import TEXT_LIMIT, TraceWriter, read_trace
@@ -114,7 +114,7 @@ def test_mlx_generation_stops_between_tokens_at_the_deadline(tmp_path, monkeypat
     pytest.importorskip("mlx_lm")
     import mlx_lm
 
-    from hrm_agent.mlx_backend import MLXBackend
+    from hrm_agent.backends.mlx_backend import MLXBackend
 
     class Step:
         def __init__(self, n: int) -> None:

@@ -133,7 +133,7 @@ class _Recorder:
         self.supports_grammar = supports_grammar
 
     def chat(self, messages, **kw):
-        from hrm_agent.chat import ChatResult
+        from hrm_agent.backends.chat import ChatResult
 
         self.sent.append(messages)
         self.kwargs.append(kw)
@@ -223,7 +223,7 @@ def test_code_block_grammar_accepts_a_block_ending_in_result_and_nothing_else(mo
 def test_the_local_model_writes_a_result_block_under_the_grammar(model_dir):
     """Greedy SmolLM2 asked for 17 * 23 with no example loops on a helper call until the token limit; under
     the grammar, with the worked examples, it writes a block whose last line sets RESULT, and computes 391."""
-    from hrm_agent.mlx_backend import MLXBackend
+    from hrm_agent.backends.mlx_backend import MLXBackend
     from hrm_agent.parsing import extract_code
     from hrm_agent.sandbox.execute import SandboxLimits, run_code
 

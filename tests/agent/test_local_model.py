@@ -13,9 +13,9 @@ import math
 import mlx.core as mx
 import pytest
 
-from hrm_agent import local_model
+from hrm_agent.backends import local_model
 from hrm_agent.errors import AgentError, BackendError
-from hrm_agent.mlx_backend import MLXBackend, load_cached
+from hrm_agent.backends.mlx_backend import MLXBackend, load_cached
 
 pytestmark = pytest.mark.slow
 

@@ -201,7 +201,7 @@ def test_hash_embedding_is_deterministic_unit_and_spelling_aware():
 
 
 def _default_model_ready() -> bool:
-    from hrm_agent.local_model import default_model_dir
+    from hrm_agent.backends.local_model import default_model_dir
 
     return (default_model_dir() / "config.json").is_file() and (
         default_model_dir() / "model.safetensors"
@@ -467,7 +467,7 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
 
 
 def test_optimize_is_reproducible_with_a_seed(fake_llm, tmp_path):
-    from hrm_agent.backends import make_backend
+    from hrm_agent.backends.http import make_backend
     from hrm_agent.bopro import optimize
 
     curves = []

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from hrm_agent.backends import make_backend
+from hrm_agent.backends.http import make_backend
 from hrm_agent.outcome import echo_of, judge, match_format, task_format, value_derived
 from hrm_agent.runner import run_agent
 from hrm_agent.trace import read_trace

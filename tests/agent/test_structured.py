@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from hrm_agent.backends import OpenAIBackend
+from hrm_agent.backends.http import OpenAIBackend
 from hrm_agent.controllers import CRITIC_EXAMPLE, CRITIC_SCHEMA, PLAN_EXAMPLE, PLAN_SCHEMA
 from hrm_agent.prompts import load_prompts
 from hrm_agent.schemas import Critique, Plan, parse_reply, response_schema
@@ -85,7 +85,7 @@ def test_call_json_records_a_spec_error_when_even_the_repair_does_not_fit(fake_l
 @pytest.fixture
 def local_backend(cache_root, monkeypatch):
     monkeypatch.setenv("HRM_CACHE_DIR", str(cache_root))
-    from hrm_agent.mlx_backend import MLXBackend
+    from hrm_agent.backends.mlx_backend import MLXBackend
 
     return MLXBackend()
 
@@ -124,7 +124,7 @@ def _free_port() -> int:
 def mlx_server(cache_root, tmp_path):
     """`python -m mlx_lm.server --model <converted default model>` on 127.0.0.1, with an empty Hugging Face
     home (offline, and no cache folder: its /v1/models then answers 200 with an empty body)."""
-    from hrm_agent import local_model
+    from hrm_agent.backends import local_model
 
     model_dir = cache_root / "models" / local_model.MODEL_DIR_NAME
     port = _free_port()

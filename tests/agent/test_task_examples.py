@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from hrm_agent.backends import make_backend
+from hrm_agent.backends.http import make_backend
 from hrm_agent.runner import run_agent
 from hrm_agent.suites import load_suite
 from hrm_agent.task_examples import check_program, describe, relevant_examples, stated_examples

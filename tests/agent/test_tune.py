@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hrm_agent.tune import (MANIFEST, TuneError, TuneOptions, adapter_options, list_snapshots, resolve_adapter,
-                            tune)
+from hrm_agent.backends.adapters import MANIFEST, AdapterError, adapter_options, list_snapshots, resolve_adapter
+from hrm_agent.tune import TuneOptions, tune
 
 HRM = [str(Path(sys.executable).parent / "hrm")]
 TINY = dict(steps=3, examples=3, batch_size=2, rank=2, layers=1, lr=1e-3, save_every=1)
@@ -74,9 +74,9 @@ def test_the_adapter_option_reaches_the_mlx_backend(tmp_path, monkeypatch):
     assert adapter_options({"backend": "mlx", "adapter": "mine"}) == {"adapter": str(folder.resolve())}
     assert adapter_options({"backend": "mlx", "adapter": str(folder)}) == {"adapter": str(folder.resolve())}
     assert adapter_options({"backend": "mlx", "adapter": None}) == {}
-    with pytest.raises(TuneError, match="applies to the local mlx backend"):
+    with pytest.raises(AdapterError, match="applies to the local mlx backend"):
         adapter_options({"backend": "openai", "adapter": "mine"})
-    with pytest.raises(TuneError, match="no adapter 'other'.*installed: mine"):
+    with pytest.raises(AdapterError, match="no adapter 'other'.*installed: mine"):
         resolve_adapter("other")
     from hrm_agent.runner import backend_from_config
 
@@ -152,7 +152,7 @@ def test_unknown_adapter_on_run_is_one_line_and_exit_2(tmp_path):
 
 
 def test_doctor_lists_installed_adapters(tmp_path, monkeypatch):
-    from hrm_agent.tune import adapters_summary
+    from hrm_agent.backends.adapters import adapters_summary
 
     monkeypatch.setenv("HRM_CACHE_DIR", str(tmp_path))
     assert adapters_summary().startswith("none")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hrm_agent.backends import make_backend
+from hrm_agent.backends.http import make_backend
 from hrm_agent.bench import eta_s
 from hrm_agent.runner import run_agent
 from hrm_engine.config import resolve_config

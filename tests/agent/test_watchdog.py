@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from hrm_agent.chat import ChatResult
+from hrm_agent.backends.chat import ChatResult
 from hrm_agent.runner import run_agent
 from hrm_agent.trace_check import load_trace
 from hrm_agent.watchdog import GRACE_S, HARD_S
@@ -75,7 +75,7 @@ def test_in_process_the_watchdog_writes_the_timeout_and_the_late_step_writes_not
 # in a catastrophic regular expression (GIL held)
 CLI = r'''
 import re, sys, threading
-from hrm_agent.backends import OpenAIBackend
+from hrm_agent.backends.http import OpenAIBackend
 HOW = sys.argv.pop(1)
 def stuck(self, messages, **kw):
     if HOW == "gil":

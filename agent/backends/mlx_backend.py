@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hrm_agent import local_model
-from hrm_agent.chat import ChatResult, Message
+from hrm_agent.backends import local_model
+from hrm_agent.backends.chat import ChatResult, Message
 from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded
 import hrm_engine.cpu
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from hrm_agent.chat import Backend, ChatResult, Message
+from hrm_agent.backends.chat import Backend, ChatResult, Message
 from hrm_agent.errors import AgentError, BackendError, DeadlineExceeded, ReplyTooLarge
 from hrm_agent.untrusted import UntrustedJSON, load_json
 
@@ -673,7 +673,7 @@ def make_backend(kind: str, *, model: str | None = None, base_url: str | None = 
             raise AgentError("--base-url applies to the openai and ollama backends, not mlx; drop it or pass "
                              "--backend openai")
         try:
-            from hrm_agent.mlx_backend import MLXBackend
+            from hrm_agent.backends.mlx_backend import MLXBackend
         except ImportError as exc:
             raise BackendError(f"mlx backend: cannot load MLX ({_one_line(str(exc))}); "
                                f"install mlx-lm, or use --backend openai / ollama") from exc
