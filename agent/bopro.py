@@ -594,7 +594,7 @@ def compare_seeds(
 
 def comparison_plot(summary: dict[str, Any], path: str | Path) -> Path:
     """Best found so far against objective evaluations, mean over seeds with its t interval as a band."""
-    from hrm_agent.plots import line_chart
+    from hrm_agent.bench.plots import line_chart
 
     rows = summary["curve"]
     xs = [r["evaluation"] for r in rows]

@@ -15,7 +15,7 @@ name and renamed, then the manifest points at it: a run killed at any moment res
 complete checkpoint with the same batches, so an interrupted run ends where an uninterrupted one would.
 With `snapshot_every`, the adapter weights of every such step are also kept for good in
 `snapshots/step-STEP/` (a loadable adapter folder, `--adapter` takes its path): the points of a learning
-curve against examples seen, which the E3 experiment (agent/e3.py) evaluates.
+curve against examples seen, which the E3 experiment (agent/bench/curriculum_experiment.py) evaluates.
 """
 
 from __future__ import annotations

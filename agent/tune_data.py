@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hrm_agent import tune_code
-from hrm_agent.curriculum import make_chain
+from hrm_agent.bench.curriculum import make_chain
 from hrm_agent.outcome import DEFAULT_FORMAT
-from hrm_agent.suites import Task
+from hrm_agent.bench.suites import Task
 
 SOURCES = ("math", "chains", "code", "plain")
 DEFAULT_SOURCES = SOURCES
@@ -488,7 +488,7 @@ def chain_code(step_text: str, source: str) -> str:
 def chain_task(seed: int, depth: int, index: int, forbidden: set[tuple] | frozenset = frozenset()) -> GenTask:
     """A curriculum-style chain from a seed stream the bench never uses (`hrm-tune:...`); a chain that is
     in `forbidden` (the bench's, see `bench_chains`) is drawn again, so short chains cannot coincide."""
-    from hrm_agent.curriculum import answer_text, describe_chain
+    from hrm_agent.bench.curriculum import answer_text, describe_chain
 
     for attempt in range(1000):
         rng = random.Random(f"{_SEED_PREFIX}:chain:{seed}:{depth}:{index}:{attempt}")
@@ -666,8 +666,8 @@ def _words(text: str) -> set[str]:
 def bench_items() -> list[Task]:
     """Every item the bench can evaluate on, offline: the YAML suites, HumanEval (when its wheel is
     installed) and the curriculum's default seeds."""
-    from hrm_agent.curriculum import curriculum_suite
-    from hrm_agent.suites import SuiteError, load_suite
+    from hrm_agent.bench.curriculum import curriculum_suite
+    from hrm_agent.bench.suites import SuiteError, load_suite
 
     items = []
     for name in ("math", "coding"):
@@ -751,7 +751,7 @@ def text_overlaps(name: str, text: str, index: list[tuple[Task, str, set[str]]] 
 
 def verify(tasks: list[GenTask]) -> list[str]:
     """Each reference solution reaches the task's answer (chains: the generator's own value)."""
-    from hrm_agent.suites import check_answer
+    from hrm_agent.bench.suites import check_answer
 
     problems = []
     for gen in tasks:

@@ -25,7 +25,7 @@ from hrm_agent import controllers
 from hrm_agent.backends.http import make_backend
 from hrm_agent.prompts import load_prompts, render
 from hrm_agent.toolkit import Budget, Session
-from hrm_agent.suites import load_suite
+from hrm_agent.bench.suites import load_suite
 from hrm_agent.trace import TraceWriter
 
 

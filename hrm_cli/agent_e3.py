@@ -1,4 +1,4 @@
-"""`hrm agent e3`: parse, call hrm_agent.e3 (curriculum against mixed on held-out chains), render."""
+"""`hrm agent e3`: parse, call hrm_agent.bench.curriculum_experiment (curriculum against mixed on held-out chains), render."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def e3_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    from hrm_agent.e3 import markdown, run_e3
+    from hrm_agent.bench.curriculum_experiment import markdown, run_e3
     from hrm_agent.errors import AgentError
     from hrm_cli.agent import agent_config
     from hrm_cli.console import console, err_console, print_json, progress_bar

@@ -51,7 +51,7 @@ def bench_cmd(
       hrm agent bench --resume 20261123-101500-ab12
       hrm agent bench --suite my_suite.yaml --validate
     """
-    from hrm_agent.bench import bench_dir, make_plan, resume_plan
+    from hrm_agent.bench.runs import bench_dir, make_plan, resume_plan
     from hrm_agent.errors import AgentError
     from hrm_cli.agent import agent_config
     from hrm_cli.console import console, err_console, print_json, warn
@@ -95,14 +95,14 @@ def bench_cmd(
 
 
 def eta_column() -> Any:
-    """A progress column with the ETA from the mean item time of this invocation (hrm_agent.bench.eta_s):
+    """A progress column with the ETA from the mean item time of this invocation (hrm_agent.bench.runs.eta_s):
     rich's own estimate looks only at the last 30 s and stays at -:--:-- when an item takes minutes."""
     import time
 
     from rich.progress import ProgressColumn
     from rich.text import Text
 
-    from hrm_agent.bench import eta_s
+    from hrm_agent.bench.runs import eta_s
 
     class EtaColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
@@ -125,7 +125,7 @@ def _run_with_progress(plan: Any, runs_dir: Path, run_id: Optional[str], workers
 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    from hrm_agent.bench import run_bench
+    from hrm_agent.bench.runs import run_bench
     from hrm_cli.console import progress_bar
 
     with progress_bar(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -153,7 +153,7 @@ def comparison_table(summary: dict) -> Any:
     """The rich table printed after a bench: metrics down, controllers across, hrm - flat last."""
     from rich.table import Table
 
-    from hrm_agent.report import comparison_rows
+    from hrm_agent.bench.report import comparison_rows
 
     from hrm_cli.console import shown
 
@@ -172,7 +172,7 @@ def comparison_table(summary: dict) -> Any:
 
 def _validate(suite: Optional[str], as_json: bool) -> None:
     from hrm_agent.errors import AgentError
-    from hrm_agent.suites import load_suite, validate_solutions
+    from hrm_agent.bench.suites import load_suite, validate_solutions
     from hrm_cli.console import console, print_json
 
     if not suite:
@@ -212,7 +212,7 @@ def report_cmd(
       hrm agent report runs/bench/20261123-101500-ab12
       hrm agent report RUN_A RUN_B --output reports/math-vs-curriculum
     """
-    from hrm_agent.report import write_report
+    from hrm_agent.bench.report import write_report
     from hrm_cli.console import console, print_json
 
     out = write_report(list(runs), output, root=runs_dir)

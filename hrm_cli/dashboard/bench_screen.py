@@ -55,7 +55,7 @@ def comparison_tables(summary: dict[str, Any]) -> list[RenderableType]:
         out += [Text("summary.json has no per-controller table that this view understands", style="yellow"),
                 Text("")]
     comparison = summary.get("comparison")
-    if isinstance(comparison, dict):  # hrm_agent.bench: a - b with a bootstrap interval
+    if isinstance(comparison, dict):  # hrm_agent.bench.runs: a - b with a bootstrap interval
         title = f"difference {comparison.get('a', 'a')} − {comparison.get('b', 'b')}"
         diff = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
         diff.add_column("quantity", no_wrap=True)
@@ -106,7 +106,7 @@ def _failures(rows: dict[str, Any], split: dict[str, tuple[dict, dict]], recorde
 
 class ResultCounter:
     """Per-controller counts over results.jsonl lines, read incrementally, and the items themselves
-    (the last line per task, controller and sample wins, as hrm_agent.bench reads them)."""
+    (the last line per task, controller and sample wins, as hrm_agent.bench.runs reads them)."""
 
     def __init__(self, tail: JsonlTail) -> None:
         self.tail = tail

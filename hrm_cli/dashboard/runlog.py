@@ -417,7 +417,7 @@ class RunScanner:
             status = str(summary.get("status") or "finished")
             status = {"done": "finished"}.get(status, status)
             progress = summary_headline(summary)
-            if summary.get("complete") is False:  # hrm_agent.bench: items still to run (or it stopped)
+            if summary.get("complete") is False:  # hrm_agent.bench.runs: items still to run (or it stopped)
                 status = "incomplete" if stale else "running"
                 progress = f"{summary.get('items_done')}/{summary.get('items_total')} items  {progress}"
             return RunInfo(path, kind, path.name, status, progress, started)
@@ -666,7 +666,7 @@ def split_metrics(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
     Nested dicts are flattened (`pass@k.5`, `time_s.mean`); of per-group tables (`by_depth`, `by_split`)
     only pass@1 is kept (`by_depth.5.pass@1`: accuracy against depth). The failure counts are
-    `failure_categories` (hrm_agent.bench) or else the first nested dict named like failures.
+    `failure_categories` (hrm_agent.bench.runs) or else the first nested dict named like failures.
     """
     metrics: dict[str, Any] = {}
     fkey = "failure_categories" if isinstance(row.get("failure_categories"), dict) else next(

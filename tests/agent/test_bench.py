@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrm_agent.bench import (bootstrap_ci, make_plan, pass_at_k, read_results, resume_plan, run_bench,
+from hrm_agent.bench.runs import (bootstrap_ci, make_plan, pass_at_k, read_results, resume_plan, run_bench,
                              summarize)
 from hrm_agent.errors import BackendError
-from hrm_agent.failure_rules import classify, rules_table
-from hrm_agent.report import write_report
+from hrm_agent.bench.failure_rules import classify, rules_table
+from hrm_agent.bench.report import write_report
 from hrm_engine.config import resolve_config
 
 # -- pass@k and the bootstrap ------------------------------------------------------------------------------

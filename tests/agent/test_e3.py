@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hrm_agent.backends.http import OpenAIBackend
-from hrm_agent.curriculum import curriculum_suite
-from hrm_agent.e3 import BASE, heldout_suite, plan_points, run_e3
+from hrm_agent.bench.curriculum import curriculum_suite
+from hrm_agent.bench.curriculum_experiment import BASE, heldout_suite, plan_points, run_e3
 from hrm_agent.errors import AgentError
 from hrm_engine.config import resolve_config
 

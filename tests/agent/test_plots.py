@@ -1,4 +1,4 @@
-"""The report charts (`agent/plots.py`): real matplotlib figures on the Agg canvas, written as PNGs of
+"""The report charts (`agent/bench/plots.py`): real matplotlib figures on the Agg canvas, written as PNGs of
 the promised size; count axes carry integer ticks; intervals are drawn. Figures are inspected through
 their artists, not their pixels."""
 
@@ -12,7 +12,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from PIL import Image
 
-from hrm_agent.plots import bar_chart, bar_figure, line_figure, save_png, wrap_label
+from hrm_agent.bench.plots import bar_chart, bar_figure, line_figure, save_png, wrap_label
 
 
 def _ticks(axis) -> list[float]:

@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from hrm_agent.curriculum import curriculum_suite, make_task
+from hrm_agent.bench.curriculum import curriculum_suite, make_task
 from hrm_agent.sandbox.execute import SandboxLimits, run_code
-from hrm_agent.suites import (SuiteError, Task, candidate_code, check_answer, grading_program, humaneval_data_file,
+from hrm_agent.bench.suites import (SuiteError, Task, candidate_code, check_answer, grading_program, humaneval_data_file,
                               load_suite, normalize_exact, parse_number, parse_suite)
 
 

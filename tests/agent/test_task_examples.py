@@ -12,7 +12,7 @@ import pytest
 
 from hrm_agent.backends.http import make_backend
 from hrm_agent.runner import run_agent
-from hrm_agent.suites import load_suite
+from hrm_agent.bench.suites import load_suite
 from hrm_agent.task_examples import check_program, describe, relevant_examples, stated_examples
 from hrm_agent.trace import read_trace
 from hrm_engine.config import resolve_config

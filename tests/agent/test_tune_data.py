@@ -14,7 +14,7 @@ from hrm_agent.outcome import judge, requested_format
 from hrm_agent.parsing import extract_code
 from hrm_agent.prompts import load_prompts
 from hrm_agent.schemas import Critique, Plan, parse_reply
-from hrm_agent.suites import Task, check_answer, check_code, load_suite
+from hrm_agent.bench.suites import Task, check_answer, check_code, load_suite
 from hrm_agent.tune import example_order, stage_of
 
 
@@ -176,7 +176,7 @@ def test_the_disjointness_check_catches_bench_items():
 def _instance_of(task):
     import random
 
-    from hrm_agent.curriculum import make_chain
+    from hrm_agent.bench.curriculum import make_chain
 
     seed = int(task.source.split("=")[1])
     index = int(task.id.rsplit("-", 1)[1])

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from hrm_agent.backends.http import make_backend
-from hrm_agent.bench import eta_s
+from hrm_agent.bench.runs import eta_s
 from hrm_agent.runner import run_agent
 from hrm_engine.config import resolve_config
 from hrm_paths import HRM, REPO
@@ -234,7 +234,7 @@ def test_every_flag_and_key_a_hint_names_exists():
 # -- the controller's name ------------------------------------------------------------------------------------------
 
 def test_the_controller_is_called_hierarchical_and_hrm_still_works(fake_llm, tmp_path):
-    from hrm_agent.bench import make_plan, resume_plan, run_bench, summarize
+    from hrm_agent.bench.runs import make_plan, resume_plan, run_bench, summarize
 
     assert resolve_config("agent", None, [])["controller"] == "hierarchical"
     backend = make_backend("openai", base_url=fake_llm.url, model="fake-model", retries=0, timeout=10)

@@ -111,9 +111,9 @@ def write_training_run(path: Path, *, steps: int = 200, total: int = 400, status
 
 
 def write_bench_run(path: Path, *, complete: bool = True) -> None:
-    """A bench run as hrm_agent.bench leaves it: bench.json, results.jsonl and summary.json (made by its
+    """A bench run as hrm_agent.bench.runs leaves it: bench.json, results.jsonl and summary.json (made by its
     own `summarize`, so the dashboard is tested against the real layout)."""
-    from hrm_agent.bench import summarize
+    from hrm_agent.bench.runs import summarize
 
     path.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -177,7 +177,7 @@ def test_series_points_are_bounded_and_end_with_the_newest(tmp_path):
 
 
 def test_real_bench_summary(tmp_path):
-    """The layout hrm_agent.bench.summarize writes: per-controller metrics, failures, accuracy by depth."""
+    """The layout hrm_agent.bench.runs.summarize writes: per-controller metrics, failures, accuracy by depth."""
     write_bench_run(tmp_path / "bench" / "b", complete=False)
     summary = json.loads((tmp_path / "bench" / "b" / "summary.json").read_text())
     rows = per_controller(summary)

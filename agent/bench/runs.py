@@ -34,8 +34,8 @@ import numpy as np
 
 from hrm_agent.controllers import controller_name
 from hrm_agent.errors import AgentError, BackendError
-from hrm_agent.failure_rules import classify
-from hrm_agent.suites import Suite, Task, check_answer, load_suite
+from hrm_agent.bench.failure_rules import classify
+from hrm_agent.bench.suites import Suite, Task, check_answer, load_suite
 from hrm_engine.errors import HRMError
 from hrm_engine.runs import write_json_atomic
 from hrm_engine.writes import append_all, writing

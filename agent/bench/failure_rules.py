@@ -39,7 +39,7 @@ def trace_facts(row: dict[str, Any], events: list[dict[str, Any]]) -> Facts:
 
 
 def _numbers_in(value: Any) -> list[float]:
-    from hrm_agent.suites import parse_number
+    from hrm_agent.bench.suites import parse_number
 
     out: list[float] = []
     if isinstance(value, bool):
@@ -69,7 +69,7 @@ def _answer_not_computed(f: Facts) -> bool:
         seen = [n for ev in f["ok_execs"] for n in _numbers_in(ev.get("result"))]
         return not any(abs(n - target) <= 1e-6 * max(1.0, abs(target)) for n in seen)
     if f["kind"] == "exact":
-        from hrm_agent.suites import normalize_exact
+        from hrm_agent.bench.suites import normalize_exact
 
         target = str(f["parsed"])
         return not any(target == normalize_exact(str(ev.get("result"))) or target in str(ev.get("result_repr", ""))

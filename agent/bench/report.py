@@ -1,7 +1,7 @@
 """`hrm agent report`: one or more bench runs as a Markdown report with tables and PNG charts.
 
 Numbers are recomputed from each run's results.jsonl (not read from summary.json), so the report is
-what the raw data says. Charts (matplotlib, headless: `hrm_agent.plots`): pass@1 per controller with
+what the raw data says. Charts (matplotlib, headless: `hrm_agent.bench.plots`): pass@1 per controller with
 95% bootstrap intervals over tasks, accuracy against curriculum depth with the same intervals as bands,
 and failure categories (counts, integer ticks).
 """
@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hrm_agent.bench import bootstrap_ci, fmt_num, load_meta, read_results, finished_rows, summarize
+from hrm_agent.bench.runs import bootstrap_ci, fmt_num, load_meta, read_results, finished_rows, summarize
 from hrm_agent.errors import AgentError
-from hrm_agent.failure_rules import rules_table
-from hrm_agent.plots import bar_chart, line_chart
+from hrm_agent.bench.failure_rules import rules_table
+from hrm_agent.bench.plots import bar_chart, line_chart
 from hrm_agent.toolkit import CATEGORIES
 
 __all__ = ["bar_chart", "line_chart", "comparison_rows", "load_run", "resolve_run", "write_report"]

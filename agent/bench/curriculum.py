@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from hrm_agent.suites import Suite, Task
+from hrm_agent.bench.tasks import Suite, Task
 
 WORDS = ("apple", "banana", "cherry", "garden", "planet", "silver", "window", "rocket", "puzzle", "forest",
          "monkey", "bridge", "castle", "dragon", "orange", "pencil", "summer", "winter", "violet", "marble")
