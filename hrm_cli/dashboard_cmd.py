@@ -14,6 +14,9 @@ def dashboard(
     learn: Optional[List[Path]] = typer.Option(None, "--learn",
                                                help="Plot a learn curve of `hrm bench learn` (a file, or a folder of "
                                                     "them; repeat to overlay several)."),
+    adapt: Optional[Path] = typer.Option(None, "--adapt", help="Plot an adaptation search's best demonstration "
+                                         "score against evaluations per method (points.jsonl of `hrm eval --adapt` "
+                                         "or `hrm solve --adapt --points`, or its folder)."),
 ) -> None:
     """Open a terminal dashboard of the runs under RUNS_DIR: training plots, agent traces, bench tables.
 
@@ -26,6 +29,7 @@ def dashboard(
       hrm dashboard runs/my-run
       hrm dashboard --learn runs/learn/trm.json --learn runs/learn/hrm.json
       hrm dashboard --learn runs/learn/side-by-side
+      hrm dashboard --adapt runs/adapt/arc-syn-20270101-120000
     """
     from hrm_cli.dashboard.runlog import RunLogError
 
@@ -35,9 +39,13 @@ def dashboard(
         from hrm_cli.dashboard.learn_screen import check_learn_paths
 
         check_learn_paths(learn)
+    if adapt is not None:
+        from hrm_cli.dashboard.adapt_screen import points_file
+
+        points_file(adapt)
     from hrm_cli.dashboard import DashboardApp
 
-    DashboardApp(runs_dir, refresh_s=refresh, learn=learn).run()
+    DashboardApp(runs_dir, refresh_s=refresh, learn=learn, adapt=adapt).run()
 
 
 def run_behind_dashboard(run_dir: Path, extra_args: list[str], ready_file: str, refresh: float = 1.0) -> None:

@@ -91,10 +91,13 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
         row: dict[str, Any] = {"task": task.name, "demos": len(task.demos), "methods": {}}
         lines = []
         for m in methods:
-            adapted = adapt_task(loaded, task, m, settings, space, segments=segments, identifiers=identifiers)
+            adapted = adapt_task(loaded, task, m, settings, space, segments=segments, identifiers=identifiers,
+                                 strict=False)
             curves[m][i] = answer_curve(loaded, task, adapted.search, N, segments)
             seconds[m][i] = adapted.search.seconds
             best = adapted.search.points[adapted.search.best()]
+            if m == "trained" and not np.any(adapted.search.embeddings[0]):
+                row["untrained_row"] = True
             row["methods"][m] = {"exact": curves[m][i, -1], "seconds": round(adapted.search.seconds, 3),
                                  "evaluations": adapted.search.evaluations, "best_demo_score": best.score,
                                  "best_demo_exact": best.exact}
@@ -107,5 +110,6 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
     result = summarise(curves, seconds, settings.seed)
     result.update(evaluations=N, settings=vars(settings).copy(), latent_dim=space.dim,
                   latent_explained=round(space.explained, 4), trained_rows=space.trained_rows,
-                  seconds=round(time.perf_counter() - started, 2), per_task=per_task)
+                  seconds=round(time.perf_counter() - started, 2), per_task=per_task,
+                  untrained_rows=sum(1 for r in per_task if r.get("untrained_row")))
     return result

@@ -82,10 +82,17 @@ def trained_identifiers(loaded: Any) -> dict[str, int]:
     return {str(n): i for i, n in enumerate(names)}
 
 
-def trained_row(loaded: Any, name: str, identifiers: dict[str, int]) -> np.ndarray:
-    """The task's own embedding row; one line when the checkpoint never trained that task."""
+def trained_row(loaded: Any, name: str, identifiers: dict[str, int], strict: bool = True) -> np.ndarray:
+    """The task's own embedding row; one line when the checkpoint never trained that task.
+
+    Not `strict` (a measurement over training tasks): a training task whose row training never reached
+    (ACT keeps running rows and drops the new examples meant for them, so a short run can miss a task)
+    answers with its row as it is, zero.
+    """
     i = identifiers.get(name)
     row = None if i is None else np.array(loaded.model.puzzle_emb[i])
+    if i is not None and not strict:
+        return row
     if row is None or not np.any(row):
         raise EngineError(f"{name}: the checkpoint has no trained embedding for this task; the trained method is "
                           f"for training tasks (--split train)")
@@ -93,14 +100,16 @@ def trained_row(loaded: Any, name: str, identifiers: dict[str, int]) -> np.ndarr
 
 
 def adapt_task(loaded: Any, task: ArcTask, method: str, settings: SearchSettings, space: LatentSpace,
-               samples: int = 1, segments: int | None = None, identifiers: dict[str, int] | None = None) -> Adapted:
+               samples: int = 1, segments: int | None = None, identifiers: dict[str, int] | None = None,
+               strict: bool = True) -> Adapted:
     """Search an embedding for `task` with `method` on its demonstrations, then answer its test inputs."""
     if not task.demos:
         raise EngineError(f"{task.name}: no demonstration pairs; adaptation chooses the embedding from them")
     fwd = TaskForward(loaded.model, model_canvas(loaded.metadata), task.demos, segments)
     row = None
     if method == "trained":
-        row = trained_row(loaded, task.name, identifiers if identifiers is not None else trained_identifiers(loaded))
+        row = trained_row(loaded, task.name, identifiers if identifiers is not None else trained_identifiers(loaded),
+                          strict)
     search = run_method(method, fwd, space, settings, row)
     picks = search.top(samples)
     answers = fwd.predict([inp for inp, _ in task.tests], np.stack([search.embeddings[i] for i in picks]))

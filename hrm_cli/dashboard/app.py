@@ -30,6 +30,8 @@ HELP = [
                ("i", "paste a puzzle (ctrl+s solves it)"),
                ("plot", "‖Δz_H‖ per H step, ‖Δz_L‖ per L step: the hierarchical convergence"),
                ("◆", "the segment where the Q head halts; halt = sigmoid(q_halt − q_continue)")]),
+    ("Adaptation", [("plot", "best demonstration score (exact + token, 0..2) against model evaluations, "
+                             "mean over tasks, per method")]),
     ("Learn curves", [("x", "accuracy against training seconds / against steps"),
                       ("y", "exact accuracy / token accuracy"), ("esc", "back")]),
     ("Agent trace", [("↑ ↓ ← →", "move in the tree, open and close nodes"), ("tab", "switch tree / details"),
@@ -80,9 +82,10 @@ class DashboardApp(App[None]):
 
     def __init__(self, runs_dir: str | Path = "runs", *, refresh_s: float = 1.0,
                  clock: Callable[[], float] = time.time, scan_on_timer: bool = True,
-                 learn: list[Path] | None = None) -> None:
+                 learn: list[Path] | None = None, adapt: Path | None = None) -> None:
         super().__init__()
         self.learn = list(learn or [])  # learn-curve files or folders of them: opened over the runs list
+        self.adapt = adapt  # an adaptation search's points.jsonl (or its folder): opened over the runs list
         self.runs_dir = Path(runs_dir)
         self.refresh_s = refresh_s
         self.clock = clock
@@ -100,6 +103,10 @@ class DashboardApp(App[None]):
             from hrm_cli.dashboard.learn_screen import LearnScreen
 
             self.push_screen(LearnScreen(self.learn))
+        if self.adapt is not None:  # `hrm dashboard --adapt POINTS`
+            from hrm_cli.dashboard.adapt_screen import AdaptScreen
+
+            self.push_screen(AdaptScreen(self.adapt))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
