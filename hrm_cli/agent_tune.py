@@ -1,4 +1,4 @@
-"""`hrm agent tune`: parse, call hrm_agent.tune, render progress (a bar on a terminal, plain lines when piped)."""
+"""`hrm agent tune`: parse, call hrm_agent.tune.lora, render progress (a bar on a terminal, plain lines when piped)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def tune_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from hrm_agent.tune import TuneInterrupted, TuneOptions, tune
+    from hrm_agent.tune.lora import TuneInterrupted, TuneOptions, tune
     from hrm_cli.console import console, err_console, print_json, progress_bar
 
     opts = TuneOptions(name=resume or name, steps=steps, examples=examples, batch_size=batch_size, lr=lr,

@@ -2,7 +2,7 @@
 examples than the same examples shuffled, and does it generalise to 5- and 6-step chains it never saw?
 
 The training is `hrm agent tune --data chains --schedule curriculum|mixed` at equal `--examples`,
-`--steps` and `--batch-size` (agent/tune.py makes both schedules see every example equally often), with
+`--steps` and `--batch-size` (agent/tune/lora.py makes both schedules see every example equally often), with
 `--snapshot-every N` keeping the adapter at every N-th step. This module evaluates every snapshot of each
 adapter, and the base model once (0 examples), on the same held-out chains (a curriculum suite of depths
 5 and 6 only, from the suite's own seed, which the tune data never uses) with the same controller and

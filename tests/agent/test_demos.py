@@ -13,7 +13,7 @@ from hrm_agent.errors import AgentError
 from hrm_agent.prompts import load_prompts, render
 from hrm_agent.toolkit import Budget, Session
 from hrm_agent.trace import TraceWriter, read_trace
-from hrm_agent.tune_data import bench_index, text_overlaps
+from hrm_agent.tune.data import bench_index, text_overlaps
 
 
 @pytest.fixture(scope="module")

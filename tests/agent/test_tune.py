@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hrm_agent.backends.adapters import MANIFEST, AdapterError, adapter_options, list_snapshots, resolve_adapter
-from hrm_agent.tune import TuneOptions, tune
+from hrm_agent.tune.lora import TuneOptions, tune
 
 HRM = [str(Path(sys.executable).parent / "hrm")]
 TINY = dict(steps=3, examples=3, batch_size=2, rank=2, layers=1, lr=1e-3, save_every=1)

@@ -7,15 +7,15 @@ from collections import Counter
 
 import pytest
 
-from hrm_agent import tune_code as tc
-from hrm_agent import tune_data as td
+from hrm_agent.tune import code_tasks as tc
+from hrm_agent.tune import data as td
 from hrm_agent.controllers import flat_verdict
 from hrm_agent.outcome import judge, requested_format
 from hrm_agent.parsing import extract_code
 from hrm_agent.prompts import load_prompts
 from hrm_agent.schemas import Critique, Plan, parse_reply
 from hrm_agent.bench.suites import Task, check_answer, check_code, load_suite
-from hrm_agent.tune import example_order, stage_of
+from hrm_agent.tune.lora import example_order, stage_of
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_orders_are_seeded():
 
 
 def test_roles_option_keeps_only_those_model_calls():
-    from hrm_agent.tune import TuneOptions, training_examples
+    from hrm_agent.tune.lora import TuneOptions, training_examples
 
     only = training_examples(TuneOptions(examples=12, roles=("flat", "synthesizer")))
     assert {ex.role for ex in only} == {"flat", "synthesizer"} and len(only) == 24

@@ -78,7 +78,7 @@ class TuneOptions:
 
     def check(self) -> None:
         """Refuse options that cannot train, naming the option and a value that works."""
-        from hrm_agent.tune_data import SOURCES
+        from hrm_agent.tune.data import SOURCES
 
         if not _NAME_RE.match(self.name or ""):
             raise TuneError(f"--name {self.name!r}: use letters, digits, '.', '_' and '-' (at most 64), "
@@ -184,7 +184,7 @@ def example_order(steps_per_example: list[int], n_steps: int, batch_size: int, s
 
 def training_examples(opts: TuneOptions, prompts_name: str = "default") -> list[Any]:
     from hrm_agent.prompts import load_prompts
-    from hrm_agent.tune_data import build_examples, generate
+    from hrm_agent.tune.data import build_examples, generate
 
     tasks = generate(opts.examples, seed=opts.seed, sources=tuple(opts.sources))
     return [ex for ex in build_examples(tasks, load_prompts(prompts_name)) if ex.role in opts.roles]
@@ -349,7 +349,7 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
     from mlx_lm.tuner.utils import linear_to_lora_layers
     from mlx.utils import tree_flatten
 
-    from hrm_agent.tune_data import data_recipe
+    from hrm_agent.tune.data import data_recipe
 
     base = _base_model_path(opts, note)
     examples = training_examples(opts)

@@ -9,7 +9,7 @@ and store that value in RESULT.
 Each template draws its constants and its example inputs per task, so the model must read the prompt
 rather than recall a template. Prompts come in the two styles the bench uses: the coding suite's (a
 signature line, then a description with an example) and HumanEval's (a function header with a docstring
-inside a ```python fence). None of the templates is a task of either suite: `tune_data.check_disjoint`
+inside a ```python fence). None of the templates is a task of either suite: `data.check_disjoint`
 compares names, texts, skeletons and words with every coding and HumanEval item. The tests of a task are
 the reference solution's own outputs on its inputs; they make the task gradable by the bench's checker.
 """

@@ -15,9 +15,9 @@ learns the exact messages the controllers send:
 Four task sources: `math` (word problems and arithmetic from templates written here, none of which is a
 template of the math suite: `check_disjoint` proves it against every bench item), `chains` (the
 curriculum suite's operations, 2 to 4 steps, from seeds the bench never uses), `code` (function-writing
-tasks, agent/tune_code.py, none of them a coding-suite or HumanEval task) and `plain` (the math templates
+tasks, agent/tune/code_tasks.py, none of them a coding-suite or HumanEval task) and `plain` (the math templates
 asked as a person types them, with no answer format: the plan then uses `Answer: <value>`). Each example
-knows its number of steps, which is what the curriculum schedule orders by (agent/tune.py).
+knows its number of steps, which is what the curriculum schedule orders by (agent/tune/lora.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from hrm_agent import tune_code
+from hrm_agent.tune import code_tasks
 from hrm_agent.bench.curriculum import make_chain
 from hrm_agent.outcome import DEFAULT_FORMAT
 from hrm_agent.bench.suites import Task
@@ -525,20 +525,20 @@ def math_task(seed: int, index: int, templates: tuple[str, ...] | None = None, p
 
 
 def code_task(seed: int, index: int) -> GenTask:
-    """Generated function task `index` of `seed` (agent/tune_code.py): a template in turn, its constants
+    """Generated function task `index` of `seed` (agent/tune/code_tasks.py): a template in turn, its constants
     and inputs drawn, in the coding suite's style or HumanEval's, one subgoal: write it and call it."""
-    names = tuple(tune_code.TEMPLATES)
+    names = tuple(code_tasks.TEMPLATES)
     rng = random.Random(f"{_SEED_PREFIX}:code:{seed}:{index}")
     name = names[index % len(names)] if index < len(names) else rng.choice(names)
-    spec = tune_code.draw(name, rng)
-    values = tune_code.evaluate(spec)
+    spec = code_tasks.draw(name, rng)
+    values = code_tasks.evaluate(spec)
     style = "docstring" if rng.random() < 0.5 else "suite"
-    prompt = (tune_code.docstring_prompt if style == "docstring" else tune_code.suite_prompt)(spec, values[0])
+    prompt = (code_tasks.docstring_prompt if style == "docstring" else code_tasks.suite_prompt)(spec, values[0])
     task = Task(id=f"tune-code-{name}-{seed}-{index:05d}", kind="code", prompt=prompt, entry_point=spec.entry,
-                tests=tune_code.tests_text(spec, values), solution=spec.solution, tags=["tune", "code", name],
+                tests=code_tasks.tests_text(spec, values), solution=spec.solution, tags=["tune", "code", name],
                 depth=1)
-    step = Step(f"Write {spec.entry} and store {tune_code.call_text(spec, spec.calls[0])} in RESULT",
-                tune_code.reply_code(spec))
+    step = Step(f"Write {spec.entry} and store {code_tasks.call_text(spec, spec.calls[0])} in RESULT",
+                code_tasks.reply_code(spec))
     return GenTask(f"code-{name}", task, [step], instance=(spec.entry, _skeleton(prompt)))
 
 
@@ -659,7 +659,7 @@ def _skeleton(text: str) -> str:
 
 def _words(text: str) -> set[str]:
     """Content words; HumanEval's instruction line, which our docstring-style prompts repeat, left out."""
-    text = text.replace(tune_code.HUMANEVAL_PREAMBLE, " ")
+    text = text.replace(code_tasks.HUMANEVAL_PREAMBLE, " ")
     return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3}
 
 
@@ -785,9 +785,10 @@ def _verify_code(gen: GenTask) -> list[str]:
 
 
 def data_recipe(n_tasks: int, seed: int, sources: tuple[str, ...]) -> dict[str, Any]:
-    """What the manifest records about the data, enough to regenerate it."""
+    """What the manifest records about the data, enough to regenerate it (`generator` keeps the name adapters
+    were made under before agent/tune/ existed, so their manifests still compare equal on --resume)."""
     return {"generator": "hrm_agent.tune_data", "tasks": n_tasks, "seed": seed, "sources": list(sources),
-            "math_templates": len(TEMPLATES), "code_templates": len(tune_code.TEMPLATES),
+            "math_templates": len(TEMPLATES), "code_templates": len(code_tasks.TEMPLATES),
             "chain_depths": list(CHAIN_DEPTHS),
             "roles": ["planner", "solver", "critic", "synthesizer", "flat"]}
 
