@@ -92,11 +92,7 @@ class MLXBackend:
             raise AgentError(f"max_tokens must be at least 1, got {max_tokens}")
         model, tokenizer, load_s = self._load()
         start = time.perf_counter()
-        try:
-            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            prompt = tokenizer.encode(rendered, add_special_tokens=False)
-        except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
-            raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
+        prompt = self._prompt(tokenizer, messages)
         processors, structured = self._constraint(tokenizer, schema, grammar)
         text, completion, finish, tps = self._generate(model, tokenizer, prompt, max_tokens, temperature,
                                                        [s for s in (stop or []) if s], deadline, processors)
@@ -108,6 +104,51 @@ class MLXBackend:
         return ChatResult(text=text, prompt_tokens=len(prompt), completion_tokens=completion,
                           latency_s=time.perf_counter() - start, model=self.model, finish_reason=finish,
                           extra=extra)
+
+    def chat_samples(self, conversations: list[list[Message]], *, seeds: list[int], max_tokens: int = 512,
+                     temperature: float = 0.7, stop: list[str] | None = None, deadline: float | None = None,
+                     schema: dict[str, Any] | None = None, grammar: str | None = None) -> list[ChatResult]:
+        """One reply per conversation, sampled with `seeds[i]`, as one batch (hrm_agent.backends.mlx_batch):
+        equal conversations share one prefill (`extra["shared_prefill"]` on all but the first), each reply
+        keeps its own grammar matcher; `latency_s` is the whole batch's."""
+        from hrm_agent.backends.mlx_batch import generate_samples
+
+        if max_tokens < 1:
+            raise AgentError(f"max_tokens must be at least 1, got {max_tokens}")
+        model, tokenizer, load_s = self._load()
+        start = time.perf_counter()
+        prompts = [self._prompt(tokenizer, messages) for messages in conversations]
+        constraints = [self._constraint(tokenizer, schema, grammar) for _ in prompts]
+        try:
+            samples = generate_samples(model, tokenizer, prompts, max_tokens=max_tokens, temperature=temperature,
+                                       seeds=seeds, processors=[c[0] for c in constraints], stop=stop,
+                                       deadline=deadline)
+        except DeadlineExceeded as exc:
+            raise self._past_deadline(exc.text, exc.completion_tokens or 0) from None
+        except Exception as exc:
+            raise BackendError(f"mlx: batched generation failed with {self.model}: {exc}") from exc
+        latency = time.perf_counter() - start
+        out = []
+        for i, (sample, (_, structured)) in enumerate(zip(samples, constraints)):
+            extra: dict[str, Any] = {"sample": i, "seed": seeds[i], "batch": len(samples)}
+            if sample.shared_prefill:
+                extra["shared_prefill"] = True
+            if structured:
+                extra["structured"] = structured
+            if load_s and i == 0:
+                extra["load_s"] = round(load_s, 3)
+            out.append(ChatResult(text=sample.text, prompt_tokens=sample.prompt_tokens,
+                                  completion_tokens=sample.completion_tokens, latency_s=latency, model=self.model,
+                                  finish_reason=sample.finish_reason, extra=extra))
+        return out
+
+    def _prompt(self, tokenizer: Any, messages: list[Message]) -> list[int]:
+        """The chat template applied and tokenised."""
+        try:
+            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return tokenizer.encode(rendered, add_special_tokens=False)
+        except Exception as exc:  # jinja2 errors for malformed messages, tokenizer errors
+            raise BackendError(f"mlx: cannot build the prompt for {self.model}: {exc}") from exc
 
     @staticmethod
     def _constraint(tokenizer: Any, schema: dict[str, Any] | None,
