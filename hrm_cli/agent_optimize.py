@@ -171,11 +171,11 @@ def optimize_cmd(
 
     from hrm_engine.bayesopt.acquisition import ACQUISITIONS
     from hrm_agent.backends.http import make_backend
-    from hrm_agent.bopro import optimize
-    from hrm_agent.embedding import EMBEDDINGS, make_embedder
+    from hrm_agent.optimize.bopro import optimize
+    from hrm_agent.optimize.embedding import EMBEDDINGS, make_embedder
     from hrm_agent.errors import AgentError
     from hrm_engine.bayesopt.gp import KERNELS
-    from hrm_agent.objectives import load_task
+    from hrm_agent.optimize.objectives import load_task
     from hrm_cli.console import err_console, print_json
 
     for name, value, allowed in (

@@ -62,7 +62,7 @@ def run_comparison(
     as_json: bool,
 ) -> None:
     """Run `seeds` seeds from `first_seed` (default: the task's seed) and print the comparison."""
-    from hrm_agent.bopro import compare_seeds
+    from hrm_agent.optimize.bopro import compare_seeds
     from hrm_cli.console import err_console, print_json
 
     start = spec.seed if first_seed is None else first_seed

@@ -12,7 +12,7 @@ METRIC_LABELS = {
     "rounds_mean": "rounds, mean", "model_calls_mean": "model calls, mean", "tool_calls_mean": "tool calls, mean",
     "tokens_mean": "tokens, mean", "tokens_total": "tokens, total",
     "tool_misuse_spec_error": "tool misuse + spec errors",
-    # optimize runs (agent/bopro.py)
+    # optimize runs (agent/optimize/bopro.py)
     "best_score": "best score", "best_candidate": "best candidate", "evaluations": "evaluations",
     "mean_best_so_far": "best so far, mean", "prompt_tokens": "prompt tokens",
     "completion_tokens": "completion tokens", "stop_reason": "stop reason",

@@ -174,7 +174,7 @@ def _acquisition_label(e: dict[str, Any]) -> Text:
                          f"pool {e.get('pool_size', '?')}{picked}")
 
 
-# optimize runs (agent/bopro.py): the values are the point of these nodes, so they go in the label
+# optimize runs (agent/optimize/bopro.py): the values are the point of these nodes, so they go in the label
 OPTIMIZE_LABELS = {"candidate": _candidate_label, "gp_fit": _gp_label, "acquisition": _acquisition_label}
 
 

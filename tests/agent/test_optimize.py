@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrm_agent.embedding import HashEmbedder
+from hrm_agent.optimize.embedding import HashEmbedder
 from hrm_agent.errors import AgentError
-from hrm_agent.objectives import (
+from hrm_agent.optimize.objectives import (
     ExpressionError,
     TaskError,
     evaluate_expression,
@@ -213,7 +213,7 @@ def _default_model_ready() -> bool:
     reason="the default local model is not converted yet (any `hrm agent run` converts it)",
 )
 def test_model_embedding_reads_hidden_states_of_the_local_model():
-    from hrm_agent.embedding import make_embedder
+    from hrm_agent.optimize.embedding import make_embedder
 
     emb = make_embedder("model")
     v = emb.embed(["garden", "gardens", "2*x**2 - 3*x + 1", "garden"])
@@ -468,7 +468,7 @@ def test_optimize_end_to_end_through_the_cli(fake_llm, run_hrm, tmp_path):
 
 def test_optimize_is_reproducible_with_a_seed(fake_llm, tmp_path):
     from hrm_agent.backends.http import make_backend
-    from hrm_agent.bopro import optimize
+    from hrm_agent.optimize.bopro import optimize
 
     curves = []
     for i in range(2):
@@ -536,7 +536,7 @@ def test_optimize_dead_server_exits_3_and_still_writes_the_run(run_hrm, tmp_path
 
 
 def test_t_interval_and_padded_curve_by_hand():
-    from hrm_agent.bopro import padded_curve, t_interval
+    from hrm_agent.optimize.bopro import padded_curve, t_interval
 
     m, lo, hi = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
     half = 2.7764451051977987 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
@@ -549,7 +549,7 @@ def test_t_interval_and_padded_curve_by_hand():
 def test_optimize_seeds_compares_with_intervals_and_resumes(fake_llm, run_hrm, tmp_path):
     from PIL import Image
 
-    from hrm_agent.bopro import padded_curve, t_interval
+    from hrm_agent.optimize.bopro import padded_curve, t_interval
 
     _scripted(fake_llm)
     runs = tmp_path / "runs"

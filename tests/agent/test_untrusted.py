@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from hrm_agent import objectives, outcome, parsing, task_examples
+from hrm_agent import outcome, parsing, task_examples
 from hrm_agent.bench import suites
+from hrm_agent.optimize import objectives
 from hrm_agent.untrusted import UntrustedJSON, clean, clean_value, json_depth_exceeds, load_json, visible, visible_value
 
 BOUND_S = 2.0  # generous: each case takes milliseconds; a super-linear parser takes minutes to hours

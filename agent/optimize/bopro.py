@@ -2,7 +2,7 @@
 
 The loop (one objective evaluation per step):
   1. Initial design, shared by both arms: the task's seeds, then model proposals from the plain task prompt.
-  2. BOPRO step: embed every evaluated candidate (`hrm_agent.embedding`), fit a GP on (latent, score)
+  2. BOPRO step: embed every evaluated candidate (`hrm_agent.optimize.embedding`), fit a GP on (latent, score)
      (`hrm_engine.bayesopt.gp`), and maximise the acquisition (`hrm_engine.bayesopt.acquisition`) over a pool
      of latent points:
      perturbations of evaluated latents, interpolations towards the best one, and the latents of proposed
@@ -26,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 from hrm_agent.backends.chat import Backend, Message
-from hrm_agent.embedding import Embedder
+from hrm_agent.optimize.embedding import Embedder
 from hrm_agent.errors import BackendError
-from hrm_agent.objectives import OptimizeTask
+from hrm_agent.optimize.objectives import OptimizeTask
 from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_engine.bayesopt import GaussianProcess, GPError, acquisition_values
 from hrm_engine.runs import write_json_atomic
@@ -77,7 +77,7 @@ class Arm:
         return [r.best_so_far for r in self.records]
 
 
-class Optimizer:
+class BoproSearch:
     """Runs both arms of one optimisation task and writes the run directory."""
 
     def __init__(
@@ -463,8 +463,8 @@ class Optimizer:
 
 
 def optimize(task: OptimizeTask, backend: Backend, embedder: Embedder, **kw: Any) -> dict[str, Any]:
-    """Run BOPRO (and, unless baseline=False, random search) on `task`; see `Optimizer` for keywords."""
-    return Optimizer(task, backend, embedder, **kw).run()
+    """Run BOPRO (and, unless baseline=False, random search) on `task`; see `BoproSearch` for keywords."""
+    return BoproSearch(task, backend, embedder, **kw).run()
 
 
 # -- several seeds: BOPRO against random search with intervals ----------------------------------------
@@ -561,7 +561,7 @@ def compare_seeds(
         if reused:
             result = prior
         else:
-            result = Optimizer(task, backend, embedder, evaluations=n, seed=seed, runs_dir=out,
+            result = BoproSearch(task, backend, embedder, evaluations=n, seed=seed, runs_dir=out,
                                run_id=f"seed-{seed}", listener=listener).run()
         results.append(result)
         if on_run is not None:

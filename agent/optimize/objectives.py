@@ -104,7 +104,7 @@ class WordSimilarity:
 
     def _embed(self, word: str) -> Any:
         if self._embedder is None:
-            from hrm_agent.embedding import make_embedder
+            from hrm_agent.optimize.embedding import make_embedder
 
             self._embedder = make_embedder(self.embedding, model_path=self.model_path)
             self._target = self._embedder.embed([self.hidden])[0]
