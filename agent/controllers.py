@@ -12,6 +12,7 @@ not a result, and the model gets the mismatch as feedback, within the same budge
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from hrm_agent.outcome import (REASONS, AnswerVerdict, fallback_answer, fill_format, judge,  # noqa: F401
@@ -34,7 +35,7 @@ def format_ok(final_format: str, answer: str) -> bool:
     return match_format(final_format, answer) is not None
 
 
-def _no_answer(outcome: dict[str, Any], verdict: AnswerVerdict | None, successes: list[Any], *,
+def settle(outcome: dict[str, Any], verdict: AnswerVerdict | None, successes: list[Any], *,
                planner_ok: bool = True) -> None:
     """Fill the outcome's answer fields: the accepted answer, or the first reason in REASONS' order."""
     if verdict is not None and verdict.answered:
@@ -58,8 +59,12 @@ def _no_answer(outcome: dict[str, Any], verdict: AnswerVerdict | None, successes
     outcome.update(final=None, reason=reason, reason_detail=detail)
 
 
-def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
-    """Plan, solve each subgoal with code, critique, revise within budget, synthesize, and judge the answer."""
+def run_hierarchical(s: Session, task: str, context: dict[str, Any], solve: Any = None) -> dict[str, Any]:
+    """Plan, solve each subgoal with code, critique, revise within budget, synthesize, and judge the answer.
+
+    `solve` (default `solve_subgoal`) solves one subgoal; self-consistency passes one that samples K
+    programs and votes (hrm_agent.self_consistency)."""
+    solve = solve or solve_subgoal
     variables: dict[str, Any] = dict(context)
     outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "", "final": None, "candidate": None}
     # the fallback plan (planner unreadable) keeps the task's own format, never a generic one
@@ -84,7 +89,7 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
                          **({} if planner_ok else {"fallback": True}))
             logs = []
             for index, subgoal in enumerate(plan["subgoals"], 1):
-                logs.append(_solve_subgoal(s, task, subgoal, index, round_no, variables, successes))
+                logs.append(solve(s, task, subgoal, index, round_no, variables, successes))
             verdict_c = s.call_json("critic", render(s.prompts, "critic", task=task,
                                                      results=format_results(logs)),
                                     CRITIC_SCHEMA, CRITIC_EXAMPLE) or {"action": "submit",
@@ -116,47 +121,69 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any]) -> dict[str
         if verdict.answered:
             s.trace.emit("fallback_answer", answer=verdict.answer, because=exc.category)
     outcome["examples_failed"] = s.examples_failed
-    _no_answer(outcome, verdict, successes, planner_ok=planner_ok)
+    settle(outcome, verdict, successes, planner_ok=planner_ok)
     outcome["answer_format"] = plan["final_format"]
     outcome["plan"] = plan
     outcome["variables"] = {k: v for k, v in variables.items() if k not in context}
     return outcome
 
 
-def _solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: int,
-                   variables: dict[str, Any], successes: list[Any]) -> dict[str, Any]:
+def solver_messages(s: Session, task: str, subgoal: str, variables: dict[str, Any], feedback: str) -> list[Any]:
+    """The solver's prompt for one subgoal, with the variables so far and the last attempt's feedback."""
+    return render(s.prompts, "solver", task=task, subgoal=subgoal,
+                  variables=format_variables(variables) + (
+                      f"\nFunctions you can call: {s.tool_help}" if s.tool_help else ""),
+                  feedback=feedback)
+
+
+def solver_attempt(s: Session, task: str, reply: str, variables: dict[str, Any],
+                   log: dict[str, Any]) -> tuple[Any, str]:
+    """One solver reply run: (the execution, "") when its code ran and fits the task's examples, else
+    (None, the feedback for the next attempt), with log["error"] saying what went wrong."""
+    code = extract_code(reply)
+    if not code:
+        s.fail("tool_misuse", "the solver wrote no code", "solver")
+        return None, "Your reply had no code. Reply with one ```python code block that sets RESULT."
+    res = s.run_code(code, variables, "solver")
+    mismatch = s.check_examples(task, code, variables, "solver") if res.ok else []
+    if mismatch:  # it ran, but gives another value than the task's own example: not a result
+        log["error"] = f"the code contradicts the task's example: {mismatch[0]}"
+        return None, f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}"
+    if res.ok:
+        return res, ""
+    log["error"] = res.error or res.exit_reason
+    return None, (f"Your last code failed ({res.exit_reason}): {res.error[:300]}\n"
+                  f"Fix it. Earlier code:\n{code[:800]}")
+
+
+def solve_subgoal(s: Session, task: str, subgoal: str, index: int, round_no: int,
+                  variables: dict[str, Any], successes: list[Any]) -> dict[str, Any]:
+    """Write code for one subgoal and run it, with one more try on failure; its RESULT becomes S<index>."""
     s.trace.emit("subgoal_start", round=round_no, index=index, subgoal=subgoal)
     feedback = ""
     log: dict[str, Any] = {"subgoal": subgoal, "ok": False, "result": None, "result_repr": "", "error": ""}
     for _attempt in range(SOLVER_ATTEMPTS):
-        reply = s.call("solver", render(s.prompts, "solver", task=task, subgoal=subgoal,
-                                        variables=format_variables(variables) + (
-                                            f"\nFunctions you can call: {s.tool_help}" if s.tool_help else ""),
-                                        feedback=feedback))
-        code = extract_code(reply)
-        if not code:
-            s.fail("tool_misuse", "the solver wrote no code", "solver")
-            feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
-            continue
-        res = s.run_code(code, variables, "solver")
-        mismatch = s.check_examples(task, code, variables, "solver") if res.ok else []
-        if mismatch:  # it ran, but gives another value than the task's own example: not a result
-            log["error"] = f"the code contradicts the task's example: {mismatch[0]}"
-            feedback = (f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}")
-            continue
-        if res.ok:
-            variables.update({k: v for k, v in (res.variables or {}).items() if k != "RESULT"})
-            variables[f"S{index}"] = res.result
-            log.update(ok=True, result=res.result, result_repr=res.result_repr, error="")
-            if res.result is not None:
-                successes.append(res.result)
+        reply = s.call("solver", solver_messages(s, task, subgoal, variables, feedback))
+        res, feedback = solver_attempt(s, task, reply, variables, log)
+        if res is not None:
+            keep_result(variables, index, res, log, successes)
             break
-        log["error"] = res.error or res.exit_reason
-        feedback = (f"Your last code failed ({res.exit_reason}): {res.error[:300]}\n"
-                    f"Fix it. Earlier code:\n{code[:800]}")
+    end_subgoal(s, round_no, index, log)
+    return log
+
+
+def keep_result(variables: dict[str, Any], index: int, res: Any, log: dict[str, Any], successes: list[Any]) -> None:
+    """A subgoal's successful run: its variables and RESULT (as S<index>) for the next subgoals."""
+    variables.update({k: v for k, v in (res.variables or {}).items() if k != "RESULT"})
+    variables[f"S{index}"] = res.result
+    log.update(ok=True, result=res.result, result_repr=res.result_repr, error="")
+    if res.result is not None:
+        successes.append(res.result)
+
+
+def end_subgoal(s: Session, round_no: int, index: int, log: dict[str, Any]) -> None:
     s.trace.emit("subgoal_end", round=round_no, index=index, ok=log["ok"], result_repr=log["result_repr"][:500],
                  error=log["error"][:500])
-    return log
 
 
 def _final_result(plan: dict[str, Any], logs: list[dict[str, Any]]) -> Any:
@@ -198,53 +225,76 @@ def flat_verdict(final_format: str, result: Any) -> AnswerVerdict:
     return fallback_answer(final_format, result, [result])
 
 
+@dataclass
+class FlatLoop:
+    """One flat solver loop's progress: the feedback for its next attempt, its verdict so far, the
+    candidate answer, the RESULTs of its successful runs, and whether it has an answer."""
+
+    feedback: str = ""
+    verdict: AnswerVerdict | None = None
+    candidate: Any = None
+    successes: list[Any] = field(default_factory=list)
+    done: bool = False
+
+
+def flat_messages(s: Session, task: str, context: dict[str, Any], feedback: str) -> list[Any]:
+    return render(s.prompts, "flat", task=task, context=context_text(context, s.tool_help), feedback=feedback)
+
+
+def flat_attempt(s: Session, task: str, context: dict[str, Any], fmt: str, loop: FlatLoop, reply: str) -> None:
+    """One flat reply: run its code; a RESULT in (or put into) the format ends the loop, anything else
+    becomes the next attempt's feedback."""
+    code = extract_code(reply)
+    if "```" not in reply and reply.strip():
+        s.fail("tool_misuse", "answered without running code", "flat")
+        loop.candidate = reply.strip()
+        loop.verdict = AnswerVerdict(None, "no_successful_code", "the model answered without running code")
+        loop.feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
+        return
+    res = s.run_code(code, dict(context), "flat")
+    mismatch = s.check_examples(task, code, dict(context), "flat") if res.ok else []
+    if mismatch:  # it ran, but gives another value than the task's own example: not an answer
+        loop.verdict = AnswerVerdict(None, "example_failed", f"the code contradicts the task's example: {mismatch[0]}")
+        loop.feedback = f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}"
+        return
+    if res.ok and res.result is not None:
+        loop.successes.append(res.result)
+        loop.candidate = res.result if isinstance(res.result, str) else res.result_repr
+        loop.verdict = flat_verdict(fmt, res.result)
+        if loop.verdict.answered:
+            loop.done = True
+            return
+        s.fail("spec_error", f"flat: {loop.verdict.detail}", "flat")
+        loop.feedback = (f"Your RESULT was {res.result_repr[:200]}, but the answer must be exactly in the format "
+                         f"{fmt!r}. Fix it. Earlier code:\n{code[:800]}")
+        return
+    error = res.error or ("RESULT was not set" if res.ok else res.exit_reason)
+    loop.feedback = f"Your last code failed: {error[:300]}\nFix it. Earlier code:\n{code[:800]}"
+
+
 def run_flat(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
     """One solver loop: write code for the whole task, run it, retry with the error, within budget; the
     answer is the RESULT of a successful run, in the requested format."""
     attempts = s.budget.max_rounds * SOLVER_ATTEMPTS
     fmt = requested_format(task, None)
     outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "max_rounds", "final": None, "candidate": None}
-    successes: list[Any] = []
-    verdict: AnswerVerdict | None = None
-    feedback = ""
+    loop = FlatLoop()
     try:
         for attempt in range(1, attempts + 1):
             outcome["rounds"] = attempt
-            reply = s.call("flat", render(s.prompts, "flat", task=task, context=context_text(context, s.tool_help),
-                                          feedback=feedback))
-            code = extract_code(reply)
-            if "```" not in reply and reply.strip():
-                s.fail("tool_misuse", "answered without running code", "flat")
-                outcome["candidate"] = reply.strip()
-                verdict = AnswerVerdict(None, "no_successful_code", "the model answered without running code")
-                feedback = "Your reply had no code. Reply with one ```python code block that sets RESULT."
-                continue
-            res = s.run_code(code, dict(context), "flat")
-            mismatch = s.check_examples(task, code, dict(context), "flat") if res.ok else []
-            if mismatch:  # it ran, but gives another value than the task's own example: not an answer
-                verdict = AnswerVerdict(None, "example_failed", f"the code contradicts the task's example: {mismatch[0]}")
-                feedback = f"Your code ran, but {mismatch[0]}. Fix the function. Earlier code:\n{code[:800]}"
-                continue
-            if res.ok and res.result is not None:
-                successes.append(res.result)
-                outcome["candidate"] = res.result if isinstance(res.result, str) else res.result_repr
-                verdict = flat_verdict(fmt, res.result)
-                if verdict.answered:
-                    outcome["stop_reason"] = "submitted"
-                    break
-                s.fail("spec_error", f"flat: {verdict.detail}", "flat")
-                feedback = (f"Your RESULT was {res.result_repr[:200]}, but the answer must be exactly in the format "
-                            f"{fmt!r}. Fix it. Earlier code:\n{code[:800]}")
-                continue
-            error = res.error or ("RESULT was not set" if res.ok else res.exit_reason)
-            feedback = f"Your last code failed: {error[:300]}\nFix it. Earlier code:\n{code[:800]}"
+            reply = s.call("flat", flat_messages(s, task, context, loop.feedback))
+            flat_attempt(s, task, context, fmt, loop, reply)
+            if loop.done:
+                outcome["stop_reason"] = "submitted"
+                break
         else:
             s.fail("budget", f"no working code after {attempts} attempts", "flat")
     except BudgetExhausted as exc:
         s.fail(exc.category, exc.detail)
         outcome["stop_reason"] = exc.category
+    outcome["candidate"] = loop.candidate
     outcome["examples_failed"] = s.examples_failed
-    _no_answer(outcome, verdict, successes)
+    settle(outcome, loop.verdict, loop.successes)
     outcome["answer_format"] = fmt
     return outcome
 
