@@ -23,9 +23,11 @@ from hrm_engine.config import resolve_config
 
 MSGS = [{"role": "user", "content": "What is 6 * 7?"}]
 BACKENDS = {"openai": OpenAIBackend, "ollama": OllamaBackend}
-SLACK = 1.0  # seconds past a deadline a cut call may take (thread hand-off on a busy 2-core machine)
+SLACK = 5.0  # seconds past a deadline a cut call may take: thread hand-off on a loaded 2-core machine;
+#              still far below the 30 s request timeout the cut replaces
 TIMEOUT = 3  # --timeout of the CLI runs
-CLI_SLACK = 3.0  # interpreter start-up and imports (~0.7 s), sandbox and exit on a shared machine
+CLI_SLACK = 20.0  # start-up and imports (~0.7 s quiet, several s under load), sandbox and exit; the
+#                   stalled server would hold the run for its 60 s request timeout without the cut
 
 
 def backend(kind: str, server: FakeLLMServer, **kw) -> OpenAIBackend | OllamaBackend:
