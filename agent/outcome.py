@@ -32,6 +32,7 @@ REASONS = {
     "format_mismatch": "the final answer is not in the requested format",
     "not_derived": "the final answer's value matches no RESULT of a successful code run",
     "empty_answer": "the final reply was empty",
+    "no_agreement": "the K sampled programs did not agree: the leading value had fewer than min_agreement votes",
 }
 
 _PLACEHOLDER = re.compile(r"<([^<>\n]{1,40})>")

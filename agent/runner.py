@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -13,9 +14,11 @@ from hrm_agent.demos import DemoBank, demo_count
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.outcome import REASONS
 from hrm_agent.prompts import load_prompts
+from hrm_agent.self_consistency import VOTED_CONTROLLERS
 from hrm_agent.toolkit import Budget, Session
 from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_agent.untrusted import clean_value
+from hrm_agent.voting import sampling_from_config
 from hrm_agent.watchdog import GRACE_S, Watchdog
 from hrm_engine.runs import write_json_atomic
 
@@ -130,7 +133,7 @@ class _RunEnd:
             "code_runs": s.code_runs, "example_checks": s.example_checks, "examples_failed": s.examples_failed,
             "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
             "wall_s": round(time.monotonic() - self.t0, 3), "failures": [f.to_dict() for f in list(s.failures)],
-            "trace": str(trace.path),
+            "trace": str(trace.path), **({"voting": outcome["voting"]} if outcome.get("voting") else {}),
         })
         trace.emit("run_end", **{k: v for k, v in result.items() if k not in ("task", "trace", "candidate")})
         trace.seal()  # a step still running after the watchdog's end writes nothing more
@@ -162,6 +165,10 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
     budget = Budget.from_config(cfg.get("budget") or {})
     if budget.max_rounds < 1 or budget.max_model_tokens < 1 or budget.wall_s <= 0:
         raise AgentError("budget values must be positive (budget.max_rounds, budget.max_model_tokens, budget.wall_s)")
+    sampling = sampling_from_config(cfg)  # a bad --samples/--min-agreement: one line, before anything runs
+    if sampling.voting:  # the token budget is per sample (docs/agent-voting.md)
+        budget = dataclasses.replace(budget, max_model_tokens=budget.max_model_tokens * sampling.samples)
+        controller = VOTED_CONTROLLERS[name]
     limits = sandbox_limits_from_config(cfg)
     from hrm_agent.sandbox.execute import require_isolation
 
@@ -181,7 +188,7 @@ def run_agent(cfg: dict[str, Any], task: str, *, context: dict[str, Any] | None 
                           temperature=float(cfg.get("temperature", 0.0)),
                           demos=DemoBank(prompts, demo_count({**cfg, "backend": backend.name})),
                           reply_grammars=bool(cfg.get("reply_grammars", True)),
-                          t0=t0)
+                          sampling=sampling if sampling.voting else None, t0=t0)
         end = _RunEnd(run_dir, trace, session, {"run_id": run_id, "task": task, "controller": cfg["controller"],
                                                 "backend": backend.name, "model": model}, t0)
 

@@ -28,7 +28,7 @@ CATEGORIES = ("parse_error", "spec_error", "tool_misuse", "plan_drift", "verific
 
 CODE_ROLES = ("solver", "flat")  # the roles whose replies are a python block (the code-block grammar)
 # ChatResult.extra keys worth a place in the trace: how the tokens were counted, what was cut.
-_NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars", "structured")
+_NOTED_EXTRA = ("estimated_tokens", "reported_completion_tokens", "truncated_chars", "structured", "split_usage")
 
 
 @dataclass
@@ -79,6 +79,8 @@ class Session:
     temperature: float = 0.0
     demos: Any = None  # a hrm_agent.demos.DemoBank: worked examples put before planner/solver/flat calls
     reply_grammars: bool = False  # solver/flat replies as a RESULT block, the synthesizer's in its format (mlx)
+    sampling: Any = None  # a hrm_agent.voting.Sampling: K sampled programs vote (None: one greedy program)
+    seeds_used: int = 0  # sample seeds drawn so far: no two samples of a run share one
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model_calls: int = 0
@@ -128,13 +130,7 @@ class Session:
         kw: dict[str, Any] = {"schema": schema} if schema is not None else {}
         if self.demos:
             messages = self.demos.apply(role, messages)
-        if self.reply_grammars and schema is None and getattr(self.backend, "supports_grammar", False):
-            from hrm_agent.constrained import CODE_BLOCK_GRAMMAR, format_grammar
-
-            grammar = CODE_BLOCK_GRAMMAR if role in CODE_ROLES else (
-                format_grammar(answer_format) if answer_format else None)
-            if grammar:
-                kw["grammar"] = grammar
+        kw.update(self._grammar(role, schema, answer_format))
         try:
             res = self.backend.chat(messages, max_tokens=limit, temperature=self.temperature,
                                     deadline=self.deadline, **kw)
@@ -143,17 +139,63 @@ class Session:
         except BackendError as exc:
             self.trace.emit("error", role=role, message=str(exc))
             raise
+        self._count(role, messages, res, limit)
+        return res.text
+
+    def call_samples(self, role: str, conversations: list[list[Message]]) -> list[str]:
+        """One sampled reply per conversation (self-consistency, hrm_agent.voting): at the sampling
+        temperature, each with a seed no other sample of the run had, in one batched call where the backend
+        allows (equal prompts prefilled once on the local model, OpenAI's `n` on a server). Each reply is a
+        `model_call` with `sample`, `seed` and `batch`; a prompt read once for several samples counts once."""
+        self.check_budget()
+        limit = self.budget.max_tokens_per_call
+        start = time.monotonic()
+        if self.demos:
+            conversations = [self.demos.apply(role, messages) for messages in conversations]
+        first = self.sampling.seed + self.seeds_used
+        seeds = list(range(first, first + len(conversations)))
+        self.seeds_used += len(conversations)
+        from hrm_agent.backends.sampling import sample_replies
+
+        try:
+            results = sample_replies(self.backend, conversations, seeds=seeds, max_tokens=limit,
+                                     temperature=self.sampling.temperature, deadline=self.deadline,
+                                     **self._grammar(role, None, None))
+        except CallCut as exc:
+            return [self._cut_call(role, conversations[0], exc, time.monotonic() - start)] * len(conversations)
+        except BackendError as exc:
+            self.trace.emit("error", role=role, message=str(exc))
+            raise
+        for i, (messages, res) in enumerate(zip(conversations, results)):
+            self._count(role, messages, res, limit, sample=i, seed=seeds[i], batch=len(conversations),
+                        **({"shared_prefill": True} if res.extra.get("shared_prefill") else {}))
+        return [res.text for res in results]
+
+    def _grammar(self, role: str, schema: dict[str, Any] | None, answer_format: str | None) -> dict[str, Any]:
+        """With `reply_grammars`, on a backend that takes grammars: the code-block grammar for solver and flat
+        replies, the answer format's for a reply given one."""
+        if not (self.reply_grammars and schema is None and getattr(self.backend, "supports_grammar", False)):
+            return {}
+        from hrm_agent.constrained import CODE_BLOCK_GRAMMAR, format_grammar
+
+        grammar = CODE_BLOCK_GRAMMAR if role in CODE_ROLES else (
+            format_grammar(answer_format) if answer_format else None)
+        return {"grammar": grammar} if grammar else {}
+
+    def _count(self, role: str, messages: list[Message], res: Any, limit: int, **sample: Any) -> None:
+        """A reply's tokens on the run's budget, and its `model_call` event; a prompt another sample of the
+        same batch already read (`shared_prefill`) is not counted again."""
         self.model_calls += 1
-        self.prompt_tokens += res.prompt_tokens
+        if not sample.get("shared_prefill"):
+            self.prompt_tokens += res.prompt_tokens
         self.completion_tokens += res.completion_tokens
         noted = {k: res.extra[k] for k in _NOTED_EXTRA if k in res.extra}
         self.trace.emit("model_call", role=role, messages=messages, response=res.text,
                         prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                        latency_s=round(res.latency_s, 3), finish_reason=res.finish_reason, **noted)
+                        latency_s=round(res.latency_s, 3), finish_reason=res.finish_reason, **noted, **sample)
         if "truncated_chars" in noted:  # the server ignored max_tokens: its reply was cut to the limit here
             self.fail("budget", f"{role}: the reply ran past max_tokens_per_call ({limit}): "
                                 f"{res.completion_tokens} tokens counted, cut to the limit", role)
-        return res.text
 
     def _cut_call(self, role: str, messages: list[Message], exc: CallCut, latency: float) -> str:
         """A call the run's limits stopped: count what arrived, trace it, then end the run (deadline) or

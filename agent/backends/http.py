@@ -215,6 +215,7 @@ class _HTTPBackend:
         self._server_default = False  # no model given and none listed: requests name none
         self._reply_model: str | None = None  # the model a reply named, when requests name none
         self.schema_support: bool | None = None  # None: not yet known; False: refused or ignored, not sent
+        self.n_support: bool | None = None  # OpenAI's `n`: None not yet known, False the server ignored it
         self.__api_key = api_key or None
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
@@ -522,12 +523,53 @@ class OpenAIBackend(_HTTPBackend):
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
              stop: list[str] | None = None, deadline: float | None = None,
-             schema: dict[str, Any] | None = None) -> ChatResult:
+             schema: dict[str, Any] | None = None, seed: int | None = None) -> ChatResult:
         """One chat completion within `deadline` (monotonic); latency covers the whole call, retries included.
 
         With `schema`, `response_format` asks for a reply under it (see the module docstring for servers
-        that refuse or ignore it); `extra["structured"]` says what happened.
+        that refuse or ignore it); `extra["structured"]` says what happened. `seed` is sent as OpenAI's
+        `seed` (servers that do not know it ignore it).
         """
+        return self._completions(messages, 1, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                 deadline=deadline, schema=schema, seed=seed)[0]
+
+    def chat_samples(self, conversations: list[list[Message]], *, seeds: list[int], max_tokens: int = 512,
+                     temperature: float = 0.7, stop: list[str] | None = None, deadline: float | None = None,
+                     schema: dict[str, Any] | None = None) -> list[ChatResult]:
+        """One reply per conversation: equal conversations as one request with OpenAI's `n` (the prompt read
+        once), the rest, and the choices a server that ignores `n` did not send, as parallel requests with
+        their own seeds, all within `deadline`."""
+        from hrm_agent.backends.sampling import parallel_chats
+
+        out: list[ChatResult | None] = [None] * len(conversations)
+        groups: dict[str, list[int]] = {}
+        for i, messages in enumerate(conversations):
+            groups.setdefault(repr(messages), []).append(i)
+        for members in groups.values():
+            if len(members) < 2 or self.n_support is False:
+                continue
+            got = self._completions(conversations[members[0]], len(members), max_tokens=max_tokens,
+                                    temperature=temperature, stop=stop, deadline=deadline, schema=schema,
+                                    seed=seeds[members[0]])
+            self.n_support = len(got) >= len(members)  # one choice back: the server ignores n
+            for i, result in zip(members, got):
+                result.extra.update(sample=i, seed=seeds[members[0]], n=len(members))
+                out[i] = result
+        rest = [i for i, r in enumerate(out) if r is None]
+        if rest:
+            more = parallel_chats(self, [conversations[i] for i in rest], seeds=[seeds[i] for i in rest],
+                                  max_tokens=max_tokens, temperature=temperature, stop=stop, deadline=deadline,
+                                  schema=schema)
+            for i, result in zip(rest, more):
+                result.extra["sample"] = i
+                out[i] = result
+        return [r for r in out if r is not None]
+
+    def _completions(self, messages: list[Message], n: int, *, max_tokens: int, temperature: float,
+                     stop: list[str] | None, deadline: float | None, schema: dict[str, Any] | None,
+                     seed: int | None) -> list[ChatResult]:
+        """`n` choices of one request (fewer when the server ignores `n`); the usage is the request's: the
+        prompt counted on the first choice only, the completion tokens shared out by length."""
         start = time.perf_counter()
         url = f"{self.base_url}/chat/completions"
         model = self.resolve_model(deadline)
@@ -535,6 +577,10 @@ class OpenAIBackend(_HTTPBackend):
                                    "temperature": temperature, "stream": False}
         if not self._server_default:
             payload = {"model": model, **payload}
+        if n > 1:
+            payload["n"] = n
+        if seed is not None:
+            payload["seed"] = int(seed)
         if stop:
             payload["stop"] = list(stop)
         structured = ""
@@ -555,23 +601,40 @@ class OpenAIBackend(_HTTPBackend):
             payload.pop("response_format")
             body, attempts = self._request("POST", url, payload, deadline)
         latency = time.perf_counter() - start
-        try:
-            choice = body["choices"][0]
-            text = choice["message"].get("content") or ""
-            finish = choice.get("finish_reason")
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise self._malformed("POST", url, "no choices[0].message in the JSON") from exc
-        if not isinstance(text, str):
-            raise self._malformed("POST", url, "choices[0].message.content is not text")
+        choices = body.get("choices") if isinstance(body, dict) else None
+        texts, finishes = [], []
+        for choice in (choices if isinstance(choices, list) else [None])[:max(n, 1)]:
+            try:
+                text = choice["message"].get("content") or ""
+                finish = choice.get("finish_reason")
+            except (KeyError, IndexError, TypeError, AttributeError) as exc:
+                raise self._malformed("POST", url, "no choices[0].message in the JSON") from exc
+            if not isinstance(text, str):
+                raise self._malformed("POST", url, "choices[0].message.content is not text")
+            texts.append(text)
+            finishes.append(finish)
+        if not texts:
+            raise self._malformed("POST", url, "no choices[0].message in the JSON")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-        extra: dict[str, Any] = {"attempts": attempts}
         named = body.get("model")
         if self._server_default and isinstance(named, str) and named.strip():
             self._reply_model = named.strip()
-        if structured:
-            extra["structured"] = self._note_structured(structured, text, finish)
-        return self._result(messages, text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                            latency, finish, extra, max_tokens)
+        completion = usage.get("completion_tokens")
+        total_chars = sum(len(t) for t in texts) or 1
+        out = []
+        for i, (text, finish) in enumerate(zip(texts, finishes)):
+            extra: dict[str, Any] = {"attempts": attempts}
+            if structured:
+                extra["structured"] = self._note_structured(structured, text, finish)
+            share = completion
+            if len(texts) > 1:  # one usage for all choices: the prompt once, the completion by length
+                extra["split_usage"] = True
+                share = round(completion * len(text) / total_chars) if isinstance(completion, int) else None
+                if i:
+                    extra["shared_prefill"] = True
+            out.append(self._result(messages, text, usage.get("prompt_tokens"), share, latency, finish, extra,
+                                    max_tokens))
+        return out
 
 
 class OllamaBackend(_HTTPBackend):
@@ -615,15 +678,17 @@ class OllamaBackend(_HTTPBackend):
 
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
              stop: list[str] | None = None, deadline: float | None = None,
-             schema: dict[str, Any] | None = None) -> ChatResult:
+             schema: dict[str, Any] | None = None, seed: int | None = None) -> ChatResult:
         """One `/api/chat` call within `deadline` (monotonic); latency covers the whole call and its retries.
 
         With `schema`, Ollama's `format` field carries it (Ollama 0.5+ generates under it); an Ollama that
-        refuses it is asked again without it and not asked again.
+        refuses it is asked again without it and not asked again. `seed` goes in `options`.
         """
         start = time.perf_counter()
         url = f"{self.base_url}/api/chat"
         options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
+        if seed is not None:
+            options["seed"] = int(seed)
         if stop:
             options["stop"] = list(stop)
         payload: dict[str, Any] = {"model": self.resolve_model(deadline), "messages": list(messages),

@@ -29,6 +29,8 @@ When the script runs out the server answers `default` if set, else HTTP 400 "scr
                                                   empty body is what mlx_lm.server sends without an HF cache)
     FakeLLMServer(rejects={"response_format"})    a chat request carrying that field gets HTTP 400 naming it
                                                   (consuming no script item), like a server without support
+    FakeLLMServer(honours_n=True)                 an OpenAI request with `n` > 1 takes n script items and
+                                                  answers them as n choices (otherwise `n` is ignored: one)
 A chat request without a model field is answered as `server.default_model_name`.
 """
 
@@ -118,8 +120,9 @@ class FakeLLMServer:
     """A scripted OpenAI + Ollama server on 127.0.0.1 (random port) in a background thread."""
 
     def __init__(self, models: Iterable[str] = ("fake-model",), default: Item | None = None, *,
-                 models_reply: dict | None = None, rejects: Iterable[str] = ()) -> None:
+                 models_reply: dict | None = None, rejects: Iterable[str] = (), honours_n: bool = False) -> None:
         self.models: list[str] = list(models)
+        self.honours_n = honours_n
         self.default = default
         self.models_reply = models_reply
         self.rejects = set(rejects)
@@ -279,7 +282,18 @@ class FakeLLMServer:
                               headers)
         if item.get("delay"):
             self._stopping.wait(float(item["delay"]))
-        return self._send(h, int(item.get("status", 200)), self._answer(req, item, ollama))
+        answer = self._answer(req, item, ollama)
+        n = body.get("n") if isinstance(body.get("n"), int) else 1
+        if self.honours_n and not ollama and n > 1:  # the further choices: the next script items' texts
+            for k in range(1, n):
+                more = self._next_item(req)
+                more = {"text": more} if isinstance(more, str) else more
+                answer["choices"].append({"index": k, "message": {"role": "assistant", "content": str(more["text"])},
+                                          "finish_reason": more.get("finish_reason", "stop")})
+                if "usage" in answer:
+                    answer["usage"]["completion_tokens"] += _words(more["text"])
+                    answer["usage"]["total_tokens"] += _words(more["text"])
+        return self._send(h, int(item.get("status", 200)), answer)
 
     @staticmethod
     def _error_body(ollama: bool, message: str) -> dict[str, Any]:
