@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 import hrm_engine.cpu
-from hrm_cli import agent as agent_cmd
+from hrm_cli.agent.app import app as agent_app
 from hrm_cli import config as config_cmd
 from hrm_cli import bench as bench_cmd
 from hrm_cli import completions
@@ -47,7 +47,7 @@ app = typer.Typer(
 
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
-app.add_typer(agent_cmd.app, name="agent")
+app.add_typer(agent_app, name="agent")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("solve")(solve_cmd)

@@ -99,7 +99,7 @@ def test_hierarchical_solver_gets_the_mismatch_and_a_contradicted_result_is_no_r
 def test_the_trace_view_shows_each_example_check(fake_llm, tmp_path):
     from rich.console import Console
 
-    from hrm_cli.agent_render import trace_tree
+    from hrm_cli.agent.render import trace_tree
 
     fake_llm.script([NAIVE, RIGHT])
     result = _run(fake_llm, tmp_path, "flat")

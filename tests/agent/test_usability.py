@@ -36,7 +36,7 @@ def _cli(fake_llm, tmp_path, *extra):
 # -- the run's phase -------------------------------------------------------------------------------------
 
 def test_phases_follow_the_trace(fake_llm, tmp_path):
-    from hrm_cli.agent_render import PhaseTracker
+    from hrm_cli.agent.render import PhaseTracker
 
     tracker, phases = PhaseTracker(), []
 
@@ -55,7 +55,7 @@ def test_phases_follow_the_trace(fake_llm, tmp_path):
 
 
 def test_no_synthesizing_phase_when_nothing_succeeded(fake_llm, tmp_path):
-    from hrm_cli.agent_render import PhaseTracker
+    from hrm_cli.agent.render import PhaseTracker
 
     tracker, phases = PhaseTracker(), []
 
@@ -142,7 +142,7 @@ def test_bench_progress_column_shows_a_time_after_one_item():
     from rich.console import Console
     from rich.progress import Progress
 
-    from hrm_cli.agent_experiments import eta_column
+    from hrm_cli.agent.experiments import eta_column
 
     column = eta_column()
     progress = Progress(column, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
@@ -170,7 +170,7 @@ def test_optimize_refuses_a_budget_the_initial_design_uses_up(run_hrm, dead_llm_
 
 def test_optimize_budget_check_names_the_task_file_key():
     from hrm_agent.errors import AgentError
-    from hrm_cli.agent_optimize import check_budget
+    from hrm_cli.agent.optimize import check_budget
 
     check_budget(5, 12, 4)
     check_budget(None, 12, 4)
@@ -215,7 +215,7 @@ def test_every_flag_and_key_a_hint_names_exists():
     argv_builders = {"sandbox/launch.py", "sandbox/child.py", "sandbox/seccomp.py", "sandbox/cgroup.py"}  # bwrap's
     files = [p for p in sorted((REPO / "agent").rglob("*.py"))
              if p.relative_to(REPO / "agent").as_posix() not in argv_builders]
-    files += sorted((REPO / "hrm_cli").glob("agent*.py"))
+    files += sorted((REPO / "hrm_cli" / "agent").glob("*.py"))
     bad = []
     for path in files:
         for text in _hint_strings(path):

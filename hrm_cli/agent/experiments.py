@@ -7,6 +7,8 @@ from typing import Any, List, Optional
 
 import typer
 
+from hrm_cli.agent.config import agent_config
+
 
 def _split(text: Optional[str]) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
@@ -53,7 +55,6 @@ def bench_cmd(
     """
     from hrm_agent.bench.runs import bench_dir, make_plan, resume_plan
     from hrm_agent.errors import AgentError
-    from hrm_cli.agent import agent_config
     from hrm_cli.console import console, err_console, print_json, warn
 
     if validate:
@@ -222,9 +223,3 @@ def report_cmd(
     console.print(f"report: {out['report']}", highlight=False)
     for p in out["plots"]:
         console.print(f"  plot: {p}", highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `bench` and `report` to the `hrm agent` group."""
-    app.command("bench")(bench_cmd)
-    app.command("report")(report_cmd)

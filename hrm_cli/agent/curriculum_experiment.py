@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from hrm_cli.agent.config import agent_config
+
 
 def e3_cmd(
     adapters: List[str] = typer.Argument(..., help="Adapters from `hrm agent tune --snapshot-every N` "
@@ -37,7 +39,6 @@ def e3_cmd(
 
     from hrm_agent.bench.curriculum_experiment import markdown, run_e3
     from hrm_agent.errors import AgentError
-    from hrm_cli.agent import agent_config
     from hrm_cli.console import console, err_console, print_json, progress_bar
 
     try:
@@ -70,8 +71,3 @@ def e3_cmd(
         return
     console.print(markdown(result), highlight=False, markup=False)
     err_console.print(f"[dim]{output / 'e3.md'}, {output / 'e3.png'}, {output / 'e3.json'}[/]", highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `e3` to the `hrm agent` command group."""
-    app.command("e3")(e3_cmd)

@@ -113,8 +113,3 @@ def tune_cmd(
     console.print(f"[bold green]done[/] {summary['folder']}: {summary['steps_done']} steps, last loss "
                   f"{summary.get('last_loss')}, {_duration(summary.get('train_seconds') or 0)} of training; "
                   f"use it with --adapter {opts.name}", highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `tune` to the `hrm agent` command group."""
-    app.command("tune")(tune_cmd)

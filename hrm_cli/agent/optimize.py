@@ -204,7 +204,7 @@ def optimize_cmd(
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
     embedder = make_embedder(opt.embedding, model_path=model if backend == "mlx" else None, backend=llm)
     if seeds is not None:
-        from hrm_cli.agent_optimize_compare import run_comparison
+        from hrm_cli.agent.optimize_compare import run_comparison
 
         run_comparison(spec, llm, embedder, seeds=seeds, first_seed=seed, evaluations=evaluations,
                        runs_dir=runs_dir, compare_id=compare_id,
@@ -226,8 +226,3 @@ def optimize_cmd(
     path = Path(result["run_dir"]) / "candidates.jsonl"
     candidates = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     _render(result, candidates)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `optimize` to the `hrm agent` command group."""
-    app.command("optimize")(optimize_cmd)

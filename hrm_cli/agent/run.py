@@ -1,50 +1,15 @@
-"""`hrm agent ...`: run and inspect the hierarchical LLM agent (heavy imports live inside commands)."""
+"""`hrm agent run` and `hrm agent show`: run the hierarchical LLM agent on a task, draw a trace (heavy imports
+live inside the commands)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
-app = typer.Typer(help="Run and inspect the hierarchical LLM agent.", no_args_is_help=True)
-
-
-def _read_task(task: str) -> str:
-    if task == "-":
-        return sys.stdin.read().strip()
-    return task
-
-
-def _read_context(context: Optional[str]) -> dict[str, Any]:
-    from hrm_agent.errors import AgentError
-
-    if not context:
-        return {}
-    text = context
-    if not context.lstrip().startswith("{"):
-        path = Path(context)
-        if not path.is_file():
-            raise AgentError(f"--context {context}: not a JSON object and not a file")
-        text = path.read_text(encoding="utf-8")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AgentError(f"--context is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(value, dict):
-        raise AgentError("--context must be a JSON object of variables, e.g. '{\"TRAIN\": [...], \"TEST\": [...]}'")
-    return value
-
-
-def agent_config(file: Optional[Path], overrides: list[str], **options: Any) -> dict[str, Any]:
-    """configs/agent.yaml < --file < CLI options < key=value overrides."""
-    from hrm_engine.config import resolve_config
-
-    flags = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in options.items() if v is not None]
-    return resolve_config("agent", file, [*flags, *overrides])
+from hrm_cli.agent.config import agent_config, read_context, read_task
 
 
 def _verbose_listener(record: dict[str, Any]) -> None:
@@ -92,7 +57,6 @@ def _print_result(result: dict[str, Any]) -> None:
                       f"  {result['wall_s']:.1f}s  failures: {cats}\ntrace: {shown(result['trace'])}[/]", highlight=False)
 
 
-@app.command("run")
 def run_cmd(
     task: str = typer.Argument(..., help="The task text, or '-' to read it from stdin."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides (budget.max_rounds=3)."),
@@ -139,7 +103,7 @@ def run_cmd(
                        base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
                        **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout,
                           "sandbox.allow_weak": True if allow_weak_sandbox else None})
-    ctx = _read_context(context)
+    ctx = read_context(context)
     if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
         from hrm_agent.errors import AgentError
 
@@ -154,7 +118,7 @@ def run_cmd(
         return
     if not as_json and cfg["backend"] == "mlx":
         err_console.print("[dim]loading the local model (first use converts it once, about a minute)...[/]")
-    from hrm_cli.agent_render import RunStatus
+    from hrm_cli.agent.render import RunStatus
 
     status = None if as_json else RunStatus(err_console, plain_lines=not verbose)  # the phase and elapsed time
     listeners = [f for f in (_verbose_listener if verbose else None, status.listener if status else None) if f]
@@ -172,14 +136,13 @@ def run_cmd(
         show(result)
 
     with status if status is not None else contextlib.nullcontext():
-        result = run_agent(cfg, _read_task(task), context=ctx, run_id=run_id, listener=listener if listeners else None,
+        result = run_agent(cfg, read_task(task), context=ctx, run_id=run_id, listener=listener if listeners else None,
                            hard_exit=True, on_timeout=on_timeout)
     show(result)
     if result["final"] is None:
         raise typer.Exit(1)
 
 
-@app.command("show")
 def show_cmd(
     trace: Path = typer.Argument(..., help="A trace.jsonl or its runs/agent/<id> directory."),
     full: bool = typer.Option(False, "--full", help="Show whole prompts, code and outputs."),
@@ -194,7 +157,7 @@ def show_cmd(
       hrm agent show runs/agent/20261123-101500-ab12/trace.jsonl --full
     """
     from hrm_agent.trace_check import load_trace
-    from hrm_cli.agent_render import trace_tree
+    from hrm_cli.agent.render import trace_tree
     from hrm_cli.console import console, print_json
 
     events = load_trace(trace)  # binary, non-object or field-less events: one line, exit 2
@@ -202,11 +165,3 @@ def show_cmd(
         print_json(events)
         return
     console.print(trace_tree(events, full=full))
-from hrm_cli.agent_optimize import register as _register_optimize  # noqa: E402
-_register_optimize(app)
-from hrm_cli.agent_experiments import register as _register_experiments  # noqa: E402
-_register_experiments(app)
-from hrm_cli.agent_tune import register as _register_tune  # noqa: E402
-_register_tune(app)
-from hrm_cli.agent_e3 import register as _register_e3  # noqa: E402
-_register_e3(app)
