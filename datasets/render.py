@@ -108,7 +108,7 @@ def render_example(kind: str, inputs: np.ndarray, labels: np.ndarray, build: dic
     titles = list(titles or ["puzzle", "solution"] + (["prediction"] if prediction is not None else []))
     rows = [inputs, labels] + ([prediction] if prediction is not None else [])
     if kind == "sudoku":
-        box = tuple(build.get("box") or _default_box(len(inputs)))
+        box = tuple(build.get("box") or default_box(len(inputs)))
         givens = inputs > 1
         panels = [sudoku_text(np.where(r > 1, r - 1, 0), box, givens,
                               None if t != "prediction" else (r != labels)) for r, t in zip(rows, titles)]
@@ -123,7 +123,8 @@ def render_example(kind: str, inputs: np.ndarray, labels: np.ndarray, build: dic
     return Columns([Panel(p, title=t, expand=False) for p, t in zip(panels, titles)])
 
 
-def _default_box(cells: int) -> tuple[int, int]:
+def default_box(cells: int) -> tuple[int, int]:
+    """The Sudoku box (rows, columns) of a grid of `cells` cells: 2x2, 2x3, 3x3, else the whole grid."""
     n = int(round(cells ** 0.5))
     return {4: (2, 2), 6: (2, 3), 9: (3, 3)}.get(n, (n, n))
 

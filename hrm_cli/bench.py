@@ -209,11 +209,10 @@ def bench_data_cmd(
 
     import numpy as np
 
-    from hrm_cli.console import console, print_json
-    from hrm_cli.data import _progress
+    from hrm_cli.console import console, phase_progress, print_json
     from hrm_datasets.sudoku import generate_many
 
-    progress, update = _progress()
+    progress, update = phase_progress()
     start = time.perf_counter()
     with progress:
         puzzles = generate_many(size, difficulty, count, seed=0, workers=workers,

@@ -13,24 +13,6 @@ build_app = typer.Typer(help="Build a dataset in the reference HRM on-disk forma
 app.add_typer(build_app, name="build")
 
 
-def _progress():
-    """A rich progress bar with ETA on stderr (plain when piped); returns (progress, callback)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from hrm_cli.console import progress_bar
-
-    progress = progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn(), transient=True)
-    tasks: dict[str, int] = {}
-
-    def update(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            tasks[phase] = progress.add_task(phase, total=total)
-        progress.update(tasks[phase], completed=done)
-
-    return progress, update
-
-
 @build_app.command("sudoku")
 def build_sudoku_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to create."),
@@ -55,11 +37,11 @@ def build_sudoku_cmd(
       hrm data build sudoku --difficulty hard --subsample-size 1000 --num-aug 10 --output data/sudoku-hard
       hrm data build sudoku --train-csv train.csv --test-csv test.csv --num-aug 1000 --output data/sudoku-extreme
     """
-    from hrm_cli.console import console, print_json, warn
+    from hrm_cli.console import console, phase_progress, print_json, warn
     from hrm_datasets.build_sudoku import build_sudoku
 
     count = max(count, subsample_size or 0) if train_csv is None else count
-    progress, update = _progress()
+    progress, update = phase_progress()
     with progress:
         record = build_sudoku(output, size=size, difficulty=difficulty, count=count, test_count=test_count,
                               train_csv=train_csv, test_csv=test_csv, min_rating=min_rating, on_invalid=on_invalid,
@@ -198,12 +180,12 @@ def build_maze_cmd(
       hrm data build maze --size 15 --min-path-length 30 --count 500 --aug --output data/maze15
       hrm data build maze --train-csv train.csv --test-csv test.csv --output data/maze-30x30-hard-1k
     """
-    from hrm_cli.console import console, print_json, warn
+    from hrm_cli.console import console, phase_progress, print_json, warn
     from hrm_datasets.build_maze import build_maze
 
     if train_csv is None and subsample_size:
         count = max(count, subsample_size)
-    progress, update = _progress()
+    progress, update = phase_progress()
     with progress:
         record = build_maze(output, size=size, count=count, test_count=test_count, min_path_length=min_path_length,
                             train_csv=train_csv, test_csv=test_csv, on_invalid=on_invalid, subsample_size=subsample_size,
@@ -249,7 +231,7 @@ def build_arc_cmd(
       hrm data build arc --source synthetic --train-tasks 400 --test-tasks 100 --seed 0 --output data/arc-syn
       hrm data build arc --source-dir data/arc-syn/tasks --canvas 11 --eval-demos exclude --num-aug 0 --seed 0 -o data/again
     """
-    from hrm_cli.console import console, print_json
+    from hrm_cli.console import console, phase_progress, print_json
     from hrm_datasets.build_arc import build_arc
     from hrm_datasets.errors import DatasetError
 
@@ -266,7 +248,7 @@ def build_arc_cmd(
         raise DatasetError(f"{flag} applies only to --source synthetic")
     if synthetic and (train_tasks is None or test_tasks is None):
         raise DatasetError("--source synthetic needs --train-tasks N and --test-tasks M")
-    progress, update = _progress()
+    progress, update = phase_progress()
     with progress:
         if synthetic:
             from hrm_datasets.arc_synthetic import build_synthetic_arc

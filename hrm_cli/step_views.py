@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from hrm_datasets.render import ARC_PALETTE, MAZE_CHARS, _default_box, sudoku_grid
+from hrm_datasets.render import ARC_PALETTE, MAZE_CHARS, default_box, sudoku_grid
 from hrm_engine.solve_trace import PuzzleTrace, SegmentTrace
 
 CHANGED = "bold black on yellow"
@@ -94,7 +94,7 @@ def segment_grid(kind: str, inputs: np.ndarray, seg: SegmentTrace, previous: np.
                  build: dict[str, Any], marks: bool) -> Text:
     """One segment's answer drawn for its kind."""
     if kind == "sudoku":
-        box = tuple(build.get("box") or _default_box(len(inputs)))
+        box = tuple(build.get("box") or default_box(len(inputs)))
         return sudoku_step(inputs, seg.prediction, seg.changed, box, marks)  # type: ignore[arg-type]
     if kind == "maze":
         return maze_step(inputs, seg.prediction, seg.changed, marks)
