@@ -170,3 +170,36 @@ def bar_chart(path: str | Path, title: str, groups: list[str], series: list, **k
 def line_chart(path: str | Path, title: str, xs: list[float], series: list, **kw) -> Path:
     """`line_figure` saved to `path`."""
     return save_png(line_figure(title, xs, series, **kw), path)
+
+
+def coverage_figure(
+    title: str,
+    series: list,
+    width: int = 760,
+    height: int = 440,
+) -> Figure:
+    """Accuracy among answered items against coverage, one line per series (name, coverages, accuracies,
+    point labels): each point one vote threshold, labelled with it (`t=3`), coverage falling as t rises."""
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    for name, xs, ys, labels in series:
+        pts = [(x, y, lab) for x, y, lab in zip(xs, ys, labels) if x is not None and y is not None]
+        if not pts:
+            continue
+        (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, linewidth=2,
+                          label=name)
+        for x, y, lab in pts:
+            ax.annotate(lab, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=line.get_color())
+    ax.set_title(title)
+    ax.set_xlabel("coverage (answered items / items)")
+    ax.set_ylabel("accuracy among answered items")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+def coverage_chart(path: str | Path, title: str, series: list, **kw) -> Path:
+    """`coverage_figure` saved to `path`."""
+    return save_png(coverage_figure(title, series, **kw), path)

@@ -15,10 +15,11 @@ from typing import Any
 from hrm_agent.bench.runs import bootstrap_ci, fmt_num, load_meta, read_results, finished_rows, summarize
 from hrm_agent.errors import AgentError
 from hrm_agent.bench.failure_rules import rules_table
-from hrm_agent.bench.plots import bar_chart, line_chart
+from hrm_agent.bench.plots import bar_chart, coverage_chart, line_chart
 from hrm_agent.toolkit import CATEGORIES
 
-__all__ = ["bar_chart", "line_chart", "comparison_rows", "load_run", "resolve_run", "write_report"]
+__all__ = ["bar_chart", "line_chart", "comparison_rows", "load_run", "resolve_run", "selective_table",
+           "write_report"]
 
 
 def pass_interval(rows: list[dict[str, Any]], n_boot: int = 2000,
@@ -95,11 +96,48 @@ def comparison_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]
     for cat in cats:
         add(f"failed: {cat}", lambda m, cat=cat: m["failure_categories"].get(cat, 0), 0)
     add("recorded tool_misuse + spec_error", lambda m: m["tool_misuse_spec_error"], 0)
+    add("answered wrong (rate)", lambda m: _sel(m, "answered_wrong"))
+    add("abstained (rate)", lambda m: _sel(m, "abstained"))
+    add("accuracy among answered", lambda m: _sel(m, "accuracy_answered"))
     if diff_col and comp.get("ci95"):
         lo, hi = comp["ci95"]
         rows.append([f"{diff_col} pass@1, 95% bootstrap CI", *["" for _ in ctrls],
                      f"[{lo:+.3f}, {hi:+.3f}]"])
     return header, rows
+
+
+def _sel(metrics: dict[str, Any], key: str) -> float | None:
+    """A selective-answering rate of a controller's metrics (None for a summary written before them)."""
+    return ((metrics.get("selective") or {}).get(key) or {}).get("value")
+
+
+def selective_table(summary: dict[str, Any]) -> list[str]:
+    """Markdown: per controller, pass@1, answered-wrong, abstention and accuracy among answered with their
+    95% bootstrap intervals over tasks, and the accuracy-coverage points per vote threshold."""
+    ctrls = [c for c, m in summary["controllers"].items() if m.get("selective")]
+    if not ctrls:
+        return []
+
+    def cell(m: dict[str, Any]) -> str:
+        if m.get("value") is None:
+            return "-"
+        ci = m.get("ci95")
+        return f"{m['value']:.3f} ({m['count']}/{m['of']})" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    rows = [[label, *[cell(summary["controllers"][c]["selective"][key]) for c in ctrls]]
+            for label, key in (("pass@1", "pass@1"), ("answered wrong", "answered_wrong"),
+                               ("abstained", "abstained"), ("accuracy among answered", "accuracy_answered"))]
+    md = ["Selective answering (rate (count/of) [95% bootstrap interval over tasks]):", "",
+          _md_table(["metric", *ctrls], rows), ""]
+    curve_rows = []
+    for c in ctrls:
+        for p in summary["controllers"][c]["selective"]["coverage_curve"]:
+            curve_rows.append([c, str(p["threshold"]), f"{p['coverage']:.3f} ({p['answered']}/{p['items']})",
+                               fmt_num(p["accuracy"]) + (f" ({p['correct']}/{p['answered']})" if p["answered"] else "")])
+    md += ["Accuracy against coverage as the vote threshold t varies (an item answers at t when its winning "
+           "value has at least t votes):", "",
+           _md_table(["controller", "t", "coverage", "accuracy among answered"], curve_rows, numeric_from=1), ""]
+    return md
 
 
 def _md_table(header: list[str], rows: list[list[str]], numeric_from: int = 1,
@@ -182,13 +220,26 @@ def write_report(runs: list[str | Path], out_dir: str | Path | None = None,
                                [cat.replace("_", " ") for cat in cats], fseries, ylabel="failed items",
                                value_fmt="{:.0f}", integer=True))
 
+    # accuracy against coverage as the vote threshold varies (one line per run and controller)
+    cseries = []
+    for lab, r in zip(labels, loaded):
+        for c, m in r["summary"]["controllers"].items():
+            curve = (m.get("selective") or {}).get("coverage_curve") or []
+            if curve:
+                cseries.append((c if not many else f"{lab}: {c}", [p["coverage"] for p in curve],
+                                [p["accuracy"] for p in curve], [f"t={p['threshold']}" for p in curve]))
+    if cseries and any(int((r["meta"].get("config") or {}).get("samples") or 1) > 1 for r in loaded):
+        plots.append(coverage_chart(out / "accuracy_coverage.png",
+                                    "accuracy vs coverage as the vote threshold t varies", cseries))
+
     md = ["# Agent benchmark report", "",
           f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `hrm agent report` from "
           f"{len(loaded)} run(s). Every number is recomputed from the runs' `results.jsonl`; definitions in "
           f"docs/agent-bench.md.", ""]
     for name, png in (("pass@1 per controller", "pass_at_1.png"), ("Accuracy vs curriculum depth",
                                                                    "accuracy_by_depth.png"),
-                      ("Failure categories", "failure_categories.png")):
+                      ("Failure categories", "failure_categories.png"),
+                      ("Accuracy against coverage", "accuracy_coverage.png")):
         if (out / png) in plots:
             md += [f"![{name}]({png})", ""]
     md += ["Error bars and bands: 95% percentile bootstrap intervals of pass@1 over tasks (each task's pass "
@@ -210,7 +261,10 @@ def _run_section(label: str, run: dict[str, Any]) -> list[str]:
     md = [f"## {label}", "",
           f"- run: `{run['dir']}`",
           f"- suite: **{meta['suite']['name']}** ({meta['suite'].get('source', '')}), "
-          f"{meta['suite'].get('tasks', '?')} tasks, {meta['samples']} sample(s) each",
+          f"{meta['suite'].get('tasks', '?')} tasks, {meta['samples']} run(s) each"
+          + (f", {cfg['samples']} voting samples per step (min agreement "
+             f"{cfg.get('min_agreement') or 'default'}, temperature {cfg.get('sample_temperature')})"
+             if int(cfg.get("samples") or 1) > 1 else ""),
           f"- backend: {meta.get('backend')} `{meta.get('model')}`"
           + (f", adapter `{cfg['adapter']}`" if cfg.get("adapter") else "")
           + f", temperature {cfg.get('temperature')}, "
@@ -221,6 +275,7 @@ def _run_section(label: str, run: dict[str, Any]) -> list[str]:
                                             f"{meta['id']}`)"), ""]
     header, trows = comparison_rows(summary)
     md += [_md_table(header, trows), ""]
+    md += selective_table(summary)
     comp = summary.get("comparison")
     if comp and comp.get("pass@1_diff") is not None:
         lo, hi = comp["ci95"]

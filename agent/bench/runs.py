@@ -35,6 +35,7 @@ import numpy as np
 from hrm_agent.controllers import controller_name
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.bench.failure_rules import classify
+from hrm_agent.bench.selective import row_fields, selective_metrics
 from hrm_agent.bench.suites import Suite, Task, check_answer, load_suite
 from hrm_engine.errors import HRMError
 from hrm_engine.runs import write_json_atomic
@@ -92,8 +93,9 @@ def _per_task(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     return {t: (n, c) for t, (n, c) in out.items()}
 
 
-def controller_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Metrics of one controller's finished items (pass@k averaged over tasks)."""
+def controller_metrics(rows: list[dict[str, Any]], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Metrics of one controller's finished items (pass@k averaged over tasks; `selective`: answered-wrong,
+    abstention and accuracy among answered with bootstrap intervals, and the vote-threshold curve)."""
     per_task = _per_task(rows)
     max_n = max((n for n, _ in per_task.values()), default=0)
     pass_k = {}
@@ -134,6 +136,7 @@ def controller_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "recorded_failures": dict(sorted(recorded.items())),
         "tool_misuse_spec_error": misuse_spec,
         "by_depth": by("depth"), "by_split": by("split"),
+        "selective": selective_metrics(rows, n_boot=n_boot, seed=seed),
     }
 
 
@@ -161,7 +164,8 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any] | None = None, n_
     meta = meta or {}
     rows = [_canonical_row(r) for r in rows]
     controllers = [controller_name(c) for c in meta.get("controllers") or dict.fromkeys(r["controller"] for r in rows)]
-    per = {c: controller_metrics([r for r in rows if r["controller"] == c]) for c in controllers}
+    per = {c: controller_metrics([r for r in rows if r["controller"] == c], n_boot=n_boot, seed=seed)
+           for c in controllers}
     pair = None
     if all(c in controllers for c in BASELINE_PAIR):
         pair = BASELINE_PAIR
@@ -350,7 +354,8 @@ def run_item(task: Task, controller: str, sample: int, *, config: dict[str, Any]
         result_file = trace_path.parent / "result.json"
         result = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else {}
     answer = result.get("final")
-    check = check_answer(task, answer, events, sandbox_limits_from_config(cfg))
+    limits = sandbox_limits_from_config(cfg)
+    check = check_answer(task, answer, events, limits)
     row: dict[str, Any] = {
         "bench_id": bench_id, "suite": suite_name, "task_id": task.id, "controller": controller, "sample": sample,
         "kind": task.kind, "depth": task.depth, "split": task.split,
@@ -369,6 +374,7 @@ def run_item(task: Task, controller: str, sample: int, *, config: dict[str, Any]
         "incomplete": error is not None,
         "finished_at": _now(),
     }
+    row.update(row_fields(result, row["pass"], lambda candidate: check_answer(task, candidate, events, limits).passed))
     row["tokens"] = row["prompt_tokens"] + row["completion_tokens"]
     row["failure_category"] = classify(row, events)
     return row

@@ -20,7 +20,11 @@ def bench_cmd(
                                         help="coding, math, humaneval, curriculum, or a suite YAML file."),
     controller: str = typer.Option("hierarchical,flat", "--controller",
                                    help="Comma-separated controllers to compare (hrm: old name of hierarchical)."),
-    samples: int = typer.Option(1, "--samples", "-k", help="Runs per task and controller (pass@k)."),
+    repeats: int = typer.Option(1, "--repeats", "-r", help="Runs per task and controller (pass@k)."),
+    samples: Optional[int] = typer.Option(None, "--samples", "-k",
+                                          help="Programs sampled per solver/flat step that vote (self-consistency)."),
+    min_agreement: Optional[int] = typer.Option(None, "--min-agreement",
+                                                help="Votes an answer needs (default: more than half of K, >= 2)."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="mlx (local, default), openai or ollama."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="mlx: model folder; servers: model name."),
     adapter: Optional[str] = typer.Option(None, "--adapter",
@@ -49,12 +53,14 @@ def bench_cmd(
     Examples:
       hrm agent bench --suite math --controller hierarchical,flat
       hrm agent bench --suite coding --backend openai --base-url http://127.0.0.1:8080 --workers 8
-      hrm agent bench --suite curriculum --samples 5 --temperature 0.7 --limit 20
+      hrm agent bench --suite curriculum --repeats 5 --temperature 0.7 --limit 20
+      hrm agent bench --suite benchmarks/agent-probe.yaml --samples 5      # 5 programs vote per step
       hrm agent bench --resume 20261123-101500-ab12
       hrm agent bench --suite my_suite.yaml --validate
     """
     from hrm_agent.bench.runs import bench_dir, make_plan, resume_plan
     from hrm_agent.errors import AgentError
+    from hrm_agent.voting import sampling_from_config
     from hrm_cli.console import console, err_console, print_json, warn
 
     if validate:
@@ -74,12 +80,13 @@ def bench_cmd(
                              "or --resume ID")
         cfg = agent_config(file, list(overrides or []), backend=backend, model=model, base_url=base_url,
                            adapter=adapter,
-                           temperature=temperature,
+                           temperature=temperature, samples=samples, min_agreement=min_agreement,
                            **{"sandbox.allow_weak": True if allow_weak_sandbox else None})
-        plan = make_plan(suite, _split(controller), samples, cfg, limit=limit, task_ids=_split(tasks) or None,
+        sampling_from_config(cfg)  # a bad --samples/--min-agreement: one line, exit 2, before any item
+        plan = make_plan(suite, _split(controller), repeats, cfg, limit=limit, task_ids=_split(tasks) or None,
                          seed=seed)
     if plan.samples > 1 and float(plan.config.get("temperature") or 0.0) == 0.0:
-        warn("--samples > 1 at temperature 0 repeats the same greedy run; pass --temperature 0.7 for pass@k")
+        warn("--repeats > 1 at temperature 0 repeats the same greedy run; pass --temperature 0.7 for pass@k")
     http = plan.config.get("backend") != "mlx"
     n_workers = (workers or 4) if http else 1
     if not http and workers and workers > 1:

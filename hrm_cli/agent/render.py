@@ -80,6 +80,13 @@ def trace_tree(events: list[dict[str, Any]], full: bool = False) -> Tree:
                 parent.add(Text(f"task's examples: all {n} hold", style="green"))
         elif ev == "failure":
             parent.add(Text.assemble((f"failure [{e['category']}]", "bold red"), f" {e['detail']}"))
+        elif ev == "vote":
+            counts = ", ".join(f"{_short(str(c.get('value')), 40, full)} x{c.get('votes')}"
+                               for c in (e.get("counts") or [])[:8])
+            parent.add(Text.assemble(("vote ", "bold"), (f"{e['agreement']} of {e['samples']}",
+                                                         "green" if e.get("agreed") else "yellow"),
+                                     f" agree ({e['min_agreement']} needed): {counts or 'no values'}"
+                                     + (f", {e['no_value']} no value" if e.get("no_value") else "")))
         elif ev == "error":
             root.add(Text.assemble(("error ", "bold red"), e.get("message", "")))
         elif ev == "candidate":  # hrm agent optimize

@@ -36,6 +36,19 @@ def _verbose_listener(record: dict[str, Any]) -> None:
                           highlight=False)
     elif ev == "failure":
         err_console.print(f"{t} [yellow]{shown(record['category'])}[/] {shown(record['detail'])}", highlight=False)
+    elif ev == "vote":
+        err_console.print(f"{t} [bold]vote[/] {vote_line(record)}", highlight=False)
+
+
+def vote_line(vote: dict[str, Any]) -> str:
+    """`3 of 5 agree (3 needed): 391 x3, 390 x1, 1 no value`, the values written out (model-computed text)."""
+    from hrm_cli.console import shown
+
+    counts = ", ".join(f"{shown(c['value'])[:40]} x{c['votes']}" for c in vote.get("counts", [])[:5])
+    missing = f", {vote['no_value']} no value" if vote.get("no_value") else ""
+    short = "" if vote.get("agreed") else ", not met"
+    return (f"{vote.get('agreement', 0)} of {vote.get('samples', '?')} agree ({vote.get('min_agreement')} "
+            f"needed{short}): {counts or 'no values'}{missing}")
 
 
 def _print_result(result: dict[str, Any]) -> None:
@@ -49,6 +62,9 @@ def _print_result(result: dict[str, Any]) -> None:
     else:
         err_console.print(f"[bold yellow]no answer[/] ({shown(result['reason'])}): {shown(result['reason_detail'])}",
                           highlight=False)
+    if result.get("voting"):
+        err_console.print(f"[dim]votes ({shown(result['voting'].get('decided_by', ''))}): "
+                          f"{vote_line(result['voting'])}[/]", highlight=False)
     cats = ", ".join(sorted({f["category"] for f in result["failures"]})) or "none"
     rounds = "?" if result["rounds"] is None else result["rounds"]
     err_console.print(f"[dim]{result['controller']} on {result['backend']}:{shown(Path(str(result['model'])).name)}  "
@@ -68,6 +84,10 @@ def run_cmd(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL (OpenAI-compatible or Ollama)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Model tokens for the whole run."),
     max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="Plan/solve/critique rounds."),
+    samples: Optional[int] = typer.Option(None, "--samples", "-k",
+                                          help="Sample K programs per solver/flat step and vote on their RESULT."),
+    min_agreement: Optional[int] = typer.Option(None, "--min-agreement",
+                                                help="Votes the answer needs (default: more than half of K, >= 2)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Wall-clock limit of the run, seconds."),
     context: Optional[str] = typer.Option(None, "--context", help="Variables for the code: JSON object or file."),
     hrm_checkpoint: Optional[Path] = typer.Option(None, "--hrm-checkpoint",
@@ -93,16 +113,20 @@ def run_cmd(
       hrm agent run "Infer the rule from TRAIN and apply it to TEST. Return exactly: 'Answer: <grid>'" --context '{"TRAIN": [{"inp": [[0,0],[1,0]], "out": [[1,1],[0,1]]}, {"inp": [[0,1],[0,0]], "out": [[1,0],[1,1]]}], "TEST": [[0,0],[0,1]]}'
       hrm agent run "What is 17 * 23?" --controller flat --backend openai --base-url http://127.0.0.1:8080
       hrm agent run "..." --backend ollama --model qwen2.5:7b-instruct --max-rounds 3 --verbose
+      hrm agent run "What is 35 percent of 240?" --samples 5    # 5 programs vote; no answer unless 3 agree
       hrm agent run "What is 17 * 23?" demos=0 reply_grammars=false   # the local model without worked examples or grammars
     """
     from hrm_agent.runner import run_agent
+    from hrm_agent.voting import sampling_from_config
     from hrm_cli.console import err_console, print_json
 
     cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,
                        adapter=adapter,
                        base_url=base_url, hrm_checkpoint=str(hrm_checkpoint) if hrm_checkpoint else None,
+                       samples=samples, min_agreement=min_agreement,
                        **{"budget.max_model_tokens": budget, "budget.max_rounds": max_rounds, "budget.wall_s": timeout,
                           "sandbox.allow_weak": True if allow_weak_sandbox else None})
+    sampling_from_config(cfg)  # a bad --samples/--min-agreement: one line and exit 2 before anything starts
     ctx = read_context(context)
     if run_id is not None and (not run_id or "/" in run_id or run_id.startswith(".")):
         from hrm_agent.errors import AgentError

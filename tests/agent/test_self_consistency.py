@@ -187,3 +187,49 @@ def test_bad_settings_stop_before_any_call(fake_llm, tmp_path, overrides, messag
     with pytest.raises(AgentError, match=message):
         _run(fake_llm, tmp_path, *overrides)
     assert fake_llm.chat_requests == []
+
+
+# -- the CLI: exit codes and one-line errors ---------------------------------------------------------------
+
+def _cli(run_hrm, server, tmp_path, *args):
+    return run_hrm("agent", "run", TASK, "--backend", "openai", "--base-url", server.url, "--model", "fake-model",
+                   "--controller", "flat", *args, f"runs_dir={tmp_path / 'runs'}", "retries=0")
+
+
+def test_cli_agreeing_samples_answer_with_exit_0(fake_llm, tmp_path, run_hrm):
+    fake_llm.script([], default=by_seed(AGREE))
+    proc = _cli(run_hrm, fake_llm, tmp_path, "--samples", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Answer: 391"
+    assert "votes (answer): 3 of 3 agree (2 needed): 391 x3" in proc.stderr
+
+
+def test_cli_disagreeing_samples_give_no_answer_with_exit_1(fake_llm, tmp_path, run_hrm):
+    fake_llm.script([], default=by_seed(DISAGREE))
+    proc = _cli(run_hrm, fake_llm, tmp_path, "--samples", "3", "--verbose")
+    assert proc.returncode == 1 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert "no answer (no_agreement): the samples do not agree" in proc.stderr
+    assert "vote 0 of 3 agree (2 needed, not met): 8400 x1, 40 x1, 625 x1" in proc.stderr
+    show = run_hrm("agent", "show", str(next((tmp_path / "runs").iterdir())))
+    assert show.returncode == 0 and "vote 0 of 3 agree (2 needed): 8400 x1, 40 x1, 625 x1" in show.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--samples", "0"], "--samples must be between 1 and 64, got 0"),
+    (["--min-agreement", "2"], "--min-agreement 2 needs --samples 2 or more (got --samples 1)"),
+    (["--samples", "1", "--min-agreement", "2"], "--min-agreement 2 needs --samples 2 or more (got --samples 1)"),
+    (["--samples", "3", "--min-agreement", "4"], "--min-agreement 4 is more than the 3 samples"),
+])
+def test_cli_bad_values_are_one_line_and_exit_2(fake_llm, tmp_path, run_hrm, args, message):
+    proc = _cli(run_hrm, fake_llm, tmp_path, *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert fake_llm.chat_requests == []
+
+
+def test_cli_bench_bad_values_exit_2(run_hrm, tmp_path):
+    proc = run_hrm("agent", "bench", "--suite", "math", "--samples", "2", "--min-agreement", "3",
+                   "--runs-dir", str(tmp_path))
+    assert proc.returncode == 2 and "--min-agreement 3 is more than the 2 samples" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
