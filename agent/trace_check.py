@@ -15,7 +15,7 @@ from hrm_agent.trace import read_trace, resolve_trace
 from hrm_engine.run_files import json_kind
 
 _NUMBER = (int, float)
-# The fields `hrm_cli/agent_render.py` reads with [] for each event, and their types.
+# The fields `hrm_cli/agent/render.py` reads with [] for each event, and their types.
 REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     "plan": {"round": _NUMBER},
     "subgoal_start": {"index": _NUMBER, "subgoal": (str,)},
@@ -24,6 +24,7 @@ REQUIRED: dict[str, dict[str, tuple[type, ...]]] = {
     "exec": {"ok": (bool,), "duration_s": _NUMBER},
     "repair": {"role": (str,), "error": (str,)},
     "failure": {"category": (str,), "detail": (str,)},
+    "vote": {"samples": _NUMBER, "min_agreement": _NUMBER, "agreement": _NUMBER, "counts": (list,)},
 }
 HINT = "is this an hrm agent trace? (docs/agent-trace.md)"
 

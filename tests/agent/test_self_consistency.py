@@ -233,3 +233,10 @@ def test_cli_bench_bad_values_exit_2(run_hrm, tmp_path):
                    "--runs-dir", str(tmp_path))
     assert proc.returncode == 2 and "--min-agreement 3 is more than the 2 samples" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_trace_check_requires_the_vote_fields_show_reads(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text(json.dumps({"seq": 0, "event": "vote", "samples": 3, "min_agreement": 2, "counts": []}) + "\n")
+    with pytest.raises(AgentError, match="event 'vote' needs 'agreement' \\(a number\\)"):
+        load_trace(trace)
