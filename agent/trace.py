@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from hrm_agent.errors import AgentError
 from hrm_agent.untrusted import UntrustedJSON, clean, load_json
-from hrm_engine.writes import append_all, writing
+from hrm_datasets.files import append_all, writing
 
 SCHEMA_VERSION = 1
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from hrm_agent.errors import AgentError
 from hrm_agent.trace import read_trace, resolve_trace
-from hrm_engine.run_files import json_kind
+from hrm_datasets.files import json_kind
 
 _NUMBER = (int, float)
 # The fields `hrm_cli/agent/render.py` reads with [] for each event, and their types.

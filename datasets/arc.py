@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from hrm_datasets.errors import DatasetError
-from hrm_engine.run_files import read_json
+from hrm_datasets.files import read_json
 
 CANVAS = 30
 DIHEDRAL_INVERSE = [0, 3, 2, 1, 4, 5, 6, 7]

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from hrm_datasets.errors import DatasetError
-from hrm_engine.writes import clean_stale, write_text_atomic, writing
+from hrm_datasets.files import clean_stale, json_kind, read_json, write_text_atomic, writing
+from hrm_datasets.validate import check_arrays, check_fits_model, check_groups, check_metadata_fields
 
 ARRAY_FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
@@ -50,9 +51,6 @@ class DatasetMetadata:
     @classmethod
     def from_json(cls, path: Path) -> "DatasetMetadata":
         """Read and check every field's type and range (datasets/validate.py): one line per problem."""
-        from hrm_datasets.validate import check_metadata_fields
-        from hrm_engine.run_files import read_json
-
         data = check_metadata_fields(read_json(path, expect=None, error=DatasetError), path)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -73,8 +71,6 @@ class SplitArrays:
 
         `where` is the files' common prefix, `<root>/<split>/<set>`, so messages name the file.
         """
-        from hrm_datasets.validate import check_arrays
-
         check_arrays(self, meta, where)
 
 
@@ -161,8 +157,6 @@ def load_metadata(root: str | Path, split: str) -> DatasetMetadata:
 
 def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[DatasetMetadata, dict[str, SplitArrays]]:
     """Metadata and arrays of every set in a split (inputs/labels memory-mapped by default), all checked."""
-    from hrm_datasets.validate import check_groups
-
     root = Path(root)
     meta = load_metadata(root, split)
     sets = {}
@@ -175,6 +169,12 @@ def load_split(root: str | Path, split: str, mmap: bool = True) -> tuple[Dataset
         sets[set_name].validate(meta, f"{root}/{split}/{set_name}")
     check_groups(sets, meta, root / split / "dataset.json")
     return meta, sets
+
+
+def check_eval_split(root: str | Path, model_config: Any, split: str = "test") -> None:
+    """The evaluation split, read and checked before training starts rather than when the first evaluation runs."""
+    meta, _ = load_split(root, split)
+    check_fits_model(meta, model_config, f"{root}/{split}")
 
 
 def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
@@ -209,8 +209,6 @@ def load_identifiers(root: str | Path, num_puzzle_identifiers: int | None = None
 
     With `num_puzzle_identifiers` (from dataset.json), the list must name every id the split may hold.
     """
-    from hrm_engine.run_files import json_kind, read_json
-
     path = Path(root) / "identifiers.json"
     if not path.is_file():
         return ["<blank>"]

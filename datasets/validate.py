@@ -34,7 +34,7 @@ def _is_int(value: Any) -> bool:
 
 def check_metadata_fields(data: Any, path: Path) -> dict[str, Any]:
     """The fields of a `dataset.json` object, each of the type and range the format defines."""
-    from hrm_engine.run_files import json_kind
+    from hrm_datasets.files import json_kind
 
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected an object of dataset fields, got {json_kind(data)}; {REBUILD}")
@@ -164,10 +164,3 @@ def check_fits_model(meta: Any, model_config: Any, where: str) -> None:
         raise DatasetError(f"{where} uses {meta.num_puzzle_identifiers} puzzle identifiers, the model's table holds "
                            f"{model_config.num_puzzle_identifiers}; use the dataset the model was trained with")
 
-
-def check_eval_split(root: str | Path, model_config: Any, split: str = "test") -> None:
-    """The evaluation split, read and checked before training starts rather than when the first evaluation runs."""
-    from hrm_datasets.format import load_split
-
-    meta, _ = load_split(root, split)
-    check_fits_model(meta, model_config, f"{root}/{split}")

@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from hrm_engine.errors import EngineError
 from hrm_engine.run_files import read_best
-from hrm_engine.writes import remove, write_text_atomic, writing
+from hrm_datasets.files import remove, write_text_atomic, writing
 
 CHECKPOINT_FILES = ("model.safetensors", "state.json")
 

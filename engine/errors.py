@@ -1,21 +1,15 @@
-"""The one exception family every layer raises for problems a user can fix.
+"""The engine's errors, in the one exception family every layer raises for problems a user can fix.
 
-`hrm_cli` turns any `HRMError` into a single line on stderr and its `exit_code`
-(2 for usage and input errors), so no layer ever needs to know about the CLI.
+`HRMError`, the family's base, lives in the lowest layer (hrm_datasets.errors) and is imported here, so
+`from hrm_engine.errors import HRMError` keeps working. `hrm_cli` turns any `HRMError` into a single line
+on stderr and its `exit_code` (2 for usage and input errors), so no layer ever needs to know about the CLI.
 """
 
 from __future__ import annotations
 
+from hrm_datasets.errors import HRMError
 
-class HRMError(Exception):
-    """A user-facing error: the message names the problem and what to do."""
-
-    exit_code: int = 2
-
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
-        super().__init__(message)
-        if exit_code is not None:
-            self.exit_code = exit_code
+__all__ = ["HRMError", "ConfigError", "EngineError"]
 
 
 class ConfigError(HRMError):

@@ -157,7 +157,7 @@ def write_curve(path: str | Path, curve: dict[str, Any]) -> None:
     """Written to a temporary name and renamed: a reader (the dashboard) never sees half a file."""
     from hrm_engine.runs import write_json_atomic
 
-    from hrm_engine.writes import writing
+    from hrm_datasets.files import writing
 
     path = Path(path)
     with writing(path):
@@ -215,7 +215,7 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
     """
     import tempfile
 
-    from hrm_datasets.validate import check_eval_split
+    from hrm_datasets.format import check_eval_split
     from hrm_engine import backend
     from hrm_engine.bench import device_info
     from hrm_engine.evaluate import evaluate_split

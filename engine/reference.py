@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hrm_engine.errors import EngineError
-from hrm_engine.writes import WriteError, clean_stale, remove, replace_dir, writing
+from hrm_datasets.files import WriteError, clean_stale, remove, replace_dir, writing
 
 COMPILE_PREFIX = "_orig_mod."
 MODEL_PREFIXES = ("model.inner.", "inner.")

@@ -18,39 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hrm_datasets.files import json_kind, read_json
 from hrm_engine.errors import EngineError, HRMError
-
-_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "true/false", int: "a number",
-               float: "a number", type(None): "null"}
-
-
-def json_kind(value: Any) -> str:
-    """The JSON name of a value's type ("an object", "a number", ...), for messages."""
-    return _JSON_NAMES.get(type(value), type(value).__name__)
-
-
-def read_json(path: str | Path, *, expect: type | None = dict, error: type[HRMError] = EngineError,
-              fix: str = "") -> Any:
-    """A JSON file's value, refusing unreadable, non-UTF-8, malformed or wrongly typed content in one line."""
-    path = Path(path)
-    tail = f"; {fix}" if fix else ""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text (a binary or damaged file){tail}") from None
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror or exc}{tail}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = "empty file" if not text.strip() else f"malformed JSON ({exc.msg})"
-        raise error(f"{path}:{exc.lineno}: {problem}{tail}") from None
-    except RecursionError:
-        raise error(f"{path}: JSON nested too deeply{tail}") from None
-    if expect is not None and not isinstance(data, expect):
-        raise error(f"{path}: expected {_JSON_NAMES.get(expect, expect.__name__)}, got {json_kind(data)}{tail}")
-    return data
-
 
 def require(data: dict[str, Any], key: str, kind: str, path: str | Path, *, error: type[HRMError] = EngineError,
             fix: str = "", optional: bool = False, minimum: float | None = None) -> Any:
@@ -82,7 +51,7 @@ def read_best(run_path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     fix = "delete it to use the latest checkpoint, or pass a checkpoint folder"
-    data = read_json(path, fix=fix)
+    data = read_json(path, error=EngineError, fix=fix)
     name = require(data, "checkpoint", "str", path, fix=fix)
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise EngineError(f"{path}: field 'checkpoint' must name a folder in checkpoints/, got {name!r}; {fix}")
@@ -94,7 +63,7 @@ def read_state(ckpt: Path) -> dict[str, Any]:
     """A checkpoint's state.json, with the fields resuming relies on checked."""
     path = Path(ckpt) / "state.json"
     fix = f"the checkpoint {Path(ckpt).name} is damaged; delete that folder to resume from an earlier one"
-    data = read_json(path, fix=fix)
+    data = read_json(path, error=EngineError, fix=fix)
     require(data, "step", "int", path, fix=fix, minimum=0)
     sampler = require(data, "sampler", "object", path, fix=fix, optional=True)
     if sampler is not None:

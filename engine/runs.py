@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm_engine.config import dump_yaml
-from hrm_engine.writes import WriteError, append_all, clean_stale, remove, write_text_atomic, writing
+from hrm_datasets.files import WriteError, append_all, clean_stale, remove, write_text_atomic, writing
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

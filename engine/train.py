@@ -24,9 +24,8 @@ from typing import Any, Callable, Protocol
 
 import mlx.core as mx
 
-from hrm_datasets.format import load_metadata
+from hrm_datasets.format import check_eval_split, load_metadata
 from hrm_datasets.loader import TrainSampler, examples_per_epoch
-from hrm_datasets.validate import check_eval_split
 from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
@@ -41,7 +40,7 @@ from hrm_engine.models.build import new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
-from hrm_engine.writes import WriteError, writing
+from hrm_datasets.files import WriteError, writing
 
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
 

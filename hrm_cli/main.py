@@ -24,7 +24,7 @@ from hrm_cli import reference_cmds
 from hrm_cli.console import err_console
 from hrm_cli.help_text import reflow_app
 from hrm_engine import backend
-from hrm_engine import writes
+from hrm_datasets import files
 from hrm_agent.untrusted import visible
 from hrm_engine.errors import HRMError
 
@@ -114,10 +114,10 @@ def main() -> None:
         err_console.print(Text.assemble(("error:", "bold red"), " ", visible(str(exc))), highlight=False,
                           soft_wrap=True)
         sys.exit(exc.exit_code)
-    except OSError as exc:  # a write no layer wrapped: still one line naming it, exit 4 (engine/writes.py)
-        if exc.errno not in writes.WRITE_ERRNOS:
+    except OSError as exc:  # a write no layer wrapped: still one line naming it, exit 4 (datasets/files.py)
+        if exc.errno not in files.WRITE_ERRNOS:
             raise
-        error = writes.WriteError(exc.filename or "the output", writes.reason(exc))
+        error = files.WriteError(exc.filename or "the output", files.reason(exc))
         err_console.print(Text.assemble(("error:", "bold red"), " ", str(error)), highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except ImportError as exc:

@@ -39,7 +39,7 @@ from hrm_agent.bench.selective import row_fields, selective_metrics
 from hrm_agent.bench.suites import Suite, Task, check_answer, load_suite
 from hrm_engine.errors import HRMError
 from hrm_engine.runs import write_json_atomic
-from hrm_engine.writes import append_all, writing
+from hrm_datasets.files import append_all, writing
 
 BASELINE_PAIR = ("hierarchical", "flat")
 ABORT_AFTER_BACKEND_ERRORS = 3  # consecutive items whose backend never answered: the server is down

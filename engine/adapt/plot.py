@@ -18,7 +18,7 @@ def plot_curves(result: dict[str, Any], path: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hrm_engine.writes import remove, writing
+    from hrm_datasets.files import remove, writing
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for method, data in result["methods"].items():

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from hrm_engine.adapt.search import Search
-from hrm_engine.writes import append_all, write_text_atomic, writing
+from hrm_datasets.files import append_all, write_text_atomic, writing
 
 
 def point_lines(task: str, search: Search) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from hrm_engine.errors import HRMError
-from hrm_engine.writes import pid_alive
+from hrm_datasets.files import pid_alive
 
 KINDS = ("train", "agent", "bench", "optimize")
 # A running run whose files have not changed for this long is judged dead (crashed).

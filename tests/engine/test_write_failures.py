@@ -18,7 +18,7 @@ from hrm_engine.checkpoint import list_checkpoints, load_checkpoint
 from hrm_engine.config import resolve_config
 from hrm_engine.runs import RunDir
 from hrm_engine.train import TrainingInterrupted, Unobserved, run_training
-from hrm_engine.writes import WRITE_EXIT_CODE, WriteError, clean_stale, reason
+from hrm_datasets.files import WRITE_EXIT_CODE, WriteError, clean_stale, reason
 
 small_disk = mounts.small_disk  # the fixture
 TINY = ["arch.hidden_size=32", "arch.num_heads=2", "arch.H_layers=1", "arch.L_layers=1", "global_batch_size=16",

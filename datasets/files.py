@@ -1,15 +1,23 @@
-"""Writes that fail leave nothing half-done: one clear error (exit code 4) and no staging left behind.
+"""The small-file I/O every layer shares: writes that fail leave nothing half-done, JSON read in one line.
+
+Writes that fail leave nothing half-done: one clear error (exit code 4) and no staging left behind.
 
 Every writer of outputs (datasets, checkpoints, run directories, imports, agent runs) stages its work
 under a name carrying its PID (`.NAME.tmp-PID...`) and renames it into place. When a write fails (a
 full or read-only disk, no permission), the staging is removed and a `WriteError` names what could not
 be written and why; `hrm` prints it as one line and exits with `WRITE_EXIT_CODE`. Staging left by a
 process that died (`kill -9`, a power cut) is removed the next time something writes there.
+
+`read_json` turns every way a JSON file can be wrong (unreadable, not UTF-8, malformed, the wrong type)
+into one error line naming the file, the problem and the fix (exit code 2).
+
+This module is the lowest layer's (datasets); engine, agent and hrm_cli import it from here.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -17,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from hrm_engine.errors import HRMError
+from hrm_datasets.errors import DatasetError, HRMError
 
 WRITE_EXIT_CODE = 4
 
@@ -197,3 +205,35 @@ def clean_stale(folder: Path, *, only: str | None = None) -> list[Path]:
             remove(entry)
             removed.append(entry)
     return removed
+
+
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "true/false", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def json_kind(value: Any) -> str:
+    """The JSON name of a value's type ("an object", "a number", ...), for messages."""
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def read_json(path: str | Path, *, expect: type | None = dict, error: type[HRMError] = DatasetError,
+              fix: str = "") -> Any:
+    """A JSON file's value, refusing unreadable, non-UTF-8, malformed or wrongly typed content in one line."""
+    path = Path(path)
+    tail = f"; {fix}" if fix else ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text (a binary or damaged file){tail}") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}{tail}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = "empty file" if not text.strip() else f"malformed JSON ({exc.msg})"
+        raise error(f"{path}:{exc.lineno}: {problem}{tail}") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply{tail}") from None
+    if expect is not None and not isinstance(data, expect):
+        raise error(f"{path}: expected {_JSON_NAMES.get(expect, expect.__name__)}, got {json_kind(data)}{tail}")
+    return data
