@@ -124,6 +124,12 @@ class TraceTree:
             target = anchor.parent if anchor is not None and anchor.parent is not None else self.parent
             node = target.add_leaf(Text.assemble((f"✗ failure [{e.get('category', '?')}]", "bold red"),
                                                  f" {short(e.get('detail', ''), 50)}"), e)
+        elif ev == "vote":  # --samples K (docs/agent-voting.md): how the sampled programs' values fell
+            counts = ", ".join(f"{short(str(c.get('value')), 20)} x{c.get('votes')}"
+                               for c in (e.get("counts") or [])[:4] if isinstance(c, dict))
+            node = self.parent.add_leaf(Text.assemble(
+                ("vote ", "bold"), (f"{e.get('agreement', '?')} of {e.get('samples', '?')} agree",
+                                    "green" if e.get("agreed") else "yellow"), f"  {counts}"), e)
         elif ev == "error":
             node = root.add_leaf(Text.assemble(("✗ error ", "bold red"), short(e.get("message", ""), 60)), e)
         elif ev == "final" and e.get("status") == "no_answer":

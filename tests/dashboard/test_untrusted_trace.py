@@ -33,6 +33,9 @@ def _write(run) -> None:
     w.emit("exec", role="solver", ok=False, exit_reason="error", result=None, result_repr="", stdout=PAYLOAD,
            stderr=PAYLOAD, error="ValueError: " + PAYLOAD, duration_s=0.1)
     w.emit("failure", category="tool_misuse", detail="code error: " + PAYLOAD, role="solver")
+    w.emit("vote", role="solver", round=1, index=1, samples=3, min_agreement=2, agreement=2, tied=False,
+           agreed=True, counts=[{"value": "4" + PAYLOAD, "votes": 2, "samples": [0, 1]}], no_value=1,
+           winner="4" + PAYLOAD)  # --samples K: the vote counts show model-computed values
     w.emit("subgoal_end", round=1, index=1, ok=False, result_repr="", error=PAYLOAD)
     w.emit("critique", round=1, action="submit", reason=PAYLOAD)
     w.emit("final", answer="Answer: 4" + PAYLOAD, status="answered", reason="", reason_detail="")
@@ -49,7 +52,7 @@ async def _every_screen(tmp_path) -> list[str]:
         await wait_for(pilot, lambda: bool(pilot.app.screen.runs), what="the run listed")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, AgentScreen) and app.screen.loaded)
-        for _ in range(14):  # every node of the tree, each with its details pane
+        for _ in range(15):  # every node of the tree, each with its details pane
             await pilot.pause(0.05)
             seen.append(screen_text(app))
             await pilot.press("down")
@@ -61,7 +64,7 @@ async def test_escape_sequences_in_a_trace_are_shown_written_out(tmp_path):
     text = "\n".join(seen)
     for raw in ("\x1b", "\x07", "\u009b"):
         assert raw not in text
-    assert text.count(SHOWN) >= 8  # labels and details: the reply, subgoal, code, stdout, error, answer, ...
+    assert text.count(SHOWN) >= 9  # labels and details: the reply, subgoal, code, stdout, error, answer, ...
 
 
 async def test_without_visible_the_same_trace_would_reach_the_terminal_raw(tmp_path, monkeypatch):
