@@ -31,14 +31,14 @@ from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint,
                                    update_checkpoint_state)
-from hrm_engine.distributed import Dist
-from hrm_engine.ema import EMA
+from hrm_engine.training.distributed import Dist
+from hrm_engine.training.ema import EMA
 from hrm_engine.errors import ConfigError, EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
-from hrm_engine.prefetch import BatchPrefetcher
+from hrm_engine.training.prefetch import BatchPrefetcher
 from hrm_engine.runs import RunDir, write_json_atomic
 from hrm_datasets.files import WriteError, writing
 

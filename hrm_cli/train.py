@@ -43,7 +43,7 @@ def train(
     if processes > 1:
         _relaunch(processes)
     from hrm_cli.console import console, err_console, print_json
-    from hrm_engine.distributed import init as init_distributed
+    from hrm_engine.training.distributed import init as init_distributed
     from hrm_engine.train import TrainingInterrupted, resolve_run_config, run_path, run_training
 
     dist = init_distributed(required=distributed)

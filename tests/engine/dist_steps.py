@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 
 from hrm_engine.config import resolve_config  # noqa: E402
-from hrm_engine.distributed import init  # noqa: E402
+from hrm_engine.training.distributed import init  # noqa: E402
 from hrm_engine.train import Trainer  # noqa: E402
 
 data, out, steps, *overrides = sys.argv[1:]

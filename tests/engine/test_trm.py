@@ -14,7 +14,7 @@ from mlx.utils import tree_flatten
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.act import act_step, evaluate_batch, initial_carry, reset_halted, segment_step
 from hrm_engine.config import resolve_config
-from hrm_engine.ema import EMA, ema_update
+from hrm_engine.training.ema import EMA, ema_update
 from hrm_engine.losses import act_loss
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import arch_family, new_model, uses_ema
