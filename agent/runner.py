@@ -20,7 +20,7 @@ from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_agent.untrusted import clean_value
 from hrm_agent.voting import sampling_from_config
 from hrm_agent.watchdog import GRACE_S, Watchdog
-from hrm_engine.runs import write_json_atomic
+from hrm_engine.run.directory import write_json_atomic
 
 
 # Run before the model's code in every agent run: `math` is there already, since a small model writes

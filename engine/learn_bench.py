@@ -155,7 +155,7 @@ def add_point(curve: dict[str, Any], point: dict[str, Any], tokens_per_step: int
 
 def write_curve(path: str | Path, curve: dict[str, Any]) -> None:
     """Written to a temporary name and renamed: a reader (the dashboard) never sees half a file."""
-    from hrm_engine.runs import write_json_atomic
+    from hrm_engine.run.directory import write_json_atomic
 
     from hrm_datasets.files import writing
 

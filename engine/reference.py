@@ -281,7 +281,7 @@ def checkpoint_step(path: Path) -> int:
 def import_reference(checkpoint: str | Path, output: str | Path, arch_config: str | Path | None = None,
                      data: str | Path | None = None, step: int | None = None, force: bool = False) -> ImportResult:
     """Write an `hrm` run directory (config.yaml, dataset.json, checkpoints/step_N) from a reference checkpoint."""
-    from hrm_engine.checkpoint import save_checkpoint
+    from hrm_engine.run.checkpoint import save_checkpoint
     from hrm_engine.config import dump_yaml, resolve_config
     from hrm_engine.models.base import count_parameters
     from hrm_engine.models.build import new_model

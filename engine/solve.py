@@ -25,7 +25,7 @@ import numpy as np
 from hrm_datasets.render import MAZE_CHARS
 from hrm_datasets.verify import Verdict, verify_maze
 from hrm_datasets.verify import verify as check
-from hrm_engine.checkpoint import Loaded
+from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.errors import EngineError
 from hrm_engine.tta import check_samples, run_rows, sample_predictions, transforms_for
 from hrm_engine.voting import Candidate, vote

@@ -25,7 +25,7 @@ import mlx.core as mx
 import numpy as np
 
 from hrm_engine.act import rollout
-from hrm_engine.checkpoint import Loaded
+from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.errors import EngineError
 from hrm_engine.models.base import ReasoningModel
 from hrm_engine.solve import Solution, detect_kind, parse_maze, parse_sudoku, sudoku_report

@@ -28,7 +28,7 @@ from hrm_datasets.format import check_eval_split, load_metadata
 from hrm_datasets.loader import TrainSampler, examples_per_epoch
 from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
-from hrm_engine.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
+from hrm_engine.run.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
                                    load_model_weights, mark_best, prune_checkpoints, save_checkpoint,
                                    update_checkpoint_state)
 from hrm_engine.training.distributed import Dist
@@ -39,7 +39,7 @@ from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.training.prefetch import BatchPrefetcher
-from hrm_engine.runs import RunDir, write_json_atomic
+from hrm_engine.run.directory import RunDir, write_json_atomic
 from hrm_datasets.files import WriteError, writing
 
 LOSS_KEYS = ("lm_loss", "q_halt_loss", "q_continue_loss")
@@ -245,7 +245,7 @@ class Trainer:
         """Load weights, optimizer state, carry and sampler position from a checkpoint."""
         from mlx.utils import tree_unflatten
 
-        from hrm_engine.run_files import read_state
+        from hrm_engine.run.run_files import read_state
 
         state = read_state(ckpt)  # a truncated or hand-edited state.json is one line, not a traceback
         load_model_weights(self.model, ckpt)

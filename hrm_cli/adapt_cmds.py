@@ -91,9 +91,9 @@ def eval_adapted(checkpoint: Path, data: Path, split: str, methods_csv: str, eva
     from hrm_cli.console import console, print_json, progress_bar, warn
     from hrm_engine.adapt.measure import measure, task_files
     from hrm_engine.adapt.task import adaptation_space, check_adapt_args
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
-    from hrm_engine.runs import write_json_atomic
+    from hrm_engine.run.directory import write_json_atomic
 
     methods = [m.strip() for m in methods_csv.split(",") if m.strip()]
     check_adapt_args(methods, evaluations)

@@ -64,7 +64,7 @@ def build_sudoku_cmd(
 
 def _build_info(path: Path) -> dict:
     from hrm_datasets.errors import DatasetError
-    from hrm_engine.run_files import read_build_info
+    from hrm_engine.run.run_files import read_build_info
 
     return read_build_info(path, error=DatasetError)
 

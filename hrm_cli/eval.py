@@ -53,7 +53,7 @@ def evaluate(
 
     from hrm_cli.console import console, print_json, progress_bar, warn
     from hrm_datasets.format import load_metadata
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
     from hrm_datasets.verify import ARC_NOTE
     from hrm_engine.evaluate import evaluate_split

@@ -53,7 +53,7 @@ def solve(
     """
     from hrm_cli.console import console, print_json, warn
     from hrm_datasets.render import render_example
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.errors import EngineError
     from hrm_engine.solve import UNVERIFIED_EXIT_CODE, candidates_json, solve_text
 

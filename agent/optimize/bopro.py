@@ -31,7 +31,7 @@ from hrm_agent.errors import BackendError
 from hrm_agent.optimize.objectives import OptimizeTask
 from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_engine.bayesopt import GaussianProcess, GPError, acquisition_values
-from hrm_engine.runs import write_json_atomic
+from hrm_engine.run.directory import write_json_atomic
 
 SYSTEM = (
     "You propose candidate solutions for an optimisation task. Reply with the candidates only, "

@@ -242,7 +242,7 @@ def _prepare(opts: TuneOptions, *, resume: bool, force: bool, root: Path | None)
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from hrm_engine.runs import write_json_atomic
+    from hrm_engine.run.directory import write_json_atomic
 
     write_json_atomic(path, data)
 

@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hrm_engine.cache import cache_dir
+from hrm_engine.run.cache import cache_dir
 
 # -march=native: this CPU's vector units. -finline-limit: inline MLX's simd::exp into the
 # kernel's loop (else every element is a PLT call into libmlx's generic copy). -fno-trapping-math

@@ -88,7 +88,7 @@ class SolveSession:
         self._mlx.submit(self._open).result()
 
     def _open(self) -> None:
-        from hrm_engine.checkpoint import load_checkpoint
+        from hrm_engine.run.checkpoint import load_checkpoint
         from hrm_cli.dashboard.runlog import read_json
         from hrm_engine.solve import detect_kind
 

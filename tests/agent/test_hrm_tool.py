@@ -7,10 +7,10 @@ import pytest
 from hrm_agent.sandbox.hrm_tool import preamble
 from hrm_agent.sandbox.execute import SandboxLimits, run_code
 from hrm_datasets.build_sudoku import build_sudoku
-from hrm_engine.checkpoint import load_checkpoint
+from hrm_engine.run.checkpoint import load_checkpoint
 from hrm_engine.config import resolve_config
 from hrm_engine.errors import HRMError
-from hrm_engine.runs import RunDir
+from hrm_engine.run.directory import RunDir
 from hrm_engine.solve import solve_grid
 from hrm_engine.train import Trainer
 

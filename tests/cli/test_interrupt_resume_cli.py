@@ -26,7 +26,7 @@ ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
 KILL_SCRIPT = """
 import os, signal, sys
 from hrm_cli.main import main
-from hrm_engine import runs
+from hrm_engine.run import directory as runs
 kill_at, log = int(sys.argv[1]), runs.RunDir.log
 def log_then_die(self, record):
     log(self, record)

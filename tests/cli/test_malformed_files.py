@@ -26,7 +26,7 @@ PUZZLE = "1..4.3...1..2..3"
 def made(tmp_path_factory):
     """(dataset, run directory): a 4x4 Sudoku build and a run holding one checkpoint of an untrained model."""
     from hrm_datasets.format import load_metadata
-    from hrm_engine.checkpoint import mark_best, save_checkpoint
+    from hrm_engine.run.checkpoint import mark_best, save_checkpoint
     from hrm_engine.config import dump_yaml
     from hrm_engine.config_ranges import resolve_train_config
     from hrm_engine.models.hrm import HRM, ModelConfig

@@ -8,7 +8,7 @@ import pytest
 
 from hrm_datasets.build_maze import build_maze
 from hrm_datasets.build_sudoku import build_sudoku
-from hrm_engine.checkpoint import load_checkpoint
+from hrm_engine.run.checkpoint import load_checkpoint
 from hrm_inprocess import run_main
 from tiny_runs import tiny_run
 

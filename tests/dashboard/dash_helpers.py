@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hrm_agent.trace import TraceWriter
-from hrm_engine.runs import RunDir, write_json_atomic
+from hrm_engine.run.directory import RunDir, write_json_atomic
 
 # 2025-01-02 03:04:05 UTC: the fixed "now" of the snapshot tests
 NOW = 1735787045.0

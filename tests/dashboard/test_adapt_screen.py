@@ -22,7 +22,7 @@ def searches(tmp_path_factory):
     from hrm_engine.adapt.search import SearchSettings
     from hrm_engine.adapt.task import adapt_task, adaptation_space
     from hrm_engine.arc_task import read_arc_task
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
 
     data, run = adapt_run(tmp_path_factory)
     loaded = load_checkpoint(run)

@@ -14,7 +14,7 @@ from dash_helpers import NOW, write_bench_run, write_trace, write_training_run
 
 from hrm_cli.dashboard.runlog import (AgentTrace, JsonlTail, RunLogError, RunScanner, TrainingRun, last_jsonl_record,
                                per_controller, split_metrics, summary_headline)
-from hrm_engine.runs import RunDir
+from hrm_engine.run.directory import RunDir
 
 
 def _append(path, text: str | bytes) -> None:

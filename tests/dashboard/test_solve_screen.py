@@ -13,7 +13,7 @@ from solve_helpers import FixedSession
 from hrm_cli.dashboard import DashboardApp
 from hrm_cli.dashboard.solve_screen import PasteScreen, SolveScreen
 from hrm_cli.dashboard.training_screen import TrainingScreen
-from hrm_engine.checkpoint import load_checkpoint
+from hrm_engine.run.checkpoint import load_checkpoint
 from hrm_engine.solve import run_model
 
 SIZE = (80, 24)

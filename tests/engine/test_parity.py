@@ -309,7 +309,7 @@ def test_import_reference_then_eval_matches_the_reference(tmp_path, run_hrm):
     for key, value in _reference_eval_metrics(SMALL).items():
         assert metrics[key] == pytest.approx(float(value), rel=1e-5, abs=1e-7), key
 
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.reference import read_safetensors, reference_name
     from mlx.utils import tree_flatten
 
@@ -335,7 +335,7 @@ def test_import_safetensors_with_a_model_config(tmp_path):
     import mlx.core as mx
 
     from hrm_engine.act import evaluate_batch
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.reference import import_reference
 
     fixture = PARITY[0]

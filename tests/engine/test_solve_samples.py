@@ -8,7 +8,7 @@ import numpy as np
 
 from hrm_datasets.format import DatasetMetadata
 from hrm_engine.arc_solve import solve_arc_task
-from hrm_engine.checkpoint import Loaded
+from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.config import resolve_config
 from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import solve_text

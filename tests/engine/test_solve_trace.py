@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hrm_engine.act import initial_carry, reset_halted, segment_step
-from hrm_engine.checkpoint import Loaded
+from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.models.build import model_from_args
 from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import run_model

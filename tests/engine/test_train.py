@@ -11,7 +11,7 @@ from mlx.utils import tree_flatten
 
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.act import act_step, evaluate_batch, initial_carry
-from hrm_engine.checkpoint import list_checkpoints, load_checkpoint
+from hrm_engine.run.checkpoint import list_checkpoints, load_checkpoint
 from hrm_engine.config import resolve_config
 from hrm_engine.errors import EngineError
 from hrm_engine.train import Trainer, run_training

@@ -149,7 +149,7 @@ def test_the_demo_preset_is_trm_tiny_on_a_shorter_schedule():
 
 
 def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.train import Trainer, run_training
 
     config = resolve_config("trm-tiny", None, [*TINY, f"runs_dir={tmp_path}", "lr=3e-3"])

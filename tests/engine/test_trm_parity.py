@@ -57,7 +57,7 @@ def test_cli_parity_on_a_trm_fixture(run_hrm):
 
 def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
     """TRM's weights and model config -> a run directory whose model is our TRM and gives TRM's logits."""
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.models.trm import TRM
     from hrm_engine.reference import import_reference
 
@@ -72,7 +72,7 @@ def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
 
 def test_import_a_torch_trm_checkpoint(tmp_path, run_hrm):
     """A torch.compile'd TRM state_dict with TRM's all_config.yaml (data_paths list, ema) -> run -> TRM's logits."""
-    from hrm_engine.checkpoint import load_checkpoint
+    from hrm_engine.run.checkpoint import load_checkpoint
 
     fixture = REPO / "tests" / "fixtures" / "trm_parity" / "h64-mlpt-act3"  # trm_reference_checkpoint holds its weights
     dataset_from_fixture(tmp_path / "data" / "trm-toy", fixture)  # all_config.yaml's data_paths[0]

@@ -14,9 +14,9 @@ import pytest
 from mounts import leftovers, read_only
 
 from hrm_datasets.build_sudoku import build_sudoku
-from hrm_engine.checkpoint import list_checkpoints, load_checkpoint
+from hrm_engine.run.checkpoint import list_checkpoints, load_checkpoint
 from hrm_engine.config import resolve_config
-from hrm_engine.runs import RunDir
+from hrm_engine.run.directory import RunDir
 from hrm_engine.train import TrainingInterrupted, Unobserved, run_training
 from hrm_datasets.files import WRITE_EXIT_CODE, WriteError, clean_stale, reason
 

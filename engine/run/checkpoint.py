@@ -23,7 +23,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from hrm_engine.errors import EngineError
-from hrm_engine.run_files import read_best
+from hrm_engine.run.run_files import read_best
 from hrm_datasets.files import remove, write_text_atomic, writing
 
 CHECKPOINT_FILES = ("model.safetensors", "state.json")
@@ -179,7 +179,7 @@ def load_checkpoint(path: str | Path) -> Loaded:
     """Model (weights loaded), resolved config and training-data metadata from a run or checkpoint path."""
     from hrm_datasets.format import DatasetMetadata
     from hrm_engine.models.build import new_model
-    from hrm_engine.run_files import read_build_info, read_run_config, read_state
+    from hrm_engine.run.run_files import read_build_info, read_run_config, read_state
 
     ckpt, note = resolve_checkpoint(path)
     run = ckpt.parent.parent
