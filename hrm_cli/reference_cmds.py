@@ -34,7 +34,7 @@ def import_reference(
       hrm import reference weights.safetensors --arch config.json --output runs/ref --step 0
     """
     from hrm_cli.console import console, print_json
-    from hrm_engine.reference import import_reference as do_import
+    from hrm_engine.reference.convert import import_reference as do_import
 
     result = do_import(checkpoint, output, arch_config=arch, data=data, step=step, force=force)
     info = {"output": str(result.output), "checkpoint": str(result.checkpoint), "step": result.step,
@@ -72,7 +72,7 @@ def parity(
 
     from hrm_cli.console import console, print_json
     from hrm_engine.errors import EngineError
-    from hrm_engine.parity import parse_tolerances, run_parity
+    from hrm_engine.reference.parity import parse_tolerances, run_parity
 
     tol = parse_tolerances(tolerance)
     if (fixture / "config.json").is_file() or not fixture.is_dir():

@@ -33,7 +33,7 @@ def _fixture_keys(path: Path) -> set[str]:
     for name in ("eval", "train"):
         with np.load(path / f"{name}.npz") as data:
             keys |= {f"{name} {k}" for k in data.files}
-    from hrm_engine.reference import read_safetensors
+    from hrm_engine.reference.convert import read_safetensors
 
     keys |= {f"grad {k}" for k in read_safetensors(path / "grads1.safetensors")}
     return keys
@@ -56,7 +56,7 @@ def test_fixtures_cover_the_issue():
 # -- parity ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fixture", PARITY, ids=[p.name for p in PARITY])
 def test_engine_parity(fixture):
-    from hrm_engine.parity import run_parity
+    from hrm_engine.reference.parity import run_parity
 
     report = run_parity(fixture)
     failed = [(c.name, c.max_rel, c.note) for c in report.comparisons if not c.passed]
@@ -93,7 +93,7 @@ def _write_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def test_parity_fails_on_a_perturbed_weight(tmp_path, run_hrm):
     """A 1e-3 change to one Q-head bias must show up as failing Q values (exit 1), and only there first."""
-    from hrm_engine.reference import read_safetensors
+    from hrm_engine.reference.convert import read_safetensors
 
     fixture = tmp_path / "perturbed"
     shutil.copytree(PARITY[0], fixture)
@@ -111,7 +111,7 @@ def test_parity_fails_on_a_perturbed_weight(tmp_path, run_hrm):
 def test_parity_detects_a_changed_loss(monkeypatch):
     """Swapping stablemax for softmax cross-entropy in our engine fails the loss rows, not the forward ones."""
     from hrm_engine import losses
-    from hrm_engine.parity import run_parity
+    from hrm_engine.reference.parity import run_parity
 
     monkeypatch.setitem(losses.LOSSES, "stablemax_cross_entropy", losses.softmax_cross_entropy)
     report = run_parity(SMALL)
@@ -131,7 +131,7 @@ def test_parity_bad_input(tmp_path, run_hrm):
 
 
 def test_tolerances():
-    from hrm_engine.parity import DEFAULT_TOLERANCES, compare, parse_tolerances
+    from hrm_engine.reference.parity import DEFAULT_TOLERANCES, compare, parse_tolerances
 
     assert parse_tolerances(None) == DEFAULT_TOLERANCES
     tol = parse_tolerances(["1e-3", "grad=1e-2"])
@@ -146,7 +146,7 @@ def test_tolerances():
 
 # -- the restricted unpickler -----------------------------------------------------------------------------
 def test_benign_torch_checkpoint_reads_every_dtype():
-    from hrm_engine.torch_pickle import load_torch_state_dict
+    from hrm_engine.reference.torch_pickle import load_torch_state_dict
 
     state = load_torch_state_dict(PICKLES / "benign.pt")
     with np.load(PICKLES / "benign_expected.npz") as expected:
@@ -177,7 +177,7 @@ def test_malicious_checkpoint_is_refused_and_never_runs(tmp_path, run_hrm):
         pkl = next(n for n in z.namelist() if n.endswith("data.pkl"))
         assert "posix.system" in _globals_in(z.read(pkl))  # the file really tries to run a command
 
-    from hrm_engine.torch_pickle import TorchPickleError, load_torch_zip
+    from hrm_engine.reference.torch_pickle import TorchPickleError, load_torch_zip
 
     with pytest.raises(TorchPickleError, match="the pickle calls posix.system") as info:
         load_torch_zip(PICKLES / "malicious.pt")
@@ -203,7 +203,7 @@ class _Payload:
 @pytest.mark.parametrize("func, name", [(os.system, "posix.system"), (eval, "(__builtin__|builtins).eval"),
                                         (shutil.rmtree, "shutil.rmtree")])
 def test_handmade_malicious_zips_are_refused(tmp_path, protocol, func, name):
-    from hrm_engine.torch_pickle import TorchPickleError, load_torch_zip
+    from hrm_engine.reference.torch_pickle import TorchPickleError, load_torch_zip
 
     path = tmp_path / "evil.pt"
     with zipfile.ZipFile(path, "w") as z:
@@ -215,7 +215,7 @@ def test_handmade_malicious_zips_are_refused(tmp_path, protocol, func, name):
 
 
 def test_damaged_checkpoints_are_reported(tmp_path):
-    from hrm_engine.torch_pickle import TorchPickleError, load_torch_zip
+    from hrm_engine.reference.torch_pickle import TorchPickleError, load_torch_zip
 
     damaged = tmp_path / "short.pt"
     with zipfile.ZipFile(PICKLES / "benign.pt") as src, zipfile.ZipFile(damaged, "w") as dst:
@@ -232,14 +232,14 @@ def test_damaged_checkpoints_are_reported(tmp_path):
 
 # -- reference checkpoints -----------------------------------------------------------------------------
 def test_compile_prefix_is_stripped():
-    from hrm_engine.reference import read_checkpoint
-    from hrm_engine.torch_pickle import load_torch_state_dict
+    from hrm_engine.reference.convert import read_checkpoint
+    from hrm_engine.reference.torch_pickle import load_torch_state_dict
 
     raw = load_torch_state_dict(REF_CKPT / "step_12")
     assert raw and all(k.startswith("_orig_mod.model.inner.") for k in raw)
     state = read_checkpoint(REF_CKPT / "step_12")
     assert set(state) == {k.removeprefix("_orig_mod.") for k in raw}
-    from hrm_engine.reference import read_safetensors
+    from hrm_engine.reference.convert import read_safetensors
 
     fixture_weights = read_safetensors(SMALL / "weights.safetensors")
     assert set(state) == set(fixture_weights)
@@ -248,8 +248,8 @@ def test_compile_prefix_is_stripped():
 
 
 def test_mismatched_tensors_are_named(tmp_path, run_hrm):
-    from hrm_engine.parity import build_model, load_fixture
-    from hrm_engine.reference import load_reference_weights, read_safetensors
+    from hrm_engine.reference.parity import build_model, load_fixture
+    from hrm_engine.reference.convert import load_reference_weights, read_safetensors
 
     weights = read_safetensors(SMALL / "weights.safetensors")
     del weights["model.inner.q_head.bias"]
@@ -310,7 +310,7 @@ def test_import_reference_then_eval_matches_the_reference(tmp_path, run_hrm):
         assert metrics[key] == pytest.approx(float(value), rel=1e-5, abs=1e-7), key
 
     from hrm_engine.run.checkpoint import load_checkpoint
-    from hrm_engine.reference import read_safetensors, reference_name
+    from hrm_engine.reference.convert import read_safetensors, reference_name
     from mlx.utils import tree_flatten
 
     loaded = load_checkpoint(tmp_path / "runs" / "ref")
@@ -336,7 +336,7 @@ def test_import_safetensors_with_a_model_config(tmp_path):
 
     from hrm_engine.act import evaluate_batch
     from hrm_engine.run.checkpoint import load_checkpoint
-    from hrm_engine.reference import import_reference
+    from hrm_engine.reference.convert import import_reference
 
     fixture = PARITY[0]
     result = import_reference(fixture / "weights.safetensors", tmp_path / "run", arch_config=fixture / "config.json")
@@ -354,7 +354,7 @@ def test_import_safetensors_with_a_model_config(tmp_path):
 
 
 def test_reference_names_round_trip():
-    from hrm_engine.reference import our_name, reference_name
+    from hrm_engine.reference.convert import our_name, reference_name
 
     for ours in ("embed_tokens.weight", "embed_pos", "puzzle_emb", "H_init", "q_head.bias",
                  "L_level.layers.3.mlp.down_proj.weight"):

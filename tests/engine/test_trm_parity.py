@@ -16,7 +16,7 @@ FIXTURES = sorted(p for p in (REPO / "tests" / "fixtures" / "trm_parity").iterdi
 
 
 def _fixture_keys(path) -> set[str]:
-    from hrm_engine.reference import read_safetensors
+    from hrm_engine.reference.convert import read_safetensors
 
     keys = set()
     for name in ("eval", "train"):
@@ -36,7 +36,7 @@ def test_fixtures_cover_both_variants():
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[p.name for p in FIXTURES])
 def test_trm_parity(fixture):
     from hrm_engine.models.trm import TRM
-    from hrm_engine.parity import build_model, load_fixture, run_parity
+    from hrm_engine.reference.parity import build_model, load_fixture, run_parity
 
     assert isinstance(build_model(load_fixture(fixture)), TRM)
     report = run_parity(fixture)
@@ -59,7 +59,7 @@ def test_import_a_trm_checkpoint_then_evaluate(tmp_path):
     """TRM's weights and model config -> a run directory whose model is our TRM and gives TRM's logits."""
     from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.models.trm import TRM
-    from hrm_engine.reference import import_reference
+    from hrm_engine.reference.convert import import_reference
 
     fixture = next(p for p in FIXTURES if json.loads((p / "config.json").read_text())["mlp_t"])
     cfg = json.loads((fixture / "config.json").read_text())

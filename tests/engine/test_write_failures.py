@@ -88,7 +88,7 @@ def test_data_build_on_a_full_or_read_only_disk(small_disk):
 def test_import_reference_on_a_full_disk_leaves_nothing(small_disk):
     from hrm_paths import REPO
 
-    from hrm_engine.reference import import_reference
+    from hrm_engine.reference.convert import import_reference
 
     fixture = REPO / "tests" / "fixtures" / "parity" / "h64-rope-act4"
     disk = small_disk("300k")

@@ -101,7 +101,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
 def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     """A reference state dict from a torch zip (restricted unpickler) or a safetensors file, prefix stripped."""
-    from hrm_engine.torch_pickle import load_torch_state_dict
+    from hrm_engine.reference.torch_pickle import load_torch_state_dict
 
     path = Path(path)
     if not path.is_file():

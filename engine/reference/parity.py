@@ -137,7 +137,7 @@ class Fixture:
 
 def load_fixture(path: str | Path) -> Fixture:
     """Read and sanity-check a fixture directory (EngineError, exit 2, for anything missing or malformed)."""
-    from hrm_engine.reference import read_safetensors
+    from hrm_engine.reference.convert import read_safetensors
 
     path = Path(path)
     if not path.is_dir():
@@ -165,7 +165,7 @@ def load_fixture(path: str | Path) -> Fixture:
 def build_model(fixture: Fixture):
     """Our HRM (or TRM, for a fixture recorded from TinyRecursiveModels) with the fixture's config and weights."""
     from hrm_engine.models.build import model_from_args
-    from hrm_engine.reference import load_reference_weights, model_config
+    from hrm_engine.reference.convert import load_reference_weights, model_config
 
     cfg = fixture.config
     batch = fixture.batch
@@ -235,7 +235,7 @@ def _train_comparisons(model, batch, fixture: Fixture, tol: dict[str, float]) ->
 
     from hrm_engine.act import act_step, initial_carry, reset_halted, segment_step
     from hrm_engine.losses import act_loss
-    from hrm_engine.reference import reference_name
+    from hrm_engine.reference.convert import reference_name
 
     ref = fixture.train
     cfg = model.config
