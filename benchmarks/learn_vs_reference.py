@@ -7,7 +7,7 @@
 
 (the task and the procedure: docs/learning.md).
 
-Every arm is `hrm bench learn`'s measurement (engine/learn_bench.py): training time on a clock that stops for
+Every arm is `hrm bench learn`'s measurement (engine/bench/learn.py): training time on a clock that stops for
 each evaluation (reported apart), held-out exact accuracy on the same first `--eval-examples` test examples,
 evaluations on the same grid of training seconds, the same budget and target. The arms run one after the other
 (never two at once: they would share the cores), in alternating order from round to round, so a drift in the
@@ -59,7 +59,7 @@ LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
 # -- the PyTorch side (runs inside --torch-python) ------------------------------------------------------------------
 def torch_worker(spec: dict) -> None:
-    """The reference's training and evaluation, timed as engine/learn_bench.py times hrm; JSON lines on stdout."""
+    """The reference's training and evaluation, timed as engine/bench/learn.py times hrm; JSON lines on stdout."""
     import torch
 
     reference, kind, cfg = Path(spec["reference"]), spec["kind"], spec["config"]
@@ -246,7 +246,7 @@ def AdamATan2(*args, **kwargs):  # noqa: N802 (named as the class it stands for)
 def run_reference(kind: str, args: argparse.Namespace, cfg: dict, eval_root: Path, n_eval: int, out: Path,
                   label: str) -> dict:
     """One reference arm: the worker's points written as a curve file (the format of `hrm bench learn`)."""
-    from hrm_engine import learn_bench
+    from hrm_engine.bench import learn as learn_bench
 
     reference = args.hrm_reference if kind == "hrm" else args.trm_reference
     data, eval_data = args.data, eval_root
@@ -321,7 +321,7 @@ def _stop(curve: dict, args: argparse.Namespace, cfg: dict) -> None:
 
 def run_hrm(preset: str, args: argparse.Namespace, out: Path, label: str) -> dict:
     """One hrm arm: `hrm bench learn` itself, as a subprocess (its output shown as it goes)."""
-    from hrm_engine import learn_bench
+    from hrm_engine.bench import learn as learn_bench
 
     hrm = Path(sys.executable).with_name("hrm")
     cmd = [str(hrm), "bench", "learn", str(args.data), "--config", preset, "--budget", str(args.budget),
@@ -342,7 +342,7 @@ def run_group(group: list[str], cores: list[int], r: int, args: argparse.Namespa
     The children share the machine's memory and caches but no core, and start together, so whatever else
     runs on the machine hits the arms of a group alike. Their output goes to `<out-dir>/.arms/<arm>-r<r>.log`.
     """
-    from hrm_engine import learn_bench
+    from hrm_engine.bench import learn as learn_bench
 
     base = [sys.executable, __file__, "--data", str(args.data), "--torch-python", args.torch_python,
             "--torch-threads", "1", "--hrm-config", args.hrm_config, "--trm-config", args.trm_config,
@@ -391,7 +391,7 @@ def _git_head(path: Path) -> str:
 
 def summarise(curves: dict[str, list[dict]], levels: list[float]) -> dict:
     """Per arm: median (over rounds) training seconds to each level, best accuracy, steps/s, tokens/s."""
-    from hrm_engine.learn_bench import time_to_levels
+    from hrm_engine.bench.learn import time_to_levels
 
     table = {}
     for arm, runs in curves.items():
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hrm_engine.config_ranges import resolve_train_config
     from hrm_engine.errors import HRMError
-    from hrm_engine.learn_bench import check_settings, eval_subset
+    from hrm_engine.bench.learn import check_settings, eval_subset
 
     try:
         check_settings(args.target, args.budget, args.eval_every, args.eval_examples)
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     except HRMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from hrm_engine.learn_bench import split_examples
+    from hrm_engine.bench.learn import split_examples
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     total = split_examples(args.data, "test")

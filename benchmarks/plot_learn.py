@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="exact_accuracy (whole puzzle) or accuracy (per token)")
     args = p.parse_args(argv)
     from hrm_engine.errors import HRMError
-    from hrm_engine.learn_bench import read_curve
+    from hrm_engine.bench.learn import read_curve
 
     files = curve_files(args.curves)
     try:

@@ -40,7 +40,7 @@ def bench_train_cmd(
     from rich.table import Table
 
     from hrm_cli.console import console, print_json
-    from hrm_engine.bench import bench_train
+    from hrm_engine.bench.throughput import bench_train
     from hrm_engine.config_ranges import resolve_train_config
     from hrm_engine.errors import ConfigError
 
@@ -122,7 +122,7 @@ def bench_learn_cmd(
 
     from hrm_cli.console import console, err_console, print_json
     from hrm_engine.config_ranges import resolve_train_config
-    from hrm_engine.learn_bench import check_settings, learn
+    from hrm_engine.bench.learn import check_settings, learn
 
     check_settings(target, budget, eval_every, eval_examples)
     if not data.is_dir():

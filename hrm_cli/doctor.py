@@ -31,7 +31,7 @@ def doctor(
     from hrm_cli.console import console, print_json, warn
     from hrm_engine import backend
     from hrm_engine.cpu import blas
-    from hrm_engine.bench import cpu_settings
+    from hrm_engine.bench.throughput import cpu_settings
 
     info = blas.info()
     wheels = backend.installed()  # read once: the label and the clash warning both come from it

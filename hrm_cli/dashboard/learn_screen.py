@@ -1,6 +1,6 @@
 """The learn-curve view: held-out exact accuracy against training seconds or steps, one line per curve file.
 
-Curve files come from `hrm bench learn` and benchmarks/learn_vs_reference.py (engine/learn_bench.py's format).
+Curve files come from `hrm bench learn` and benchmarks/learn_vs_reference.py (engine/bench/learn.py's format).
 Several files are overlaid on the same axes, which is how the side-by-side comparison is read; a file that is
 still being written (it is rewritten after every evaluation) is re-read when it changes.
 """
@@ -20,7 +20,7 @@ from hrm_cli.dashboard.follow import FollowingScreen
 from hrm_cli.dashboard.plots import Line, MetricPlot, PlotSpec
 from hrm_cli.dashboard.training_screen import RUN_COLORS, RUN_GLYPHS, RUN_MARKERS, fmt
 from hrm_engine.errors import HRMError
-from hrm_engine.learn_bench import CURVE_FORMAT, read_curve
+from hrm_engine.bench.learn import CURVE_FORMAT, read_curve
 
 # (x key, x label), (y key, y label): `x` and `y` switch between them
 X_AXES = [("train_seconds", "training seconds"), ("step", "step")]

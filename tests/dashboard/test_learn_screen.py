@@ -1,4 +1,4 @@
-"""The learn-curve view driven by Textual's pilot at 80x24, on curve files written by engine/learn_bench.py."""
+"""The learn-curve view driven by Textual's pilot at 80x24, on curve files written by engine/bench/learn.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dash_helpers import screen_text, wait_for
 
 from hrm_cli.dashboard import DashboardApp
 from hrm_cli.dashboard.learn_screen import LearnScreen, check_learn_paths, curve_files
-from hrm_engine import learn_bench
+from hrm_engine.bench import learn as learn_bench
 from hrm_engine.errors import HRMError
 
 SIZE = (80, 24)

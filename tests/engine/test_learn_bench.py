@@ -1,4 +1,4 @@
-"""engine/learn_bench.py: time-to-accuracy curves from real MLX training on a tiny config and dataset."""
+"""engine/bench/learn.py: time-to-accuracy curves from real MLX training on a tiny config and dataset."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_datasets.format import load_split
-from hrm_engine import learn_bench
+from hrm_engine.bench import learn as learn_bench
 from hrm_engine.config import resolve_config
 from hrm_engine.errors import ConfigError, EngineError
 

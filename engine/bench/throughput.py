@@ -65,7 +65,7 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
 
     Steps are launched as `hrm train` launches them, each while the previous one computes;
     `wait_each_step` waits for every step first, to measure what that overlap is worth.
-    `breakdown` adds `phases_ms`: the step's phases timed apart (engine/step_profile.py).
+    `breakdown` adds `phases_ms`: the step's phases timed apart (engine/bench/step_profile.py).
     """
     from hrm_engine.train import Trainer
 
@@ -91,7 +91,7 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
         m = trainer.model.config
         extra: dict[str, Any] = {}
         if breakdown:
-            from hrm_engine.step_profile import profile_step
+            from hrm_engine.bench.step_profile import profile_step
 
             extra["phases_ms"] = profile_step(trainer, reps=steps)
         return {

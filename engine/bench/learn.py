@@ -217,7 +217,7 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
 
     from hrm_datasets.format import check_eval_split
     from hrm_engine import backend
-    from hrm_engine.bench import device_info
+    from hrm_engine.bench.throughput import device_info
     from hrm_engine.evaluate import evaluate_split
     from hrm_engine.train import Trainer
 

@@ -1,0 +1,3 @@
+"""Measuring the training step: its throughput (throughput), where its time goes (step_profile) and
+time to accuracy (learn).
+"""
