@@ -7,7 +7,7 @@ asks for more) and reports the step at which its Q head would have halted and it
 
 With `samples` K > 1 the puzzle is solved as K transformed copies in one batch (Sudoku: digit
 relabelling, transposition, band/stack permutations; Maze: the 8 dihedral symmetries; ARC:
-dihedral x colour permutation), each answer mapped back and voted on (`hrm_engine.voting`). Every
+dihedral x colour permutation), each answer mapped back and voted on (`hrm_engine.solving.voting`). Every
 distinct candidate is checked by the exact verifier of its kind (`hrm_datasets.verify`); with
 `verify`, the answer is the best-ranked candidate that passes, or none (`abstained`; the CLI exits
 with `UNVERIFIED_EXIT_CODE`).
@@ -16,44 +16,22 @@ with `UNVERIFIED_EXIT_CODE`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 # Imported up front, not lazily: the agent's sandbox imports this module, then forbids file reads.
 from hrm_datasets.render import MAZE_CHARS
-from hrm_datasets.verify import Verdict, verify_maze
+from hrm_datasets.verify import verify_maze
 from hrm_datasets.verify import verify as check
 from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.errors import EngineError
-from hrm_engine.tta import check_samples, run_rows, sample_predictions, transforms_for
-from hrm_engine.voting import Candidate, vote
+from hrm_engine.solving.arc_solve import solve_arc_task
+from hrm_engine.solving.solution import Solution
+from hrm_engine.solving.tta import check_samples, run_rows, sample_predictions, transforms_for
+from hrm_engine.solving.voting import vote
 
 UNVERIFIED_EXIT_CODE = 5  # `hrm solve --verify`: no candidate passed the verifier (4 is a failed write)
-
-
-@dataclass
-class Solution:
-    """One solved puzzle: tokens in and out, and what the ACT head thought.
-
-    `prediction` is the submitted answer: the top-voted candidate, or with `verify` the best-ranked
-    one that passed (`abstained` when none did; `prediction` then stays the top-voted one, unsubmitted).
-    `q_halt_prob`, `halt_step` are the un-augmented sample's (sample 0).
-    """
-
-    kind: str
-    inputs: np.ndarray
-    prediction: np.ndarray
-    q_halt_prob: float
-    halt_step: int
-    steps_run: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    candidates: list[Candidate] = field(default_factory=list)
-    verdicts: list[Verdict | None] = field(default_factory=list)  # per candidate; None: no verifier (ARC)
-    samples: int = 1
-    verified: bool | None = None  # the submitted answer passed (None: no verifier for this kind)
-    abstained: bool = False
 
 
 def detect_kind(loaded: Loaded) -> str:
@@ -194,8 +172,6 @@ def solve_text(loaded: Loaded, text: str, samples: int = 1, segments: int | None
         sol.extra = sudoku_report(sol) if kind == "sudoku" else maze_report(sol)
         return [sol]
     if kind == "arc":
-        from hrm_engine.arc_solve import solve_arc_task
-
         try:
             task = json.loads(text)
         except json.JSONDecodeError as exc:

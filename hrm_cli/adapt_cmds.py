@@ -38,7 +38,7 @@ def solve_adapted(loaded: Any, text: str, where: str, method: str, evaluations: 
     from hrm_datasets.render import render_example
     from hrm_engine.adapt.points import point_lines, write_points
     from hrm_engine.adapt.task import adapt_task, adaptation_space, check_adapt_args
-    from hrm_engine.arc_task import model_canvas, parse_arc_text
+    from hrm_engine.solving.arc_task import model_canvas, parse_arc_text
     from hrm_datasets.arc import encode
 
     import numpy as np

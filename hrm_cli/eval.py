@@ -59,7 +59,7 @@ def evaluate(
     from hrm_engine.evaluate import evaluate_split
     from hrm_engine.solve import detect_kind
 
-    from hrm_engine.tta import check_samples
+    from hrm_engine.solving.tta import check_samples
 
     if adapt is not None:
         from hrm_cli.adapt_cmds import eval_adapted, settings_from
@@ -98,7 +98,7 @@ def evaluate(
     if (samples > 1 or verify) and detect_kind(loaded) == "arc":
         notes.append("ARC: votes are over the dataset's augmented versions (pass@K below); " + ARC_NOTE)
     elif samples > 1 or verify:
-        from hrm_engine.eval_samples import evaluate_samples
+        from hrm_engine.solving.eval_samples import evaluate_samples
 
         bar = progress_bar(TextColumn(f"samples K={samples}"), BarColumn(), MofNCompleteColumn(),
                            TimeRemainingColumn(), disable=as_json, transient=True)
@@ -108,7 +108,7 @@ def evaluate(
                                                  max_segments, verify, bs,
                                                  on_batch=lambda done, _n: bar.update(sampled, completed=done))
     if kind == "arc" and collected is not None:
-        from hrm_engine.arc_scoring import score_arc_predictions
+        from hrm_engine.solving.arc_scoring import score_arc_predictions
 
         result["arc"] = score_arc_predictions(data, split, collected)
     if as_json:

@@ -96,8 +96,8 @@ def solve(
         return
     solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify, where=where)
     traces = None
-    if steps:  # the plain forward pass again, keeping every segment (hrm_engine.solve_trace)
-        from hrm_engine.solve_trace import trace_text
+    if steps:  # the plain forward pass again, keeping every segment (hrm_engine.solving.solve_trace)
+        from hrm_engine.solving.solve_trace import trace_text
 
         traces = trace_text(loaded, text, segments=max_segments)
     abstained = any(s.abstained for s in solutions)

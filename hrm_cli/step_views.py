@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from hrm_datasets.render import ARC_PALETTE, MAZE_CHARS, default_box, sudoku_grid
-from hrm_engine.solve_trace import PuzzleTrace, SegmentTrace
+from hrm_engine.solving.solve_trace import PuzzleTrace, SegmentTrace
 
 CHANGED = "bold black on yellow"
 PATH_TOKEN = MAZE_CHARS.index("o") + 1

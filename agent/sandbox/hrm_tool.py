@@ -24,7 +24,7 @@ def _hrm_load():
     # Everything is imported and loaded here, before the sandbox's file guard is installed.
     import hrm_engine.cpu
     hrm_engine.cpu.setup()
-    import hrm_datasets.arc, hrm_datasets.render, hrm_datasets.sudoku, hrm_engine.arc_solve  # noqa: F401
+    import hrm_datasets.arc, hrm_datasets.render, hrm_datasets.sudoku, hrm_engine.solving.arc_solve  # noqa: F401
     from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.solve import solve_grid
     return load_checkpoint({str(path)!r}), solve_grid

@@ -20,7 +20,7 @@ from hrm_engine.adapt.points import append_points, point_lines
 from hrm_engine.adapt.search import SearchSettings
 from hrm_engine.adapt.space import LatentSpace
 from hrm_engine.adapt.task import adapt_task, answer_curve, trained_identifiers
-from hrm_engine.arc_task import ArcTask, model_canvas, read_arc_task
+from hrm_engine.solving.arc_task import ArcTask, model_canvas, read_arc_task
 from hrm_engine.errors import EngineError
 
 BOOTSTRAP = 2000

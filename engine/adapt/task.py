@@ -18,9 +18,9 @@ import numpy as np
 from hrm_engine.adapt.forward import TaskForward
 from hrm_engine.adapt.search import METHODS, Search, SearchSettings, run_method
 from hrm_engine.adapt.space import LatentSpace, latent_space
-from hrm_engine.arc_task import ArcTask, model_canvas
+from hrm_engine.solving.arc_task import ArcTask, model_canvas
 from hrm_engine.errors import EngineError
-from hrm_engine.voting import Candidate, vote
+from hrm_engine.solving.voting import Candidate, vote
 
 DEFAULT_LATENT_DIM = 8
 MAX_EVALUATIONS = 4096

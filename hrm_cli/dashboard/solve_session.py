@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hrm_engine.solve_trace import PuzzleTrace, SegmentTrace
+from hrm_engine.solving.solve_trace import PuzzleTrace, SegmentTrace
 
 MAX_PUZZLES = 1000  # held-out puzzles offered (a Sudoku-Extreme test split has 400k)
 VOTE_SAMPLES = 8
@@ -113,7 +113,7 @@ class SolveSession:
         return self._mlx.submit(self._trace, puzzle).result()
 
     def _trace(self, puzzle: Puzzle) -> PuzzleTrace:
-        from hrm_engine.solve_trace import trace_model
+        from hrm_engine.solving.solve_trace import trace_model
 
         trace = trace_model(self.loaded, puzzle.inputs[None], np.array([puzzle.puzzle_id]))[0]
         trace.solution.kind = self.kind

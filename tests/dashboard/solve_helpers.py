@@ -6,7 +6,7 @@ import numpy as np
 
 from hrm_cli.dashboard.solve_session import Answer, Puzzle
 from hrm_engine.solve import Solution
-from hrm_engine.solve_trace import PuzzleTrace, SegmentTrace
+from hrm_engine.solving.solve_trace import PuzzleTrace, SegmentTrace
 
 SOLUTION = np.array([1, 3, 2, 4, 2, 4, 1, 3, 3, 1, 4, 2, 4, 2, 3, 1]) + 1  # tokens: digit + 1, 1 = blank
 GIVEN = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1], bool)

@@ -21,7 +21,7 @@ def searches(tmp_path_factory):
     """Real searches on two held-out tasks: {task: {method: Search}}."""
     from hrm_engine.adapt.search import SearchSettings
     from hrm_engine.adapt.task import adapt_task, adaptation_space
-    from hrm_engine.arc_task import read_arc_task
+    from hrm_engine.solving.arc_task import read_arc_task
     from hrm_engine.run.checkpoint import load_checkpoint
 
     data, run = adapt_run(tmp_path_factory)

@@ -17,7 +17,7 @@ from hrm_engine.adapt.points import best_score_curves, point_lines, read_points,
 from hrm_engine.adapt.search import SearchSettings, run_bopro, run_random
 from hrm_engine.adapt.space import latent_space
 from hrm_engine.adapt.task import adapt_task, adaptation_space, answer_curve
-from hrm_engine.arc_task import model_canvas, read_arc_task
+from hrm_engine.solving.arc_task import model_canvas, read_arc_task
 from hrm_engine.run.checkpoint import load_checkpoint
 from hrm_engine.errors import EngineError
 

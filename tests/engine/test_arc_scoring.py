@@ -8,7 +8,7 @@ import numpy as np
 
 from hrm_datasets.build_arc import build_arc
 from hrm_datasets.format import load_split
-from hrm_engine.arc_scoring import pass_at_k, score_arc_predictions, vote
+from hrm_engine.solving.arc_scoring import pass_at_k, score_arc_predictions, vote
 
 
 def test_votes_then_mean_q_break_ties():

@@ -7,7 +7,7 @@ import pytest
 
 from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.run.checkpoint import load_checkpoint
-from hrm_engine.eval_samples import evaluate_samples, sample_counts
+from hrm_engine.solving.eval_samples import evaluate_samples, sample_counts
 from hrm_engine.evaluate import evaluate_split
 from tiny_runs import tiny_run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hrm_datasets.format import DatasetMetadata
-from hrm_engine.arc_solve import solve_arc_task
+from hrm_engine.solving.arc_solve import solve_arc_task
 from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.config import resolve_config
 from hrm_engine.models.hrm import HRM, ModelConfig

@@ -14,7 +14,7 @@ from hrm_engine.run.checkpoint import Loaded
 from hrm_engine.models.build import model_from_args
 from hrm_engine.models.hrm import HRM, ModelConfig
 from hrm_engine.solve import run_model
-from hrm_engine.solve_trace import halt_step_of, trace_model, trace_text, traced_segment
+from hrm_engine.solving.solve_trace import halt_step_of, trace_model, trace_text, traced_segment
 
 
 def _loaded(H_cycles=2, L_cycles=3, halt_max_steps=3, streams: int = 1) -> Loaded:

@@ -10,7 +10,7 @@ from hrm_datasets.format import DatasetMetadata
 from hrm_engine.act import rollout
 from hrm_engine.config import resolve_config
 from hrm_engine.models.hrm import HRM, ModelConfig
-from hrm_engine.tta import run_rows, sample_predictions
+from hrm_engine.solving.tta import run_rows, sample_predictions
 from tiny_runs import TINY, make_copy_model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hrm_engine.voting import vote, vote_margin
+from hrm_engine.solving.voting import vote, vote_margin
 
 A, B, C = np.array([1, 2, 3]), np.array([3, 2, 1]), np.array([2, 2, 2])
 

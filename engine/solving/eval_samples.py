@@ -21,8 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from hrm_datasets.verify import verify as check
-from hrm_engine.tta import compiled_segment, sample_predictions, transforms_for
-from hrm_engine.voting import vote
+from hrm_engine.solving.tta import compiled_segment, sample_predictions, transforms_for
+from hrm_engine.solving.voting import vote
 
 
 def sample_counts(samples: int) -> list[int]:

@@ -16,9 +16,10 @@ import numpy as np
 from hrm_datasets.arc import crop, encode
 from hrm_datasets.augment import arc_transforms
 from hrm_datasets.verify import ARC_NOTE
-from hrm_engine.arc_task import model_canvas, parse_arc_task
-from hrm_engine.tta import run_rows
-from hrm_engine.voting import vote, vote_margin
+from hrm_engine.solving.arc_task import model_canvas, parse_arc_task
+from hrm_engine.solving.solution import Solution
+from hrm_engine.solving.tta import run_rows
+from hrm_engine.solving.voting import vote, vote_margin
 
 
 def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | None = None, verify: bool = False,
@@ -27,8 +28,6 @@ def solve_arc_task(loaded: Any, task: Any, samples: int = 1, segments: int | Non
 
     `where` names the task's source (a file, stdin) in messages about a malformed task.
     """
-    from hrm_engine.solve import Solution  # solve.py imports this module lazily: no cycle at import time
-
     canvas = model_canvas(loaded.metadata)
     parsed = parse_arc_task(task, canvas, where)
     grids = [inp for inp, _ in parsed.tests]

@@ -2,7 +2,7 @@
 
 Sudoku and Maze copies come from `hrm_datasets.augment` (sample 0 is the identity). Copies of
 several puzzles share a model batch of at most `max_rows` rows, so K samples cost K forward passes
-of work but not K launches. Voting over the mapped-back predictions is `hrm_engine.voting`.
+of work but not K launches. Voting over the mapped-back predictions is `hrm_engine.solving.voting`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from hrm_datasets.augment import maze_transforms, sudoku_transforms
 from hrm_engine.act import rollout, segment_step
 from hrm_engine.errors import EngineError
-from hrm_engine.voting import sigmoid
+from hrm_engine.solving.voting import sigmoid
 
 MAX_SAMPLES = 1024  # copies per puzzle: enough for any vote; 10**11 would fill memory before the first pass
 
