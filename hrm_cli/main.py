@@ -13,7 +13,7 @@ import hrm_engine.cpu
 from hrm_cli.agent.app import app as agent_app
 from hrm_cli import config as config_cmd
 from hrm_cli import bench as bench_cmd
-from hrm_cli import completions
+from hrm_cli import completion_scripts
 from hrm_cli import data as data_cmd
 from hrm_cli.dashboard_cmd import dashboard as dashboard_cmd
 from hrm_cli.doctor import doctor as doctor_cmd
@@ -42,7 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
-    add_completion=False,  # ours: the static scripts (hrm_cli/completions.py), not a Python start per TAB
+    add_completion=False,  # ours: the static scripts (hrm_cli/completion_scripts.py), not a Python start per TAB
 )
 
 app.add_typer(config_cmd.app, name="config")
@@ -71,11 +71,11 @@ def _root(
         None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     show_completion: bool = typer.Option(
-        False, "--show-completion", callback=completions.show_completion, is_eager=True, expose_value=False,
+        False, "--show-completion", callback=completion_scripts.show_completion, is_eager=True, expose_value=False,
         help="Print the static completion script for your shell ($SHELL: bash, zsh or fish).",
     ),
     install_completion: bool = typer.Option(
-        False, "--install-completion", callback=completions.install_completion, is_eager=True,
+        False, "--install-completion", callback=completion_scripts.install_completion, is_eager=True,
         expose_value=False, help="Install the static completion script for your shell.",
     ),
 ) -> None:
