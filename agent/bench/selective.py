@@ -59,9 +59,8 @@ def selective_metrics(rows: list[dict[str, Any]], n_boot: int = 2000, seed: int 
     groups = _by_task(rows)
     items = np.array([len(g) for g in groups], dtype=np.float64)
     passed = np.array([sum(bool(r["pass"]) for r in g) for g in groups], dtype=np.float64)
-    answered = np.array([sum(r.get("status") == "answered" for r in g) for g in groups], dtype=np.float64)
-    right = np.array([sum(r.get("status") == "answered" and bool(r["pass"]) for r in g) for g in groups],
-                     dtype=np.float64)
+    answered = np.array([sum(_answered(r) for r in g) for g in groups], dtype=np.float64)
+    right = np.array([sum(_answered(r) and bool(r["pass"]) for r in g) for g in groups], dtype=np.float64)
     wrong = answered - right
     n = float(items.sum())
 
@@ -93,10 +92,16 @@ def coverage_curve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _answered(row: dict[str, Any]) -> bool:
+    """Whether a row's run gave an answer: not `no_answer` (`failed` in runs from before issue 18), as the
+    summary's `no_answer` count reads it."""
+    return row.get("status") not in ("no_answer", "failed")
+
+
 def _point(row: dict[str, Any]) -> tuple[Any, int, bool]:
     """(candidate answer, agreement, candidate passes) of a row; a row written before voting existed answers
     at t = 1 with its own answer and verdict."""
-    answered = row.get("status") == "answered"
+    answered = _answered(row)
     if "candidate" not in row:
         return (row.get("answer") if answered else None), (1 if answered else 0), bool(row.get("pass"))
     return row["candidate"], int(row.get("agreement") or 0), bool(row.get("candidate_pass"))

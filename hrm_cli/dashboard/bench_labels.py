@@ -12,6 +12,8 @@ METRIC_LABELS = {
     "rounds_mean": "rounds, mean", "model_calls_mean": "model calls, mean", "tool_calls_mean": "tool calls, mean",
     "tokens_mean": "tokens, mean", "tokens_total": "tokens, total",
     "tool_misuse_spec_error": "tool misuse + spec errors",
+    "selective.answered_wrong.value": "answered wrong (rate)", "selective.abstained.value": "abstained (rate)",
+    "selective.accuracy_answered.value": "accuracy among answered",
     # optimize runs (agent/optimize/bopro.py)
     "best_score": "best score", "best_candidate": "best candidate", "evaluations": "evaluations",
     "mean_best_so_far": "best so far, mean", "prompt_tokens": "prompt tokens",

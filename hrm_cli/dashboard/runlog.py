@@ -674,6 +674,10 @@ def split_metrics(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     failures = {str(c): n for c, n in (row.get(fkey) or {}).items() if is_scalar(n)} if fkey else {}
 
     def flatten(prefix: str, value: Any, grouped: bool) -> None:
+        if prefix.startswith("selective.") and not isinstance(value, dict):  # issue 32: the rates, not
+            if prefix.endswith(".value") and prefix != "selective.pass@1.value":  # their counts or intervals
+                metrics[prefix] = value
+            return
         if isinstance(value, dict):
             for k, v in value.items():
                 flatten(f"{prefix}.{k}", v, grouped or str(k).startswith("by_"))
