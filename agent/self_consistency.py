@@ -8,8 +8,9 @@ hierarchical: one plan, critic and synthesizer as with K = 1; each subgoal's cod
               RESULTs vote; the run goes on with the leading value, and its answer stands only when every
               subgoal of the final round that produced a value had enough agreement (the weakest link).
 
-Samples that have a value in a decided vote (the leader has min_agreement votes and no other value could
-still tie it) are not retried: what they could add cannot change the answer.
+A vote is settled when the samples still working cannot change its outcome (the leader has min_agreement
+votes and more than the runner-up could reach, or no value can reach min_agreement any more): then the
+samples still generating are stopped (on the local model) and none is retried.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from hrm_agent.toolkit import BudgetExhausted, Session
 from hrm_agent.voting import Vote, vote
 
 
-def decided(v: Vote, pending: int) -> bool:
-    """Whether the `pending` samples still working could no longer change the vote's outcome."""
-    if not v.groups:
-        return False
+def settled(v: Vote, pending: int) -> bool:
+    """Whether the `pending` samples that could still give a value can no longer change the outcome: the
+    leader is decided (it has min_agreement votes and more than the runner-up could reach), or no value can
+    reach min_agreement any more."""
+    top = v.groups[0].votes if v.groups else 0
     second = v.groups[1].votes if len(v.groups) > 1 else 0
-    return v.groups[0].votes >= v.min_agreement and v.groups[0].votes > second + pending
+    return (top >= v.min_agreement and top > second + pending) or top + pending < v.min_agreement
 
 
 def _answer_value(fmt: str, answer: str | None) -> Any:
@@ -61,12 +63,21 @@ def run_flat_voted(s: Session, task: str, context: dict[str, Any]) -> dict[str, 
     try:
         for attempt in range(1, attempts + 1):
             active = [lp for lp in loops if not lp.done]
-            if not active or decided(tally(), len(active)):
+            if not active or settled(tally(), len(active)):
                 break
             outcome["rounds"] = attempt
-            replies = s.call_samples("flat", [flat_messages(s, task, context, lp.feedback) for lp in active])
-            for lp, reply in zip(active, replies):
-                flat_attempt(s, task, context, fmt, lp, reply)
+            last = attempt == attempts
+            replied: set[int] = set()
+
+            def on_reply(j: int, reply: str, active: list[FlatLoop] = active, last: bool = last,
+                         replied: set[int] = replied) -> bool:
+                flat_attempt(s, task, context, fmt, active[j], reply)
+                replied.add(j)
+                retrying = 0 if last else sum(1 for i in replied if not active[i].done)
+                return settled(tally(), len(active) - len(replied) + retrying)
+
+            s.call_samples("flat", [flat_messages(s, task, context, lp.feedback) for lp in active],
+                           on_reply=on_reply)
         if not any(lp.done for lp in loops):
             s.fail("budget", f"no working code in any of {k} samples after {attempts} attempts", "flat")
     except BudgetExhausted as exc:
@@ -141,14 +152,23 @@ def solve_subgoal_voted(s: Session, task: str, subgoal: str, index: int, round_n
     def tally() -> Vote:
         return vote([r.result if r is not None else None for r in runs], need)
 
-    for _attempt in range(SOLVER_ATTEMPTS):
+    for attempt in range(SOLVER_ATTEMPTS):
         active = [i for i in range(k) if runs[i] is None]
-        if not active or decided(tally(), len(active)):
+        if not active or settled(tally(), len(active)):
             break
-        replies = s.call_samples("solver", [solver_messages(s, task, subgoal, variables, feedback[i])
-                                            for i in active])
-        for i, reply in zip(active, replies):
+        last = attempt == SOLVER_ATTEMPTS - 1
+        replied: set[int] = set()
+
+        def on_reply(j: int, reply: str, active: list[int] = active, last: bool = last,
+                     replied: set[int] = replied) -> bool:
+            i = active[j]
             runs[i], feedback[i] = solver_attempt(s, task, reply, dict(variables), logs[i])
+            replied.add(j)
+            retrying = 0 if last else sum(1 for jj in replied if runs[active[jj]] is None)
+            return settled(tally(), len(active) - len(replied) + retrying)
+
+        s.call_samples("solver", [solver_messages(s, task, subgoal, variables, feedback[i]) for i in active],
+                       on_reply=on_reply)
     v = tally()
     s.trace.emit("vote", role="solver", round=round_no, index=index, **v.as_dict())
     ran = [i for i in range(k) if runs[i] is not None]

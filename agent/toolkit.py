@@ -11,7 +11,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel
 
@@ -142,11 +142,16 @@ class Session:
         self._count(role, messages, res, limit)
         return res.text
 
-    def call_samples(self, role: str, conversations: list[list[Message]]) -> list[str]:
+    def call_samples(self, role: str, conversations: list[list[Message]],
+                     on_reply: Callable[[int, str], bool] | None = None) -> list[str | None]:
         """One sampled reply per conversation (self-consistency, hrm_agent.voting): at the sampling
         temperature, each with a seed no other sample of the run had, in one batched call where the backend
         allows (equal prompts prefilled once on the local model, OpenAI's `n` on a server). Each reply is a
-        `model_call` with `sample`, `seed` and `batch`; a prompt read once for several samples counts once."""
+        `model_call` with `sample`, `seed` and `batch`; a prompt read once for several samples counts once.
+
+        `on_reply(i, text)` handles reply i as soon as it is there: on the local model as each one finishes,
+        and when it returns True the replies still generating are stopped (`finish_reason: cut`, returned as
+        None: the caller's vote is settled); other backends hand all replies over at once, in order."""
         self.check_budget()
         limit = self.budget.max_tokens_per_call
         start = time.monotonic()
@@ -155,21 +160,37 @@ class Session:
         first = self.sampling.seed + self.seeds_used
         seeds = list(range(first, first + len(conversations)))
         self.seeds_used += len(conversations)
-        from hrm_agent.backends.sampling import sample_replies
+        from hrm_agent.backends.sampling import sample_replies, takes
 
+        heard: set[int] = set()
+
+        def count(i: int, res: Any) -> None:
+            self._count(role, conversations[i], res, limit, sample=i, seed=seeds[i], batch=len(conversations),
+                        **({"shared_prefill": True} if res.extra.get("shared_prefill") else {}))
+
+        def on_result(i: int, res: Any) -> bool:
+            count(i, res)
+            heard.add(i)
+            return bool(on_reply(i, res.text)) if on_reply is not None else False
+
+        live = {"on_result": on_result} if on_reply is not None and takes(self.backend, "on_result") else {}
         try:
             results = sample_replies(self.backend, conversations, seeds=seeds, max_tokens=limit,
                                      temperature=self.sampling.temperature, deadline=self.deadline,
-                                     **self._grammar(role, None, None))
+                                     **self._grammar(role, None, None), **live)
         except CallCut as exc:
             return [self._cut_call(role, conversations[0], exc, time.monotonic() - start)] * len(conversations)
         except BackendError as exc:
             self.trace.emit("error", role=role, message=str(exc))
             raise
-        for i, (messages, res) in enumerate(zip(conversations, results)):
-            self._count(role, messages, res, limit, sample=i, seed=seeds[i], batch=len(conversations),
-                        **({"shared_prefill": True} if res.extra.get("shared_prefill") else {}))
-        return [res.text for res in results]
+        texts: list[str | None] = []
+        for i, res in enumerate(results):
+            if i not in heard:
+                count(i, res)
+                if res.finish_reason != "cut" and on_reply is not None:
+                    on_reply(i, res.text)
+            texts.append(None if res.finish_reason == "cut" else res.text)
+        return texts
 
     def _grammar(self, role: str, schema: dict[str, Any] | None, answer_format: str | None) -> dict[str, Any]:
         """With `reply_grammars`, on a backend that takes grammars: the code-block grammar for solver and flat

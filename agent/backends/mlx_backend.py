@@ -107,40 +107,55 @@ class MLXBackend:
 
     def chat_samples(self, conversations: list[list[Message]], *, seeds: list[int], max_tokens: int = 512,
                      temperature: float = 0.7, stop: list[str] | None = None, deadline: float | None = None,
-                     schema: dict[str, Any] | None = None, grammar: str | None = None) -> list[ChatResult]:
+                     schema: dict[str, Any] | None = None, grammar: str | None = None,
+                     on_result: Callable[[int, ChatResult], bool] | None = None) -> list[ChatResult]:
         """One reply per conversation, sampled with `seeds[i]`, as one batch (hrm_agent.backends.mlx_batch):
         equal conversations share one prefill (`extra["shared_prefill"]` on all but the first), each reply
-        keeps its own grammar matcher; `latency_s` is the whole batch's."""
-        from hrm_agent.backends.mlx_batch import generate_samples
+        keeps its own grammar matcher. `on_result(i, result)` hears each reply as it finishes; when it
+        returns True the replies still generating stop (finish_reason `cut`). `latency_s`: from the batch's
+        start to that reply's end."""
+        from hrm_agent.backends.mlx_batch import Sample, generate_samples
 
         if max_tokens < 1:
             raise AgentError(f"max_tokens must be at least 1, got {max_tokens}")
         model, tokenizer, load_s = self._load()
-        start = time.perf_counter()
         prompts = [self._prompt(tokenizer, messages) for messages in conversations]
         constraints = [self._constraint(tokenizer, schema, grammar) for _ in prompts]
+
+        def result(i: int, sample: Sample) -> ChatResult:
+            extra: dict[str, Any] = {"sample": i, "seed": seeds[i], "batch": len(prompts)}
+            if sample.shared_prefill:
+                extra["shared_prefill"] = True
+            if constraints[i][1]:
+                extra["structured"] = constraints[i][1]
+            if load_s and i == 0:
+                extra["load_s"] = round(load_s, 3)
+            return ChatResult(text=sample.text, prompt_tokens=sample.prompt_tokens,
+                              completion_tokens=sample.completion_tokens, latency_s=sample.latency_s,
+                              model=self.model, finish_reason=sample.finish_reason, extra=extra)
+
+        raised: list[BaseException] = []  # the caller's own errors (its deadline, a bug) pass through unwrapped
+
+        def hook(i: int, sample: Sample) -> bool:
+            try:
+                return bool(on_result(i, result(i, sample))) if on_result is not None else False
+            except BaseException as exc:
+                raised.append(exc)
+                return True
+
         try:
             samples = generate_samples(model, tokenizer, prompts, max_tokens=max_tokens, temperature=temperature,
                                        seeds=seeds, processors=[c[0] for c in constraints], stop=stop,
-                                       deadline=deadline)
+                                       deadline=deadline, on_finish=hook if on_result is not None else None)
         except DeadlineExceeded as exc:
             raise self._past_deadline(exc.text, exc.completion_tokens or 0) from None
+        except (AgentError, BackendError):
+            raise
         except Exception as exc:
             raise BackendError(f"mlx: batched generation failed with {self.model}: {exc}") from exc
-        latency = time.perf_counter() - start
-        out = []
-        for i, (sample, (_, structured)) in enumerate(zip(samples, constraints)):
-            extra: dict[str, Any] = {"sample": i, "seed": seeds[i], "batch": len(samples)}
-            if sample.shared_prefill:
-                extra["shared_prefill"] = True
-            if structured:
-                extra["structured"] = structured
-            if load_s and i == 0:
-                extra["load_s"] = round(load_s, 3)
-            out.append(ChatResult(text=sample.text, prompt_tokens=sample.prompt_tokens,
-                                  completion_tokens=sample.completion_tokens, latency_s=latency, model=self.model,
-                                  finish_reason=sample.finish_reason, extra=extra))
-        return out
+        if raised:
+            raise raised[0]
+        return [result(i, sample) for i, sample in enumerate(samples)]
 
     def _prompt(self, tokenizer: Any, messages: list[Message]) -> list[int]:
         """The chat template applied and tokenised."""

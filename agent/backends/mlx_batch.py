@@ -23,13 +23,15 @@ PREFILL_STEP = 2048  # prompt tokens per forward pass while prefilling (mlx-lm's
 @dataclass
 class Sample:
     """One sequence of the batch: its text, the tokens it generated (end-of-sequence included), why it
-    stopped, and whether its prompt's prefill was shared with an earlier sequence of the batch."""
+    stopped (`cut`: `on_finish` settled the batch before it finished), whether its prompt's prefill was
+    shared with an earlier sequence of the batch, and the seconds from the batch's start to its end."""
 
     text: str
     completion_tokens: int
     finish_reason: str
     shared_prefill: bool
     prompt_tokens: int
+    latency_s: float = 0.0
 
 
 def seeded_sampler(temperature: float, seed: int) -> Callable[[Any], Any]:
@@ -64,12 +66,16 @@ def prefill(model: Any, prompt: list[int]) -> list[Any]:
 
 def generate_samples(model: Any, tokenizer: Any, prompts: list[list[int]], *, max_tokens: int,
                      temperature: float, seeds: list[int], processors: list[list[Any]] | None = None,
-                     stop: list[str] | None = None, deadline: float | None = None) -> list[Sample]:
+                     stop: list[str] | None = None, deadline: float | None = None,
+                     on_finish: Callable[[int, Sample], bool] | None = None) -> list[Sample]:
     """Generate one continuation per prompt (equal prompts share one prefill) as one batch.
 
     `processors[i]` are sequence i's logits processors (its grammar matcher); `stop` strings cut a
-    sequence's text where they start. Past `deadline` (monotonic, checked between steps) this raises
-    DeadlineExceeded carrying the first sequence's text and the tokens of all of them.
+    sequence's text where they start. `on_finish(i, sample)` is called as each sequence finishes (in index
+    order within a step); when it returns True the sequences still generating are stopped there and come
+    back with finish_reason `cut` (self-consistency: the vote is settled, they cannot change it). Past
+    `deadline` (monotonic, checked between steps) this raises DeadlineExceeded carrying the first sequence's
+    text and the tokens of all of them.
     """
     import mlx.core as mx
     from mlx_lm.generate import BatchGenerator
@@ -77,6 +83,7 @@ def generate_samples(model: Any, tokenizer: Any, prompts: list[list[int]], *, ma
     n = len(prompts)
     if not n or any(not p for p in prompts):
         raise ValueError("every sample needs a non-empty prompt")
+    start = time.monotonic()
     caches: dict[tuple[int, ...], list[Any]] = {}
     shared: list[bool] = []
     for prompt in prompts:
@@ -88,6 +95,20 @@ def generate_samples(model: Any, tokenizer: Any, prompts: list[list[int]], *, ma
                                        text="", completion_tokens=0)
             caches[key] = prefill(model, prompt)
     eos = set(tokenizer.eos_token_ids)
+    stops = [s for s in (stop or []) if s]
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    out: list[Sample | None] = [None] * n
+
+    def finish(i: int, reason: str) -> Sample:
+        text = tokenizer.decode(_text_tokens(tokens[i], eos))
+        cuts = [text.find(s) for s in stops if s in text]
+        if cuts:
+            text, reason = text[:min(cuts)], "stop"
+        out[i] = Sample(text=text, completion_tokens=len(tokens[i]), finish_reason=reason,
+                        shared_prefill=shared[i], prompt_tokens=len(prompts[i]),
+                        latency_s=time.monotonic() - start)
+        return out[i]
+
     gen = BatchGenerator(model, stop_tokens=[[t] for t in eos], completion_batch_size=n, prefill_batch_size=n)
     try:
         uids = gen.insert([p[-1:] for p in prompts], max_tokens=[max_tokens] * n,
@@ -95,19 +116,22 @@ def generate_samples(model: Any, tokenizer: Any, prompts: list[list[int]], *, ma
                           samplers=[seeded_sampler(temperature, s) for s in seeds],
                           logits_processors=processors if processors and any(processors) else None)
         index = {uid: i for i, uid in enumerate(uids)}
-        tokens: list[list[int]] = [[] for _ in range(n)]
-        finish: list[str | None] = [None] * n
-        stops = [s for s in (stop or []) if s]
-        while any(f is None for f in finish):
+        settled = False
+        while not settled and any(o is None for o in out):
+            done_now = []
             for resp in gen.next_generated():
                 i = index[resp.uid]
                 tokens[i].append(int(resp.token))
                 if resp.finish_reason is not None:
-                    finish[i] = resp.finish_reason
+                    done_now.append((i, resp.finish_reason))
                 elif stops and any(s in tokenizer.decode(_text_tokens(tokens[i], eos)) for s in stops):
-                    finish[i] = "stop"
                     gen.remove([resp.uid])
-            if deadline is not None and time.monotonic() >= deadline and any(f is None for f in finish):
+                    done_now.append((i, "stop"))
+            for i, reason in sorted(done_now):
+                sample = finish(i, reason)
+                if on_finish is not None and not settled and on_finish(i, sample):
+                    settled = True
+            if not settled and deadline is not None and time.monotonic() >= deadline and any(o is None for o in out):
                 done = sum(len(t) for t in tokens)
                 raise DeadlineExceeded(f"the run's deadline passed while {n} samples were generating ({done} "
                                        f"tokens so far)", text=tokenizer.decode(_text_tokens(tokens[0], eos)),
@@ -115,15 +139,7 @@ def generate_samples(model: Any, tokenizer: Any, prompts: list[list[int]], *, ma
     finally:
         gen.close()
         mx.clear_cache()
-    out = []
-    for i in range(n):
-        text = tokenizer.decode(_text_tokens(tokens[i], eos))
-        cuts = [text.find(s) for s in stops if s in text]
-        if cuts:
-            text, finish[i] = text[:min(cuts)], "stop"
-        out.append(Sample(text=text, completion_tokens=len(tokens[i]), finish_reason=finish[i] or "length",
-                          shared_prefill=shared[i], prompt_tokens=len(prompts[i])))
-    return out
+    return [o if o is not None else finish(i, "cut") for i, o in enumerate(out)]
 
 
 def _text_tokens(tokens: list[int], eos: set[int]) -> list[int]:

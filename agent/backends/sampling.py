@@ -26,6 +26,12 @@ def sample_replies(backend: Backend, conversations: list[list[Message]], *, seed
     return parallel_chats(backend, conversations, seeds=seeds, **kw)
 
 
+def takes(backend: Backend, keyword: str) -> bool:
+    """Whether the backend's `chat_samples` accepts `keyword` (e.g. `on_result`: replies as they finish)."""
+    own = getattr(backend, "chat_samples", None)
+    return callable(own) and keyword in inspect.signature(own).parameters
+
+
 def parallel_chats(backend: Backend, conversations: list[list[Message]], *, seeds: list[int],
                    **kw: Any) -> list[ChatResult]:
     """`backend.chat` once per conversation, up to MAX_PARALLEL at a time; the first error (a

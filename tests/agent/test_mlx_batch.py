@@ -67,3 +67,26 @@ def test_different_prompts_in_one_batch_and_a_passed_deadline(backend):
     assert mixed[0].prompt_tokens != mixed[1].prompt_tokens
     with pytest.raises(DeadlineExceeded, match="wall-clock budget ran out"):
         backend.chat_samples([TASK] * 2, seeds=[0, 1], max_tokens=8, deadline=time.monotonic() - 1)
+
+
+def test_a_settled_batch_stops_the_samples_still_generating(backend):
+    from hrm_agent.demos import DemoBank
+    from hrm_agent.prompts import context_text, load_prompts, render
+
+    prompts = load_prompts("default")  # the flat prompt with its worked examples: a short program, greedily
+    quick = DemoBank(prompts, 3).apply("flat", render(prompts, "flat", task="What is 17 * 23?",
+                                                       context=context_text({}), feedback=""))
+    heard: list[int] = []
+
+    def on_result(i, result):
+        heard.append(i)
+        return True  # settled at the first reply: the others stop where they are
+
+    out = backend.chat_samples([quick, TASK, TASK], seeds=[0, 1, 2], max_tokens=TOKENS, temperature=0.0,
+                               grammar=CODE_BLOCK_GRAMMAR, on_result=on_result)
+    assert heard == [0] and out[0].finish_reason == "stop" and out[0].completion_tokens < TOKENS
+    assert [r.finish_reason for r in out[1:]] == ["cut", "cut"]
+    full = backend.chat(TASK, max_tokens=TOKENS, temperature=0.0, grammar=CODE_BLOCK_GRAMMAR)
+    for r in out[1:]:  # stopped where the quick one ended: a prefix of the reply it would have written
+        assert r.completion_tokens == out[0].completion_tokens < full.completion_tokens
+        assert full.text.startswith(r.text) and len(r.text) < len(full.text)

@@ -240,3 +240,62 @@ def test_trace_check_requires_the_vote_fields_show_reads(tmp_path):
     trace.write_text(json.dumps({"seq": 0, "event": "vote", "samples": 3, "min_agreement": 2, "counts": []}) + "\n")
     with pytest.raises(AgentError, match="event 'vote' needs 'agreement' \\(a number\\)"):
         load_trace(trace)
+
+
+class BatchScript:
+    """A backend whose `chat_samples` hands replies over one by one as they 'finish' (the local model's
+    protocol, agent/backends/mlx_backend.py) and stops when told to: the rest come back `cut`."""
+
+    name, model = "scripted-batch", "scripted"
+
+    def __init__(self, by_seed: list[str], other: dict[str, str]) -> None:
+        self.by_seed, self.other, self.batches = by_seed, other, []
+
+    def chat(self, messages, **kw):
+        from hrm_agent.backends.chat import ChatResult
+
+        return ChatResult(self.other[_role_of(messages)], 10, 5, 0.01, self.model)
+
+    def chat_samples(self, conversations, *, seeds, on_result=None, **kw):
+        from hrm_agent.backends.chat import ChatResult
+
+        self.batches.append(list(seeds))
+        out, stopped = [], False
+        for i, seed in enumerate(seeds):
+            if stopped:
+                out.append(ChatResult("```python\nRESULT =", 10, 2, 0.01, self.model, finish_reason="cut"))
+                continue
+            out.append(ChatResult(self.by_seed[seed % len(self.by_seed)], 10, 5, 0.01, self.model))
+            stopped = bool(on_result(i, out[-1])) if on_result else False
+        return out
+
+
+def _role_of(messages):
+    system = messages[0]["content"]
+    return next(role for role, mark in (("planner", "You are the planner"), ("critic", "You are the critic"),
+                                        ("synthesizer", "You give the final answer")) if mark in system)
+
+
+def test_a_settled_vote_cuts_the_samples_still_generating(tmp_path):
+    backend = BatchScript([code("391"), code("17 * 23"), code("391.0"), code("1"), code("2")],
+                          {"planner": PLAN, "critic": SUBMIT, "synthesizer": "Answer: 391"})
+    cfg = resolve_config("agent", None, [f"runs_dir={tmp_path / 'runs'}", "sandbox.wall_s=10", "samples=5"])
+    result = run_agent(cfg, TASK, backend=backend)
+    assert result["final"] == "Answer: 391" and backend.batches == [[0, 1, 2, 3, 4]]
+    calls = [e for e in read_trace(result["trace"]) if e["event"] == "model_call" and e["role"] == "solver"]
+    assert [c["finish_reason"] for c in calls] == ["stop"] * 3 + ["cut"] * 2
+    assert len([e for e in read_trace(result["trace"]) if e["event"] == "exec"]) == 3  # cut code never runs
+    (v,) = _events(result, "vote")
+    assert v["counts"][0]["votes"] == 3 and v["no_value"] == 2
+
+
+def test_a_hopeless_vote_stops_too(tmp_path):
+    backend = BatchScript([code("1"), code("2"), code("3"), code("4"), code("5")],
+                          {"planner": PLAN, "critic": SUBMIT, "synthesizer": "Answer: 1"})
+    cfg = resolve_config("agent", None, [f"runs_dir={tmp_path / 'runs'}", "sandbox.wall_s=10", "samples=5"])
+    result = run_agent(cfg, TASK, backend=backend)
+    # after 1, 2, 3 the two samples left could still make 1 + 2 = 3 votes; after 1, 2, 3, 4 the last one can
+    # bring a value to 2 at most (< 3): it is cut, and no sample is retried
+    assert result["reason"] == "no_agreement" and backend.batches == [[0, 1, 2, 3, 4]]
+    (v,) = _events(result, "vote")
+    assert [c["votes"] for c in v["counts"]] == [1, 1, 1, 1] and v["no_value"] == 1
