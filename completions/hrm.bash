@@ -36,11 +36,11 @@ _hrm_options() {
     case "$1" in
         "hrm") echo "--help --install-completion --show-completion --version" ;;
         "hrm agent") echo "--help" ;;
-        "hrm agent bench") echo "--adapter --allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --model --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -s -w" ;;
+        "hrm agent bench") echo "--adapter --allow-weak-sandbox --backend --base-url --controller --file --help --id --json --limit --min-agreement --model --repeats --resume --runs-dir --samples --seed --suite --tasks --temperature --validate --workers -b -f -k -m -n -r -s -w" ;;
         "hrm agent e3") echo "--allow-weak-sandbox --controller --depths --file --help --json --no-base --output --per-depth --seed -f -o" ;;
         "hrm agent optimize") echo "--acquisition --backend --base-url --baseline --embedding --evaluations --help --id --json --kernel --model --no-baseline --runs-dir --seed --seeds --verbose -b -m -n -v" ;;
         "hrm agent report") echo "--help --json --output --runs-dir -o" ;;
-        "hrm agent run") echo "--adapter --allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --model --run-id --timeout --verbose -b -f -m -v" ;;
+        "hrm agent run") echo "--adapter --allow-weak-sandbox --backend --base-url --budget --context --controller --dashboard --file --help --hrm-checkpoint --json --max-rounds --min-agreement --model --run-id --samples --timeout --verbose -b -f -k -m -v" ;;
         "hrm agent show") echo "--full --help --json" ;;
         "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --roles --save-every --schedule --seed --snapshot-every --steps -m" ;;
         "hrm bench") echo "--help" ;;
@@ -51,7 +51,7 @@ _hrm_options() {
         "hrm config") echo "--help" ;;
         "hrm config list") echo "--help --json" ;;
         "hrm config show") echo "--file --help --json -f" ;;
-        "hrm dashboard") echo "--help --learn --refresh" ;;
+        "hrm dashboard") echo "--adapt --help --learn --refresh" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
         "hrm data build arc") echo "--canvas --eval-demos --force --help --json --max-size --min-size --num-aug --output --seed --source --source-dir --subsample-size --test-tasks --train-tasks -o" ;;
@@ -60,11 +60,11 @@ _hrm_options() {
         "hrm data show") echo "--help --index --json --split -i" ;;
         "hrm data stats") echo "--help --json" ;;
         "hrm doctor") echo "--compare --help --json --no-compare" ;;
-        "hrm eval") echo "--batch-size --data --help --json --max-segments --samples --split --verify -d -k" ;;
+        "hrm eval") echo "--acquisition --adapt --batch --batch-size --data --evaluations --help --json --latent-dim --limit --lr --max-segments --output --plot --samples --seed --split --verify -d -k -n -o" ;;
         "hrm import") echo "--help" ;;
         "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
         "hrm parity") echo "--all --help --json --tolerance -t" ;;
-        "hrm solve") echo "--file --help --json --max-segments --puzzle --samples --steps --verify -f -k -p" ;;
+        "hrm solve") echo "--acquisition --adapt --batch --evaluations --file --help --json --latent-dim --lr --max-segments --points --puzzle --samples --seed --steps --task --verify -f -k -n -p" ;;
         "hrm train") echo "--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }
@@ -85,20 +85,25 @@ _hrm_values() {
         "hrm agent run --controller") echo "flat hierarchical" ;;
         "hrm agent run -b") echo "mlx openai ollama" ;;
         "hrm bench data --difficulty") echo "easy medium hard extreme" ;;
-        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm dashboard --adapt") echo "none mean random bopro gradient trained" ;;
         "hrm data build arc --eval-demos") echo "train exclude" ;;
         "hrm data build arc --source") echo "arc-agi-1 arc-agi-2 synthetic" ;;
         "hrm data build maze --on-invalid") echo "skip fail" ;;
         "hrm data build sudoku --difficulty") echo "easy medium hard extreme" ;;
         "hrm data build sudoku --on-invalid") echo "skip fail" ;;
         "hrm data show --split") echo "train test" ;;
+        "hrm eval --acquisition") echo "ei ucb thompson" ;;
+        "hrm eval --adapt") echo "none mean random bopro gradient trained" ;;
         "hrm eval --split") echo "train test" ;;
-        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
-        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm solve --acquisition") echo "ei ucb thompson" ;;
+        "hrm solve --adapt") echo "none mean random bopro gradient trained" ;;
+        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
+        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-laptop trm-tiny" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

@@ -124,29 +124,40 @@ def eval_adapted(checkpoint: Path, data: Path, split: str, methods_csv: str, eva
     if as_json:
         print_json(result)
         return
-    console.print(adapt_table(result))
+    for table in adapt_tables(result):
+        console.print(table)
     console.print(f"{result['tasks']} tasks, {evaluations} evaluations each; latent space: {space.dim} principal "
                   f"components of {space.trained_rows} trained embeddings ({space.explained:.0%} of their "
                   f"variance); {result['seconds']:.0f} s in all. Written: {out}/result.json, {points}"
                   + (f", {plot}" if plot else ""), highlight=False)
 
 
-def adapt_table(result: dict[str, Any]) -> Any:
-    """Exact accuracy at a few budgets per method, with intervals, time per task and paired differences."""
+def adapt_tables(result: dict[str, Any]) -> list[Any]:
+    """Mean exact accuracy per method at a few budgets; then, at the full budget, intervals, time per task
+    and the paired differences (80 columns wide)."""
     from rich.table import Table
 
     N = result["evaluations"]
     marks = sorted({n for n in (1, 2, 4, 8, 16, 32, 64, 128, N) if n <= N})
-    table = Table(title=f"test-pair exact accuracy against evaluations ({result['tasks']} tasks, 95% bootstrap)")
-    table.add_column("method")
+    methods = result["methods"]
+    curve = Table(title=f"test-pair exact accuracy, mean over {result['tasks']} tasks, by evaluations n")
+    curve.add_column("n", justify="right")
+    for m in methods:
+        curve.add_column(m, justify="right")
     for n in marks:
-        table.add_column(f"n={n}", justify="right")
-    table.add_column("s/task", justify="right")
-    for m, data in result["methods"].items():
-        cells = [f"{data['exact'][n - 1][0]:.3f} [{data['exact'][n - 1][1]:.2f},{data['exact'][n - 1][2]:.2f}]"
-                 for n in marks]
-        table.add_row(m, *cells, f"{data['seconds_per_task']['mean']:.2f}")
+        curve.add_row(str(n), *[f"{methods[m]['exact'][n - 1][0]:.3f}" for m in methods])
+    final = Table(title=f"at n = {N}: test-pair exact with 95% bootstrap intervals over tasks (differences paired "
+                        f"by task); best demonstration score (exact + token, 0..2)")
+    for name in ("", "exact", "interval", "demo score", "s/task"):
+        final.add_column(name, justify="left" if not name else "right")
+    for m, data in methods.items():
+        mean, lo, hi = data["exact"][N - 1]
+        demo = data.get("demo_score", [[float("nan")]] * N)[N - 1][0]
+        final.add_row(m, f"{mean:.3f}", f"[{lo:.3f}, {hi:.3f}]", f"{demo:.3f}",
+                      f"{data['seconds_per_task']['mean']:.2f}")
     for pair, rows in result["paired"].items():
-        table.add_row(f"{pair} (paired)", *[f"{rows[n - 1][0]:+.3f} [{rows[n - 1][1]:+.2f},{rows[n - 1][2]:+.2f}]"
-                                           for n in marks], "")
-    return table
+        mean, lo, hi = rows[N - 1]
+        demo = result.get("paired_demo_score", {}).get(pair)
+        final.add_row(pair.replace("-", " - "), f"{mean:+.3f}", f"[{lo:+.3f}, {hi:+.3f}]",
+                      "" if demo is None else f"{demo[N - 1][0]:+.3f}", "")
+    return [curve, final]

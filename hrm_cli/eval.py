@@ -29,9 +29,9 @@ def evaluate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="--adapt: draw exact accuracy against evaluations here (PNG)."),
     seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws, the GP and the bootstrap."),
     acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
-    latent_dim: int = typer.Option(8, "--latent-dim", help="--adapt: principal components searched."),
+    latent_dim: int = typer.Option(16, "--latent-dim", help="--adapt: principal components searched."),
     adapt_batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
-    lr: float = typer.Option(0.1, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
+    lr: float = typer.Option(0.01, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
     """Score CHECKPOINT on DATA. Exact accuracy (the whole puzzle right) is the headline metric.
 

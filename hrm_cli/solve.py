@@ -30,9 +30,9 @@ def solve(
     points: Optional[Path] = typer.Option(None, "--points", help="--adapt: write the search's points here (JSON lines)."),
     seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws and the GP."),
     acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
-    latent_dim: int = typer.Option(8, "--latent-dim", help="--adapt: principal components searched."),
+    latent_dim: int = typer.Option(16, "--latent-dim", help="--adapt: principal components searched."),
     batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
-    lr: float = typer.Option(0.1, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
+    lr: float = typer.Option(0.01, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
     """Solve one puzzle: a Sudoku string or grid, a Maze as text rows, or an ARC task JSON.
 

@@ -52,10 +52,21 @@ def bootstrap_mean(values: np.ndarray, rng: np.random.Generator, draws: int = BO
     return [float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def summarise(curves: dict[str, np.ndarray], seconds: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any]:
-    """Mean curves with intervals, paired differences, wall time; `curves[m]` is [tasks, N]."""
-    out: dict[str, Any] = {"methods": {}, "paired": {}}
-    tasks = len(next(iter(curves.values())))
+def _paired(curves: dict[str, np.ndarray], seed: int) -> dict[str, list[list[float]]]:
+    out = {}
+    for a, b in PAIRS:
+        if a in curves and b in curves:
+            rng = np.random.default_rng(seed)  # the same resamples of tasks for every pair and budget
+            diff = curves[a] - curves[b]
+            out[f"{a}-{b}"] = [bootstrap_mean(diff[:, k], rng) for k in range(diff.shape[1])]
+    return out
+
+
+def summarise(curves: dict[str, np.ndarray], seconds: dict[str, np.ndarray], seed: int = 0,
+              demo: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Mean curves with intervals, paired differences, wall time; `curves[m]` is [tasks, N] (test-pair exact),
+    `demo[m]` the best demonstration score found by each evaluation, summarised the same way."""
+    out: dict[str, Any] = {"methods": {}, "paired": _paired(curves, seed)}
     for m, c in curves.items():
         rng = np.random.default_rng(seed)
         out["methods"][m] = {
@@ -63,13 +74,18 @@ def summarise(curves: dict[str, np.ndarray], seconds: dict[str, np.ndarray], see
             "seconds_per_task": {"mean": float(np.mean(seconds[m])), "median": float(np.median(seconds[m])),
                                  "max": float(np.max(seconds[m]))},
         }
-    for a, b in PAIRS:
-        if a in curves and b in curves:
+        if demo is not None:
             rng = np.random.default_rng(seed)
-            diff = curves[a] - curves[b]
-            out["paired"][f"{a}-{b}"] = [bootstrap_mean(diff[:, k], rng) for k in range(diff.shape[1])]
-    out["tasks"] = tasks
+            out["methods"][m]["demo_score"] = [bootstrap_mean(demo[m][:, k], rng) for k in range(c.shape[1])]
+    if demo is not None:
+        out["paired_demo_score"] = _paired(demo, seed)
+    out["tasks"] = len(next(iter(curves.values())))
     return out
+
+
+def best_demo_curve(search: Any, evaluations: int) -> list[float]:
+    """The best demonstration score found by evaluation 1..N (none/mean/trained: their one score)."""
+    return [search.points[search.best(n)].score for n in range(1, evaluations + 1)]
 
 
 def measure(loaded: Any, files: list[Path], methods: list[str], settings: SearchSettings, space: LatentSpace,
@@ -84,6 +100,7 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
     identifiers = trained_identifiers(loaded) if "trained" in methods else None
     N = settings.evaluations
     curves = {m: np.zeros((len(tasks), N)) for m in methods}
+    demo = {m: np.zeros((len(tasks), N)) for m in methods}
     seconds = {m: np.zeros(len(tasks)) for m in methods}
     per_task = []
     started = time.perf_counter()
@@ -94,6 +111,7 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
             adapted = adapt_task(loaded, task, m, settings, space, segments=segments, identifiers=identifiers,
                                  strict=False)
             curves[m][i] = answer_curve(loaded, task, adapted.search, N, segments)
+            demo[m][i] = best_demo_curve(adapted.search, N)
             seconds[m][i] = adapted.search.seconds
             best = adapted.search.points[adapted.search.best()]
             if m == "trained" and not np.any(adapted.search.embeddings[0]):
@@ -107,7 +125,7 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
         per_task.append(row)
         if on_task is not None:
             on_task(i + 1, len(tasks), task.name, row)
-    result = summarise(curves, seconds, settings.seed)
+    result = summarise(curves, seconds, settings.seed, demo)
     result.update(evaluations=N, settings=vars(settings).copy(), latent_dim=space.dim,
                   latent_explained=round(space.explained, 4), trained_rows=space.trained_rows,
                   seconds=round(time.perf_counter() - started, 2), per_task=per_task,

@@ -39,6 +39,7 @@ from hrm_engine.errors import EngineError
 SEARCH_METHODS = ("random", "bopro", "gradient")
 POOL_GLOBAL = 1024  # latent draws from N(0, I) the acquisition is maximised over
 POOL_LOCAL = 128  # perturbations around each of the best 3 points, per scale
+THOMPSON_POOL = 384  # a joint posterior draw costs O(pool^3): Thompson samples over a subset (global and local)
 LOCAL_SCALES = (0.1, 0.3)  # in latent units (a trained task's spread is 1)
 LATENT_BOX = 3.0  # pool points are clipped to [-3, 3] per component
 
@@ -99,7 +100,7 @@ class SearchSettings:
     batch: int = 4  # bopro's proposals per round; random's candidates per model batch
     acquisition: str = "ei"
     kernel: str = "matern52"
-    lr: float = 0.1  # gradient: Adam's step size on the embedding row
+    lr: float = 0.01  # gradient: Adam's step size on the embedding row (chosen on a validation family)
     xi: float = 0.01
     beta: float = 2.0
     gp_restarts: int = 1  # extra marginal-likelihood starts per GP fit (3 in `hrm agent optimize`: 0.5-1 s a fit
@@ -165,13 +166,17 @@ def run_random(fwd: TaskForward, space: LatentSpace, settings: SearchSettings) -
     return search
 
 
-def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Latent points to maximise the acquisition over: global draws, and perturbations of the best 3."""
+def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Latent points to maximise the acquisition over: global draws, and perturbations of the best 3.
+
+    `size` scales both parts down to about that many points (Thompson sampling's joint draw)."""
     d = z.shape[1]
-    parts = [rng.standard_normal((POOL_GLOBAL, d))]
+    total = POOL_GLOBAL + 3 * len(LOCAL_SCALES) * POOL_LOCAL
+    frac = 1.0 if size is None else min(1.0, size / total)
+    parts = [rng.standard_normal((max(1, int(POOL_GLOBAL * frac)), d))]
     for i in np.argsort(-y, kind="stable")[:3]:
         for scale in LOCAL_SCALES:
-            parts.append(z[i] + scale * rng.standard_normal((POOL_LOCAL, d)))
+            parts.append(z[i] + scale * rng.standard_normal((max(1, int(POOL_LOCAL * frac)), d)))
     return np.clip(np.concatenate(parts), -LATENT_BOX, LATENT_BOX)
 
 
@@ -182,7 +187,7 @@ def _propose(settings: SearchSettings, rng: np.random.Generator, z: np.ndarray, 
 
     gp = GaussianProcess(settings.kernel, restarts=settings.gp_restarts, seed=settings.seed).fit(z, y)
     search.gp_fits.append({"after": search.evaluations, **gp.describe()})
-    pool = _pool(rng, z, y)
+    pool = _pool(rng, z, y, THOMPSON_POOL if settings.acquisition == "thompson" else None)
     chosen, infos = [], []
     zs, ys = z, y
     for j in range(q):

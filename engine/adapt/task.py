@@ -22,7 +22,7 @@ from hrm_engine.solving.arc_task import ArcTask, model_canvas
 from hrm_engine.errors import EngineError
 from hrm_engine.solving.voting import Candidate, vote
 
-DEFAULT_LATENT_DIM = 8
+DEFAULT_LATENT_DIM = 16
 MAX_EVALUATIONS = 4096
 
 

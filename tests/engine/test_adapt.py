@@ -150,3 +150,12 @@ def test_a_task_without_demonstrations_is_refused(tiny, tmp_path):
     path.write_text(json.dumps({"train": [], "test": [{"input": [[1]]}]}))
     with pytest.raises(EngineError, match="no demonstration pairs"):
         read_arc_task(Path(path), 11, need_demos=True)
+
+
+@pytest.mark.parametrize("acquisition", ["ucb", "thompson"])
+def test_bopro_runs_with_each_acquisition(tiny, acquisition):
+    loaded, tasks, space = tiny
+    fwd = TaskForward(loaded.model, 11, tasks[1].demos)
+    search = run_bopro(fwd, space, SearchSettings(evaluations=6, initial=2, batch=2, acquisition=acquisition))
+    assert search.evaluations == 6 and len({tuple(p.latent) for p in search.points}) == 6
+    assert all(p.acquisition["kind"] == acquisition for p in search.points[2:])
