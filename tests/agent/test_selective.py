@@ -123,3 +123,19 @@ def test_bench_records_votes_and_the_report_plots_accuracy_against_coverage(fake
     assert "| flat | 2 | 1.000 (3/3) | 0.667 (2/3) |" in text
     assert "![Accuracy against coverage](accuracy_coverage.png)" in text
     assert "3 voting samples per step (min agreement 3" in text
+
+
+def test_cli_bench_samples_and_report(fake_llm, tmp_path, run_hrm):
+    suite = tmp_path / "votes.yaml"
+    suite.write_text(textwrap.dedent(SUITE).lstrip(), encoding="utf-8")
+    fake_llm.script([], default=flat_by_seed)
+    proc = run_hrm("agent", "bench", "--suite", str(suite), "--controller", "flat", "--backend", "openai",
+                   "--base-url", fake_llm.url, "--model", "fake-model", "--samples", "3", "--min-agreement", "3",
+                   "--id", "cli", "--runs-dir", str(tmp_path / "runs"), "--json", "retries=0")
+    assert proc.returncode == 0, proc.stderr
+    sel = json.loads(proc.stdout)["controllers"]["flat"]["selective"]
+    assert (sel["abstained"]["count"], sel["answered_wrong"]["count"], sel["accuracy_answered"]["value"]) == (2, 0, 1.0)
+    table = run_hrm("agent", "bench", "--id", "cli", "--runs-dir", str(tmp_path / "runs"))  # nothing left: the table
+    assert table.returncode == 0 and "abstained (rate)" in table.stdout and "0.667" in table.stdout
+    rep = run_hrm("agent", "report", str(tmp_path / "runs" / "cli"), "--json")
+    assert rep.returncode == 0 and any(p.endswith("accuracy_coverage.png") for p in json.loads(rep.stdout)["plots"])
