@@ -113,7 +113,8 @@ def eval_adapted(checkpoint: Path, data: Path, split: str, methods_csv: str, eva
     with bar:
         job = bar.add_task("tasks", total=len(files))
         result = measure(loaded, files, methods, settings, space, points=points, segments=segments,
-                         on_task=lambda done, _n, _name, _row: bar.update(job, completed=done))
+                         on_task=lambda done, _n, _name, _row: bar.update(job, completed=done),
+                         training_tasks=split == "train")
     result.update(checkpoint=str(loaded.path), step=loaded.step, data=str(data), split=split,
                   points=str(points))
     write_json_atomic(out / "result.json", result)

@@ -90,8 +90,12 @@ def best_demo_curve(search: Any, evaluations: int) -> list[float]:
 
 def measure(loaded: Any, files: list[Path], methods: list[str], settings: SearchSettings, space: LatentSpace,
             points: Path | None = None, segments: int | None = None,
-            on_task: Callable[[int, int, str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Every method on every task; the result document of `hrm eval --adapt` (also result.json)."""
+            on_task: Callable[[int, int, str, dict[str, Any]], None] | None = None,
+            training_tasks: bool = False) -> dict[str, Any]:
+    """Every method on every task; the result document of `hrm eval --adapt` (also result.json).
+
+    `training_tasks`: the tasks are the checkpoint's training tasks, so `trained` answers a task whose row
+    training never reached with that (zero) row instead of refusing it."""
     canvas = model_canvas(loaded.metadata)
     tasks: list[ArcTask] = [read_arc_task(f, canvas, need_demos=True) for f in files]  # all checked before work
     for t in tasks:
@@ -109,7 +113,7 @@ def measure(loaded: Any, files: list[Path], methods: list[str], settings: Search
         lines = []
         for m in methods:
             adapted = adapt_task(loaded, task, m, settings, space, segments=segments, identifiers=identifiers,
-                                 strict=False)
+                                 strict=not training_tasks)
             curves[m][i] = answer_curve(loaded, task, adapted.search, N, segments)
             demo[m][i] = best_demo_curve(adapted.search, N)
             seconds[m][i] = adapted.search.seconds
