@@ -18,7 +18,7 @@ from hrm_agent.bench import suites
 from hrm_agent.optimize import objectives
 from hrm_agent.untrusted import UntrustedJSON, clean, clean_value, json_depth_exceeds, load_json, visible, visible_value
 
-BOUND_S = 2.0  # generous: each case takes milliseconds; a super-linear parser takes minutes to hours
+BOUND_S = 10.0  # generous for a loaded 2-core CI: each case takes milliseconds; a super-linear parser minutes to hours
 
 # ~100 kB inputs built to make a backtracking regex or a quadratic scan blow up
 ADVERSARIAL = {
@@ -79,7 +79,7 @@ def test_the_issue_payload_is_judged_at_once():
     text = "Answer: 1" + " " * 3000 + "x"
     start = time.perf_counter()
     verdict = outcome.judge(text, "Answer: <n>", [text], check_echo=False)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5.0  # hours with the old regex
     assert verdict.answered  # the whole text is in the format, and derived: the same string
 
 
