@@ -2,24 +2,24 @@
 only when the winning value has at least `min_agreement` of the K votes, else the run has no answer
 (`no_agreement`) and says how the votes fell.
 
-flat:         K flat loops in lockstep, each with one retry after a failure (the solver's SOLVER_ATTEMPTS, not
-              the 4 attempts of K = 1, below); the values of the loops that answered vote.
+flat:         K flat programs, one batched call; the answers of those that answered vote.
 hierarchical: one plan, critic and synthesizer as with K = 1; each subgoal's code is sampled K times and the
               RESULTs vote; the run goes on with the leading value, and its answer stands only when every
               subgoal of the final round that produced a value had enough agreement (the weakest link).
 
-A vote is settled when the samples still working cannot change its outcome (the leader has min_agreement
-votes and more than the runner-up could reach, or no value can reach min_agreement any more): then the
-samples still generating are stopped (on the local model) and none is retried.
+A sample is one program, not retried: the vote needs min_agreement of K, not one that works (measured: on the
+probe set no retry changed a vote's outcome, while retry batches, whose prompts quote the failed code, ran to
+the token limit). A vote is settled when the samples still generating cannot change its outcome (the leader has
+min_agreement votes and more than the runner-up could reach, or no value can reach min_agreement any more):
+then those samples are stopped (on the local model).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hrm_agent.controllers import (SOLVER_ATTEMPTS, FlatLoop, end_subgoal, flat_attempt, flat_messages,
-                                   keep_result, requested_format, run_hierarchical, settle, solver_attempt,
-                                   solver_messages)
+from hrm_agent.controllers import (FlatLoop, end_subgoal, flat_attempt, flat_messages, keep_result,
+                                   requested_format, run_hierarchical, settle, solver_attempt, solver_messages)
 from hrm_agent.outcome import AnswerVerdict, match_format
 from hrm_agent.toolkit import BudgetExhausted, Session
 from hrm_agent.voting import Vote, vote
@@ -49,41 +49,26 @@ def voting_summary(v: Vote, decided_by: str) -> dict[str, Any]:
 
 
 def run_flat_voted(s: Session, task: str, context: dict[str, Any]) -> dict[str, Any]:
-    """K flat loops in lockstep, one batched call per attempt; the answered loops' values vote."""
+    """K flat programs from one batched call (one prompt: one prefill); the answered ones' values vote."""
     k, need = s.sampling.samples, s.sampling.min_agreement
-    # One retry per loop, as a solver step gets: with one program the flat loop tries 4 times because that one
-    # must work, while the vote needs min_agreement of K. Measured on the probe set at K = 5 with 4 attempts,
-    # the loops still failing after two ran to the token limit on their 3rd and 4th (their prompt quotes the
-    # failed code): 285 s on `avg` against 17 s at K = 1; no vote on the probe set was decided by them.
-    attempts = SOLVER_ATTEMPTS
     fmt = requested_format(task, None)
-    outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "max_rounds", "final": None, "candidate": None}
+    outcome: dict[str, Any] = {"rounds": 1, "stop_reason": "max_rounds", "final": None, "candidate": None}
     loops = [FlatLoop() for _ in range(k)]
+    replied: set[int] = set()
 
     def tally() -> Vote:
         return vote([_answer_value(fmt, lp.verdict.answer) if lp.done and lp.verdict else None for lp in loops],
                     need)
 
+    def on_reply(j: int, reply: str) -> bool:
+        flat_attempt(s, task, context, fmt, loops[j], reply)
+        replied.add(j)
+        return settled(tally(), k - len(replied))
+
     try:
-        for attempt in range(1, attempts + 1):
-            active = [lp for lp in loops if not lp.done]
-            if not active or settled(tally(), len(active)):
-                break
-            outcome["rounds"] = attempt
-            last = attempt == attempts
-            replied: set[int] = set()
-
-            def on_reply(j: int, reply: str, active: list[FlatLoop] = active, last: bool = last,
-                         replied: set[int] = replied) -> bool:
-                flat_attempt(s, task, context, fmt, active[j], reply)
-                replied.add(j)
-                retrying = 0 if last else sum(1 for i in replied if not active[i].done)
-                return settled(tally(), len(active) - len(replied) + retrying)
-
-            s.call_samples("flat", [flat_messages(s, task, context, lp.feedback) for lp in active],
-                           on_reply=on_reply)
+        s.call_samples("flat", [flat_messages(s, task, context, "") for _ in range(k)], on_reply=on_reply)
         if not any(lp.done for lp in loops):
-            s.fail("budget", f"no working code in any of {k} samples after {attempts} attempts", "flat")
+            s.fail("budget", f"no working code in any of the {k} samples", "flat")
     except BudgetExhausted as exc:
         s.fail(exc.category, exc.detail)
         outcome["stop_reason"] = exc.category
@@ -91,7 +76,7 @@ def run_flat_voted(s: Session, task: str, context: dict[str, Any]) -> dict[str, 
     s.trace.emit("vote", role="flat", **v.as_dict())
     successes = [r for lp in loops for r in lp.successes]
     lead = v.leader
-    if lead is None:  # no loop answered: the first loop's reason, as with one sample
+    if lead is None:  # no program answered: the first one's reason, as with one sample
         verdict = next((lp.verdict for lp in loops if lp.verdict is not None), None)
         outcome["candidate"] = next((lp.candidate for lp in loops if lp.candidate is not None), None)
     else:
@@ -145,34 +130,24 @@ def run_hierarchical_voted(s: Session, task: str, context: dict[str, Any]) -> di
 
 def solve_subgoal_voted(s: Session, task: str, subgoal: str, index: int, round_no: int,
                         variables: dict[str, Any], successes: list[Any]) -> tuple[dict[str, Any], Vote]:
-    """K programs for one subgoal, each with the solver's attempts (the retries of the samples that failed
-    in one batched call); their RESULTs vote, and the leading value becomes S<index>."""
+    """K programs for one subgoal from one batched call; their RESULTs vote, and the leading value becomes
+    S<index>."""
     k, need = s.sampling.samples, s.sampling.min_agreement
     s.trace.emit("subgoal_start", round=round_no, index=index, subgoal=subgoal)
     logs = [{"subgoal": subgoal, "ok": False, "result": None, "result_repr": "", "error": ""} for _ in range(k)]
     runs: list[Any] = [None] * k
-    feedback = [""] * k
+    replied: set[int] = set()
 
     def tally() -> Vote:
         return vote([r.result if r is not None else None for r in runs], need)
 
-    for attempt in range(SOLVER_ATTEMPTS):
-        active = [i for i in range(k) if runs[i] is None]
-        if not active or settled(tally(), len(active)):
-            break
-        last = attempt == SOLVER_ATTEMPTS - 1
-        replied: set[int] = set()
+    def on_reply(i: int, reply: str) -> bool:
+        runs[i], _ = solver_attempt(s, task, reply, dict(variables), logs[i])
+        replied.add(i)
+        return settled(tally(), k - len(replied))
 
-        def on_reply(j: int, reply: str, active: list[int] = active, last: bool = last,
-                     replied: set[int] = replied) -> bool:
-            i = active[j]
-            runs[i], feedback[i] = solver_attempt(s, task, reply, dict(variables), logs[i])
-            replied.add(j)
-            retrying = 0 if last else sum(1 for jj in replied if runs[active[jj]] is None)
-            return settled(tally(), len(active) - len(replied) + retrying)
-
-        s.call_samples("solver", [solver_messages(s, task, subgoal, variables, feedback[i]) for i in active],
-                       on_reply=on_reply)
+    s.call_samples("solver", [solver_messages(s, task, subgoal, variables, "") for _ in range(k)],
+                   on_reply=on_reply)
     v = tally()
     s.trace.emit("vote", role="solver", round=round_no, index=index, **v.as_dict())
     ran = [i for i in range(k) if runs[i] is not None]

@@ -103,21 +103,15 @@ def test_two_of_three_agree_by_default_but_not_at_min_agreement_3(fake_llm, tmp_
     assert strict["reason"] == "no_agreement" and strict["voting"]["agreement"] == 2
 
 
-def test_failing_samples_are_retried_with_their_own_feedback(fake_llm, tmp_path):
+def test_a_failed_sample_is_not_retried_and_votes_for_nothing(fake_llm, tmp_path):
     broken = "```python\nRESULT = 17 *\n```"
-    fake_llm.script([], default=by_seed([code("391"), broken, broken, code("390")]))
-    # seeds 0,1,2 first (391, broken, broken); the two retries get seeds 3 and 4 (390, 391)
+    fake_llm.script([], default=by_seed([code("391"), broken, broken, code("391")]))
     result = _run(fake_llm, tmp_path, "controller=flat", "samples=3")
-    assert result["final"] == "Answer: 391" and result["voting"]["agreement"] == 2
-    retries = [r for r in fake_llm.chat_requests if "Your last code failed" in r.last_user]
-    assert len(retries) == 2 and sorted(r.body["seed"] for r in retries) == [3, 4]
-
-
-def test_a_decided_vote_stops_retrying(fake_llm, tmp_path):
-    broken = "```python\nRESULT = 17 *\n```"
-    fake_llm.script([], default=by_seed([code("391"), code("391"), code("391"), code("391"), broken]))
-    result = _run(fake_llm, tmp_path, "controller=flat", "samples=5")
-    assert result["final"] == "Answer: 391" and len(fake_llm.chat_requests) == 5  # no retry of sample 4
+    assert result["reason"] == "no_agreement" and len(fake_llm.chat_requests) == 3  # seeds 0, 1, 2 only
+    assert not [r for r in fake_llm.chat_requests if "Your last code failed" in r.last_user]
+    (v,) = _events(result, "vote")
+    assert v["counts"] == [{"value": "391", "votes": 1, "samples": [0]}] and v["no_value"] == 2
+    assert "of 3 samples: 1 gave 391; 2 no value" in result["reason_detail"]
 
 
 def test_a_server_that_honours_n_gets_one_request(tmp_path):
@@ -295,7 +289,7 @@ def test_a_hopeless_vote_stops_too(tmp_path):
     cfg = resolve_config("agent", None, [f"runs_dir={tmp_path / 'runs'}", "sandbox.wall_s=10", "samples=5"])
     result = run_agent(cfg, TASK, backend=backend)
     # after 1, 2, 3 the two samples left could still make 1 + 2 = 3 votes; after 1, 2, 3, 4 the last one can
-    # bring a value to 2 at most (< 3): it is cut, and no sample is retried
+    # bring a value to 2 at most (< 3): it is cut
     assert result["reason"] == "no_agreement" and backend.batches == [[0, 1, 2, 3, 4]]
     (v,) = _events(result, "vote")
     assert [c["votes"] for c in v["counts"]] == [1, 1, 1, 1] and v["no_value"] == 1
