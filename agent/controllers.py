@@ -63,7 +63,7 @@ def run_hierarchical(s: Session, task: str, context: dict[str, Any], solve: Any 
     """Plan, solve each subgoal with code, critique, revise within budget, synthesize, and judge the answer.
 
     `solve` (default `solve_subgoal`) solves one subgoal; self-consistency passes one that samples K
-    programs and votes (hrm_agent.self_consistency)."""
+    programs and votes (hrm_agent.voting.voted_controllers)."""
     solve = solve or solve_subgoal
     variables: dict[str, Any] = dict(context)
     outcome: dict[str, Any] = {"rounds": 0, "stop_reason": "", "final": None, "candidate": None}

@@ -14,11 +14,11 @@ from hrm_agent.demos import DemoBank, demo_count
 from hrm_agent.errors import AgentError, BackendError
 from hrm_agent.outcome import REASONS
 from hrm_agent.prompts import load_prompts
-from hrm_agent.self_consistency import VOTED_CONTROLLERS
 from hrm_agent.toolkit import Budget, Session
 from hrm_agent.trace import TraceWriter, new_run_id
 from hrm_agent.untrusted import clean_value
-from hrm_agent.voting import sampling_from_config
+from hrm_agent.voting.ballot import sampling_from_config
+from hrm_agent.voting.voted_controllers import VOTED_CONTROLLERS
 from hrm_agent.watchdog import GRACE_S, Watchdog
 from hrm_engine.run.directory import write_json_atomic
 

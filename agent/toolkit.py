@@ -79,7 +79,7 @@ class Session:
     temperature: float = 0.0
     demos: Any = None  # a hrm_agent.demos.DemoBank: worked examples put before planner/solver/flat calls
     reply_grammars: bool = False  # solver/flat replies as a RESULT block, the synthesizer's in its format (mlx)
-    sampling: Any = None  # a hrm_agent.voting.Sampling: K sampled programs vote (None: one greedy program)
+    sampling: Any = None  # a hrm_agent.voting.ballot.Sampling: K sampled programs vote (None: one greedy program)
     seeds_used: int = 0  # sample seeds drawn so far: no two samples of a run share one
     prompt_tokens: int = 0
     completion_tokens: int = 0

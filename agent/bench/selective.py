@@ -78,7 +78,7 @@ def coverage_curve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Coverage and accuracy among answered items at each vote threshold t = 1..K (K the largest `votes`
     of the rows): an item answers at t when it has a candidate answer and agreement >= t. Rows without
     voting (K = 1) are one point, t = 1. At thresholds other than a run's own min_agreement the coverage is
-    a lower bound: a settled vote stops the samples still working (agent/self_consistency.py)."""
+    a lower bound: a settled vote stops the samples still working (agent/voting/voted_controllers.py)."""
     if not rows:
         return []
     k = max((int(r.get("votes") or 1) for r in rows), default=1)

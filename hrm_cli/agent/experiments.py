@@ -60,7 +60,7 @@ def bench_cmd(
     """
     from hrm_agent.bench.runs import bench_dir, make_plan, resume_plan
     from hrm_agent.errors import AgentError
-    from hrm_agent.voting import sampling_from_config
+    from hrm_agent.voting.ballot import sampling_from_config
     from hrm_cli.console import console, err_console, print_json, warn
 
     if validate:

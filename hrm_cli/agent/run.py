@@ -117,7 +117,7 @@ def run_cmd(
       hrm agent run "What is 17 * 23?" demos=0 reply_grammars=false   # the local model without worked examples or grammars
     """
     from hrm_agent.runner import run_agent
-    from hrm_agent.voting import sampling_from_config
+    from hrm_agent.voting.ballot import sampling_from_config
     from hrm_cli.console import err_console, print_json
 
     cfg = agent_config(file, list(overrides or []), controller=controller, backend=backend, model=model,

@@ -1,12 +1,12 @@
-"""Self-consistency votes (agent/voting.py): what counts as the same answer, who wins, and the settings."""
+"""Self-consistency votes (agent/voting/ballot.py): what counts as the same answer, who wins, and the settings."""
 
 from __future__ import annotations
 
 import pytest
 
 from hrm_agent.errors import AgentError
-from hrm_agent.voting import (MAX_LEAVES, Num, default_min_agreement, normalise, same, sampling_from_config,
-                              vote)
+from hrm_agent.voting.ballot import (MAX_LEAVES, Num, default_min_agreement, normalise, same, sampling_from_config,
+                                     vote)
 
 
 @pytest.mark.parametrize("a, b", [

@@ -22,7 +22,7 @@ from hrm_agent.controllers import (FlatLoop, end_subgoal, flat_attempt, flat_mes
                                    requested_format, run_hierarchical, settle, solver_attempt, solver_messages)
 from hrm_agent.outcome import AnswerVerdict, match_format
 from hrm_agent.toolkit import BudgetExhausted, Session
-from hrm_agent.voting import Vote, vote
+from hrm_agent.voting.ballot import Vote, vote
 
 
 def settled(v: Vote, pending: int) -> bool:
