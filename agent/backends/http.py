@@ -364,67 +364,20 @@ class _HTTPBackend:
         last_status: int | None = None  # the last HTTP status the server answered with, if any
         for attempt in range(attempts):
             delay = self.backoff * (2 ** attempt)
-            stop_at = time.monotonic() + self.timeout
-            if deadline is not None:
-                if time.monotonic() >= deadline:
-                    raise self._deadline_error(method, url, 0, cause)
-                stop_at = min(stop_at, deadline)
-            att = self._exchange(method, url, payload, stop_at)
+            att = self._exchange(method, url, payload, self._attempt_stop(method, url, deadline, cause))
             last_status = None
-            try:
-                if not att.in_time:
-                    raise _GaveUp()
-                if att.too_large:
-                    raise self._too_large_error(method, url, att.received)
-                if att.error is not None:
-                    raise att.error
+            failure = self._transport_failure(method, url, att, deadline, cause)
+            if failure is not None:
+                cause, hint = failure
+            else:
                 assert att.response is not None
                 resp = att.response
-            except _GaveUp:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise self._deadline_error(method, url, att.received, cause) from None
-                cause = f"no answer within {self.timeout:g}s"
-                hint = "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model"
-            except httpx.UnsupportedProtocol as exc:
-                raise self._error(method, url, _one_line(str(exc)), "check --base-url") from exc
-            except httpx.ConnectTimeout:
-                cause = f"could not connect within {self.connect_timeout:g}s"
-                hint = self.start_hint
-            except httpx.TimeoutException:
-                cause = f"no answer within {self.timeout:g}s"
-                hint = "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model"
-            except httpx.ConnectError as exc:
-                cause = f"cannot connect ({_one_line(str(exc)) or type(exc).__name__})"
-                hint = self.start_hint
-            except httpx.RemoteProtocolError:
-                cause = "the server closed the connection without answering"
-                hint = f"check the server log; {self.start_hint}"
-            except httpx.TransportError as exc:
-                cause = f"{type(exc).__name__}: {_one_line(str(exc))}"
-                hint = self.start_hint
-            else:
-                status = last_status = resp.status_code
-                if status == 429:
-                    cause = "rate limited (HTTP 429)"
-                    hint = "wait a moment, or lower the request rate"
-                    wait = _retry_after(resp.headers.get("Retry-After"))
-                    if wait is not None:
-                        delay = min(wait, self.max_retry_after)
-                elif status >= 500:
-                    cause = f"HTTP {status}: {self._snippet(_error_detail(resp))}"
-                    hint = "check the server log"
-                elif status >= 400:
-                    detail = self._snippet(_error_detail(resp))
-                    err = self._client_error(method, url, resp, detail)
-                    raise ServerReplyError(str(err), status, detail) from None
-                else:
-                    try:  # size- and depth-bounded, lone surrogates replaced (hrm_agent.untrusted)
-                        return load_json(resp.content, max_bytes=self.max_reply_bytes), attempt + 1
-                    except UntrustedJSON:
-                        err = self._error(method, url,
-                                          f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
-                                          f"check that --base-url points at a {self.name} server")
-                        raise ServerReplyError(str(err), status) from None
+                last_status = resp.status_code
+                if last_status < 400:
+                    return self._json_answer(method, url, resp), attempt + 1
+                cause, hint, wait = self._status_failure(method, url, resp)
+                if wait is not None:
+                    delay = min(wait, self.max_retry_after)
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._deadline_error(method, url, 0, cause)
             if attempt + 1 < attempts and delay > 0:
@@ -436,6 +389,71 @@ class _HTTPBackend:
         if last_status is not None:  # the last attempt got an answer (429 or 5xx)
             raise ServerReplyError(str(err), last_status, cause)
         raise err
+
+    def _attempt_stop(self, method: str, url: str, deadline: float | None, last_cause: str) -> float:
+        """When the next attempt is given up (monotonic): `timeout` from now, or the run's deadline if sooner;
+        a deadline already passed ends the request here."""
+        stop_at = time.monotonic() + self.timeout
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                raise self._deadline_error(method, url, 0, last_cause)
+            stop_at = min(stop_at, deadline)
+        return stop_at
+
+    def _transport_failure(self, method: str, url: str, att: _Attempt, deadline: float | None,
+                           last_cause: str) -> tuple[str, str] | None:
+        """Why an attempt got no HTTP answer, as (cause, hint) worth a retry; raises where a retry cannot help
+        (the deadline passed, the reply was too large, the URL is not HTTP). None: the server answered."""
+        try:
+            if not att.in_time:
+                raise _GaveUp()
+            if att.too_large:
+                raise self._too_large_error(method, url, att.received)
+            if att.error is not None:
+                raise att.error
+        except _GaveUp:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._deadline_error(method, url, att.received, last_cause) from None
+            return (f"no answer within {self.timeout:g}s",
+                    "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model")
+        except httpx.UnsupportedProtocol as exc:
+            raise self._error(method, url, _one_line(str(exc)), "check --base-url") from exc
+        except httpx.ConnectTimeout:
+            return f"could not connect within {self.connect_timeout:g}s", self.start_hint
+        except httpx.TimeoutException:
+            return (f"no answer within {self.timeout:g}s",
+                    "raise request_timeout_s, lower budget.max_tokens_per_call or use a smaller model")
+        except httpx.ConnectError as exc:
+            return f"cannot connect ({_one_line(str(exc)) or type(exc).__name__})", self.start_hint
+        except httpx.RemoteProtocolError:
+            return ("the server closed the connection without answering",
+                    f"check the server log; {self.start_hint}")
+        except httpx.TransportError as exc:
+            return f"{type(exc).__name__}: {_one_line(str(exc))}", self.start_hint
+        return None
+
+    def _status_failure(self, method: str, url: str, resp: httpx.Response) -> tuple[str, str, float | None]:
+        """An HTTP error status as (cause, hint, the server's Retry-After) worth a retry (429, 5xx); any other
+        4xx raises, since the same request would fail again."""
+        status = resp.status_code
+        if status == 429:
+            return ("rate limited (HTTP 429)", "wait a moment, or lower the request rate",
+                    _retry_after(resp.headers.get("Retry-After")))
+        if status >= 500:
+            return f"HTTP {status}: {self._snippet(_error_detail(resp))}", "check the server log", None
+        detail = self._snippet(_error_detail(resp))
+        err = self._client_error(method, url, resp, detail)
+        raise ServerReplyError(str(err), status, detail) from None
+
+    def _json_answer(self, method: str, url: str, resp: httpx.Response) -> Any:
+        """A successful answer's body, size- and depth-bounded, lone surrogates replaced
+        (hrm_agent.untrusted)."""
+        try:
+            return load_json(resp.content, max_bytes=self.max_reply_bytes)
+        except UntrustedJSON:
+            err = self._error(method, url, f"the answer is not JSON ({self._snippet(resp.text, 80)!r})",
+                              f"check that --base-url points at a {self.name} server")
+            raise ServerReplyError(str(err), resp.status_code) from None
 
     def _note_structured(self, structured: str, text: str, finish: str | None) -> str:
         """After a reply asked for under a schema: a whole reply that is not a JSON object means the server
