@@ -165,73 +165,104 @@ def write_report(runs: list[str | Path], out_dir: str | Path | None = None,
     loaded = [load_run(r, root) for r in runs]
     out = Path(out_dir) if out_dir else loaded[0]["dir"] / "report"
     out.mkdir(parents=True, exist_ok=True)
-    many = len(loaded) > 1
-    labels = [_label(r, many) for r in loaded]
+    labels = _labels(loaded)
+    plots = [_pass_chart(out, loaded, labels)]
+    plots += [p for p in (_depth_chart(out, loaded, labels), _failure_chart(out, loaded, labels),
+                          _coverage_chart(out, loaded, labels)) if p is not None]
+    report = out / "report.md"
+    report.write_text("\n".join(_report_markdown(out, loaded, labels, plots)) + "\n", encoding="utf-8")
+    return {"report": str(report), "plots": [str(p) for p in plots], "runs": [str(r["dir"]) for r in loaded]}
+
+
+def _labels(loaded: list[dict[str, Any]]) -> list[str]:
+    """One label per run, numbered where two runs would read the same."""
+    labels = [_label(r, len(loaded) > 1) for r in loaded]
     if len(set(labels)) < len(labels):
         labels = [f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
-    plots: list[Path] = []
+    return labels
 
-    def interval(r: dict[str, Any], keep: Any) -> tuple[float | None, float | None]:
-        rows = [row for row in r["rows"] if keep(row)]
-        meta = r["meta"]
-        return pass_interval(rows, n_boot=int(meta.get("bootstrap", 2000)), seed=int(meta.get("seed", 0)))
 
-    # pass@1 per controller: groups = runs, bars = controllers, error bars = bootstrap over tasks
+def _series_name(label: str, controller: str, many: bool) -> str:
+    return controller if not many else f"{label}: {controller}"
+
+
+def _interval(r: dict[str, Any], keep: Any) -> tuple[float | None, float | None]:
+    """The run's bootstrap interval of pass@1 over the rows that `keep` selects (its resamples and seed)."""
+    rows = [row for row in r["rows"] if keep(row)]
+    meta = r["meta"]
+    return pass_interval(rows, n_boot=int(meta.get("bootstrap", 2000)), seed=int(meta.get("seed", 0)))
+
+
+def _pass_chart(out: Path, loaded: list[dict[str, Any]], labels: list[str]) -> Path:
+    """pass@1 per controller: groups = runs, bars = controllers, error bars = bootstrap over tasks."""
     ctrls = list(dict.fromkeys(c for r in loaded for c in r["summary"]["controllers"]))
     series = []
     for c in ctrls:
-        cis = [interval(r, lambda row, c=c: row["controller"] == c) for r in loaded]
+        cis = [_interval(r, lambda row, c=c: row["controller"] == c) for r in loaded]
         series.append((c, [r["summary"]["controllers"].get(c, {}).get("pass@1") for r in loaded],
                        [lo for lo, _ in cis], [hi for _, hi in cis]))
-    plots.append(bar_chart(out / "pass_at_1.png",
-                           "pass@1 per controller (95% bootstrap interval over tasks)", labels, series,
-                           ylabel="pass@1", ymax=1.05))
+    return bar_chart(out / "pass_at_1.png", "pass@1 per controller (95% bootstrap interval over tasks)",
+                     labels, series, ylabel="pass@1", ymax=1.05)
 
-    # accuracy against curriculum depth
+
+def _depth_chart(out: Path, loaded: list[dict[str, Any]], labels: list[str]) -> Path | None:
+    """Accuracy against curriculum depth, held-out depths shaded; None when no run has depths."""
     depth_runs = [(lab, r) for lab, r in zip(labels, loaded)
                   if any(r["summary"]["controllers"][c]["by_depth"] for c in r["summary"]["controllers"])]
-    if depth_runs:
-        depths = sorted({int(d) for _, r in depth_runs for c in r["summary"]["controllers"]
-                         for d in r["summary"]["controllers"][c]["by_depth"]})
-        held = sorted({int(row["depth"]) for _, r in depth_runs for row in r["rows"]
-                       if row.get("split") == "heldout" and row.get("depth") is not None})
-        lines = []
-        for lab, r in depth_runs:
-            for c, m in r["summary"]["controllers"].items():
-                name = f"{c}" if len(depth_runs) == 1 else f"{lab}: {c}"
-                cis = [interval(r, lambda row, c=c, d=d: row["controller"] == c
-                                and row.get("depth") is not None and int(row["depth"]) == d) for d in depths]
-                lines.append((name, [m["by_depth"].get(str(d), {}).get("pass@1") for d in depths],
-                              [lo for lo, _ in cis], [hi for _, hi in cis]))
-        plots.append(line_chart(out / "accuracy_by_depth.png",
-                                "accuracy vs number of steps (band: 95% bootstrap over tasks)", depths, lines,
-                                shade_from=min(held) if held else None, ylabel="pass@1",
-                                xlabel="depth (steps)", ylim=(-0.02, 1.02)))
+    if not depth_runs:
+        return None
+    depths = sorted({int(d) for _, r in depth_runs for c in r["summary"]["controllers"]
+                     for d in r["summary"]["controllers"][c]["by_depth"]})
+    held = sorted({int(row["depth"]) for _, r in depth_runs for row in r["rows"]
+                   if row.get("split") == "heldout" and row.get("depth") is not None})
+    lines = []
+    for lab, r in depth_runs:
+        for c, m in r["summary"]["controllers"].items():
+            name = f"{c}" if len(depth_runs) == 1 else f"{lab}: {c}"
+            cis = [_interval(r, lambda row, c=c, d=d: row["controller"] == c
+                             and row.get("depth") is not None and int(row["depth"]) == d) for d in depths]
+            lines.append((name, [m["by_depth"].get(str(d), {}).get("pass@1") for d in depths],
+                          [lo for lo, _ in cis], [hi for _, hi in cis]))
+    return line_chart(out / "accuracy_by_depth.png",
+                      "accuracy vs number of steps (band: 95% bootstrap over tasks)", depths, lines,
+                      shade_from=min(held) if held else None, ylabel="pass@1",
+                      xlabel="depth (steps)", ylim=(-0.02, 1.02))
 
-    # failure categories of failed items
+
+def _failure_chart(out: Path, loaded: list[dict[str, Any]], labels: list[str]) -> Path | None:
+    """Failure categories of failed items; None when nothing failed."""
+    many = len(loaded) > 1
     cats = [cat for cat in CATEGORIES if any(r["summary"]["controllers"][c]["failure_categories"].get(cat)
                                              for r in loaded for c in r["summary"]["controllers"])]
-    fseries = []
-    for lab, r in zip(labels, loaded):
-        for c, m in r["summary"]["controllers"].items():
-            fseries.append((c if not many else f"{lab}: {c}", [m["failure_categories"].get(cat, 0) for cat in cats]))
-    if cats:
-        plots.append(bar_chart(out / "failure_categories.png", "failure categories (failed items)",
-                               [cat.replace("_", " ") for cat in cats], fseries, ylabel="failed items",
-                               value_fmt="{:.0f}", integer=True))
+    if not cats:
+        return None
+    fseries = [(_series_name(lab, c, many), [m["failure_categories"].get(cat, 0) for cat in cats])
+               for lab, r in zip(labels, loaded) for c, m in r["summary"]["controllers"].items()]
+    return bar_chart(out / "failure_categories.png", "failure categories (failed items)",
+                     [cat.replace("_", " ") for cat in cats], fseries, ylabel="failed items",
+                     value_fmt="{:.0f}", integer=True)
 
-    # accuracy against coverage as the vote threshold varies (one line per run and controller)
+
+def _coverage_chart(out: Path, loaded: list[dict[str, Any]], labels: list[str]) -> Path | None:
+    """Accuracy against coverage as the vote threshold varies (one line per run and controller); None unless
+    a run voted (samples > 1) and has a curve."""
+    many = len(loaded) > 1
     cseries = []
     for lab, r in zip(labels, loaded):
         for c, m in r["summary"]["controllers"].items():
             curve = (m.get("selective") or {}).get("coverage_curve") or []
             if curve:
-                cseries.append((c if not many else f"{lab}: {c}", [p["coverage"] for p in curve],
+                cseries.append((_series_name(lab, c, many), [p["coverage"] for p in curve],
                                 [p["accuracy"] for p in curve], [f"t={p['threshold']}" for p in curve]))
-    if cseries and any(int((r["meta"].get("config") or {}).get("samples") or 1) > 1 for r in loaded):
-        plots.append(coverage_chart(out / "accuracy_coverage.png",
-                                    "accuracy vs coverage as the vote threshold t varies", cseries))
+    if not (cseries and any(int((r["meta"].get("config") or {}).get("samples") or 1) > 1 for r in loaded)):
+        return None
+    return coverage_chart(out / "accuracy_coverage.png",
+                          "accuracy vs coverage as the vote threshold t varies", cseries)
 
+
+def _report_markdown(out: Path, loaded: list[dict[str, Any]], labels: list[str],
+                     plots: list[Path]) -> list[str]:
+    """report.md's lines: the charts drawn, one section per run, then the failure rules."""
     md = ["# Agent benchmark report", "",
           f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `hrm agent report` from "
           f"{len(loaded)} run(s). Every number is recomputed from the runs' `results.jsonl`; definitions in "
@@ -249,9 +280,7 @@ def write_report(runs: list[str | Path], out_dir: str | Path | None = None,
     md += ["## Failure rules", "", "A failed item gets the first category whose rule matches its trace:", ""]
     md += [_md_table(["#", "category", "rule"], [[str(i), f"`{cat}`", text] for i, cat, text in rules_table()],
                     numeric_from=3), ""]
-    report = out / "report.md"
-    report.write_text("\n".join(md) + "\n", encoding="utf-8")
-    return {"report": str(report), "plots": [str(p) for p in plots], "runs": [str(r["dir"]) for r in loaded]}
+    return md
 
 
 def _run_section(label: str, run: dict[str, Any]) -> list[str]:
