@@ -1,4 +1,8 @@
-"""Build a Sudoku dataset in the reference format, from the built-in generator or reference CSVs.
+"""Build a Sudoku dataset in the reference format, from the built-in generator or a user's files.
+
+The files are reference CSVs (source,q,a,rating) or plain puzzle lists as sets are published, one
+puzzle a line: a listed puzzle's answer is the exact solver's (datasets/sudoku_files.py). A test
+file alone builds a test split alone, to evaluate a checkpoint on a public set with `hrm eval`.
 
 Tokens as the reference: 0 pad, 1 blank, 2..N+1 the digits 1..N (digit + 1); vocab N + 2;
 seq_len N*N; every cell is supervised (ignore_label_id 0 never occurs); one puzzle identifier
@@ -13,65 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from hrm_datasets.csvfile import csv_rows
 from hrm_datasets.errors import DatasetError
 from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
-from hrm_datasets.sudoku import BOXES, generate_many, parse_grid, shuffle_sudoku, solve
+from hrm_datasets.sudoku import BOXES, generate_many, shuffle_sudoku
+from hrm_datasets.sudoku_files import PuzzleFile, read_puzzle_file
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-def read_csv(path: Path, on_invalid: str = "skip", min_rating: int | None = None
-             ) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], list[str], int]:
-    """Rows of a reference CSV (source,q,a,rating) whose answer is the puzzle's unique solution.
-
-    Returns (puzzles, skipped-row messages, grid size). `on_invalid="fail"` raises on the first bad row.
-    """
-    rows, skipped, size = [], [], None
-    lines = csv_rows(path)  # UTF-8 line by line: a bad byte, a NUL or a broken quote is one line with its number
-    _, header = next(lines, (0, None))
-    if header is None:
-        raise DatasetError(f"{path}: the file is empty; expected a header source,q,a,rating")
-    if len(header) < 3 or header[1].strip().lower() not in ("q", "question", "puzzle"):
-        raise DatasetError(f"{path}:1: expected a header source,q,a,rating (the reference layout), got {','.join(header)[:60]!r}")
-    for line, fields in lines:
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        where = f"{path}:{line}"
-        if len(fields) < 3:
-            raise DatasetError(f"{where}: expected source,q,a,rating, got {len(fields)} fields")
-        q, n = parse_grid(fields[1], where)
-        a, n_a = parse_grid(fields[2], where)
-        if n_a != n or (a == 0).any():
-            raise DatasetError(f"{where}: the answer must be a complete {n}x{n} grid")
-        if size is None:
-            size = n
-        elif n != size:
-            raise DatasetError(f"{where}: a {n}x{n} grid in a file of {size}x{size} grids")
-        try:
-            rating = int(float(fields[3])) if len(fields) > 3 and fields[3].strip() else 0
-        except (ValueError, OverflowError):
-            raise DatasetError(f"{where}: the rating {fields[3]!r} is not a number") from None
-        if min_rating is not None and rating < min_rating:
-            continue
-        problem = None
-        try:
-            solutions, _ = solve(q, n, limit=2)
-        except DatasetError as exc:
-            solutions, problem = [], str(exc)
-        if problem is None and len(solutions) != 1:
-            problem = "the puzzle has no solution" if not solutions else "the puzzle has more than one solution"
-        elif problem is None and not np.array_equal(np.array(solutions[0], np.uint8), a):
-            problem = "the answer is not the puzzle's solution"
-        if problem:
-            if on_invalid == "fail":
-                raise DatasetError(f"{where}: {problem} (use --on-invalid skip to drop such rows)")
-            skipped.append(f"{where}: {problem}")
-            continue
-        rows.append((q, a, rating))
-    if size is None:
-        raise DatasetError(f"{path}: no puzzle rows")
-    return rows, skipped, size
 
 
 def _held_out(size: int, difficulty: str, count: int, seed: int, train: list, on_progress: Callable[[int], None]
@@ -120,32 +71,47 @@ def _stats(puzzles: list[tuple[np.ndarray, np.ndarray, int]]) -> dict:
             "rating_min": int(ratings.min()), "rating_max": int(ratings.max())}
 
 
+def _from_files(train_csv: Path | None, test_csv: Path, on_invalid: str, min_rating: int | None,
+                max_invalid: int | None) -> tuple[PuzzleFile | None, PuzzleFile]:
+    """Both files read and checked (or the test file alone); they must hold one grid size."""
+    train = read_puzzle_file(Path(train_csv), on_invalid, min_rating, max_invalid) if train_csv is not None else None
+    test = read_puzzle_file(Path(test_csv), on_invalid, min_rating, max_invalid)
+    if train is not None and test.size != train.size:
+        raise DatasetError(f"{test_csv}: {test.size}x{test.size} grids but {train_csv} has {train.size}x{train.size}")
+    return train, test
+
+
 def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count: int = 1000, test_count: int = 200,
                  train_csv: Path | None = None, test_csv: Path | None = None, min_rating: int | None = None,
-                 on_invalid: str = "skip", subsample_size: int | None = None, num_aug: int = 0, seed: int = 0,
-                 force: bool = False, progress: Progress | None = None) -> dict:
-    """Build the dataset into `output` (atomically); returns the build record (also build.json)."""
+                 on_invalid: str = "skip", max_invalid: int | None = None, subsample_size: int | None = None,
+                 num_aug: int = 0, seed: int = 0, force: bool = False, progress: Progress | None = None) -> dict:
+    """Build the dataset into `output` (atomically); returns the build record (also build.json).
+
+    With `test_csv` alone only a test split is written (build.json says `"splits": ["test"]`).
+    """
     if size not in BOXES:
         raise DatasetError(f"--size {size} is not supported; use 4, 6 or 9")
     if num_aug < 0 or count < 0 or test_count < 0:
         raise DatasetError("--count, --test-count and --num-aug must not be negative")
     if on_invalid not in ("skip", "fail"):
         raise DatasetError(f"--on-invalid must be skip or fail, got {on_invalid!r}")
-    if test_csv is not None and train_csv is None:
-        raise DatasetError(f"--test-csv {test_csv} needs --train-csv as well (without both, the generator builds "
-                           f"the data and --test-csv would be ignored)")
+    if max_invalid is not None and max_invalid < 0:
+        raise DatasetError(f"--max-invalid must not be negative, got {max_invalid}")
+    if train_csv is not None and test_csv is None:
+        raise DatasetError("--train-csv needs --test-csv as well (the reference builds both splits)")
+    test_only = test_csv is not None and train_csv is None
+    if test_only and (num_aug or subsample_size is not None):
+        flag = "--num-aug" if num_aug else "--subsample-size"
+        raise DatasetError(f"{flag} applies to the train split, and --test-csv without --train-csv builds a test "
+                           f"split only; drop {flag} or add --train-csv")
     started = time.perf_counter()
     with DatasetWriter(output, force=force) as writer:
-        skipped: list[str] = []
-        if train_csv is not None:
-            if test_csv is None:
-                raise DatasetError("--train-csv needs --test-csv as well (the reference builds both splits)")
-            train, bad_train, size = read_csv(Path(train_csv), on_invalid, min_rating)
-            test, bad_test, test_size = read_csv(Path(test_csv), on_invalid, min_rating)
-            if test_size != size:
-                raise DatasetError(f"{test_csv}: {test_size}x{test_size} grids but {train_csv} has {size}x{size}")
-            skipped = bad_train + bad_test
-            source = "csv"
+        files: dict[str, PuzzleFile] = {}
+        if test_csv is not None:
+            train_file, test_file = _from_files(train_csv, test_csv, on_invalid, min_rating, max_invalid)
+            files = {"test": test_file} if train_file is None else {"train": train_file, "test": test_file}
+            size, source = test_file.size, "csv"
+            train, test = train_file.puzzles if train_file else [], test_file.puzzles
         else:
             def report(phase: str, total: int) -> Callable[[int], None]:
                 return lambda done: progress(phase, done, total) if progress else None
@@ -157,9 +123,11 @@ def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count
         if subsample_size is not None and subsample_size < len(train):
             keep = np.sort(rng.choice(len(train), subsample_size, replace=False))
             train = [train[i] for i in keep]
-        if not train or not test:
-            raise DatasetError("no puzzles left for a split; raise --count/--test-count or check the CSV filters")
-        for split, puzzles, aug in (("train", train, num_aug), ("test", test, 0)):
+        if (not train and not test_only) or not test:
+            raise DatasetError("no puzzles left for a split; raise --count/--test-count or check the files' filters "
+                               "and skipped rows")
+        splits = (("test", test, 0),) if test_only else (("train", train, num_aug), ("test", test, 0))
+        for split, puzzles, aug in splits:
             arrays = _split_arrays(puzzles, size, aug, rng)
             meta = DatasetMetadata(pad_id=0, ignore_label_id=0, blank_identifier_id=0, vocab_size=size + 2,
                                    seq_len=size * size, num_puzzle_identifiers=1, total_groups=len(puzzles),
@@ -168,14 +136,18 @@ def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count
             if progress:
                 progress(f"{split} split written", len(arrays.inputs), len(arrays.inputs))
         writer.write_json("identifiers.json", ["<blank>"])
+        skipped = [line for f in files.values() for line in f.skipped]
+        stats = {split: {**_stats(puzzles), "examples": len(puzzles) * (1 + aug)} for split, puzzles, aug in splits}
         record = {
             "kind": "sudoku", "grid": [size, size], "box": list(BOXES[size]), "source": source,
+            "splits": [split for split, _, _ in splits],
             "params": {"size": size, "difficulty": difficulty if source == "generator" else None, "count": count,
                        "test_count": test_count, "train_csv": str(train_csv) if train_csv else None,
                        "test_csv": str(test_csv) if test_csv else None, "min_rating": min_rating,
+                       "on_invalid": on_invalid, "max_invalid": max_invalid,
                        "subsample_size": subsample_size, "num_aug": num_aug, "seed": seed},
-            "stats": {"train": {**_stats(train), "examples": len(train) * (1 + num_aug)},
-                      "test": {**_stats(test), "examples": len(test)}, "skipped_rows": len(skipped)},
+            "stats": {**stats, "skipped_rows": len(skipped)},
+            "files": {split: f.record() for split, f in files.items()},
             "seconds": round(time.perf_counter() - started, 3),
         }
         writer.write_json("build.json", record)

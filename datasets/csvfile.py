@@ -2,6 +2,7 @@
 
 The file is decoded line by line, so a byte that is not UTF-8 is reported with its line number
 (and a multi-GB CSV is never held in memory); a NUL byte or a broken quote is a DatasetError too.
+`text_lines` gives the same lines to readers of other line layouts (plain Sudoku puzzle lists).
 """
 
 from __future__ import annotations
@@ -23,15 +24,27 @@ def _lines(handle, path: Path) -> Iterator[str]:
         yield text.lstrip("\ufeff") if lineno == 1 else text
 
 
-def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of every row, the header included; a missing or unreadable file is one line."""
+def _open(path: Path, what: str):
     if not path.is_file():
-        raise DatasetError(f"CSV file {path} does not exist")
+        raise DatasetError(f"{what} {path} does not exist")
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, also when the caller stops early
+        return open(path, "rb")  # noqa: SIM115 - the callers close it, also when their caller stops early
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
+
+
+def text_lines(path: Path, what: str = "file") -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line, decoded as UTF-8; a missing or unreadable file is one line."""
+    with _open(path, what) as handle:
+        try:
+            yield from enumerate(_lines(handle, path), 1)
+        except OSError as exc:
+            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of every row, the header included; a missing or unreadable file is one line."""
+    with _open(path, "CSV file") as handle:
         reader = csv.reader(_lines(handle, path))
         while True:
             try:

@@ -4,7 +4,8 @@ Both splits are read and checked in full (`load_split`), as `hrm train` and `hrm
 the format has a train and a test split, training evaluates on the test split, so a missing,
 empty or truncated test split is refused in one line, never left out of the table. The test split
 must fit the train split (vocabulary, length, no more puzzle ids), and `identifiers.json`, when
-present, must name every puzzle id; a dataset without one gets a stated note.
+present, must name every puzzle id; a dataset without one gets a stated note. A dataset whose build.json
+says `"splits": ["test"]` (`hrm data build sudoku --test-csv` alone, for `hrm eval`) has a test split only.
 """
 
 from __future__ import annotations
@@ -50,14 +51,16 @@ def _split_summary(meta: DatasetMetadata, sets: dict[str, SplitArrays], built: A
 def summarise(root: str | Path, build: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], int | None, list[str]]:
     """(per-split summary, number of puzzle names or None, notes) of a checked dataset; DatasetError otherwise."""
     root = Path(root)
-    loaded = {split: load_split(root, split) for split in SPLITS}
-    check_test_fits_train(loaded["train"][0], loaded["test"][0], root)
+    splits_built = ("test",) if build.get("splits") == ["test"] else SPLITS
+    loaded = {split: load_split(root, split) for split in splits_built}
+    if "train" in loaded:
+        check_test_fits_train(loaded["train"][0], loaded["test"][0], root)
     built = build.get("stats") or {}
     splits = {split: _split_summary(meta, sets, built.get(split), root / "build.json", split)
               for split, (meta, sets) in loaded.items()}
     notes = []
     if (root / "identifiers.json").is_file():
-        names: int | None = len(load_identifiers(root, loaded["train"][0].num_puzzle_identifiers))
+        names: int | None = len(load_identifiers(root, next(iter(loaded.values()))[0].num_puzzle_identifiers))
     else:
         names = None
         notes.append(f"{root} has no identifiers.json: puzzles are known by number only "

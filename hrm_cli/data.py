@@ -20,22 +20,34 @@ def build_sudoku_cmd(
     difficulty: str = typer.Option("hard", "--difficulty", help="easy | medium | hard | extreme (generator)."),
     count: int = typer.Option(1000, "--count", min=0, help="Training puzzles to generate."),
     test_count: int = typer.Option(200, "--test-count", min=0, help="Test puzzles to generate."),
-    train_csv: Optional[Path] = typer.Option(None, "--train-csv", help="Reference-layout CSV (source,q,a,rating)."),
-    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Test CSV, with --train-csv."),
-    min_rating: Optional[int] = typer.Option(None, "--min-rating", help="CSV: keep rows rated at least this."),
-    on_invalid: str = typer.Option("skip", "--on-invalid", help="CSV rows whose answer is not the unique solution: skip | fail."),
+    train_csv: Optional[Path] = typer.Option(None, "--train-csv", help="Reference CSV (source,q,a,rating) or a plain "
+                                             "puzzle list (one puzzle a line, answers from the exact solver)."),
+    test_csv: Optional[Path] = typer.Option(None, "--test-csv", help="Test file, the same layouts; alone, it builds a "
+                                            "test split only (for `hrm eval`)."),
+    min_rating: Optional[int] = typer.Option(None, "--min-rating", help="Files: keep puzzles rated at least this "
+                                             "(the CSV's rating; a list's: the exact solver's guesses)."),
+    on_invalid: str = typer.Option("skip", "--on-invalid", help="Puzzles without exactly one solution, or whose "
+                                   "given answer is not it: skip | fail."),
+    max_invalid: Optional[int] = typer.Option(1000, "--max-invalid", min=0, help="Files: stop when more puzzles "
+                                              "than this are skipped (the wrong file?)."),
     subsample_size: Optional[int] = typer.Option(None, "--subsample-size", min=1, help="Keep this many training puzzles."),
     num_aug: int = typer.Option(0, "--num-aug", min=0, help="Augmented copies per training puzzle."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed (the build is deterministic for a seed)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:
-    """Build a Sudoku dataset from the built-in generator or from reference CSVs.
+    """Build a Sudoku dataset from the built-in generator, reference CSVs or published puzzle lists.
+
+    --train-csv/--test-csv read the reference CSV (source,q,a,rating) or a plain puzzle list, told apart by
+    the first line: one puzzle a line, 81 characters (16, 36 for 4x4, 6x6), '.' or '0' for blanks, blank
+    and '#' lines skipped, an optional solution column. A listed puzzle's answer comes from the exact solver
+    (its rating is the solver's guesses); puzzles without exactly one solution are skipped and counted.
 
     Examples:
       hrm data build sudoku --size 4 --count 800 --test-count 200 --output data/sudoku4
       hrm data build sudoku --difficulty hard --subsample-size 1000 --num-aug 10 --output data/sudoku-hard
       hrm data build sudoku --train-csv train.csv --test-csv test.csv --num-aug 1000 --output data/sudoku-extreme
+      hrm data build sudoku --test-csv published.txt --output data/published   # then hrm eval RUN --data data/published
     """
     from hrm_cli.console import console, phase_progress, print_json, warn
     from hrm_datasets.build_sudoku import build_sudoku
@@ -45,7 +57,8 @@ def build_sudoku_cmd(
     with progress:
         record = build_sudoku(output, size=size, difficulty=difficulty, count=count, test_count=test_count,
                               train_csv=train_csv, test_csv=test_csv, min_rating=min_rating, on_invalid=on_invalid,
-                              subsample_size=subsample_size, num_aug=num_aug, seed=seed, force=force, progress=update)
+                              max_invalid=max_invalid, subsample_size=subsample_size, num_aug=num_aug, seed=seed,
+                              force=force, progress=update)
     for line in record["skipped"][:10]:
         warn(f"skipped {line}")
     if len(record["skipped"]) > 10:
@@ -53,13 +66,27 @@ def build_sudoku_cmd(
     if as_json:
         print_json({k: v for k, v in record.items() if k != "skipped"} | {"output": str(output)})
         return
+    for split, source in record["files"].items():
+        console.print(_file_line(split, source), highlight=False)
     stats = record["stats"]
+    side = record["grid"][0]
+    first = stats.get("train") or stats["test"]
+    splits = (f"train {stats['train']['examples']} examples ({stats['train']['puzzles']} puzzles x {1 + num_aug}), "
+              if "train" in stats else "test split only (for `hrm eval`): ")
     console.print(
-        f"[bold green]built[/] {output}: {size}x{size} Sudoku, train {stats['train']['examples']} examples "
-        f"({stats['train']['puzzles']} puzzles x {1 + num_aug}), test {stats['test']['examples']}; "
-        f"clues {stats['train']['clues_mean']:.1f} on average, rating median {stats['train']['rating_median']:.0f} "
+        f"[bold green]built[/] {output}: {side}x{side} Sudoku, {splits}test {stats['test']['examples']}; "
+        f"clues {first['clues_mean']:.1f} on average, rating median {first['rating_median']:.0f} "
         f"in {record['seconds']:.1f}s"
     )
+
+
+def _file_line(split: str, source: dict) -> str:
+    """What became of one file's puzzles: kept, skipped by reason, and where the answers came from."""
+    skipped = ", ".join(f"{count} {reason.removeprefix('the puzzle ')}"
+                        for reason, count in source["skipped_by_reason"].items())
+    low = f", {source['below_min_rating']} below --min-rating" if source["below_min_rating"] else ""
+    return (f"{split}: {source['puzzles']} puzzles from {source['file']} ({source['layout']}; answers: "
+            f"{source['answers']}); skipped {source['skipped']}{': ' + skipped if skipped else ''}{low}")
 
 
 def _build_info(path: Path) -> dict:
@@ -82,7 +109,7 @@ def _kind(build: dict, seq_len: int, vocab: int) -> str:
 @app.command("show")
 def show(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    split: str = typer.Option("train", "--split", help="train or test."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test [default: train; test for a test-only dataset]."),
     index: int = typer.Option(0, "--index", "-i", help="Example index within the split."),
     as_json: bool = typer.Option(False, "--json", help="Print the example as JSON."),
 ) -> None:
@@ -97,12 +124,13 @@ def show(
     from hrm_datasets.format import load_identifiers, load_split
     from hrm_datasets.render import render_example
 
+    build = _build_info(path)
+    split = split or ("test" if build.get("splits") == ["test"] else "train")
     meta, sets = load_split(path, split)
     arrays = next(iter(sets.values()))
     total = len(arrays.inputs)
     if not 0 <= index < total:
         raise DatasetError(f"--index {index} is out of range: {path}/{split} has {total} examples (0..{total - 1})")
-    build = _build_info(path)
     kind = _kind(build, meta.seq_len, meta.vocab_size)
     puzzle = int(np.searchsorted(arrays.puzzle_indices, index, side="right") - 1)
     ident = int(arrays.puzzle_identifiers[puzzle])
@@ -139,7 +167,8 @@ def stats(
     splits, names, notes = summarise(path, build)
     for note in notes:
         warn(note)
-    result = {"path": str(path), "kind": _kind(build, splits["train"]["seq_len"], splits["train"]["vocab_size"]),
+    first = next(iter(splits.values()))
+    result = {"path": str(path), "kind": _kind(build, first["seq_len"], first["vocab_size"]),
               "build": {k: v for k, v in build.items() if k != "stats"}, "puzzle_names": names, "splits": splits}
     if as_json:
         print_json(result)

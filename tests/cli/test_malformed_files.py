@@ -371,7 +371,7 @@ def test_arc_cells_are_json_integers_only(tmp_path, cell, shown):
     (("config", "show", "hrm-tiny", "--file", "bin.yaml"), "bin.yaml", "not UTF-8"),
     (("train", "d", "--config", "bin.yaml"), "bin.yaml", "not UTF-8"),
     (("agent", "bench", "--suite", "bin.yaml"), "bin.yaml", "not UTF-8"),
-    (("data", "build", "sudoku", "--test-csv", "x.csv", "-o", "o"), "--test-csv x.csv", "needs --train-csv"),
+    (("data", "build", "sudoku", "--test-csv", "x.csv", "-o", "o"), "x.csv", "does not exist"),  # alone: a test split
     (("data", "build", "maze", "--test-csv", "x.csv", "-o", "o"), "--test-csv x.csv", "needs --train-csv"),
     ((*SOLVE, "--samples", "100000000000"), "--samples", "between 1 and 1024"),
     ((*EVAL, "--samples", "2000"), "--samples", "between 1 and 1024"),
