@@ -380,6 +380,29 @@ def run_item(task: Task, controller: str, sample: int, *, config: dict[str, Any]
     return row
 
 
+class _Progress:
+    """What the workers share about the backend: the run stops after ABORT_AFTER_BACKEND_ERRORS items in a
+    row whose backend never answered, or after the first such item when none has answered yet."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.consecutive_backend_errors = 0
+        self.answered = 0
+        self.last_error = ""
+        self._lock = threading.Lock()
+
+    def record(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            if row["incomplete"]:
+                self.consecutive_backend_errors += 1
+                self.last_error = row["error"]
+                if self.consecutive_backend_errors >= ABORT_AFTER_BACKEND_ERRORS or not self.answered:
+                    self.stop.set()
+            else:
+                self.consecutive_backend_errors = 0
+                self.answered += 1
+
+
 def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str | None = None,
               workers: int = 1, backend: Any = None,
               on_start: Callable[[int, int], None] | None = None,
@@ -390,9 +413,55 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
 
     bench_id = bench_id or new_run_id()
     run_dir = bench_dir(root, bench_id)
+    old_meta = _open_run_dir(run_dir, plan, bench_id)
+    backend = backend or backend_from_config(plan.config)
+    if plan.config.get("backend") == "mlx" or getattr(backend, "name", "") == "mlx":
+        workers = 1  # one in-process model: generations cannot overlap
+    items = plan.items()
+    meta = _bench_meta(plan, bench_id, old_meta, backend, workers, len(items))
+    write_json_atomic(run_dir / "bench.json", meta)
+    results_path = run_dir / "results.jsonl"
+    drop_partial_line(results_path)
+    done = {item_key(r) for r in finished_rows(read_results(results_path))}
+    todo = [(t, c, s) for t, c, s in items if (t.id, c, s) not in done]
+    if on_start:
+        on_start(len(items) - len(todo), len(items))
+    recorder = _Recorder(results_path)
+    progress = _Progress()
+
+    def work(item: tuple[Task, str, int]) -> None:
+        if progress.stop.is_set():
+            return
+        task, controller, sample = item
+        try:
+            row = run_item(task, controller, sample, config=plan.config, backend=backend, run_dir=run_dir,
+                           bench_id=bench_id, suite_name=plan.suite.name)
+        except BaseException:
+            progress.stop.set()  # a bug or Ctrl-C: let the other workers finish their item, start no new ones
+            raise
+        recorder.append(row)
+        progress.record(row)
+        if on_item:
+            on_item(row)
+
+    try:
+        _run_items(todo, work, workers, progress.stop)
+    except BaseException:
+        with contextlib.suppress(HRMError, OSError):  # best effort: the first failure is the one reported
+            write_summary(run_dir)
+        raise
+    summary = write_summary(run_dir)
+    if progress.stop.is_set() and progress.last_error:
+        raise BackendError(f"{progress.last_error} (bench stopped; finished items are kept: rerun with "
+                           f"--resume {bench_id})")
+    return summary
+
+
+def _open_run_dir(run_dir: Path, plan: BenchPlan, bench_id: str) -> dict[str, Any] | None:
+    """Create the run's folder, or check that an existing one ran the same suite; write suite.json once.
+    Returns the existing run's bench.json, if any."""
     with writing(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
-    results_path = run_dir / "results.jsonl"
     suite_path = run_dir / "suite.json"
     old_meta = load_meta(run_dir) if (run_dir / "bench.json").is_file() else None
     if old_meta and old_meta["suite"]["name"] != plan.suite.name:
@@ -400,79 +469,43 @@ def run_bench(plan: BenchPlan, *, root: str | Path = "runs/bench", bench_id: str
                          f"pick another --id")
     if not suite_path.is_file():
         write_json_atomic(suite_path, plan.suite.to_dict())
-    backend = backend or backend_from_config(plan.config)
-    if plan.config.get("backend") == "mlx" or getattr(backend, "name", "") == "mlx":
-        workers = 1  # one in-process model: generations cannot overlap
-    items = plan.items()
-    meta = {
+    return old_meta
+
+
+def _bench_meta(plan: BenchPlan, bench_id: str, old_meta: dict[str, Any] | None, backend: Any, workers: int,
+                items_total: int) -> dict[str, Any]:
+    """bench.json: what the run is (suite, controllers, samples, backend, config), kept across resumes."""
+    return {
         "id": bench_id, "created": (old_meta or {}).get("created") or _now(), "updated": _now(),
         "suite": {"name": plan.suite.name, "spec": plan.suite_spec, "source": plan.suite.source,
                   "tasks": len(plan.tasks())},
         "controllers": plan.controllers, "samples": plan.samples, "limit": plan.limit, "task_ids": plan.task_ids,
-        "items_total": len(items), "workers": workers, "bootstrap": plan.n_boot, "seed": plan.seed,
+        "items_total": items_total, "workers": workers, "bootstrap": plan.n_boot, "seed": plan.seed,
         "backend": getattr(backend, "name", plan.config.get("backend")),
         "model": str(getattr(backend, "model", plan.config.get("model"))),
         "config": plan.config, **plan.extra,
     }
-    write_json_atomic(run_dir / "bench.json", meta)
-    drop_partial_line(results_path)
-    done = {item_key(r) for r in finished_rows(read_results(results_path))}
-    todo = [(t, c, s) for t, c, s in items if (t.id, c, s) not in done]
-    if on_start:
-        on_start(len(items) - len(todo), len(items))
-    recorder = _Recorder(results_path)
-    stop = threading.Event()
-    state = {"consecutive_backend_errors": 0, "answered": 0, "last_error": ""}
-    state_lock = threading.Lock()
 
-    def work(item: tuple[Task, str, int]) -> None:
-        if stop.is_set():
-            return
-        task, controller, sample = item
-        try:
-            row = run_item(task, controller, sample, config=plan.config, backend=backend, run_dir=run_dir,
-                           bench_id=bench_id, suite_name=plan.suite.name)
-        except BaseException:
-            stop.set()  # a bug or Ctrl-C: let the other workers finish their item, start no new ones
-            raise
-        recorder.append(row)
-        with state_lock:
-            if row["incomplete"]:
-                state["consecutive_backend_errors"] += 1
-                state["last_error"] = row["error"]
-                if state["consecutive_backend_errors"] >= ABORT_AFTER_BACKEND_ERRORS or not state["answered"]:
-                    stop.set()
-            else:
-                state["consecutive_backend_errors"] = 0
-                state["answered"] += 1
-        if on_item:
-            on_item(row)
 
+def _run_items(todo: list[tuple[Task, str, int]], work: Callable[[tuple[Task, str, int]], None],
+               workers: int, stop: threading.Event) -> None:
+    """`work` on every item, in order on this thread or on `workers` threads; a failure stops new items and
+    is raised once the running ones have finished."""
+    if workers <= 1:
+        for item in todo:
+            if stop.is_set():
+                break
+            work(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench")
     try:
-        if workers <= 1:
-            for item in todo:
-                if stop.is_set():
-                    break
-                work(item)
-        else:
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench")
-            try:
-                for fut in [pool.submit(work, item) for item in todo]:
-                    fut.result()
-            except BaseException:
-                stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
+        for fut in [pool.submit(work, item) for item in todo]:
+            fut.result()
     except BaseException:
-        with contextlib.suppress(HRMError, OSError):  # best effort: the first failure is the one reported
-            write_summary(run_dir)
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    summary = write_summary(run_dir)
-    if stop.is_set() and state["last_error"]:
-        raise BackendError(f"{state['last_error']} (bench stopped; finished items are kept: rerun with "
-                           f"--resume {bench_id})")
-    return summary
+    pool.shutdown(wait=True)
 
 
 def write_summary(run_dir: str | Path) -> dict[str, Any]:
