@@ -55,6 +55,11 @@ def _is_cells(text: str) -> bool:
     return bool(text) and all(ch in CELLS for ch in text)
 
 
+def _looks_like_puzzle(text: str) -> bool:
+    """Cells only, or a puzzle's length mostly of cells (a typo there is then named by its column)."""
+    return _is_cells(text) or (len(text) >= min(SIZES) and 2 * sum(ch in CELLS for ch in text) >= len(text))
+
+
 def is_puzzle_list(path: Path) -> bool:
     """Whether `path` is a plain puzzle list (else the reference CSV); a file with no puzzle line is refused."""
     empty, lines = True, text_lines(path)
@@ -64,7 +69,7 @@ def is_puzzle_list(path: Path) -> bool:
             fields = _fields(text)
             if fields:
                 first = fields[0].group()
-                return _is_cells(first) or first.lower() in HEADER_NAMES
+                return _looks_like_puzzle(first) or first.lower() in HEADER_NAMES
     finally:
         lines.close()
     what = "the file is empty" if empty else "only blank and comment lines"
