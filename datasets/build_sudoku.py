@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from hrm_datasets.difficulty import write_difficulty
 from hrm_datasets.errors import DatasetError
 from hrm_datasets.format import DatasetMetadata, DatasetWriter, SplitArrays
 from hrm_datasets.sudoku import BOXES, generate_many, shuffle_sudoku
@@ -133,6 +134,7 @@ def build_sudoku(output: Path, *, size: int = 9, difficulty: str = "hard", count
                                    seq_len=size * size, num_puzzle_identifiers=1, total_groups=len(puzzles),
                                    mean_puzzle_examples=1.0, sets=["all"])
             writer.write_split(split, meta, {"all": arrays})
+            write_difficulty(writer, split, puzzles)  # the side file a curriculum reads (difficulty.py)
             if progress:
                 progress(f"{split} split written", len(arrays.inputs), len(arrays.inputs))
         writer.write_json("identifiers.json", ["<blank>"])

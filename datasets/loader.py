@@ -48,7 +48,7 @@ def collate(meta: DatasetMetadata, inputs: np.ndarray, labels: np.ndarray, puzzl
     return batch
 
 
-def _sample_batch(rng: np.random.Generator, group_order: np.ndarray, arrays: SplitArrays, start: int,
+def sample_batch(rng: np.random.Generator, group_order: np.ndarray, arrays: SplitArrays, start: int,
                   global_batch_size: int) -> tuple[int, np.ndarray, np.ndarray]:
     """(next start, example indices, puzzle indices) of one global batch, as the reference packs it."""
     examples, puzzles, size = [], [], 0
@@ -100,12 +100,13 @@ class TrainSampler:
         self._order = np.concatenate([self._rng.permutation(self._n_groups) for _ in range(self.epochs_per_iter)])
         self._start, self._batches_in_pass = 0, 0
 
-    def _next_indices(self) -> tuple[np.ndarray, np.ndarray]:
+    def next_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(example indices, puzzle indices) of the next global batch (curriculum.py's sampler draws its own)."""
         while True:
             if self._order is None or self._start >= self._order.size:
                 self._begin_pass()
             assert self._rng is not None and self._order is not None
-            self._start, ex, pz = _sample_batch(self._rng, self._order, self.arrays, self._start, self.global_batch_size)
+            self._start, ex, pz = sample_batch(self._rng, self._order, self.arrays, self._start, self.global_batch_size)
             if ex.size < self.global_batch_size:  # drop last: the pass is over
                 self._start = self._order.size
                 continue
@@ -114,7 +115,7 @@ class TrainSampler:
 
     def next_batch(self) -> dict[str, np.ndarray]:
         """The next batch for this rank: inputs/labels [B_local, S], puzzle_identifiers [B_local], int32."""
-        ex, pz = self._next_indices()
+        ex, pz = self.next_indices()
         lo, hi = self.rank * self.local_batch_size, (self.rank + 1) * self.local_batch_size
         ex, pz = ex[lo:hi], pz[lo:hi]
         order = np.argsort(ex, kind="stable")  # memory-mapped reads go faster in file order
@@ -152,7 +153,7 @@ class TrainSampler:
             return
         self._begin_pass()
         for _ in range(int(state["batches_in_pass"])):
-            self._start, ex, _ = _sample_batch(self._rng, self._order, self.arrays, self._start, self.global_batch_size)
+            self._start, ex, _ = sample_batch(self._rng, self._order, self.arrays, self._start, self.global_batch_size)
         self._batches_in_pass = int(state["batches_in_pass"])
 
 
