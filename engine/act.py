@@ -17,7 +17,7 @@ from typing import Callable
 
 import mlx.core as mx
 
-from hrm_engine.models.base import ReasoningModel
+from hrm_engine.models.base import Cycles, ReasoningModel
 
 CARRY_DATA = ("inputs", "labels", "puzzle_identifiers")
 
@@ -54,17 +54,19 @@ def reset_halted(model: ReasoningModel, carry: dict[str, mx.array], batch: dict[
 
 
 def segment_step(model: ReasoningModel, carry: dict[str, mx.array], puzzle_rows: mx.array, *, training: bool,
-                 key: mx.array | None = None,
-                 shard: tuple[int, int] = (0, 1)) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
+                 key: mx.array | None = None, shard: tuple[int, int] = (0, 1),
+                 cycles: Cycles | None = None) -> tuple[dict[str, mx.array], dict[str, mx.array]]:
     """One ACT segment on an already-reset carry. Returns (new carry, outputs).
 
     `puzzle_rows` are the puzzle-embedding rows of the carry's identifiers: the trainer passes
     them explicitly so that their gradient (for sign-SGD) is just another output of autodiff.
     `shard` = (rank, world size) under data parallelism: exploration draws are made for the whole
     global batch and sliced, so N processes make the same decisions as one process would.
+    `cycles` = (H_cycles, L_cycles) of a training stage (`cycles_schedule`); None: the arch's.
     """
     cfg = model.config
-    z_H, z_L, logits, q_halt, q_continue = model.segment(carry["z_H"], carry["z_L"], carry["inputs"], puzzle_rows)
+    z_H, z_L, logits, q_halt, q_continue = model.segment(carry["z_H"], carry["z_L"], carry["inputs"], puzzle_rows,
+                                                         cycles)
     outputs = {"logits": logits, "q_halt_logits": q_halt, "q_continue_logits": q_continue}
 
     steps = carry["steps"] + 1
@@ -85,7 +87,7 @@ def segment_step(model: ReasoningModel, carry: dict[str, mx.array], puzzle_rows:
         min_steps = explore * draw_n
         halted = halted & (steps >= min_steps)
         if not q_halt_only:  # bootstrapped target: one more segment from the new carry, without gradient
-            next_qh, next_qc = model.segment_q(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows))
+            next_qh, next_qc = model.segment_q(z_H, z_L, carry["inputs"], mx.stop_gradient(puzzle_rows), cycles)
             target = mx.sigmoid(mx.where(is_last, next_qh, mx.maximum(next_qh, next_qc)))
             outputs["target_q_continue"] = mx.stop_gradient(target)
 

@@ -74,6 +74,7 @@ POSITIVE = Range(integer=False, low=0, low_open=True)
 NON_NEGATIVE = Range(integer=False, low=0)
 FRACTION = Range(integer=False, low=0, high=1)
 BETA = Range(integer=False, low=0, high=1, high_open=True)
+SHARE = Range(integer=False, low=0, low_open=True, high=1)  # a fraction of training that must not be empty
 
 RANGES: dict[str, Range] = {
     "arch.hidden_size": POSITIVE_INT,
@@ -108,6 +109,10 @@ RANGES: dict[str, Range] = {
     "checkpoint_interval": Range(low=1, nullable=True),
     "keep_checkpoints": POSITIVE_INT,
     "prefetch_batches": Range(low=0, nullable=True),
+    "curriculum_start": SHARE,
+    "curriculum_steps": SHARE,
+    "hint_start": FRACTION,
+    "hint_steps": SHARE,
 }
 
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -176,6 +181,16 @@ def _check_cpu_streams(value: Any, where: str) -> None:
     raise _bad("cpu_streams", value, where, "auto or an integer >= 1")
 
 
+def _check_cycles_schedule(value: Any, where: str) -> None:
+    from hrm_engine.training.schedule import RULE, CyclesSchedule
+
+    try:
+        CyclesSchedule.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'cycles_schedule' in {where} must be {RULE}; {exc}, got {value!r} "
+                          f"({RANGES_HINT})") from None
+
+
 def _divisors_near(n: int, value: int) -> str:
     divisors = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
     divisors = sorted(set(divisors + [n // d for d in divisors]))
@@ -238,6 +253,8 @@ def check_train_config(config: dict[str, Any], origin: str | Callable[[str], str
             _check_choice(key, value, where(key))
     if "cpu_streams" in config:
         _check_cpu_streams(config["cpu_streams"], where("cpu_streams"))
+    if "cycles_schedule" in config and not model_only:
+        _check_cycles_schedule(config["cycles_schedule"], where("cycles_schedule"))
     _check_cross(config, where, model_only)
     return config
 

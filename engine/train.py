@@ -25,7 +25,8 @@ from typing import Any, Callable, Protocol
 import mlx.core as mx
 
 from hrm_datasets.format import check_eval_split, load_metadata
-from hrm_datasets.loader import TrainSampler, examples_per_epoch
+from hrm_datasets.curriculum import CurriculumSampler
+from hrm_datasets.loader import examples_per_epoch
 from hrm_engine import backend
 from hrm_engine.act import initial_carry, reset_halted, segment_step
 from hrm_engine.run.checkpoint import (best_checkpoint, list_checkpoints, load_arrays,
@@ -39,6 +40,8 @@ from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
 from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
 from hrm_engine.training.prefetch import BatchPrefetcher
+from hrm_engine.training.sampling import train_hints, train_sampler
+from hrm_engine.training.schedule import Cycles, CyclesSchedule
 from hrm_engine.run.directory import RunDir, write_json_atomic
 from hrm_datasets.files import WriteError, writing
 
@@ -74,13 +77,14 @@ class Trainer:
         self.metadata = load_metadata(self.data_root, "train")
         self.global_batch_size = int(config["global_batch_size"])
         self.seed = int(config["seed"])
-        epochs_per_iter = max(1, int(config["eval_interval"] or config["epochs"]))
-        self.sampler = TrainSampler(self.data_root, self.global_batch_size, seed=self.seed,
-                                    epochs_per_iter=epochs_per_iter, rank=self.dist.rank,
-                                    world_size=self.dist.size)
+        self.total_steps = total_steps(config, self.metadata)
+        # the reference's sampler unless a curriculum is asked for; hints and depth stages: None when off
+        self.sampler = train_sampler(config, self.data_root, self.total_steps, rank=self.dist.rank,
+                                     world_size=self.dist.size)
+        self.hints = train_hints(config, self.total_steps)
+        self.cycles_schedule = CyclesSchedule.from_config(config)
         mx.random.seed(self.seed)  # deterministic initialisation
         self.model = new_model(config, self.metadata)  # HRM or TRM (arch.name), its CPU kernels and shards
-        self.total_steps = total_steps(config, self.metadata)
         self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
         self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,
                                         config["lr_min_ratio"])
@@ -91,7 +95,8 @@ class Trainer:
         self.step_count = 0
         self.carry: dict[str, mx.array] | None = None
         self.tokens_per_step = self.global_batch_size * self.metadata.seq_len
-        self._step_fn = self._build_step(bool(config.get("compile", True)))
+        self._step_fn: Callable | None = None  # compiled for the stage in `_step_cycles` (at the first launch)
+        self._step_cycles: Cycles | None = None
         self._prefetch_depth = int(config.get("prefetch_batches") or 0)
         self._prefetcher: BatchPrefetcher | None = None
         self._consumed: tuple[dict[str, Any], float] | None = None  # sampler state and epoch after the last batch
@@ -130,14 +135,29 @@ class Trainer:
         self.model.puzzle_emb = sparse_sign_sgd(self.model.puzzle_emb, ids, row_grads, puzzle_lr,
                                                 float(self.config["puzzle_emb_weight_decay"]))
 
-    def _build_step(self, compile_: bool) -> Callable:
+    def stage_cycles(self, step: int | None = None) -> Cycles | None:
+        """(H_cycles, L_cycles) that training step `step` (default: the next) runs; None: the arch's (no schedule)."""
+        if self.cycles_schedule is None:
+            return None
+        return self.cycles_schedule.cycles_at(self.step_count if step is None else step, self.total_steps)
+
+    def step_fn(self) -> Callable:
+        """The compiled step of the next step's stage: built again when the stage changes (one graph per depth)."""
+        cycles = self.stage_cycles()
+        if self._step_fn is None or cycles != self._step_cycles:
+            self._step_fn = self._build_step(bool(self.config.get("compile", True)), cycles)
+            self._step_cycles = cycles
+        return self._step_fn
+
+    def _build_step(self, compile_: bool, cycles: Cycles | None = None) -> Callable:
         model, opt = self.model, self.optimizer
         loss_type, gbs = model.config.loss, float(self.global_batch_size)
         dist = self.dist
 
         def loss_fn(params, rows, carry, key):
             model.update(params)
-            new_carry, outputs = segment_step(model, carry, rows, training=True, key=key, shard=dist.shard())
+            new_carry, outputs = segment_step(model, carry, rows, training=True, key=key, shard=dist.shard(),
+                                              cycles=cycles)
             loss, metrics = act_loss(outputs, new_carry["labels"], new_carry["halted"], new_carry["steps"], loss_type)
             return loss / gbs, (new_carry, metrics)
 
@@ -180,12 +200,15 @@ class Trainer:
         queued step n, it waits for step n-1 to finish, so the host is never more than one step ahead.
         """
         start = time.perf_counter()
-        batch = {k: mx.array(v) for k, v in self._next_batch().items()}
+        batch = self._next_batch()
+        if self.hints is not None:
+            batch = self.hints.apply(batch, self.step_count, self.dist.rank)
+        batch = {k: mx.array(v) for k, v in batch.items()}
         if self.carry is None:
             self.carry = initial_carry(self.model, batch)
         lr_now = self.lr_fn.at(self.step_count)
         puzzle_lr = self.puzzle_lr_fn(mx.array(self.step_count))  # lazy: computed with the step
-        self.carry, metrics = self._step_fn(self.carry, batch, self.step_key(self.step_count), puzzle_lr)
+        self.carry, metrics = self.step_fn()(self.carry, batch, self.step_key(self.step_count), puzzle_lr)
         self.last_launch_s = time.perf_counter() - start  # host work: the batch and the compiled graph's replay
         if self.ema is not None:
             self.ema.update(self.model)
@@ -221,8 +244,25 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         sampler_state = self._consumed[0] if self._consumed else self.sampler.state_dict()
-        return {"sampler": sampler_state, "seed": self.seed, "epoch": self.epoch,
-                "total_steps": self.total_steps}
+        return {"sampler": sampler_state, "seed": self.seed, "epoch": self.epoch, "total_steps": self.total_steps,
+                **self.recipe_state()}
+
+    def recipe_state(self, step: int | None = None) -> dict[str, Any]:
+        """Where the recipe options stand at `step` (default: the next step); {} with every option off.
+
+        `cycles` and `cycles_stage` (the depth stage), `competence` (the curriculum's share of the puzzles), `hint`
+        (the fraction of cells to fill shown). All are functions of the step, so a resumed run lands where it left.
+        """
+        step = self.step_count if step is None else step
+        out: dict[str, Any] = {}
+        if self.cycles_schedule is not None:
+            out["cycles"] = list(self.cycles_schedule.cycles_at(step, self.total_steps))
+            out["cycles_stage"] = self.cycles_schedule.stage_index(step, self.total_steps)
+        if isinstance(self.sampler, CurriculumSampler):
+            out["competence"] = self.sampler.allowed_groups(step) / len(self.sampler.easy_first)
+        if self.hints is not None:
+            out["hint"] = self.hints.fraction(step)
+        return out
 
     def global_carry(self) -> dict[str, mx.array] | None:
         """The ACT carry of the whole global batch (gathered from every process, in rank order)."""
@@ -263,7 +303,7 @@ class Trainer:
         self._consumed = None
         self.sampler.load_state_dict(state["sampler"])
         self.step_count = int(state["step"])
-        self._step_fn = self._build_step(bool(self.config.get("compile", True)))
+        self._step_fn = None  # the optimizer state is new arrays: compile again, for the stage of this step
         return state
 
 
@@ -517,6 +557,7 @@ class TrainingLoop:
         record.update({k: v for k, v in normalise_train_metrics(sums, t.global_batch_size).items()
                        if k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")})
         record["count"] = sums["count"] / steps
+        record.update(t.recipe_state(t.step_count - 1))  # the recipe options at the window's last step (none: {})
         self.run_dir.log(record)
         self.run_dir.update(step=t.step_count, epoch=t.epoch, wall_s=record["wall_s"])
         self.heartbeat = time.monotonic()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, Callable, ClassVar
 
 import mlx.core as mx
@@ -27,6 +28,7 @@ from hrm_engine.models.layers import Linear, trunc_normal
 
 Observer = Callable[[mx.array, mx.array], None]  # (new state, old state), after every update of a segment
 SegmentOut = tuple[mx.array, mx.array, mx.array, mx.array, mx.array]  # z_H, z_L, logits, q_halt, q_continue
+Cycles = tuple[int, int]  # (H_cycles, L_cycles) of one segment; None where one is asked for: the arch's own
 
 
 def resolve_dtype(name: str) -> str:
@@ -118,23 +120,28 @@ class ReasoningModel(nn.Module):
         """The slow (answer) state's update from z_L."""
         raise NotImplementedError
 
-    @property
-    def gradient_updates(self) -> int:
-        """How many of a segment's last updates the gradient flows through."""
+    def gradient_updates(self, L_cycles: int) -> int:
+        """How many of a segment's last updates the gradient flows through (with L_cycles updates per cycle)."""
         raise NotImplementedError
 
     # -- the recursion -------------------------------------------------------------------------
-    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array) -> SegmentOut:
+    def depth(self, cycles: Cycles | None = None) -> Cycles:
+        """(H_cycles, L_cycles) of a segment: the arch's, unless a training stage gives its own
+        (`cycles_schedule`, engine/training/schedule.py); evaluation and solving always run the arch's."""
+        return cycles if cycles is not None else (self.config.H_cycles, self.config.L_cycles)
+
+    def segment(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
+                cycles: Cycles | None = None) -> SegmentOut:
         """One forward segment on the model's batch shards: the updates, gradient through the last ones only.
 
         Returns (z_H, z_L) detached for the carry, logits [B, S, V], q_halt and q_continue [B] (float32).
         """
-        return self.shards.run(self.segment_rows, z_H, z_L, inputs, puzzle_rows)
+        return self.shards.run(partial(self.segment_rows, cycles=cycles), z_H, z_L, inputs, puzzle_rows)
 
-    def segment_q(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array
-                  ) -> tuple[mx.array, mx.array]:
+    def segment_q(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
+                  cycles: Cycles | None = None) -> tuple[mx.array, mx.array]:
         """(q_halt, q_continue) of one more segment, without gradient: the Q-learning target."""
-        out = self.segment(z_H, z_L, inputs, puzzle_rows)
+        out = self.segment(z_H, z_L, inputs, puzzle_rows, cycles)
         return mx.stop_gradient(out[3]), mx.stop_gradient(out[4])
 
     def segment_traced(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
@@ -152,35 +159,34 @@ class ReasoningModel(nn.Module):
         return self.shards.run(rows, z_H, z_L, inputs, puzzle_rows)
 
     def segment_rows(self, z_H: mx.array, z_L: mx.array, inputs: mx.array, puzzle_rows: mx.array,
-                     observe: Observer | None = None) -> SegmentOut:
+                     observe: Observer | None = None, cycles: Cycles | None = None) -> SegmentOut:
         """`segment` on one shard of rows."""
         x = self.input_embeddings(inputs, puzzle_rows)
-        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x), observe)
-        return self.gradient_cycle(z_H, z_L, x, observe)
+        z_H, z_L = self.no_grad_cycles(mx.stop_gradient(z_H), mx.stop_gradient(z_L), mx.stop_gradient(x), observe,
+                                       cycles)
+        return self.gradient_cycle(z_H, z_L, x, observe, cycles)
 
-    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None
-                       ) -> tuple[mx.array, mx.array]:
+    def no_grad_cycles(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None,
+                       cycles: Cycles | None = None) -> tuple[mx.array, mx.array]:
         """Every update of a segment before the last `gradient_updates`, without gradient."""
-        z_H, z_L = self.updates(z_H, z_L, x, range(self.num_updates - self.gradient_updates), observe)
+        H, L = self.depth(cycles)
+        steps = range(H * (L + 1) - self.gradient_updates(L))
+        z_H, z_L = self.updates(z_H, z_L, x, steps, observe, L)
         return mx.stop_gradient(z_H), mx.stop_gradient(z_L)
 
-    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None
-                       ) -> SegmentOut:
+    def gradient_cycle(self, z_H: mx.array, z_L: mx.array, x: mx.array, observe: Observer | None = None,
+                       cycles: Cycles | None = None) -> SegmentOut:
         """The last `gradient_updates` updates and the heads: the gradient flows through these alone."""
-        n = self.num_updates
-        z_H, z_L = self.updates(z_H, z_L, x, range(n - self.gradient_updates, n), observe)
+        H, L = self.depth(cycles)
+        n = H * (L + 1)  # updates in a segment: H_cycles x (L_cycles z_L updates + one z_H update)
+        z_H, z_L = self.updates(z_H, z_L, x, range(n - self.gradient_updates(L), n), observe, L)
         logits, q_halt, q_continue = self.heads(z_H)
         return mx.stop_gradient(z_H), mx.stop_gradient(z_L), logits, q_halt, q_continue
 
-    @property
-    def num_updates(self) -> int:
-        """Updates in a segment: H_cycles x (L_cycles z_L updates + one z_H update)."""
-        return self.config.H_cycles * (self.config.L_cycles + 1)
-
-    def updates(self, z_H: mx.array, z_L: mx.array, x: mx.array, steps: range, observe: Observer | None = None
-                ) -> tuple[mx.array, mx.array]:
+    def updates(self, z_H: mx.array, z_L: mx.array, x: mx.array, steps: range, observe: Observer | None = None,
+                L_cycles: int | None = None) -> tuple[mx.array, mx.array]:
         """Updates `steps` of a segment, numbered from 0 in their order: L_cycles z_L updates, then z_H's."""
-        L_cycles = self.config.L_cycles
+        L_cycles = self.config.L_cycles if L_cycles is None else L_cycles
         for i in steps:
             if i % (L_cycles + 1) < L_cycles:
                 new = self.L_update(z_L, z_H, x)

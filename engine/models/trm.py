@@ -111,7 +111,6 @@ class TRM(ReasoningModel):
     def H_update(self, z_H: mx.array, z_L: mx.array) -> mx.array:
         return self.L_level(z_H, z_L)  # the same network updates the answer
 
-    @property
-    def gradient_updates(self) -> int:
+    def gradient_updates(self, L_cycles: int) -> int:
         """The whole last cycle: its L_cycles latent updates and the answer update."""
-        return self.config.L_cycles + 1
+        return L_cycles + 1

@@ -7,6 +7,7 @@ instead of a KeyError or AttributeError from deep inside the caller.
 
     checkpoints/best.json           {"checkpoint": "step_N", "exact_accuracy": number}
     checkpoints/step_N/state.json   {"step": int, "sampler": {"pass": int, "batches_in_pass": int, ...}, ...}
+                                    (curriculum: "sampler": {"curriculum_batches": int, ...})
     config.yaml                     the resolved training configuration (a mapping with an `arch` mapping)
     build.json                      how a dataset was built (an object; `kind` a string)
 """
@@ -66,8 +67,8 @@ def read_state(ckpt: Path) -> dict[str, Any]:
     data = read_json(path, error=EngineError, fix=fix)
     require(data, "step", "int", path, fix=fix, minimum=0)
     sampler = require(data, "sampler", "object", path, fix=fix, optional=True)
-    if sampler is not None:
-        for key in ("pass", "batches_in_pass"):
+    if sampler is not None:  # the reference sampler's position, or the curriculum sampler's batch count
+        for key in ("curriculum_batches",) if "curriculum_batches" in sampler else ("pass", "batches_in_pass"):
             require(sampler, key, "int", f"{path} (sampler)", fix=fix, minimum=0)
         for key in ("seed", "epochs_per_iter", "global_batch_size"):
             require(sampler, key, "int", f"{path} (sampler)", fix=fix, optional=True)
