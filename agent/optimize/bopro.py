@@ -279,90 +279,120 @@ class BoproSearch:
         return pts, sources
 
     def _bopro(self, arm: Arm) -> None:
+        """Each evaluation: fit the GP to the arm's scores in latent space, show the model the records nearest
+        the latent point the acquisition prefers, and evaluate the proposal the acquisition scores highest."""
         rng = np.random.default_rng(self.seed + 1)
-        reservoir: list[str] = []
+        reservoir: list[str] = []  # proposals not yet evaluated, the newest RESERVOIR_LIMIT kept
         gp = GaussianProcess(self.opt.kernel, seed=self.seed)  # seeded restarts: a run repeats
         while len(arm.records) < self.evaluations:
-            texts = [r.candidate for r in arm.records]
-            z = self._latent(texts)
-            y = np.array([r.score for r in arm.records])
-            try:
-                gp.fit(z, y)
-            except GPError as exc:
-                self.trace.emit("error", role="gp_fit", arm=arm.name, message=str(exc))
-                arm.stop_reason = "gp_error"
+            fitted = self._fit(arm, gp)
+            if fitted is None:
                 return
-            self.trace.emit("gp_fit", arm=arm.name, **gp.describe())
+            z, y = fitted
             best_rec = max(arm.records, key=lambda r: r.score)
-            pool, sources = self._pool(
-                z,
-                y,
-                self._latent(reservoir) if reservoir else np.zeros((0, z.shape[1])),
-                gp.hyper.length_scale,
-                rng,
-            )
-            acq = acquisition_values(
-                self.opt.acquisition, gp, pool, best_rec.score, rng, xi=self.opt.xi, beta=self.opt.beta
-            )
-            i = int(np.argmax(acq["value"]))
-            dist = np.linalg.norm(z - pool[i][None, :], axis=1)
-            near = [int(j) for j in np.argsort(dist)[: self.opt.neighbours]]
-            examples = [(arm.records[j].candidate, arm.records[j].score) for j in near]
-            self.trace.emit(
-                "acquisition",
-                arm=arm.name,
-                stage="latent",
-                kind=self.opt.acquisition,
-                pool_size=len(pool),
-                chosen_source=sources[i],
-                value=float(acq["value"][i]),
-                mean=float(acq["mean"][i]),
-                std=float(acq["std"][i]),
-                neighbours=[
-                    {"candidate": c, "score": s, "distance": round(float(dist[j]), 4)}
-                    for (c, s), j in zip(examples, near)
-                ],
-            )
+            examples = self._latent_neighbours(arm, gp, z, y, reservoir, best_rec.score, rng)
             messages = self._conditioned_messages(examples, (best_rec.candidate, best_rec.score))
-            fails = 0
-            while True:
-                new = self._fresh(
-                    arm, self._ask(arm, "propose_bopro", messages, self.opt.temperature), set(reservoir)
-                )
-                reservoir.extend(new)
-                if reservoir:
-                    break
-                fails += 1
-                if fails > self.opt.retries:
-                    arm.stop_reason = "no_new_candidates"
-                    return
-            reservoir = reservoir[-RESERVOIR_LIMIT:]
-            scores = acquisition_values(
-                self.opt.acquisition,
-                gp,
-                self._latent(reservoir),
-                best_rec.score,
-                rng,
-                xi=self.opt.xi,
-                beta=self.opt.beta,
+            if not self._fill_reservoir(arm, messages, reservoir):
+                return
+            del reservoir[:-RESERVOIR_LIMIT]
+            self._evaluate_proposal(arm, gp, reservoir, best_rec.score, rng)
+
+    def _fit(self, arm: Arm, gp: GaussianProcess) -> tuple[np.ndarray, np.ndarray] | None:
+        """The arm's candidates in latent space and their scores, with `gp` fitted to them; None (the arm
+        stops, "gp_error") when the fit fails."""
+        texts = [r.candidate for r in arm.records]
+        z = self._latent(texts)
+        y = np.array([r.score for r in arm.records])
+        try:
+            gp.fit(z, y)
+        except GPError as exc:
+            self.trace.emit("error", role="gp_fit", arm=arm.name, message=str(exc))
+            arm.stop_reason = "gp_error"
+            return None
+        self.trace.emit("gp_fit", arm=arm.name, **gp.describe())
+        return z, y
+
+    def _latent_neighbours(self, arm: Arm, gp: GaussianProcess, z: np.ndarray, y: np.ndarray,
+                           reservoir: list[str], best_score: float,
+                           rng: np.random.Generator) -> list[tuple[str, float]]:
+        """The evaluated candidates nearest the pool point with the highest acquisition, as (text, score):
+        the examples the model is shown."""
+        pool, sources = self._pool(
+            z,
+            y,
+            self._latent(reservoir) if reservoir else np.zeros((0, z.shape[1])),
+            gp.hyper.length_scale,
+            rng,
+        )
+        acq = acquisition_values(
+            self.opt.acquisition, gp, pool, best_score, rng, xi=self.opt.xi, beta=self.opt.beta
+        )
+        i = int(np.argmax(acq["value"]))
+        dist = np.linalg.norm(z - pool[i][None, :], axis=1)
+        near = [int(j) for j in np.argsort(dist)[: self.opt.neighbours]]
+        examples = [(arm.records[j].candidate, arm.records[j].score) for j in near]
+        self.trace.emit(
+            "acquisition",
+            arm=arm.name,
+            stage="latent",
+            kind=self.opt.acquisition,
+            pool_size=len(pool),
+            chosen_source=sources[i],
+            value=float(acq["value"][i]),
+            mean=float(acq["mean"][i]),
+            std=float(acq["std"][i]),
+            neighbours=[
+                {"candidate": c, "score": s, "distance": round(float(dist[j]), 4)}
+                for (c, s), j in zip(examples, near)
+            ],
+        )
+        return examples
+
+    def _fill_reservoir(self, arm: Arm, messages: list[Message], reservoir: list[str]) -> bool:
+        """Ask for proposals until the reservoir holds one; False (the arm stops, "no_new_candidates") after
+        more than `retries` answers in a row with nothing new."""
+        fails = 0
+        while True:
+            new = self._fresh(
+                arm, self._ask(arm, "propose_bopro", messages, self.opt.temperature), set(reservoir)
             )
-            k = int(np.argmax(scores["value"]))
-            pick = reservoir.pop(k)
-            info = {
-                "value": float(scores["value"][k]),
-                "mean": float(scores["mean"][k]),
-                "std": float(scores["std"][k]),
-            }
-            self.trace.emit(
-                "acquisition",
-                arm=arm.name,
-                stage="candidate",
-                kind=self.opt.acquisition,
-                pool_size=len(scores["value"]),
-                candidate=pick,
-                **info,
-            )
-            self._evaluate(arm, pick, "model+gp", acquisition={k2: round(v, 6) for k2, v in info.items()})
+            reservoir.extend(new)
+            if reservoir:
+                return True
+            fails += 1
+            if fails > self.opt.retries:
+                arm.stop_reason = "no_new_candidates"
+                return False
+
+    def _evaluate_proposal(self, arm: Arm, gp: GaussianProcess, reservoir: list[str], best_score: float,
+                           rng: np.random.Generator) -> None:
+        """Take the reservoir's proposal with the highest acquisition out of it and evaluate it."""
+        scores = acquisition_values(
+            self.opt.acquisition,
+            gp,
+            self._latent(reservoir),
+            best_score,
+            rng,
+            xi=self.opt.xi,
+            beta=self.opt.beta,
+        )
+        k = int(np.argmax(scores["value"]))
+        pick = reservoir.pop(k)
+        info = {
+            "value": float(scores["value"][k]),
+            "mean": float(scores["mean"][k]),
+            "std": float(scores["std"][k]),
+        }
+        self.trace.emit(
+            "acquisition",
+            arm=arm.name,
+            stage="candidate",
+            kind=self.opt.acquisition,
+            pool_size=len(scores["value"]),
+            candidate=pick,
+            **info,
+        )
+        self._evaluate(arm, pick, "model+gp", acquisition={k2: round(v, 6) for k2, v in info.items()})
 
     # -- run ----------------------------------------------------------------------------------------
 
