@@ -475,6 +475,8 @@ def load_task(name: str | Path, *, model_path: str | None = None) -> OptimizeTas
 def parse_task(
     data: Any, path: str, lines: dict[str, int] | None = None, *, model_path: str | None = None
 ) -> OptimizeTask:
+    """A task from its parsed YAML: the prompt, the objective, the optimizer settings, then the seeds, each
+    checked in that order; the first problem raises a TaskError naming the file, line and key."""
     check = _Checker(path, lines or {})
     if not isinstance(data, dict):
         raise TaskError(f"{path}: a task file must be a YAML mapping with objective: and prompt:")
@@ -486,49 +488,75 @@ def parse_task(
     check.keys(prompt, _PROMPT_KEYS, "prompt")
     if not str(prompt.get("task", "")).strip():
         raise check.error("prompt.task", "missing or empty: the text that tells the model what to propose")
+    objective = _parse_objective(data["objective"], check, model_path)
+    settings = _parse_optimizer(data.get("optimizer") or {}, check)
+    seeds = _parse_seeds(data.get("seeds") or [], objective, data["objective"]["kind"], check)
+    seed = data.get("seed", 0)
+    return OptimizeTask(
+        name=str(data.get("name") or Path(path).stem),
+        path=path,
+        objective=objective,
+        task_prompt=str(prompt["task"]),
+        description=str(data.get("description", "")).strip(),
+        answer_format=str(prompt.get("answer_format") or "one candidate per line"),
+        seeds=seeds,
+        optimizer=settings,
+        seed=int(seed),
+    )
 
-    obj = data["objective"]
+
+def _parse_objective(obj: Any, check: _Checker, model_path: str | None) -> Any:
+    """`objective:`: its kind, then that kind's keys."""
     kind = obj.get("kind")
     if kind not in OBJECTIVE_KINDS:
         raise check.error("objective.kind", f"must be one of {', '.join(OBJECTIVE_KINDS)}, got {kind!r}")
     check.keys(obj, _OBJECTIVE_KEYS[kind], "objective")
-    objective: Any
     if kind == "word_similarity":
-        hidden = str(obj.get("hidden", "")).strip().lower()
-        if not _WORD.match(hidden):
-            raise check.error("objective.hidden", f"must be one word of letters, got {obj.get('hidden')!r}")
-        embedding = obj.get("embedding", "hash")
-        if embedding not in _CHOICES["embedding"]:
-            raise check.error("objective.embedding", f"must be one of model, hash, got {embedding!r}")
-        objective = WordSimilarity(hidden, embedding, model_path=model_path)
-    else:
-        variable = obj.get("variable", "x")
-        if not re.fullmatch(r"[a-z]", variable):
-            raise check.error("objective.variable", f"must be one lowercase letter, got {variable!r}")
-        if "x" not in obj:
-            raise check.error("objective.x", "missing: the list of input values")
-        xs = check.numbers(obj["x"], "objective.x")
-        if not xs:
-            raise check.error("objective.x", "must list at least one value")
-        max_length = obj.get("max_length", 120)
-        if max_length < 1:
-            raise check.error("objective.max_length", f"must be >= 1, got {max_length}")
-        if ("y" in obj) == ("target" in obj):
-            raise check.error("objective", "give exactly one of y (target values) or target (an expression)")
-        if "y" in obj:
-            ys = check.numbers(obj["y"], "objective.y")
-            if len(ys) != len(xs):
-                raise check.error("objective.y", f"has {len(ys)} values but objective.x has {len(xs)}")
-        else:
-            try:
-                tree = parse_expression(obj["target"], variable, 10_000)
-                ys = [evaluate_expression(tree, x) for x in xs]
-            except ExpressionError as exc:
-                raise check.error("objective.target", f"{exc}") from None
-        objective = ExpressionFit(xs, ys, variable, int(max_length))
+        return _parse_word_similarity(obj, check, model_path)
+    return _parse_expression_fit(obj, check)
 
+
+def _parse_word_similarity(obj: dict[str, Any], check: _Checker, model_path: str | None) -> WordSimilarity:
+    hidden = str(obj.get("hidden", "")).strip().lower()
+    if not _WORD.match(hidden):
+        raise check.error("objective.hidden", f"must be one word of letters, got {obj.get('hidden')!r}")
+    embedding = obj.get("embedding", "hash")
+    if embedding not in _CHOICES["embedding"]:
+        raise check.error("objective.embedding", f"must be one of model, hash, got {embedding!r}")
+    return WordSimilarity(hidden, embedding, model_path=model_path)
+
+
+def _parse_expression_fit(obj: dict[str, Any], check: _Checker) -> ExpressionFit:
+    """The inputs x, and the targets as values (y) or as an expression of x (target), never both."""
+    variable = obj.get("variable", "x")
+    if not re.fullmatch(r"[a-z]", variable):
+        raise check.error("objective.variable", f"must be one lowercase letter, got {variable!r}")
+    if "x" not in obj:
+        raise check.error("objective.x", "missing: the list of input values")
+    xs = check.numbers(obj["x"], "objective.x")
+    if not xs:
+        raise check.error("objective.x", "must list at least one value")
+    max_length = obj.get("max_length", 120)
+    if max_length < 1:
+        raise check.error("objective.max_length", f"must be >= 1, got {max_length}")
+    if ("y" in obj) == ("target" in obj):
+        raise check.error("objective", "give exactly one of y (target values) or target (an expression)")
+    if "y" in obj:
+        ys = check.numbers(obj["y"], "objective.y")
+        if len(ys) != len(xs):
+            raise check.error("objective.y", f"has {len(ys)} values but objective.x has {len(xs)}")
+    else:
+        try:
+            tree = parse_expression(obj["target"], variable, 10_000)
+            ys = [evaluate_expression(tree, x) for x in xs]
+        except ExpressionError as exc:
+            raise check.error("objective.target", f"{exc}") from None
+    return ExpressionFit(xs, ys, variable, int(max_length))
+
+
+def _parse_optimizer(opt: Any, check: _Checker) -> OptimizerSettings:
+    """`optimizer:` over the defaults: known keys, each of its default's type, within its range."""
     settings = OptimizerSettings()
-    opt = data.get("optimizer") or {}
     types = {name: type(value) for name, value in vars(settings).items()}
     if not isinstance(opt, dict):
         raise check.error("optimizer", f"must be a mapping, got {_type_name(type(opt))}")
@@ -558,22 +586,14 @@ def parse_task(
             "optimizer.initial",
             f"({settings.initial}) exceeds optimizer.evaluations ({settings.evaluations})",
         )
+    return settings
 
-    seeds = data.get("seeds") or []
+
+def _parse_seeds(seeds: Any, objective: Any, kind: str, check: _Checker) -> list[str]:
+    """`seeds:`, each a valid candidate for the objective, as the objective reads it."""
     for i, s in enumerate(seeds):
         if not isinstance(s, (str, int, float)) or isinstance(s, bool):
             raise check.error(f"seeds[{i}]", f"must be a string, got {s!r}")
         if not objective.extract(str(s)):
             raise check.error(f"seeds[{i}]", f"{s!r} is not a valid candidate for {kind}")
-    seed = data.get("seed", 0)
-    return OptimizeTask(
-        name=str(data.get("name") or Path(path).stem),
-        path=path,
-        objective=objective,
-        task_prompt=str(prompt["task"]),
-        description=str(data.get("description", "")).strip(),
-        answer_format=str(prompt.get("answer_format") or "one candidate per line"),
-        seeds=[objective.extract(str(s))[0] for s in seeds],
-        optimizer=settings,
-        seed=int(seed),
-    )
+    return [objective.extract(str(s))[0] for s in seeds]
