@@ -221,6 +221,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l count -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l difficulty -x -a 'easy medium hard extreme'
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l force
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l json
+complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l max-invalid -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l min-rating -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l num-aug -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm data build sudoku'" -l on-invalid -x -a 'skip fail'

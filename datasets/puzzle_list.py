@@ -8,8 +8,9 @@
 
 A puzzle is 81 characters (16 or 36 for 4x4 and 6x6): the ASCII digits, '.' or '0' for a blank. After it,
 separated by whitespace, ',' or ';', may come a solution of the same length (a field of cells at least half
-the puzzle's length is read as one), then anything (a rating, a note). The layout of a file is told by its first line that is neither blank nor a comment: a puzzle, or a
-header whose first column names puzzles, makes it a list; anything else is read as the reference CSV.
+the puzzle's length is read as one), then anything (a rating, a note). The layout of a file is told by its
+first line that is neither blank nor a comment: a puzzle (or a line mostly of cells), or a header whose first
+column names puzzles, makes it a list; anything else is read as the reference CSV.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ PROBLEMS = {"conflict": "the givens repeat a digit in a row, column or box", "no
             "several": "the puzzle has more than one solution", "wrong": "the answer is not the puzzle's solution"}
 BLOCK = 20_000  # puzzles parsed, then solved, at a time: a multi-GB file is never held whole
 CHUNK = 64  # puzzles per task sent to a solver process
-PARALLEL_FROM = 256  # fewer puzzles than this are solved in this process
+PARALLEL_FROM = 5_000  # fewer are solved here: at load 6 on 2 cores a pool lost on 1,000 (12.7-15.8 s, not 10-13)
 
 
 @dataclass

@@ -109,7 +109,8 @@ def _kind(build: dict, seq_len: int, vocab: int) -> str:
 @app.command("show")
 def show(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    split: Optional[str] = typer.Option(None, "--split", help="train or test [default: train; test for a test-only dataset]."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test [default: train; a test-only "
+                                        "dataset: test]."),
     index: int = typer.Option(0, "--index", "-i", help="Example index within the split."),
     as_json: bool = typer.Option(False, "--json", help="Print the example as JSON."),
 ) -> None:

@@ -42,7 +42,8 @@ def published(tmp_path_factory):
     puzzles = [generate(9, "medium", rng) for _ in range(5)]
     q0, a0, _ = puzzles[0]
     lines = ["# five puzzles, one without a solution, one with many", ""]
-    lines += [_text(q, "." if i % 2 else "0") + ("   # a note" if i == 2 else "") for i, (q, _, _) in enumerate(puzzles)]
+    lines += [_text(q, "." if i % 2 else "0") + ("   # a note" if i == 2 else "")
+              for i, (q, _, _) in enumerate(puzzles)]
     lines += [_no_solution(q0, a0), "." * 80 + "1"]
     (root / "list.txt").write_text("\n".join(lines) + "\n")
     return root, puzzles
@@ -75,7 +76,8 @@ def test_a_plain_list_builds_a_test_split_with_the_solvers_answers(published, ru
     for (q, a, _), x, y in zip(puzzles, inputs, labels):
         assert np.array_equal(x, q.astype(np.int32) + 1) and np.array_equal(y, a.astype(np.int32) + 1)
     said = run_hrm("data", "build", "sudoku", "--test-csv", "list.txt", "-o", "pub2", cwd=root)
-    assert "test: 5 puzzles from list.txt (puzzle list; answers: exact solver); skipped 2" in " ".join(said.stdout.split())
+    said_text = " ".join(said.stdout.split())
+    assert "test: 5 puzzles from list.txt (puzzle list; answers: exact solver); skipped 2" in said_text
     stats = json.loads(run_hrm("data", "stats", "pub", "--json", cwd=root).stdout)
     assert list(stats["splits"]) == ["test"] and stats["splits"]["test"]["examples"] == 5
     shown = run_hrm("data", "show", "pub", "--index", "4", cwd=root)
