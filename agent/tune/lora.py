@@ -339,70 +339,19 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
     opts = run.opts
     import hrm_engine.cpu
 
-    hrm_engine.cpu.setup()
-    import mlx.core as mx
-    import mlx.nn as nn
-    import mlx.optimizers as optim
-    from mlx_lm import load
-    from mlx_lm.tuner.datasets import CacheDataset, ChatDataset
-    from mlx_lm.tuner.trainer import default_loss
-    from mlx_lm.tuner.utils import linear_to_lora_layers
-    from mlx.utils import tree_flatten
-
-    from hrm_agent.tune.data import data_recipe
-
+    hrm_engine.cpu.setup()  # before MLX is first imported (by the steps below)
     base = _base_model_path(opts, note)
     examples = training_examples(opts)
-    model, tokenizer = load(str(base))
-    n_layers = len(model.layers)
-    if opts.layers > n_layers:
-        raise TuneError(f"--layers {opts.layers}: the model has only {n_layers} blocks")
-    model.freeze()
-    lora = {"rank": opts.rank, "scale": opts.scale, "dropout": 0.0}
-    mx.random.seed(opts.seed)  # LoRA's A matrices start random: the same seed, the same adapter
-    linear_to_lora_layers(model, opts.layers, lora)
-    dataset = CacheDataset(ChatDataset([ex.to_dict() for ex in examples], tokenizer, mask_prompt=True))
-    order = example_order([ex.steps for ex in examples], opts.steps, opts.batch_size, opts.schedule, opts.seed,
-                          lengths=[len(dataset[i][0]) for i in range(len(dataset))])
-
-    warm = min(opts.warmup_steps, max(opts.steps - 1, 0))
-    decay = optim.cosine_decay(opts.lr, max(opts.steps - warm, 1), opts.lr * 0.1)
-    schedule = optim.join_schedules([optim.linear_schedule(opts.lr * 0.1, opts.lr, warm), decay], [warm]) \
-        if warm else decay
-    optimizer = optim.Adam(learning_rate=schedule)
-
+    model, tokenizer, lora = _lora_model(opts, base)
+    dataset, order = _dataset_and_order(opts, examples, tokenizer)
+    optimizer = _optimizer(opts)
     run.folder.mkdir(parents=True, exist_ok=True)
     if start == 0:
-        trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
-        run.manifest = {"name": opts.name, "format": "mlx-lm lora adapter", "base_model": base.name,
-                        "base_model_path": str(base), "options": opts.to_dict(),
-                        "data": {**data_recipe(opts.examples, opts.seed, tuple(opts.sources)),
-                                 "chat_examples": len(examples),
-                                 "by_role": _count(ex.role for ex in examples),
-                                 "by_steps": _count(str(ex.steps) for ex in examples)},
-                        "trainable_parameters": int(trainable), "created": _now(), "steps_done": 0,
-                        "complete": False, "checkpoint": None, "train_seconds": 0.0}
-        _write_json(run.folder / "adapter_config.json",
-                    {"fine_tune_type": "lora", "num_layers": opts.layers, "lora_parameters": lora,
-                     "model": str(base)})
-        with open(run.folder / "train.jsonl", "w", encoding="utf-8") as fh:  # mlx_lm.lora can read it too
-            for ex in examples:
-                fh.write(json.dumps({"messages": ex.messages}) + "\n")
-        _write_json(run.folder / MANIFEST, run.manifest)
+        _write_new_run(run, opts, base, examples, lora, model)
     else:
         _load_checkpoint(run, model, optimizer)
         if note:
             note(f"resuming {opts.name} from step {start} of {opts.steps}")
-
-    loss_value_and_grad = nn.value_and_grad(model, default_loss)
-    state = [model.state, optimizer.state]
-
-    def step_fn(batch: Any, lengths: Any) -> tuple[Any, Any]:
-        (loss, toks), grad = loss_value_and_grad(model, batch, lengths)
-        optimizer.update(model, grad)
-        return loss, toks
-
-    step = mx.compile(step_fn, inputs=state, outputs=state)
     stop: dict[str, str] = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -413,32 +362,8 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
         on_start({"name": opts.name, "folder": str(run.folder), "start_step": start, "steps": opts.steps,
                   "chat_examples": len(examples), "tasks": opts.examples, "schedule": opts.schedule,
                   "base_model": base.name, "trainable_parameters": run.manifest.get("trainable_parameters")})
-    model.train()
-    t0 = time.monotonic()
-    spent = float(run.manifest.get("train_seconds") or 0.0)
-    last_loss: float | None = run.manifest.get("last_loss")
-    done = start
     try:
-        for it in range(start, opts.steps):
-            if stop:
-                break
-            tic = time.monotonic()
-            batch, lengths = _batch_arrays(dataset, order[it], opts.max_seq_length)
-            loss, toks = step(batch, lengths)
-            mx.eval(state, loss, toks)
-            done = it + 1
-            last_loss = float(loss.item())
-            if on_step:
-                on_step(StepInfo(step=done, total=opts.steps, loss=last_loss,
-                                 tokens_per_s=float(toks.item()) / max(time.monotonic() - tic, 1e-9),
-                                 elapsed_s=time.monotonic() - t0, start_step=start))
-            if opts.snapshot_every and (done % opts.snapshot_every == 0 or done == opts.steps):
-                _save_snapshot(run, model, done)
-            if done % opts.save_every == 0 and done < opts.steps:
-                run.manifest["train_seconds"] = round(spent + time.monotonic() - t0, 1)
-                _save_checkpoint(run, model, optimizer, done, last_loss, complete=False)
-        run.manifest["train_seconds"] = round(spent + time.monotonic() - t0, 1)
-        _save_checkpoint(run, model, optimizer, done, last_loss, complete=done >= opts.steps)
+        done = _train(run, model, optimizer, dataset, order, start, stop, on_step)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -446,6 +371,117 @@ def tune(opts: TuneOptions, *, resume: bool = False, force: bool = False, root: 
     if done < opts.steps:
         raise TuneInterrupted(summary, stop.get("signal", "SIGINT"))
     return summary
+
+
+def _lora_model(opts: TuneOptions, base: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """The base model, frozen, with its last `opts.layers` blocks' linear layers turned into LoRA layers
+    (seeded: the same seed, the same adapter); returns (model, tokenizer, LoRA parameters)."""
+    import mlx.core as mx
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, tokenizer = load(str(base))
+    n_layers = len(model.layers)
+    if opts.layers > n_layers:
+        raise TuneError(f"--layers {opts.layers}: the model has only {n_layers} blocks")
+    model.freeze()
+    lora = {"rank": opts.rank, "scale": opts.scale, "dropout": 0.0}
+    mx.random.seed(opts.seed)  # LoRA's A matrices start random: the same seed, the same adapter
+    linear_to_lora_layers(model, opts.layers, lora)
+    return model, tokenizer, lora
+
+
+def _dataset_and_order(opts: TuneOptions, examples: list[Any],
+                       tokenizer: Any) -> tuple[Any, list[list[int]]]:
+    """The tokenized chat examples (prompt masked) and the examples of each step (example_order)."""
+    from mlx_lm.tuner.datasets import CacheDataset, ChatDataset
+
+    dataset = CacheDataset(ChatDataset([ex.to_dict() for ex in examples], tokenizer, mask_prompt=True))
+    order = example_order([ex.steps for ex in examples], opts.steps, opts.batch_size, opts.schedule, opts.seed,
+                          lengths=[len(dataset[i][0]) for i in range(len(dataset))])
+    return dataset, order
+
+
+def _optimizer(opts: TuneOptions) -> Any:
+    """Adam with a linear warm-up from lr/10 to lr, then a cosine decay to lr/10."""
+    import mlx.optimizers as optim
+
+    warm = min(opts.warmup_steps, max(opts.steps - 1, 0))
+    decay = optim.cosine_decay(opts.lr, max(opts.steps - warm, 1), opts.lr * 0.1)
+    schedule = optim.join_schedules([optim.linear_schedule(opts.lr * 0.1, opts.lr, warm), decay], [warm]) \
+        if warm else decay
+    return optim.Adam(learning_rate=schedule)
+
+
+def _write_new_run(run: _Run, opts: TuneOptions, base: Path, examples: list[Any], lora: dict[str, Any],
+                   model: Any) -> None:
+    """A new adapter's folder: its manifest, mlx-lm's adapter_config.json and the training examples."""
+    from mlx.utils import tree_flatten
+
+    from hrm_agent.tune.data import data_recipe
+
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    run.manifest = {"name": opts.name, "format": "mlx-lm lora adapter", "base_model": base.name,
+                    "base_model_path": str(base), "options": opts.to_dict(),
+                    "data": {**data_recipe(opts.examples, opts.seed, tuple(opts.sources)),
+                             "chat_examples": len(examples),
+                             "by_role": _count(ex.role for ex in examples),
+                             "by_steps": _count(str(ex.steps) for ex in examples)},
+                    "trainable_parameters": int(trainable), "created": _now(), "steps_done": 0,
+                    "complete": False, "checkpoint": None, "train_seconds": 0.0}
+    _write_json(run.folder / "adapter_config.json",
+                {"fine_tune_type": "lora", "num_layers": opts.layers, "lora_parameters": lora,
+                 "model": str(base)})
+    with open(run.folder / "train.jsonl", "w", encoding="utf-8") as fh:  # mlx_lm.lora can read it too
+        for ex in examples:
+            fh.write(json.dumps({"messages": ex.messages}) + "\n")
+    _write_json(run.folder / MANIFEST, run.manifest)
+
+
+def _train(run: _Run, model: Any, optimizer: Any, dataset: Any, order: list[list[int]], start: int,
+           stop: dict[str, str], on_step: Callable[[StepInfo], None] | None) -> int:
+    """Steps `start` to `opts.steps` (until a signal lands in `stop`), with snapshots and checkpoints as the
+    options ask and a checkpoint at the end; returns the steps done."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx_lm.tuner.trainer import default_loss
+
+    opts = run.opts
+    loss_value_and_grad = nn.value_and_grad(model, default_loss)
+    state = [model.state, optimizer.state]
+
+    def step_fn(batch: Any, lengths: Any) -> tuple[Any, Any]:
+        (loss, toks), grad = loss_value_and_grad(model, batch, lengths)
+        optimizer.update(model, grad)
+        return loss, toks
+
+    step = mx.compile(step_fn, inputs=state, outputs=state)
+    model.train()
+    t0 = time.monotonic()
+    spent = float(run.manifest.get("train_seconds") or 0.0)
+    last_loss: float | None = run.manifest.get("last_loss")
+    done = start
+    for it in range(start, opts.steps):
+        if stop:
+            break
+        tic = time.monotonic()
+        batch, lengths = _batch_arrays(dataset, order[it], opts.max_seq_length)
+        loss, toks = step(batch, lengths)
+        mx.eval(state, loss, toks)
+        done = it + 1
+        last_loss = float(loss.item())
+        if on_step:
+            on_step(StepInfo(step=done, total=opts.steps, loss=last_loss,
+                             tokens_per_s=float(toks.item()) / max(time.monotonic() - tic, 1e-9),
+                             elapsed_s=time.monotonic() - t0, start_step=start))
+        if opts.snapshot_every and (done % opts.snapshot_every == 0 or done == opts.steps):
+            _save_snapshot(run, model, done)
+        if done % opts.save_every == 0 and done < opts.steps:
+            run.manifest["train_seconds"] = round(spent + time.monotonic() - t0, 1)
+            _save_checkpoint(run, model, optimizer, done, last_loss, complete=False)
+    run.manifest["train_seconds"] = round(spent + time.monotonic() - t0, 1)
+    _save_checkpoint(run, model, optimizer, done, last_loss, complete=done >= opts.steps)
+    return done
 
 
 def _count(items: Any) -> dict[str, int]:
