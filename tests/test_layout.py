@@ -248,3 +248,63 @@ def test_no_function_longer_than_a_screen(folder):
     exempt = {k for k in LONG_FUNCTIONS_THAT_ARE_DATA if k.startswith(folder + "/")}
     assert {k: n for k, n in long.items() if k not in exempt} == {}
     assert exempt <= set(long), f"no longer over {FUNCTION_LINES_MAX} lines, drop the exemption: {exempt - set(long)}"
+
+
+def _defined_names(path: Path) -> set[str]:
+    """The names a module defines or imports at its top level (inside top-level if/try too)."""
+    names: set[str] = set()
+    todo = list(ast.parse(path.read_text(encoding="utf-8")).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.If, ast.Try)):
+            todo += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+            todo += [n for h in getattr(node, "handlers", []) for n in h.body]
+    return names
+
+
+def _unresolved(tree: ast.AST, where: str, packages: set[str]) -> list[str]:
+    """hrm_* imports in `tree` naming a module or name our sources lack; an import in an `except ImportError:`
+    handler is a fallback for an older checkout and is not checked. Python in string constants (the scripts a
+    benchmark runs in a subprocess) is checked too."""
+    fallbacks = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) for h in t.handlers
+                 if "ImportError" in ast.unparse(h.type or ast.Name("")) for s in h.body for n in ast.walk(s)}
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "hrm_" in node.value:
+            try:
+                bad += _unresolved(ast.parse(node.value), f"{where}:{node.lineno} (script)", packages)
+            except SyntaxError:
+                pass
+        if id(node) in fallbacks or not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Import):
+            wanted = [(a.name, None) for a in node.names]
+        else:
+            wanted = [(node.module or "", a.name) for a in node.names]
+        for module, name in wanted:
+            if _top(module) not in PACKAGES:
+                continue
+            if module not in SOURCES and module not in packages:
+                bad.append(f"{where}:{node.lineno}: no module {module}")
+                break
+            if name and f"{module}.{name}" not in SOURCES and f"{module}.{name}" not in packages and (
+                    module not in SOURCES or name not in _defined_names(SOURCES[module])):
+                bad.append(f"{where}:{node.lineno}: {module} has no {name}")
+    return bad
+
+
+def test_benchmark_scripts_import_what_exists():
+    """benchmarks/ is outside the packages, so a move inside them breaks its imports silently (most are inside
+    functions or in the scripts a benchmark runs in a subprocess, which `--help` never reaches)."""
+    packages = {".".join([package, *path.parent.relative_to(REPO / folder).parts])
+                for package, folder in PACKAGES.items() for path in (REPO / folder).rglob("*.py")}
+    bad = [b for path in sorted((REPO / "benchmarks").glob("*.py"))
+           for b in _unresolved(ast.parse(path.read_text(encoding="utf-8")), str(path.relative_to(REPO)), packages)]
+    assert bad == []
