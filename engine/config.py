@@ -119,8 +119,9 @@ def _unknown_key(key: str, schema: dict[str, Any], origin: str) -> ConfigError:
     return ConfigError(f"unknown config key '{key}' in {origin}; {hint}")
 
 
-def _coerce(key: str, value: Any, default: Any, origin: str) -> Any:
-    """Type `value` like the schema's `default` where that is lossless; refuse a clear mismatch."""
+def coerce_value(key: str, value: Any, default: Any, origin: str) -> Any:
+    """Type `value` like the schema's `default` where that is lossless; refuse a clear mismatch. Public:
+    config_ranges types its nullable keys the same way."""
     if default is None or value is None:
         return value
     if isinstance(default, bool):
@@ -152,7 +153,7 @@ def _validate(tree: dict[str, Any], schema: dict[str, Any], origin: str, prefix:
         if isinstance(default, dict) and isinstance(value, dict):
             out[key] = _validate(value, default, origin, full + ".")
         else:
-            out[key] = _coerce(full, value, default, origin)
+            out[key] = coerce_value(full, value, default, origin)
     return out
 
 

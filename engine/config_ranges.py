@@ -153,11 +153,11 @@ def _set(config: dict[str, Any], key: str, value: Any) -> None:
 
 def _normalise(key: str, value: Any, rule: Range, where: str) -> Any:
     """A nullable key has no typed default to coerce to: type `1e3` or `12.0` here, as config.py does."""
-    from hrm_engine.config import _coerce
+    from hrm_engine.config import coerce_value
 
     if value is None or isinstance(value, bool):
         return value
-    return _coerce(key, value, 0 if rule.integer else 0.0, where)
+    return coerce_value(key, value, 0 if rule.integer else 0.0, where)
 
 
 def _bad(key: str, value: Any, where: str, must: str) -> ConfigError:
