@@ -17,6 +17,7 @@ from hrm_agent.errors import AgentError
 from hrm_agent.bench.failure_rules import rules_table
 from hrm_agent.bench.plots import bar_chart, coverage_chart, line_chart
 from hrm_agent.toolkit import CATEGORIES
+from hrm_datasets.files import write_text_atomic
 
 __all__ = ["bar_chart", "line_chart", "comparison_rows", "load_run", "resolve_run", "selective_table",
            "write_report"]
@@ -170,7 +171,7 @@ def write_report(runs: list[str | Path], out_dir: str | Path | None = None,
     plots += [p for p in (_depth_chart(out, loaded, labels), _failure_chart(out, loaded, labels),
                           _coverage_chart(out, loaded, labels)) if p is not None]
     report = out / "report.md"
-    report.write_text("\n".join(_report_markdown(out, loaded, labels, plots)) + "\n", encoding="utf-8")
+    write_text_atomic(report, "\n".join(_report_markdown(out, loaded, labels, plots)) + "\n")
     return {"report": str(report), "plots": [str(p) for p in plots], "runs": [str(r["dir"]) for r in loaded]}
 
 

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from hrm_agent.backends.adapters import DEFAULT_NAME, MANIFEST, adapters_dir, read_manifest
 from hrm_agent.errors import AgentError
+from hrm_datasets.files import write_text_atomic
 
 SCHEDULES = ("mixed", "curriculum")
 ROLES = ("planner", "solver", "critic", "synthesizer", "flat")
@@ -432,9 +433,9 @@ def _write_new_run(run: _Run, opts: TuneOptions, base: Path, examples: list[Any]
     _write_json(run.folder / "adapter_config.json",
                 {"fine_tune_type": "lora", "num_layers": opts.layers, "lora_parameters": lora,
                  "model": str(base)})
-    with open(run.folder / "train.jsonl", "w", encoding="utf-8") as fh:  # mlx_lm.lora can read it too
-        for ex in examples:
-            fh.write(json.dumps({"messages": ex.messages}) + "\n")
+    # mlx_lm.lora can read it too; written whole and renamed, as every run file
+    write_text_atomic(run.folder / "train.jsonl", "".join(json.dumps({"messages": ex.messages}) + "\n"
+                                                          for ex in examples))
     _write_json(run.folder / MANIFEST, run.manifest)
 
 
