@@ -36,6 +36,7 @@ def bench_train_cmd(
       hrm bench train --config hrm-tiny --sweep arch.H_cycles=1,2,4,8
       hrm bench train --config hrm-sudoku global_batch_size=768 --wait-each-step   # vs without: host overlap
       hrm bench train --config hrm-sudoku global_batch_size=32 --breakdown          # where the time goes
+      hrm bench train --config trm-sudoku9-fast --data data/sudoku9-medium-1k --steps 40   # each depth stage
     """
     from rich.table import Table
 
@@ -72,6 +73,8 @@ def bench_train_cmd(
     for r in results:
         if "phases_ms" in r:
             console.print(_phase_table(r))
+        if "stages" in r:
+            console.print(_stage_table(r, data is not None))
 
 
 def _phase_table(result: dict):
@@ -88,6 +91,21 @@ def _phase_table(result: dict):
               "host_launch": "host: launching the step"}
     for key, label in labels.items():
         table.add_row(label, f"{phases[key]:.1f}", f"{100 * phases[key] / full:.0f}%")
+    return table
+
+
+def _stage_table(result: dict, real_data: bool):
+    """The cycles_schedule's stages: each one's steps and speed, and what the whole schedule takes."""
+    from rich.table import Table
+
+    where = "this dataset" if real_data else "the synthetic data (give --data for the real step count)"
+    table = Table(title=f"cycles_schedule: {result['total_steps']:,} steps on {where}, about "
+                        f"{result['schedule_s'] / 60:.1f} min of training at these rates")
+    for col in ("from", "H x L cycles", "steps", "s/step", "steps/s", "minutes"):
+        table.add_column(col, justify="right")
+    for st in result["stages"]:
+        table.add_row(f"{st['start']:.0%}", f"{st['H_cycles']} x {st['L_cycles']}", f"{st['steps']:,}",
+                      f"{st['s_per_step']:.3f}", f"{st['steps_per_s']:.2f}", f"{st['steps'] * st['s_per_step'] / 60:.1f}")
     return table
 
 

@@ -66,6 +66,9 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
     Steps are launched as `hrm train` launches them, each while the previous one computes;
     `wait_each_step` waits for every step first, to measure what that overlap is worth.
     `breakdown` adds `phases_ms`: the step's phases timed apart (engine/bench/step_profile.py).
+    With a `cycles_schedule`, every stage is timed from its first step (`stages`), and the headline figures are
+    the whole schedule's: its steps over the time its stages take at their rates (`schedule_s`, for the
+    dataset's steps with `data`).
     """
     from hrm_engine.train import Trainer
 
@@ -77,19 +80,15 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
         mx.clear_cache()
         mx.reset_peak_memory()
         trainer = Trainer(cfg, root)
-        for _ in range(warmup):
-            trainer.step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            if wait_each_step:
-                trainer.step()
-            else:
-                trainer.launch()
-        trainer.wait()
-        seconds = (time.perf_counter() - start) / steps
+        extra: dict[str, Any] = {}
+        if trainer.cycles_schedule is None:
+            seconds = _seconds_per_step(trainer, steps, warmup, wait_each_step)
+        else:
+            extra["stages"] = _stage_rates(trainer, steps, warmup, wait_each_step)
+            extra["schedule_s"] = sum(st["steps"] * st["s_per_step"] for st in extra["stages"])
+            seconds = extra["schedule_s"] / trainer.total_steps
         peak = mx.get_peak_memory()
         m = trainer.model.config
-        extra: dict[str, Any] = {}
         if breakdown:
             from hrm_engine.bench.step_profile import profile_step
 
@@ -100,5 +99,34 @@ def bench_train(config: dict[str, Any], *, steps: int = 5, warmup: int = 2, data
             "global_batch_size": trainer.global_batch_size, "seq_len": trainer.metadata.seq_len,
             "H_cycles": m.H_cycles, "L_cycles": m.L_cycles, "hidden_size": m.hidden_size,
             "steps": steps, "wait_each_step": wait_each_step, "s_per_step": seconds, "steps_per_s": 1.0 / seconds,
-            "tokens_per_s": trainer.tokens_per_step / seconds, "peak_memory_mb": peak / 2**20, **extra,
+            "tokens_per_s": trainer.tokens_per_step / seconds, "peak_memory_mb": peak / 2**20,
+            "total_steps": trainer.total_steps, **extra,
         }
+
+
+def _seconds_per_step(trainer: Any, steps: int, warmup: int, wait_each_step: bool) -> float:
+    """Seconds per step over `steps` steps after `warmup` waited ones (which absorb compiling)."""
+    for _ in range(warmup):
+        trainer.step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        if wait_each_step:
+            trainer.step()
+        else:
+            trainer.launch()
+    trainer.wait()
+    return (time.perf_counter() - start) / steps
+
+
+def _stage_rates(trainer: Any, steps: int, warmup: int, wait_each_step: bool) -> list[dict[str, Any]]:
+    """Each depth stage timed from its first step (its compiled step, at its learning rate); empty stages skipped."""
+    schedule, total = trainer.cycles_schedule, trainer.total_steps
+    out = []
+    for stage, first, count in zip(schedule.stages, schedule.start_steps(total), schedule.steps_per_stage(total)):
+        if count == 0:
+            continue
+        trainer.step_count = first
+        seconds = _seconds_per_step(trainer, steps, max(1, warmup), wait_each_step)
+        out.append({"start": stage.start, "H_cycles": stage.H_cycles, "L_cycles": stage.L_cycles, "steps": count,
+                    "s_per_step": seconds, "steps_per_s": 1.0 / seconds})
+    return out

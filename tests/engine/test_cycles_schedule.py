@@ -135,3 +135,18 @@ def test_off_by_default_and_nothing_recorded(data, tmp_path):
     assert set(trainer.state_dict()) == {"sampler", "seed", "epoch", "total_steps"}
     trainer.step()
     assert trainer.recipe_state() == {} and trainer.carry["z_H"].shape[0] == 16
+
+
+def test_bench_train_times_every_stage_and_the_whole_schedule(tmp_path):
+    from hrm_engine.bench.throughput import bench_train
+
+    config = resolve_train_config("trm-tiny", None, [*TINY, SCHEDULE])
+    result = bench_train(config, steps=2, warmup=1, seq_len=16, vocab_size=6)
+    stages = result["stages"]
+    assert [(s["H_cycles"], s["L_cycles"]) for s in stages] == [(1, 2), (2, 2), (2, 3)]
+    assert sum(s["steps"] for s in stages) == result["total_steps"] and all(s["s_per_step"] > 0 for s in stages)
+    assert result["schedule_s"] == pytest.approx(sum(s["steps"] * s["s_per_step"] for s in stages))
+    assert result["s_per_step"] == pytest.approx(result["schedule_s"] / result["total_steps"])
+    shown = run_main("bench", "train", "--config", "trm-tiny", *TINY, SCHEDULE, "--steps", "1", "--warmup", "1",
+                     "--seq-len", "16", "--vocab", "6", cwd=tmp_path)
+    assert shown.returncode == 0 and "2 x 3" in shown.stdout and "min of training" in shown.stdout, shown.stderr

@@ -104,3 +104,21 @@ def test_curriculum_on_data_without_difficulty_is_one_line_naming_the_rebuild(da
     result = run_main("train", str(old), "--config", "trm-tiny", "curriculum=true", "max_steps=1", cwd=tmp_path)
     assert_one_line_error(result, "curriculum=true", "hrm data build sudoku --size 6 --difficulty medium",
                           f"--output {old} --force")
+
+
+def test_the_recipe_presets_show_and_the_reference_presets_keep_the_options_off(tmp_path):
+    from hrm_engine.config import available_presets, config_dir
+    from hrm_engine.config_ranges import resolve_train_config
+
+    result = run_main("config", "show", "trm-sudoku9-fast", cwd=tmp_path)
+    assert result.returncode == 0 and "cycles_schedule:" in result.stdout, result.stderr
+    for name, difficulty, steps in (("trm-sudoku9-fast", "medium", 4125), ("trm-sudoku9-hard", "hard", 12375)):
+        config = resolve_train_config(name)
+        assert config["cycles_schedule"] == [[0.0, 1, 2], [0.3, 2, 2], [0.6, 2, 3]]
+        assert int(config["epochs"] * 1000 / config["global_batch_size"]) == steps
+        header = (config_dir() / f"{name}.yaml").read_text()
+        assert f"hrm data build sudoku --size 9 --difficulty {difficulty} --count 1000" in header
+    assert resolve_train_config("trm-sudoku9-hard")["curriculum"] is True
+    for name in set(available_presets()) - {"agent", "trm-sudoku9-fast", "trm-sudoku9-hard"}:
+        config = resolve_train_config(name)
+        assert (config["cycles_schedule"], config["curriculum"], config["hint_start"]) == (None, False, 0.0), name
