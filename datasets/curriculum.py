@@ -92,13 +92,19 @@ class Hints:
         ramp = max(1.0, self.steps * self.total_steps)
         return self.start * max(0.0, 1.0 - step / ramp)
 
-    def apply(self, batch: dict[str, np.ndarray], step: int, rank: int = 0) -> dict[str, np.ndarray]:
-        """The batch with hints in its inputs (a new dict; the labels untouched); as is once the fraction is 0."""
+    def apply(self, batch: dict[str, np.ndarray], step: int, rank: int = 0, world_size: int = 1
+              ) -> dict[str, np.ndarray]:
+        """The batch with hints in its inputs (a new dict; the labels untouched); as is once the fraction is 0.
+
+        The draws are made for the whole global batch and this rank's rows taken, so N processes show the same
+        cells as one process would."""
         h = self.fraction(step)
         if h <= 0:
             return batch
         inputs, labels = batch["inputs"], batch["labels"]
-        rng = np.random.Generator(np.random.Philox(np.random.SeedSequence([self.seed, _HINT_STREAM, step, rank])))
+        rng = np.random.Generator(np.random.Philox(np.random.SeedSequence([self.seed, _HINT_STREAM, step])))
+        b = inputs.shape[0]
+        draws = rng.random((b * world_size, *inputs.shape[1:]))[rank * b:(rank + 1) * b]
         to_fill = (labels != IGNORE_LABEL_ID) & (inputs != labels)
-        reveal = to_fill & (rng.random(inputs.shape) < h)
+        reveal = to_fill & (draws < h)
         return {**batch, "inputs": np.where(reveal, labels, inputs).astype(inputs.dtype)}

@@ -202,7 +202,7 @@ class Trainer:
         start = time.perf_counter()
         batch = self._next_batch()
         if self.hints is not None:
-            batch = self.hints.apply(batch, self.step_count, self.dist.rank)
+            batch = self.hints.apply(batch, self.step_count, self.dist.rank, self.dist.size)
         batch = {k: mx.array(v) for k, v in batch.items()}
         if self.carry is None:
             self.carry = initial_carry(self.model, batch)

@@ -102,3 +102,12 @@ def test_hints_reveal_a_fading_share_of_the_cells_to_fill_and_nothing_else(data)
     assert hints.apply(batch, 60) is batch
     assert np.array_equal(hints.apply(batch, 0)["inputs"], shown["inputs"])  # a function of the step: resumable
     assert not np.array_equal(hints.apply(batch, 1)["inputs"], shown["inputs"])
+
+
+def test_two_processes_show_the_cells_one_process_would(data):
+    batch = TrainSampler(data, 64, seed=0).next_batch()
+    hints = Hints(start=0.5, steps=0.5, total_steps=100, seed=0)
+    whole = hints.apply(batch, 3)["inputs"]
+    halves = [hints.apply({k: v[r * 32:(r + 1) * 32] for k, v in batch.items()}, 3, rank=r, world_size=2)["inputs"]
+              for r in (0, 1)]
+    assert np.array_equal(np.concatenate(halves), whole)
