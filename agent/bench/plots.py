@@ -180,7 +180,9 @@ def coverage_figure(
 ) -> Figure:
     """Accuracy among answered items against coverage, one line per series (name, coverages, accuracies,
     point labels): each point one vote threshold, labelled with it (`t=3`), coverage falling as t rises."""
-    fig = _figure(width, height)
+    # the legend goes under the axes (one line per series), so many series lengthen the figure, never squeeze
+    # the plot or clip its title
+    fig = _figure(width, height + 16 * len(series))
     ax = fig.add_subplot()
     for name, xs, ys, labels in series:
         pts = [(x, y, lab) for x, y, lab in zip(xs, ys, labels) if x is not None and y is not None]
@@ -196,7 +198,7 @@ def coverage_figure(
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.05)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False)
     return fig
 
 
