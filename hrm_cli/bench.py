@@ -200,8 +200,9 @@ def bench_learn_cmd(
                       f"{curve['tokens_per_s'] or 0:.0f} tokens/s) + {curve['eval_seconds']:.0f} s of evaluation; "
                       f"best exact accuracy {best_exact:.4f}; curve {out}", highlight=False, soft_wrap=True)
     if curve["stop_reason"] == "interrupted":
-        err_console.print(f"interrupted: the curve so far is in {out}", highlight=False)
-        raise typer.Exit(130)
+        by = curve.get("signal")
+        err_console.print(f"interrupted{' by ' + by if by else ''}: the curve so far is in {out}", highlight=False)
+        raise typer.Exit(143 if by == "SIGTERM" else 130)
 
 
 def _minutes(seconds: float) -> str:

@@ -22,10 +22,13 @@ from __future__ import annotations
 import math
 import os
 import platform
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hrm_engine.errors import ConfigError, EngineError
 
@@ -211,7 +214,7 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
 
     The training is `hrm train`'s: the same Trainer, compiled step, sampler and schedule (`epochs`,
     `lr_warmup_steps`), without the run directory and checkpoints, whose writes would count as training time.
-    Ctrl-C stops at once with the points so far (stop_reason "interrupted").
+    Ctrl-C or SIGTERM stops at once with the points so far (stop_reason "interrupted").
     """
     import tempfile
 
@@ -243,11 +246,36 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
         if on_start:
             on_start(trainer, curve)
         try:
-            _loop(trainer, curve, out, target, budget_s, eval_every_s,
-                  lambda: _evaluate(trainer, evaluate_split, eval_root, eval_bs), on_step, on_eval_start, on_point)
+            with _sigterm_as_interrupt() as received:
+                _loop(trainer, curve, out, target, budget_s, eval_every_s,
+                      lambda: _evaluate(trainer, evaluate_split, eval_root, eval_bs), on_step, on_eval_start,
+                      on_point)
+            if received:
+                curve["signal"] = "SIGTERM"
+                write_curve(out, curve)
         finally:
             trainer.close()
     return curve
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """SIGTERM (a timeout, systemd, a scheduler) stops the curve as Ctrl-C does: the points so far written, stop
+    reason "interrupted"; the list it yields holds the signal once one was received (the CLI exits 143)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only there can handlers be set
+        yield received
+        return
+
+    def handle(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _evaluate(trainer: Any, evaluate_split: Callable, eval_root: Path, batch_size: int) -> dict[str, float]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import numpy as np
@@ -99,6 +101,23 @@ def test_ctrl_c_keeps_the_points_so_far(data, tmp_path):
                               on_point=points.append)
     assert curve["stop_reason"] == "interrupted" and len(curve["points"]) == 1
     assert learn_bench.read_curve(out)["stop_reason"] == "interrupted"
+
+
+def test_sigterm_keeps_the_points_so_far_and_says_so(data, tmp_path):
+    out = tmp_path / "t.json"
+    points = []
+    before = signal.getsignal(signal.SIGTERM)
+
+    def on_step(step: int, _train_s: float) -> None:
+        if points and step >= points[0]["step"] + 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, as a scheduler or `timeout` sends it
+
+    curve = learn_bench.learn(_config(), data, out, budget_s=600.0, eval_every_s=0.3, on_step=on_step,
+                              on_point=points.append)
+    saved = learn_bench.read_curve(out)
+    assert curve["stop_reason"] == saved["stop_reason"] == "interrupted"
+    assert saved["signal"] == "SIGTERM" and len(saved["points"]) == 1
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the caller's again
 
 
 def test_a_subset_evaluates_on_the_first_examples_of_the_test_split(data, tmp_path):
