@@ -15,6 +15,8 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
+from hrm_engine.train import TrainingInterrupted, Unobserved
+
 TINY = ["global_batch_size=16", "arch.hidden_size=32", "arch.num_heads=2", "arch.H_layers=1", "arch.L_layers=1",
         "arch.halt_max_steps=2"]
 
@@ -51,3 +53,14 @@ def tiny_run(root: Path, data: Path, name: str = "run", copy: bool = False, step
     shutil.copyfile(data / "build.json", run / "build.json")
     trainer.save(run)
     return run
+
+
+class StopAt(Unobserved):
+    """Interrupts a run after step `step`, as a signal would (the loop saves a checkpoint there)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def logged(self, record):
+        if record["step"] == self.step:
+            raise TrainingInterrupted

@@ -13,24 +13,14 @@ from hrm_engine.config import resolve_config
 from hrm_engine.config_ranges import resolve_train_config
 from hrm_engine.errors import ConfigError
 from hrm_engine.run.checkpoint import list_checkpoints
-from hrm_engine.train import Trainer, TrainingInterrupted, Unobserved, run_training
+from hrm_engine.train import Trainer, TrainingInterrupted, run_training
 from hrm_engine.training.schedule import CyclesSchedule
+from tiny_runs import StopAt
 
 # trm-tiny's network, smaller: arch cycles (2, 3); a stage of (1, 2) runs 3 updates a segment instead of 8
 TINY = ["arch.hidden_size=32", "arch.num_heads=2", "global_batch_size=16", "log_interval=1", "lr_warmup_steps=2",
         "arch.halt_max_steps=3", "prefetch_batches=0"]
 SCHEDULE = "cycles_schedule=[[0.0, 1, 2], [0.375, 2, 2], [0.75, 2, 3]]"  # of 8 steps: 3, 3 and 2
-
-
-class StopAt(Unobserved):
-    """Interrupts a run after step `step`, as a signal would (the loop saves a checkpoint there)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def logged(self, record):
-        if record["step"] == self.step:
-            raise TrainingInterrupted
 
 
 @pytest.fixture(scope="module")

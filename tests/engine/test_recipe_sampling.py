@@ -14,8 +14,9 @@ from hrm_datasets.build_sudoku import build_sudoku
 from hrm_datasets.difficulty import difficulty_path
 from hrm_datasets.loader import TrainSampler
 from hrm_engine.config import resolve_config
-from hrm_engine.train import Trainer, TrainingInterrupted, Unobserved, run_training
+from hrm_engine.train import Trainer, TrainingInterrupted, run_training
 from hrm_engine.training.sampling import train_sampler
+from tiny_runs import StopAt
 
 TINY = ["arch.hidden_size=32", "arch.num_heads=2", "global_batch_size=16", "log_interval=1", "lr_warmup_steps=2",
         "arch.halt_max_steps=3"]
@@ -66,15 +67,6 @@ def test_hints_change_only_what_the_step_sees(data, tmp_path):
     seen = np.array(trainer.carry["inputs"])
     assert np.array_equal(seen, first["labels"])  # a hint fraction of 1 at step 0: every cell shown
     assert trainer.recipe_state(0)["hint"] == 1.0
-
-
-class StopAt(Unobserved):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def logged(self, record):
-        if record["step"] == self.step:
-            raise TrainingInterrupted
 
 
 def test_every_option_together_resumes_to_the_same_losses(data, tmp_path):
