@@ -33,7 +33,10 @@ on a 2-core machine takes a core from the training), no wandb, no checkpoints. F
 
 The configuration of every arm is hrm's resolved preset (`--hrm-config`, `--trm-config`, plus `--set key=value`
 for both): the reference arms get the same sizes, batch, learning rates, warm-up, weight decays, betas, epochs,
-EMA and seed. The model dtype is float32 everywhere (CPU).
+EMA and seed. The model dtype is float32 everywhere (CPU). The `hrm-new` arm is hrm's own recipe instead
+(`--new-config`, default `trm-sudoku9-fast`: the same model, depth stages and a schedule of its own, plus
+`--new-set` overrides for it alone, e.g. `--new-set cycles_schedule=null` for an ablation); no reference arm
+has an equivalent, which is the point of the comparison.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ ARMS = {
     "ref-trm": "reference TRM (TinyRecursiveModels, PyTorch)",
     "hrm-hrm": "hrm, HRM mode (MLX)",
     "hrm-trm": "hrm, TRM mode (MLX)",
+    "hrm-new": "hrm, TRM mode, new recipe (MLX)",
 }
 LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
@@ -319,13 +323,13 @@ def _stop(curve: dict, args: argparse.Namespace, cfg: dict) -> None:
                             else "steps" if last["step"] >= curve.get("total_steps", math.inf) else None)
 
 
-def run_hrm(preset: str, args: argparse.Namespace, out: Path, label: str) -> dict:
+def run_hrm(preset: str, args: argparse.Namespace, out: Path, label: str, overrides: list[str]) -> dict:
     """One hrm arm: `hrm bench learn` itself, as a subprocess (its output shown as it goes)."""
     from hrm_engine.bench import learn as learn_bench
 
     hrm = Path(sys.executable).with_name("hrm")
     cmd = [str(hrm), "bench", "learn", str(args.data), "--config", preset, "--budget", str(args.budget),
-           "--eval-every", str(args.eval_every), "--out", str(out), "--label", label, *args.set]
+           "--eval-every", str(args.eval_every), "--out", str(out), "--label", label, *overrides]
     if args.eval_examples:
         cmd += ["--eval-examples", str(args.eval_examples)]
     if args.target is not None:
@@ -346,13 +350,16 @@ def run_group(group: list[str], cores: list[int], r: int, args: argparse.Namespa
 
     base = [sys.executable, __file__, "--data", str(args.data), "--torch-python", args.torch_python,
             "--torch-threads", "1", "--hrm-config", args.hrm_config, "--trm-config", args.trm_config,
-            "--budget", str(args.budget), "--eval-every", str(args.eval_every), "--levels", args.levels]
+            "--new-config", args.new_config, "--budget", str(args.budget), "--eval-every", str(args.eval_every),
+            "--levels", args.levels]
     for flag, value in (("--hrm-reference", args.hrm_reference), ("--trm-reference", args.trm_reference),
                         ("--eval-examples", args.eval_examples), ("--target", args.target)):
         if value is not None:
             base += [flag, str(value)]
     for kv in [*args.set, "cpu_streams=1"]:
         base += ["--set", kv]
+    for kv in [*args.new_set, "cpu_streams=1"]:
+        base += ["--new-set", kv]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = {}
     for arm, core in zip(group, cores):
@@ -440,7 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hrm-config", default="hrm-tiny", help="preset of the HRM arms (ours and the reference's)")
     p.add_argument("--trm-config", default="trm-tiny", help="preset of the TRM arms")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every arm (repeat), e.g. --set global_batch_size=64 --set epochs=5000")
+                   help="config override for every arm but hrm-new (repeat), e.g. --set global_batch_size=64 "
+                        "--set epochs=5000")
+    p.add_argument("--new-config", default="trm-sudoku9-fast",
+                   help="preset of the hrm-new arm: hrm's own recipe (depth stages, its schedule), which the "
+                        "reference arms do not share; --set does not apply to it")
+    p.add_argument("--new-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for the hrm-new arm only (repeat), e.g. for an ablation "
+                        "--new-set cycles_schedule=null")
     p.add_argument("--budget", type=float, default=30.0, help="training minutes per arm")
     p.add_argument("--eval-every", type=float, default=60.0, help="training seconds between evaluations")
     p.add_argument("--eval-examples", type=int, default=None, help="evaluate on the first N test examples")
@@ -478,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         check_settings(args.target, args.budget, args.eval_every, args.eval_examples)
         configs = {kind: resolve_train_config(preset, None, args.set)
                    for kind, preset in (("hrm", args.hrm_config), ("trm", args.trm_config))}
+        configs["new"] = resolve_train_config(args.new_config, None, args.new_set)
     except HRMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -513,9 +528,11 @@ def main(argv: list[str] | None = None) -> int:
                 kind = arm.split("-")[1]
                 if arm.startswith("ref-"):
                     curves[arm].append(run_reference(kind, args, configs[kind], eval_root, n_eval, out, label))
+                elif arm == "hrm-new":
+                    curves[arm].append(run_hrm(args.new_config, args, out, label, args.new_set))
                 else:
                     preset = args.hrm_config if kind == "hrm" else args.trm_config
-                    curves[arm].append(run_hrm(preset, args, out, label))
+                    curves[arm].append(run_hrm(preset, args, out, label, args.set))
     table = summarise(curves, levels)
     result = {"data": str(args.data), "budget_min": args.budget, "eval_every_s": args.eval_every,
               "eval_examples": n_eval, "rounds": args.rounds, "arms": table,
