@@ -623,6 +623,22 @@ class TrainingLoop:
         return summary
 
 
+def save_run(trainer: Trainer, config: dict[str, Any], data_root: str | Path, path: str | Path,
+             status: str, extra: dict[str, Any] | None = None, metric: float | None = None) -> Path | None:
+    """A run directory from a trainer that ran outside `hrm train` (`hrm bench learn --save`): config.yaml, the
+    dataset's records and one checkpoint of the current step, which `hrm eval`, `hrm solve` and `--resume`
+    read as they read a training run's. `metric`, the held-out exact accuracy of these weights, marks it best."""
+    run = RunDir(path)
+    run.clean_staging()
+    _copy_run_files(run, config, Path(data_root))
+    ckpt = trainer.save(run.path, extra)
+    if ckpt is not None and metric is not None:
+        mark_best(run.path, ckpt, metric)
+    run.update(status=status, step=trainer.step_count, total_steps=trainer.total_steps,
+               parameters=trainer.num_parameters, finished=time.time())
+    return ckpt
+
+
 def _copy_run_files(run: RunDir, config: dict[str, Any], data_root: Path) -> None:
     """config.yaml and the dataset's records, which eval/solve/--resume read back."""
     import shutil

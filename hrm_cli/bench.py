@@ -122,6 +122,8 @@ def bench_learn_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Curve file (default: runs/learn/<preset>-<data>-<time>.json)."),
     label: Optional[str] = typer.Option(None, "--label", help="Name of the curve in plots."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Also write a run directory with the last step's "
+                                        "checkpoint when it stops (for hrm eval / solve / train --resume)."),
     as_json: bool = typer.Option(False, "--json", help="Print the curve as JSON (no progress)."),
 ) -> None:
     """Time to accuracy: train, evaluate held-out exact accuracy every --eval-every seconds of training.
@@ -134,6 +136,7 @@ def bench_learn_cmd(
     Examples:
       hrm bench learn data/sudoku6 --config trm-tiny --budget 30 --eval-every 60 --out trm.json epochs=6000
       hrm bench learn data/sudoku6 --config hrm-tiny --target 0.9 --eval-examples 500 epochs=6000
+      hrm bench learn data/sudoku9-hard --config trm-sudoku9-hard --budget 60 --save runs/hard   # then hrm eval
       hrm dashboard --learn trm.json --learn hrm.json
     """
     from datetime import datetime
@@ -189,8 +192,8 @@ def bench_learn_cmd(
 
     with progress:
         curve = learn(cfg, data, out, label=label, target=target, budget_s=budget_s, eval_every_s=eval_every,
-                      eval_examples=eval_examples, on_start=on_start, on_step=on_step, on_eval_start=on_eval_start,
-                      on_point=on_point)
+                      eval_examples=eval_examples, save=save, on_start=on_start, on_step=on_step,
+                      on_eval_start=on_eval_start, on_point=on_point)
     if as_json:
         print_json(curve)
     else:
@@ -199,6 +202,9 @@ def bench_learn_cmd(
                       f"{_minutes(curve['train_seconds'])} of training ({curve['steps_per_s'] or 0:.2f} steps/s, "
                       f"{curve['tokens_per_s'] or 0:.0f} tokens/s) + {curve['eval_seconds']:.0f} s of evaluation; "
                       f"best exact accuracy {best_exact:.4f}; curve {out}", highlight=False, soft_wrap=True)
+        if curve.get("checkpoint"):
+            console.print(f"checkpoint {curve['checkpoint']} (hrm eval {save} --data {data})", highlight=False,
+                          soft_wrap=True)
     if curve["stop_reason"] == "interrupted":
         by = curve.get("signal")
         err_console.print(f"interrupted{' by ' + by if by else ''}: the curve so far is in {out}", highlight=False)

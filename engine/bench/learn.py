@@ -204,7 +204,7 @@ def time_to_levels(curve: dict[str, Any], levels: list[float]) -> dict[float, di
 
 def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, label: str | None = None,
           target: float | None = None, budget_s: float = 1800.0, eval_every_s: float = 60.0,
-          eval_examples: int | None = None,
+          eval_examples: int | None = None, save: str | Path | None = None,
           on_start: Callable[[Any, dict[str, Any]], None] | None = None,
           on_step: Callable[[int, float], None] | None = None,
           on_eval_start: Callable[[int], None] | None = None,
@@ -214,7 +214,8 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
 
     The training is `hrm train`'s: the same Trainer, compiled step, sampler and schedule (`epochs`,
     `lr_warmup_steps`), without the run directory and checkpoints, whose writes would count as training time.
-    Ctrl-C or SIGTERM stops at once with the points so far (stop_reason "interrupted").
+    Ctrl-C or SIGTERM stops at once with the points so far (stop_reason "interrupted"). `save`: a run directory
+    written when the curve stops, however it stops (off the clock): the last step's checkpoint, for `hrm eval`.
     """
     import tempfile
 
@@ -222,10 +223,12 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
     from hrm_engine import backend
     from hrm_engine.bench.throughput import device_info
     from hrm_engine.evaluate import evaluate_split
-    from hrm_engine.train import Trainer
+    from hrm_engine.train import Trainer, check_run_folder
 
     data_root = Path(data_root)
     check_settings(target, budget_s / 60.0, eval_every_s, eval_examples)
+    if save is not None:  # refused before any training: a run that has checkpoints is not overwritten
+        check_run_folder(Path(save), config, data_root, resuming=False)
     trainer = Trainer(config, data_root)
     check_eval_split(data_root, trainer.model.config)
     eval_bs = int(config.get("eval_batch_size") or trainer.global_batch_size)
@@ -253,6 +256,9 @@ def learn(config: dict[str, Any], data_root: str | Path, out: str | Path, *, lab
             if received:
                 curve["signal"] = "SIGTERM"
                 write_curve(out, curve)
+            if save is not None:
+                _save_run(trainer, config, data_root, Path(save), curve)
+                write_curve(out, curve)
         finally:
             trainer.close()
     return curve
@@ -276,6 +282,28 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _save_run(trainer: Any, config: dict[str, Any], data_root: Path, path: Path, curve: dict[str, Any]) -> None:
+    """The run directory of `--save`; a second Ctrl-C while it is written is ignored (the write is short)."""
+    from hrm_engine.train import save_run
+
+    last = curve["points"][-1] if curve["points"] else None
+    if curve["data"].get("eval_examples") != curve["data"].get("test_examples"):
+        last = None  # a subset's accuracy is not the run's held-out figure: no best mark
+    done = trainer.step_count >= trainer.total_steps
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        curve["checkpoint"] = str(save_run(trainer, config, data_root, path, "finished" if done else "interrupted",
+                                           {"source": "hrm bench learn", "stop_reason": curve.get("stop_reason"),
+                                            "train_seconds": curve.get("train_seconds")},
+                                           # the last point measured these weights only if no step came after it
+                                           metric=(last["exact_accuracy"] if last and last["step"] ==
+                                                   trainer.step_count else None)))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _evaluate(trainer: Any, evaluate_split: Callable, eval_root: Path, batch_size: int) -> dict[str, float]:

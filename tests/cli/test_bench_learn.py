@@ -98,3 +98,26 @@ def test_a_terminal_gets_a_progress_bar_with_an_eta(data, tmp_path):
     assert proc.wait(timeout=120) == 0, text
     assert "train" in text and "best exact" in text and re.search(r"-?\d+:\d\d:\d\d", text)  # bar, elapsed, ETA
     assert text.index("parameters") < text.index("best exact") and "done (budget)" in text
+
+
+def test_save_writes_a_run_that_hrm_eval_scores_as_the_curve_did(run_hrm, data, tmp_path):
+    run = tmp_path / "runs" / "saved"
+    r = run_hrm("bench", "learn", str(data), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
+                "--out", str(tmp_path / "c.json"), "--save", str(run), "--json", *TINY)
+    assert r.returncode == 0, r.stderr
+    curve = json.loads(r.stdout)
+    last = curve["points"][-1]
+    assert curve["checkpoint"].endswith(f"step_{last['step']:07d}")
+    assert json.loads((run / "run.json").read_text())["step"] == last["step"]
+    assert (run / "config.yaml").is_file() and (run / "dataset.json").is_file()
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["exact_accuracy"] == last["exact_accuracy"]
+    ev = run_hrm("eval", str(run), "--data", str(data), "--json")
+    assert ev.returncode == 0, ev.stderr
+    scored = json.loads(ev.stdout)
+    metrics = scored.get("metrics", scored)
+    assert metrics["accuracy"] == pytest.approx(last["accuracy"], abs=1e-6)
+    assert metrics["exact_accuracy"] == pytest.approx(last["exact_accuracy"], abs=1e-6)
+    again = run_hrm("bench", "learn", str(data), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
+                    "--out", str(tmp_path / "c2.json"), "--save", str(run), *TINY)  # never over a saved run
+    assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
