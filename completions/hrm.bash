@@ -45,7 +45,7 @@ _hrm_options() {
         "hrm agent tune") echo "--batch-size --data --examples --force --help --json --layers --lr --model --name --rank --resume --roles --save-every --schedule --seed --snapshot-every --steps -m" ;;
         "hrm bench") echo "--help" ;;
         "hrm bench data") echo "--count --difficulty --help --json --size --workers" ;;
-        "hrm bench learn") echo "--budget --config --eval-every --eval-examples --help --json --label --out --target -c -o" ;;
+        "hrm bench learn") echo "--budget --config --eval-every --eval-examples --help --json --label --out --save --target -c -o" ;;
         "hrm bench sandbox") echo "--help --json --runs -n" ;;
         "hrm bench train") echo "--breakdown --config --data --help --json --seq-len --steps --sweep --vocab --wait-each-step --warmup -c" ;;
         "hrm config") echo "--help" ;;

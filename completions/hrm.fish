@@ -148,6 +148,7 @@ complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l eval-examples -r -
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l json
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l label -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l out -s o -r -F
+complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l save -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l target -r -F
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -l help
 complete -c hrm -n "test (__hrm_path) = 'hrm bench learn'" -F
