@@ -29,19 +29,14 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _round_up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple
-
-
 def matmuls(arch: dict, batch: int, total_len: int, seq_len: int, vocab: int, H_cycles: int,
             L_cycles: int) -> list[tuple[int, int, int, int, str]]:
     """(rows, inner, cols, count, what) of every matmul of one training step (forward and backward)."""
+    from hrm_engine.models.layers import swiglu_intermediate  # the widths the model itself builds
+
     D, L, layers = int(arch["hidden_size"]), total_len, int(arch["L_layers"])
-    inter = _round_up(round(float(arch["expansion"]) * D * 2 / 3), 256)
-    inter_t = _round_up(round(float(arch["expansion"]) * L * 2 / 3), 256)
+    inter = swiglu_intermediate(D, float(arch["expansion"]))
+    inter_t = swiglu_intermediate(L, float(arch["expansion"]))
     calls, grad_calls = H_cycles * (L_cycles + 1), L_cycles + 1
     forward = [(batch * D, L, 2 * inter_t, "mlp_t gate_up"), (batch * D, inter_t, L, "mlp_t down"),
                (batch * L, D, 2 * inter, "mlp gate_up"), (batch * L, inter, D, "mlp down")]
