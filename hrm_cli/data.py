@@ -246,6 +246,8 @@ def build_arc_cmd(
     test_tasks: Optional[int] = typer.Option(None, "--test-tasks", help="Synthetic: held-out tasks (unseen rule combinations)."),
     min_size: Optional[int] = typer.Option(None, "--min-size", help="Synthetic: smallest grid side [default: 3]."),
     max_size: Optional[int] = typer.Option(None, "--max-size", help="Synthetic: largest grid side [default: 10]."),
+    train_pairs: Optional[int] = typer.Option(None, "--train-pairs", help="Synthetic: demonstrations per training task [default: 3 to 5, as held-out tasks]."),
+    offsets: str = typer.Option("random", "--offsets", help="Training pairs on the canvas: random (the reference's translation) | origin (where test pairs are)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
 ) -> None:
@@ -267,7 +269,7 @@ def build_arc_cmd(
 
     synthetic = source == "synthetic"
     only_synthetic = {"--train-tasks": train_tasks, "--test-tasks": test_tasks, "--min-size": min_size,
-                      "--max-size": max_size}
+                      "--max-size": max_size, "--train-pairs": train_pairs}
     if synthetic and source_dir:
         raise DatasetError("--source synthetic generates its tasks; drop --source-dir (or build them again with "
                            "--source-dir OUTPUT/tasks and no --source)")
@@ -286,12 +288,13 @@ def build_arc_cmd(
             record = build_synthetic_arc(output, train_tasks=train_tasks, test_tasks=test_tasks, seed=seed,
                                          num_aug=0 if num_aug is None else num_aug, canvas=canvas,
                                          eval_demos=eval_demos or "exclude", min_size=3 if min_size is None else min_size,
-                                         max_size=10 if max_size is None else max_size, force=force, progress=update)
+                                         max_size=10 if max_size is None else max_size, force=force, progress=update,
+                                         train_pairs=train_pairs, offsets=offsets)
         else:
             record = build_arc(output, source=source, source_dirs=list(source_dir or []) or None,
                                num_aug=1000 if num_aug is None else num_aug, subsample_size=subsample_size, seed=seed,
                                canvas=30 if canvas is None else canvas, eval_demos=eval_demos or "train", force=force,
-                               progress=update)
+                               progress=update, offsets=offsets)
     if as_json:
         print_json(record | {"output": str(output)})
         return

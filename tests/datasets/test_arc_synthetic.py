@@ -171,3 +171,42 @@ def test_reference_mode_trains_on_held_out_demonstrations(tmp_path):
     train, test = _arrays(tmp_path / "ref", "train"), _arrays(tmp_path / "ref", "test")
     held_out = {names[i] for i in test["puzzle_identifiers"]}
     assert held_out <= {names[i] for i in train["puzzle_identifiers"]}  # their demonstrations, under their own id
+
+
+def test_train_pairs_give_training_tasks_more_inputs_and_keep_their_test_pairs_out(tmp_path):
+    out = tmp_path / "many"
+    record = build_synthetic_arc(out, train_tasks=6, test_tasks=3, seed=3, max_size=5, train_pairs=12,
+                                 offsets="origin")
+    assert record["params"]["train_pairs"] == 12 and record["params"]["offsets"] == "origin"
+    rules = json.loads((out / "tasks" / "rules.json").read_text())
+    names = load_identifiers(out)
+    train = _arrays(out, "train")
+    for info in rules["tasks"]:
+        task = json.loads((out / "tasks" / info["folder"] / f"{info['name']}.json").read_text())
+        rule = Rule.from_json(info["parts"])
+        for pair in task["train"] + task["test"]:
+            assert rule.apply(np.array(pair["input"], np.uint8)).tolist() == pair["output"]
+        if info["split"] == "test":
+            assert 3 <= len(task["train"]) <= 5  # held-out tasks keep ARC's few demonstrations
+            continue
+        assert 4 <= len(task["train"]) <= 12 and len(task["train"]) == info["demos"]
+        pid = names.index(info["name"])
+        rows = [r for p, (a, b) in enumerate(zip(train["puzzle_indices"][:-1], train["puzzle_indices"][1:]))
+                if train["puzzle_identifiers"][p] == pid for r in range(a, b)]
+        stored = [crop(train["inputs"][r]).tolist() for r in rows]
+        # every demonstration, each at the canvas origin; the test pair is not trained on
+        assert stored == [p["input"] for p in task["train"]]
+        assert task["test"][0]["input"] not in stored
+    assert sum(info["demos"] for info in rules["tasks"] if info["split"] == "train") > 6 * 8
+
+
+def test_random_offsets_move_training_pairs_and_origin_keeps_them_put(tmp_path):
+    kept = build_synthetic_arc(tmp_path / "o", train_tasks=5, test_tasks=2, seed=1, max_size=5, train_pairs=8,
+                               offsets="origin")
+    moved = build_synthetic_arc(tmp_path / "r", train_tasks=5, test_tasks=2, seed=1, max_size=5, train_pairs=8)
+    assert kept["params"]["offsets"] == "origin" and moved["params"]["offsets"] == "random"
+    at_origin = lambda x: x.reshape(-1, 6, 6)[:, 0, 0] != 0  # a grid's top-left cell is never padding
+    assert at_origin(_arrays(tmp_path / "o", "train")["inputs"]).all()
+    assert not at_origin(_arrays(tmp_path / "r", "train")["inputs"]).all()
+    with pytest.raises(DatasetError, match="--train-pairs 500 must be between"):
+        generate_family(3, 3, train_pairs=500)

@@ -48,6 +48,9 @@ def test_cli_builds_a_small_family_that_show_and_stats_read(run_hrm, tmp_path):
     (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--eval-demos", "x"], "--eval-demos 'x'"),
     (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--num-aug", "-1"], "--num-aug"),
     (["--source", "nonsense"], "use arc-agi-1, arc-agi-2 or synthetic"),
+    (["--source", "arc-agi-1", "--train-pairs", "8"], "--train-pairs applies only to --source synthetic"),
+    (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--train-pairs", "2"], "--train-pairs 2 must be between"),
+    (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--offsets", "centre"], "--offsets 'centre'"),
 ])
 def test_bad_flags_are_one_line_exit_2(tmp_path, args, fragment):
     result = run_main("data", "build", "arc", *args, "--output", "out", cwd=tmp_path)
