@@ -54,7 +54,7 @@ _hrm_options() {
         "hrm dashboard") echo "--adapt --help --learn --refresh" ;;
         "hrm data") echo "--help" ;;
         "hrm data build") echo "--help" ;;
-        "hrm data build arc") echo "--canvas --eval-demos --force --help --json --max-size --min-size --num-aug --output --seed --source --source-dir --subsample-size --test-tasks --train-tasks -o" ;;
+        "hrm data build arc") echo "--canvas --eval-demos --force --help --json --max-size --min-size --num-aug --offsets --output --seed --source --source-dir --subsample-size --test-tasks --train-pairs --train-tasks -o" ;;
         "hrm data build maze") echo "--aug --count --force --help --json --min-path-length --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data build sudoku") echo "--count --difficulty --force --help --json --max-invalid --min-rating --num-aug --on-invalid --output --seed --size --subsample-size --test-count --test-csv --train-csv -o" ;;
         "hrm data show") echo "--help --index --json --split -i" ;;
