@@ -60,11 +60,11 @@ _hrm_options() {
         "hrm data show") echo "--help --index --json --split -i" ;;
         "hrm data stats") echo "--help --json" ;;
         "hrm doctor") echo "--compare --help --json --no-compare" ;;
-        "hrm eval") echo "--acquisition --adapt --batch --batch-size --data --evaluations --help --json --latent-dim --limit --lr --max-segments --output --plot --samples --seed --split --verify -d -k -n -o" ;;
+        "hrm eval") echo "--acquisition --adapt --batch --batch-size --data --draws --evaluations --help --json --latent-dim --limit --lr --max-segments --output --plot --samples --seed --split --verify -d -k -n -o" ;;
         "hrm import") echo "--help" ;;
         "hrm import reference") echo "--arch --data --force --help --json --output --step -a -d -o" ;;
         "hrm parity") echo "--all --help --json --tolerance -t" ;;
-        "hrm solve") echo "--acquisition --adapt --batch --evaluations --file --help --json --latent-dim --lr --max-segments --points --puzzle --samples --seed --steps --task --verify -f -k -n -p" ;;
+        "hrm solve") echo "--acquisition --adapt --batch --draws --evaluations --file --help --json --latent-dim --lr --max-segments --points --puzzle --samples --seed --steps --task --verify -f -k -n -p" ;;
         "hrm train") echo "--config --dashboard --distributed --file --help --json --processes --resume --run-name -c -f -n" ;;
     esac
 }

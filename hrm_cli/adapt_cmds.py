@@ -15,9 +15,10 @@ import typer
 ADAPT_HELP = "Choose the task's embedding from its demonstrations first: none, mean, random, bopro, gradient, trained."
 
 
-def settings_from(evaluations: int, seed: int, acquisition: str, batch: int, lr: float) -> Any:
+def settings_from(evaluations: int, seed: int, acquisition: str, batch: int, lr: float,
+                  draws: str = "gaussian") -> Any:
     """SearchSettings from the options, each checked in one line."""
-    from hrm_engine.adapt.search import SearchSettings
+    from hrm_engine.adapt.search import DRAWS, SearchSettings
     from hrm_engine.bayesopt import ACQUISITIONS
     from hrm_engine.errors import EngineError
 
@@ -27,7 +28,10 @@ def settings_from(evaluations: int, seed: int, acquisition: str, batch: int, lr:
         raise EngineError(f"--batch must be at least 1, got {batch}")
     if not lr > 0:
         raise EngineError(f"--lr must be positive, got {lr}")
-    return SearchSettings(evaluations=evaluations, seed=seed, acquisition=acquisition, batch=batch, lr=lr)
+    if draws not in DRAWS:
+        raise EngineError(f"--draws must be one of: {', '.join(DRAWS)}, got {draws!r}")
+    return SearchSettings(evaluations=evaluations, seed=seed, acquisition=acquisition, batch=batch, lr=lr,
+                          draws=draws)
 
 
 def solve_adapted(loaded: Any, text: str, where: str, method: str, evaluations: int, samples: int,

@@ -30,6 +30,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws, the GP and the bootstrap."),
     acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
     latent_dim: int = typer.Option(16, "--latent-dim", help="--adapt: principal components searched."),
+    draws: str = typer.Option("gaussian", "--draws", help="--adapt random/bopro: gaussian (z ~ N(0, I)) | trained (the trained tasks' own points)."),
     adapt_batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
     lr: float = typer.Option(0.01, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
@@ -67,7 +68,7 @@ def evaluate(
         if samples > 1 or verify:
             raise EngineError("--adapt scores the adapted embedding's answer; --samples and --verify are not used with it")
         eval_adapted(checkpoint, data, split, adapt, evaluations,
-                     settings_from(evaluations, seed, acquisition, adapt_batch, lr), latent_dim, max_segments, limit,
+                     settings_from(evaluations, seed, acquisition, adapt_batch, lr, draws), latent_dim, max_segments, limit,
                      output, plot, as_json)
         return
     check_samples(samples)  # before the first pass, not after it

@@ -31,6 +31,7 @@ def solve(
     seed: int = typer.Option(0, "--seed", help="--adapt: seed of the latent draws and the GP."),
     acquisition: str = typer.Option("ei", "--acquisition", help="--adapt bopro: ei, ucb or thompson."),
     latent_dim: int = typer.Option(16, "--latent-dim", help="--adapt: principal components searched."),
+    draws: str = typer.Option("gaussian", "--draws", help="--adapt random/bopro: gaussian (z ~ N(0, I)) | trained (the trained tasks' own points)."),
     batch: int = typer.Option(4, "--batch", help="--adapt: bopro proposals per round / random candidates per batch."),
     lr: float = typer.Option(0.01, "--lr", help="--adapt gradient: Adam's step size on the embedding."),
 ) -> None:
@@ -92,7 +93,7 @@ def solve(
         from hrm_cli.adapt_cmds import settings_from, solve_adapted
 
         solve_adapted(loaded, text, where, adapt, evaluations, samples,
-                      settings_from(evaluations, seed, acquisition, batch, lr), latent_dim, max_segments, points, as_json)
+                      settings_from(evaluations, seed, acquisition, batch, lr, draws), latent_dim, max_segments, points, as_json)
         return
     solutions = solve_text(loaded, text, samples=samples, segments=max_segments, verify=verify, where=where)
     traces = None

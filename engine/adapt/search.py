@@ -42,6 +42,7 @@ POOL_LOCAL = 128  # perturbations around each of the best 3 points, per scale
 THOMPSON_POOL = 384  # a joint posterior draw costs O(pool^3): Thompson samples over a subset (global and local)
 LOCAL_SCALES = (0.1, 0.3)  # in latent units (a trained task's spread is 1)
 LATENT_BOX = 3.0  # pool points are clipped to [-3, 3] per component
+DRAWS = ("gaussian", "trained")  # where random draws its points and bopro's pool comes from
 
 
 @dataclass
@@ -103,6 +104,7 @@ class SearchSettings:
     lr: float = 0.01  # gradient: Adam's step size on the embedding row (chosen on a validation family)
     xi: float = 0.01
     beta: float = 2.0
+    draws: str = "gaussian"  # gaussian: z ~ N(0, I); trained: the trained tasks' own latent points
     gp_restarts: int = 1  # extra marginal-likelihood starts per GP fit (3 in `hrm agent optimize`: 0.5-1 s a fit
     #                       on the loaded 2-core machine, 1: about 0.1 s; the budget here is seconds per task)
 
@@ -116,8 +118,16 @@ def _point(method: str, n: int, space: LatentSpace, emb: np.ndarray, s: DemoScor
 
 
 def shared_draws(space: LatentSpace, settings: SearchSettings) -> np.ndarray:
-    """The latent points random search evaluates, in order; bopro's initial design is their head."""
+    """The latent points random search evaluates, in order; bopro's initial design is their head.
+
+    z = 0 (the mean row) first, then draws from N(0, I), or with `draws="trained"` the trained tasks'
+    own latent points, without replacement (with it once every trained task has been drawn)."""
     rng = np.random.default_rng(settings.seed)
+    if settings.draws == "trained" and space.anchors is not None and len(space.anchors):
+        n = len(space.anchors)
+        picks = np.concatenate([rng.permutation(n) for _ in range(-(-(settings.evaluations - 1) // n))])
+        z = np.vstack([np.zeros((1, space.dim)), space.anchors[picks[:settings.evaluations - 1]]])
+        return z[:settings.evaluations]
     z = rng.standard_normal((settings.evaluations, space.dim))
     z[0] = 0.0
     return z
@@ -166,28 +176,38 @@ def run_random(fwd: TaskForward, space: LatentSpace, settings: SearchSettings) -
     return search
 
 
-def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Latent points to maximise the acquisition over: global draws, and perturbations of the best 3.
+def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray, size: int | None = None,
+          anchors: np.ndarray | None = None) -> np.ndarray:
+    """Latent points to maximise the acquisition over: global draws (from N(0, I), or the trained tasks'
+    latent points when `anchors` are given), and perturbations of the best 3.
 
-    `size` scales both parts down to about that many points (Thompson sampling's joint draw)."""
+    `size` scales both parts down to about that many points (Thompson sampling's joint draw). Points are
+    clipped to the latent box, except trained tasks' own points, which are where they are."""
     d = z.shape[1]
     total = POOL_GLOBAL + 3 * len(LOCAL_SCALES) * POOL_LOCAL
     frac = 1.0 if size is None else min(1.0, size / total)
-    parts = [rng.standard_normal((max(1, int(POOL_GLOBAL * frac)), d))]
+    n_global = max(1, int(POOL_GLOBAL * frac))
+    fixed = np.zeros((0, d))
+    parts = []
+    if anchors is not None and len(anchors):
+        fixed = anchors[rng.permutation(len(anchors))[:n_global]]
+    else:
+        parts.append(rng.standard_normal((n_global, d)))
     for i in np.argsort(-y, kind="stable")[:3]:
         for scale in LOCAL_SCALES:
             parts.append(z[i] + scale * rng.standard_normal((max(1, int(POOL_LOCAL * frac)), d)))
-    return np.clip(np.concatenate(parts), -LATENT_BOX, LATENT_BOX)
+    return np.concatenate([fixed, np.clip(np.concatenate(parts), -LATENT_BOX, LATENT_BOX)])
 
 
 def _propose(settings: SearchSettings, rng: np.random.Generator, z: np.ndarray, y: np.ndarray,
-             q: int, search: Search) -> tuple[np.ndarray, list[dict[str, Any]]]:
+             q: int, search: Search, anchors: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """q new latent points from the GP and the acquisition (kriging believer for q > 1)."""
     from hrm_engine.bayesopt import GaussianProcess, acquisition_values
 
     gp = GaussianProcess(settings.kernel, restarts=settings.gp_restarts, seed=settings.seed).fit(z, y)
     search.gp_fits.append({"after": search.evaluations, **gp.describe()})
-    pool = _pool(rng, z, y, THOMPSON_POOL if settings.acquisition == "thompson" else None)
+    pool = _pool(rng, z, y, THOMPSON_POOL if settings.acquisition == "thompson" else None,
+                 anchors if settings.draws == "trained" else None)
     chosen, infos = [], []
     zs, ys = z, y
     for j in range(q):
@@ -218,7 +238,7 @@ def run_bopro(fwd: TaskForward, space: LatentSpace, settings: SearchSettings) ->
         q = min(max(settings.batch, 1), settings.evaluations - search.evaluations)
         z = np.array([p.latent for p in search.points], np.float64)
         y = np.array([p.score for p in search.points], np.float64)
-        proposals, infos = _propose(settings, rng, z, y, q, search)
+        proposals, infos = _propose(settings, rng, z, y, q, search, space.anchors)
         _score_latents(fwd, space, search, proposals, ["gp"] * len(proposals), infos)
     search.seconds = time.perf_counter() - start
     return search

@@ -29,6 +29,7 @@ class LatentSpace:
     std: np.ndarray
     explained: float  # share of the trained rows' variance the d components hold
     trained_rows: int
+    anchors: np.ndarray | None = None  # [trained_rows, d]: the trained rows' own latent points
 
     @property
     def dim(self) -> int:
@@ -66,4 +67,6 @@ def latent_space(table: np.ndarray, dim: int) -> LatentSpace:
     var = sing ** 2 / max(len(rows) - 1, 1)
     std = np.sqrt(np.maximum(var[:k], 1e-12))
     explained = float(var[:k].sum() / max(var.sum(), 1e-30))
-    return LatentSpace(mean=mean, basis=vt[:k], std=std, explained=explained, trained_rows=len(rows))
+    anchors = (centred @ vt[:k].T) / std
+    return LatentSpace(mean=mean, basis=vt[:k], std=std, explained=explained, trained_rows=len(rows),
+                       anchors=anchors)

@@ -159,3 +159,25 @@ def test_bopro_runs_with_each_acquisition(tiny, acquisition):
     search = run_bopro(fwd, space, SearchSettings(evaluations=6, initial=2, batch=2, acquisition=acquisition))
     assert search.evaluations == 6 and len({tuple(p.latent) for p in search.points}) == 6
     assert all(p.acquisition["kind"] == acquisition for p in search.points[2:])
+
+
+def test_trained_draws_search_the_trained_tasks_own_points(tiny):
+    loaded, tasks, space = tiny
+    fwd = TaskForward(loaded.model, 11, tasks[1].demos)
+    assert len(space.anchors) == space.trained_rows
+    assert np.allclose(space.to_latent(space.to_embedding(space.anchors)), space.anchors, atol=1e-4)
+
+    def nearest(points):  # index of the nearest trained point, and how far it is
+        d = np.linalg.norm(np.array([p.latent for p in points])[:, None] - space.anchors[None], axis=-1)
+        return d.argmin(1), d.min(1)
+
+    settings = SearchSettings(evaluations=8, seed=2, initial=3, batch=2, draws="trained")
+    rnd = run_random(fwd, space, settings)
+    assert np.allclose(rnd.points[0].latent, 0, atol=1e-3)
+    which, far = nearest(rnd.points[1:])
+    assert far.max() < 1e-3 and len(set(which.tolist())) == 7  # trained points, without replacement
+    bo = run_bopro(fwd, space, settings)
+    assert [p.latent for p in bo.points[:3]] == [p.latent for p in rnd.points[:3]]
+    assert bo.evaluations == 8 and [p.source for p in bo.points[3:]] == ["gp"] * 5
+    _, far = nearest(run_random(fwd, space, SearchSettings(evaluations=8, seed=2)).points[1:])
+    assert far.min() > 1e-2
