@@ -167,8 +167,11 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
             stats[split] = {"tasks": len(groups[split]), "puzzles": len(pids), "examples": len(inputs)}
         writer.write_json("identifiers.json", identifiers)
         writer.write_json("arc_transforms.json", transforms)
-        for relpath, data in (extra_files or {}).items():
-            writer.write_json(relpath, data)
+        # the source tasks as ARC JSON beside the arrays, so that `hrm eval --adapt` and `hrm solve --task`
+        # read the very tasks this dataset holds (the synthetic builder passes its own, with rules.json)
+        sources = {f"tasks/{folder}/{name}.json": task for folder, name, task in tasks}
+        for relpath, data in (sources | (extra_files or {})).items():
+            writer.write_json(relpath, data, indent=None if relpath in sources else 2)
         record = {"kind": "arc", "grid": [canvas, canvas],
                   "source": "dirs" if source_dirs else source,
                   "params": {"source": source, "source_dirs": [str(d) for d in source_dirs or []], "num_aug": num_aug,

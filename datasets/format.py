@@ -115,9 +115,9 @@ class DatasetWriter:
                     np.save(folder / f"{set_name}__{name}.npy", getattr(arrays, name))
         self.write_json(f"{split}/dataset.json", asdict(meta))
 
-    def write_json(self, relpath: str, data: Any) -> None:
+    def write_json(self, relpath: str, data: Any, indent: int | None = 2) -> None:
         with self._writing(relpath):
-            write_json(self.staging / relpath, data)
+            write_json(self.staging / relpath, data, indent)
 
     def _writing(self, relpath: str) -> Any:
         """A failed write names the dataset being built (the staging is removed on the way out)."""
@@ -137,10 +137,12 @@ class DatasetWriter:
         return self.output
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON via a temporary file and rename, so readers never see half a file."""
+def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file (`indent` None:
+    compact, as ARC's own task files are)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=indent, separators=None if indent is not None else (",", ":"))
+    write_text_atomic(path, text + "\n")
 
 
 def load_metadata(root: str | Path, split: str) -> DatasetMetadata:

