@@ -121,11 +121,11 @@ def shared_draws(space: LatentSpace, settings: SearchSettings) -> np.ndarray:
     """The latent points random search evaluates, in order; bopro's initial design is their head.
 
     z = 0 (the mean row) first, then draws from N(0, I), or with `draws="trained"` the trained tasks'
-    own latent points, without replacement (with it once every trained task has been drawn)."""
+    own latent points, without replacement until every trained task has been drawn once."""
     rng = np.random.default_rng(settings.seed)
     if settings.draws == "trained" and space.anchors is not None and len(space.anchors):
         n = len(space.anchors)
-        picks = np.concatenate([rng.permutation(n) for _ in range(-(-(settings.evaluations - 1) // n))])
+        picks = np.concatenate([rng.permutation(n) for _ in range(max(1, -(-(settings.evaluations - 1) // n)))])
         z = np.vstack([np.zeros((1, space.dim)), space.anchors[picks[:settings.evaluations - 1]]])
         return z[:settings.evaluations]
     z = rng.standard_normal((settings.evaluations, space.dim))

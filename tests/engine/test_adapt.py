@@ -181,3 +181,7 @@ def test_trained_draws_search_the_trained_tasks_own_points(tiny):
     assert bo.evaluations == 8 and [p.source for p in bo.points[3:]] == ["gp"] * 5
     _, far = nearest(run_random(fwd, space, SearchSettings(evaluations=8, seed=2)).points[1:])
     assert far.min() > 1e-2
+    assert run_random(fwd, space, SearchSettings(evaluations=1, draws="trained")).evaluations == 1
+    many = run_random(fwd, space, SearchSettings(evaluations=space.trained_rows + 3, batch=8, draws="trained"))
+    which, far = nearest(many.points[1:])
+    assert far.max() < 1e-3 and len(set(which[:space.trained_rows].tolist())) == space.trained_rows
