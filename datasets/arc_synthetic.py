@@ -340,10 +340,9 @@ def build_synthetic_arc(output: Path, *, train_tasks: int, test_tasks: int, seed
              "held_out_combinations": sorted("+".join(k) for k in HELD_OUT_PAIRS),
              "training_combinations": sorted("+".join(k) for k in TRAIN_PAIRS) + sorted(FAMILIES),
              "held_out_check": check, **report, "tasks": [t.record() for t in tasks]}
-    files: dict[str, Any] = {f"tasks/{t.folder}/{t.name}.json": t.to_arc_json() for t in tasks}
-    files["tasks/rules.json"] = rules
-    arc_tasks = [(t.folder, t.name, t.to_arc_json()) for t in tasks]
+    arc_tasks = [(t.folder, t.name, t.to_arc_json()) for t in tasks]  # build_arc writes them under tasks/
     return build_arc(output, source="synthetic", tasks=arc_tasks, num_aug=num_aug, seed=seed, canvas=canvas,
-                     eval_demos=eval_demos, force=force, progress=progress, extra_files=files, offsets=offsets,
+                     eval_demos=eval_demos, force=force, progress=progress,
+                     extra_files={"tasks/rules.json": rules}, offsets=offsets,
                      train_tests=train_pairs is None,
                      extra_params={**params, "held_out_check": check}, started=started)

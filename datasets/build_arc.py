@@ -168,7 +168,7 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
         writer.write_json("identifiers.json", identifiers)
         writer.write_json("arc_transforms.json", transforms)
         # the source tasks as ARC JSON beside the arrays, so that `hrm eval --adapt` and `hrm solve --task`
-        # read the very tasks this dataset holds (the synthetic builder passes its own, with rules.json)
+        # read the very tasks this dataset holds (the synthetic builder adds tasks/rules.json)
         sources = {f"tasks/{folder}/{name}.json": task for folder, name, task in tasks}
         for relpath, data in (sources | (extra_files or {})).items():
             writer.write_json(relpath, data, indent=None if relpath in sources else 2)
