@@ -117,16 +117,24 @@ def _point(method: str, n: int, space: LatentSpace, emb: np.ndarray, s: DemoScor
                  token=round(float(s.token[i]), 6), source=source, **extra)
 
 
+def drawn_anchors(space: LatentSpace, settings: SearchSettings) -> np.ndarray | None:
+    """The trained tasks' latent points when the search draws from them (`draws="trained"`), else None."""
+    if settings.draws == "trained" and space.anchors is not None and len(space.anchors):
+        return space.anchors
+    return None
+
+
 def shared_draws(space: LatentSpace, settings: SearchSettings) -> np.ndarray:
     """The latent points random search evaluates, in order; bopro's initial design is their head.
 
     z = 0 (the mean row) first, then draws from N(0, I), or with `draws="trained"` the trained tasks'
     own latent points, without replacement until every trained task has been drawn once."""
     rng = np.random.default_rng(settings.seed)
-    if settings.draws == "trained" and space.anchors is not None and len(space.anchors):
-        n = len(space.anchors)
+    anchors = drawn_anchors(space, settings)
+    if anchors is not None:
+        n = len(anchors)
         picks = np.concatenate([rng.permutation(n) for _ in range(max(1, -(-(settings.evaluations - 1) // n)))])
-        z = np.vstack([np.zeros((1, space.dim)), space.anchors[picks[:settings.evaluations - 1]]])
+        z = np.vstack([np.zeros((1, space.dim)), anchors[picks[:settings.evaluations - 1]]])
         return z[:settings.evaluations]
     z = rng.standard_normal((settings.evaluations, space.dim))
     z[0] = 0.0
@@ -179,7 +187,7 @@ def run_random(fwd: TaskForward, space: LatentSpace, settings: SearchSettings) -
 def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray, size: int | None = None,
           anchors: np.ndarray | None = None) -> np.ndarray:
     """Latent points to maximise the acquisition over: global draws (from N(0, I), or the trained tasks'
-    latent points when `anchors` are given), and perturbations of the best 3.
+    latent points when `anchors` (non-empty) are given), and perturbations of the best 3.
 
     `size` scales both parts down to about that many points (Thompson sampling's joint draw). Points are
     clipped to the latent box, except trained tasks' own points, which are where they are."""
@@ -189,7 +197,7 @@ def _pool(rng: np.random.Generator, z: np.ndarray, y: np.ndarray, size: int | No
     n_global = max(1, int(POOL_GLOBAL * frac))
     fixed = np.zeros((0, d))
     parts = []
-    if anchors is not None and len(anchors):
+    if anchors is not None:
         fixed = anchors[rng.permutation(len(anchors))[:n_global]]
     else:
         parts.append(rng.standard_normal((n_global, d)))
@@ -206,8 +214,7 @@ def _propose(settings: SearchSettings, rng: np.random.Generator, z: np.ndarray, 
 
     gp = GaussianProcess(settings.kernel, restarts=settings.gp_restarts, seed=settings.seed).fit(z, y)
     search.gp_fits.append({"after": search.evaluations, **gp.describe()})
-    pool = _pool(rng, z, y, THOMPSON_POOL if settings.acquisition == "thompson" else None,
-                 anchors if settings.draws == "trained" else None)
+    pool = _pool(rng, z, y, THOMPSON_POOL if settings.acquisition == "thompson" else None, anchors)
     chosen, infos = [], []
     zs, ys = z, y
     for j in range(q):
@@ -234,11 +241,12 @@ def run_bopro(fwd: TaskForward, space: LatentSpace, settings: SearchSettings) ->
     n_init = min(max(settings.initial, 1), settings.evaluations)
     _score_latents(fwd, space, search, shared_draws(space, settings)[:n_init], ["initial"] * n_init)
     rng = np.random.default_rng(settings.seed + 1)
+    anchors = drawn_anchors(space, settings)
     while search.evaluations < settings.evaluations:
         q = min(max(settings.batch, 1), settings.evaluations - search.evaluations)
         z = np.array([p.latent for p in search.points], np.float64)
         y = np.array([p.score for p in search.points], np.float64)
-        proposals, infos = _propose(settings, rng, z, y, q, search, space.anchors)
+        proposals, infos = _propose(settings, rng, z, y, q, search, anchors)
         _score_latents(fwd, space, search, proposals, ["gp"] * len(proposals), infos)
     search.seconds = time.perf_counter() - start
     return search
