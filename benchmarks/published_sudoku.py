@@ -26,6 +26,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from hrm_datasets.files import write_text_atomic
+
 PACKAGE, VERSION, MEMBER = "basicsudoku", "0.1.2", "basicsudoku-0.1.2/basicsudoku/puzzles.py"
 SETS = {"easy50": 50, "top95": 95, "hardest": 11}
 
@@ -76,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(bad)} not 81 cells", file=sys.stderr)
             return 1
         path = args.out / f"norvig_{name}.txt"
-        tmp = path.with_suffix(".txt.tmp")
-        tmp.write_text("".join(q + "\n" for q in puzzles))
-        tmp.replace(path)
+        write_text_atomic(path, "".join(q + "\n" for q in puzzles))
         clues = [81 - q.count(".") - q.count("0") for q in puzzles]
         print(f"{path}: {len(puzzles)} puzzles, {min(clues)}-{max(clues)} clues")
     return 0

@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+
 def matmuls(arch: dict, batch: int, total_len: int, seq_len: int, vocab: int, H_cycles: int,
             L_cycles: int) -> list[tuple[int, int, int, int, str]]:
     """(rows, inner, cols, count, what) of every matmul of one training step (forward and backward)."""
