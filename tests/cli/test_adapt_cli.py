@@ -93,6 +93,7 @@ def test_bad_tasks_are_one_line(arc, tmp_path, task, fragment):
     (["--adapt", "random", "--evaluations", "0"], "--evaluations must be between 1 and"),
     (["--adapt", "annealing"], "unknown --adapt method 'annealing'"),
     (["--adapt", "bopro", "--acquisition", "pi"], "--acquisition must be one of: ei, ucb, thompson"),
+    (["--adapt", "random", "--draws", "uniform"], "--draws must be one of: gaussian, trained"),
     (["--adapt", "random", "--evaluations", "4", "--samples", "5"], "--samples with --adapt"),
     (["--adapt", "random", "--latent-dim", "0"], "--latent-dim must be at least 1"),
     (["--adapt", "random", "--steps"], "--steps and --verify are not available"),
