@@ -116,7 +116,7 @@ RANGES: dict[str, Range] = {
 }
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "arch.pos_encodings": ("rope", "learned", "none"),
+    "arch.pos_encodings": ("rope", "learned", "grid", "none"),
     "arch.loss": ("stablemax_cross_entropy", "softmax_cross_entropy"),
     "arch.forward_dtype": ("auto", "float32", "bfloat16", "float16"),
     "cpu_math": ("auto", "fused", "builtin", True, False, None),
@@ -207,7 +207,7 @@ def _check_cross(config: dict[str, Any], origin: Callable[[str], str], model_onl
         if hidden % heads:
             raise ConfigError(f"arch.hidden_size={hidden} ({origin('arch.hidden_size')}) must be a multiple of "
                               f"arch.num_heads={heads} ({origin('arch.num_heads')}); change one of them")
-        if arch.get("pos_encodings", "rope") == "rope" and (hidden // heads) % 2:
+        if arch.get("pos_encodings", "rope") in ("rope", "grid") and (hidden // heads) % 2:
             raise ConfigError(f"arch.hidden_size={hidden} ({origin('arch.hidden_size')}) / arch.num_heads={heads} "
                               f"({origin('arch.num_heads')}) = {hidden // heads}: the head size must be even with "
                               f"RoPE (it rotates pairs of channels); change one of them")

@@ -24,6 +24,7 @@ import mlx.nn as nn
 
 from hrm_engine.cpu.streams import Shards
 from hrm_engine.errors import ConfigError
+from hrm_engine.models.grid_positions import canvas_side, grid_position_embeddings
 from hrm_engine.models.layers import Linear, trunc_normal
 
 Observer = Callable[[mx.array, mx.array], None]  # (new state, old state), after every update of a segment
@@ -45,7 +46,7 @@ class ArchArgs:
     """The fields every architecture has, plus the data-dependent sizes (`pretrain.py` injects these from
     dataset.json). Each architecture subclasses it with its own defaults and fields."""
 
-    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned")
+    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned", "grid")
 
     seq_len: int
     vocab_size: int
@@ -73,6 +74,8 @@ class ArchArgs:
             raise ConfigError(f"arch.pos_encodings must be {', '.join(first)} or {last}, got {self.pos_encodings!r}")
         if self.loss not in ("stablemax_cross_entropy", "softmax_cross_entropy"):
             raise ConfigError(f"arch.loss must be stablemax_cross_entropy or softmax_cross_entropy, got {self.loss!r}")
+        if self.pos_encodings == "grid":
+            canvas_side(self.seq_len)
         if self.puzzle_emb_ndim <= 0:
             raise ConfigError("arch.puzzle_emb_ndim must be positive (the references require a puzzle embedding)")
 
@@ -214,6 +217,8 @@ class ReasoningModel(nn.Module):
         self.q_head.bias = mx.full((2,), -5.0)
         if cfg.pos_encodings == "learned":
             self.embed_pos = trunc_normal((cfg.total_len, D), std=1.0 / self.embed_scale)
+        if cfg.pos_encodings == "grid":  # four tables summed: each of half the std, so the sum has learned's
+            self.embed_grid = trunc_normal((4, canvas_side(cfg.seq_len) + 1, D), std=0.5 / self.embed_scale)
 
     def init_states(self, cfg: ArchArgs) -> None:
         """The fixed random initial states and the sparse puzzle-embedding table: not Adam parameters."""
@@ -233,6 +238,8 @@ class ReasoningModel(nn.Module):
         emb = mx.concatenate([prefix.astype(dtype).reshape(B, P, D), emb], axis=1)
         if cfg.pos_encodings == "learned":
             emb = 0.707106781 * (emb + self.embed_pos.astype(dtype))
+        elif cfg.pos_encodings == "grid":
+            emb = 0.707106781 * (emb + grid_position_embeddings(inputs, self.embed_grid.astype(dtype), P))
         return self.embed_scale * emb
 
     def heads(self, z_H: mx.array) -> tuple[mx.array, mx.array, mx.array]:

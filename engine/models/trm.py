@@ -42,7 +42,7 @@ from hrm_engine.models.layers import BUILTIN, Attention, Kernels, ReasoningModul
 class TRMConfig(ArchArgs):
     """TRM's architecture (config/arch/trm.yaml defaults) plus the data-dependent sizes."""
 
-    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned", "none")
+    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned", "grid", "none")
 
     H_layers: int = 0  # ignored, as in TRM: one network, L_layers blocks
     L_layers: int = 2
