@@ -1,0 +1,59 @@
+"""A control task set for position encodings: ARC tasks whose rule is one of the 7 non-identity dihedral maps.
+
+    .venv/bin/python benchmarks/dihedral_tasks.py --out data/dihedral-src
+    hrm data build arc --source-dir data/dihedral-src --canvas 6 --num-aug 0 --eval-demos train --offsets origin \
+        --output data/dihedral
+    hrm train data/dihedral --config trm-arc-synthetic epochs=60 eval_interval=60 arch.pos_encodings=grid
+
+Every task (30 per map, 210 in all) is written to evaluation/ with 16 demonstrations and one test pair, random
+grids of 2..5 rows and columns with colours 0..9; `--eval-demos train` trains the demonstrations under each
+task's identifier and keeps the test pair out, so the run's test split scores new inputs of learnt rules.
+training/ holds one small task because the builder needs both folders. docs/test-time-adaptation.md (grid
+positions) says what it showed: whether a network can learn flips and rotations at all, apart from the
+synthetic family's other rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hrm_datasets.files import write_text_atomic
+
+MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "fliplr": lambda g: g[:, ::-1], "flipud": lambda g: g[::-1], "rot90": lambda g: np.rot90(g, 1),
+    "rot180": lambda g: np.rot90(g, 2), "rot270": lambda g: np.rot90(g, 3), "transpose": lambda g: g.T,
+    "antitranspose": lambda g: np.rot90(g, 2).T,
+}
+
+
+def pair(rng: np.random.Generator, rule: Callable[[np.ndarray], np.ndarray]) -> dict[str, list]:
+    grid = rng.integers(0, 10, tuple(rng.integers(2, 6, 2)))
+    return {"input": grid.tolist(), "output": rule(grid).tolist()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder to write training/ and evaluation/ into")
+    parser.add_argument("--per-map", type=int, default=30, help="tasks per dihedral map")
+    parser.add_argument("--demos", type=int, default=16, help="demonstrations per task")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    for folder in ("training", "evaluation"):
+        (args.out / folder).mkdir(parents=True, exist_ok=True)
+    for name, rule in MAPS.items():
+        for k in range(args.per_map):
+            task = {"train": [pair(rng, rule) for _ in range(args.demos)], "test": [pair(rng, rule)]}
+            write_text_atomic(args.out / "evaluation" / f"{name}-{k:02d}.json", json.dumps(task))
+    filler = {"train": [pair(rng, MAPS["rot180"]) for _ in range(3)], "test": [pair(rng, MAPS["rot180"])]}
+    write_text_atomic(args.out / "training" / "filler.json", json.dumps(filler))
+    print(f"wrote {len(MAPS) * args.per_map} tasks to {args.out}/evaluation")
+
+
+if __name__ == "__main__":
+    main()
