@@ -44,13 +44,11 @@ def grid_indices(inputs: mx.array, side: int) -> mx.array:
         out.append((mx.where(axis >= first, axis - first, side), mx.where(axis <= last, last - axis, side)))
     (row_from_top, row_from_bottom), (col_from_left, col_from_right) = out
 
-    def cells(rows: mx.array | None, cols: mx.array | None) -> mx.array:
-        if rows is not None:
-            return mx.broadcast_to(rows[:, :, None], (B, side, side)).reshape(B, side * side)
-        return mx.broadcast_to(cols[:, None, :], (B, side, side)).reshape(B, side * side)
+    def per_cell(index: mx.array, axis: int) -> mx.array:  # a row's (axis 2) or a column's (1) index per cell
+        return mx.broadcast_to(mx.expand_dims(index, axis), (B, side, side)).reshape(B, side * side)
 
-    return mx.stack([cells(row_from_top, None), cells(None, col_from_left),
-                     cells(row_from_bottom, None), cells(None, col_from_right)], axis=1)
+    return mx.stack([per_cell(row_from_top, 2), per_cell(col_from_left, 1),
+                     per_cell(row_from_bottom, 2), per_cell(col_from_right, 1)], axis=1)
 
 
 def grid_position_embeddings(inputs: mx.array, tables: mx.array, prefix_len: int) -> mx.array:

@@ -97,7 +97,8 @@ class Attention(nn.Module):
         super().__init__()
         self.kernels = kernels
         self.num_heads, self.head_dim = cfg.num_heads, cfg.head_dim
-        self.use_rope, self.rope_theta, self.causal = cfg.pos_encodings in ("rope", "grid"), cfg.rope_theta, cfg.causal
+        self.use_rope = cfg.pos_encodings in ("rope", "grid")  # grid adds its tables at the input, keeps RoPE
+        self.rope_theta, self.causal = cfg.rope_theta, cfg.causal
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.qkv_proj = Linear(cfg.hidden_size, 3 * cfg.hidden_size)
         self.o_proj = Linear(cfg.hidden_size, cfg.hidden_size)
