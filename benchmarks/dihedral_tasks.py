@@ -31,8 +31,12 @@ MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def pair(rng: np.random.Generator, rule: Callable[[np.ndarray], np.ndarray]) -> dict[str, list]:
-    grid = rng.integers(0, 10, tuple(rng.integers(2, 6, 2)))
+def pair(rng: np.random.Generator, rule: Callable[[np.ndarray], np.ndarray], background: float = 0.0
+         ) -> dict[str, list]:
+    shape = tuple(rng.integers(2, 6, 2))
+    grid = rng.integers(0, 10, shape)
+    if background > 0:  # that share of the cells (on average) set to colour 0, as the synthetic family's grids
+        grid = np.where(rng.random(shape) < background, 0, grid)
     return {"input": grid.tolist(), "output": rule(grid).tolist()}
 
 
@@ -42,13 +46,16 @@ def main() -> None:
     parser.add_argument("--per-map", type=int, default=30, help="tasks per dihedral map")
     parser.add_argument("--demos", type=int, default=16, help="demonstrations per task")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--background", type=float, default=0.0,
+                        help="share of cells set to colour 0 (0: dense random grids)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     for folder in ("training", "evaluation"):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     for name, rule in MAPS.items():
         for k in range(args.per_map):
-            task = {"train": [pair(rng, rule) for _ in range(args.demos)], "test": [pair(rng, rule)]}
+            task = {"train": [pair(rng, rule, args.background) for _ in range(args.demos)],
+                    "test": [pair(rng, rule, args.background)]}
             write_text_atomic(args.out / "evaluation" / f"{name}-{k:02d}.json", json.dumps(task))
     filler = {"train": [pair(rng, MAPS["rot180"]) for _ in range(3)], "test": [pair(rng, MAPS["rot180"])]}
     write_text_atomic(args.out / "training" / "filler.json", json.dumps(filler))
