@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from hrm_datasets.arc import dihedral
 from hrm_datasets.files import write_text_atomic
 
-MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "fliplr": lambda g: g[:, ::-1], "flipud": lambda g: g[::-1], "rot90": lambda g: np.rot90(g, 1),
-    "rot180": lambda g: np.rot90(g, 2), "rot270": lambda g: np.rot90(g, 3), "transpose": lambda g: g.T,
-    "antitranspose": lambda g: np.rot90(g, 2).T,
-}
+NAMED = {"fliplr": 4, "flipud": 5, "rot90": 1, "rot180": 2, "rot270": 3, "transpose": 6, "antitranspose": 7}
+MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {  # the reference's numbering (hrm_datasets.arc.dihedral)
+    name: partial(dihedral, tid=tid) for name, tid in NAMED.items()}
 
 
 def pair(rng: np.random.Generator, rule: Callable[[np.ndarray], np.ndarray], background: float = 0.0
