@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-KEYS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
-
+from hrm_datasets.format import load_split
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,8 +41,10 @@ def main() -> None:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(args.source, staging)
     split = staging / "train"
-    a = {k: np.load(split / f"all__{k}.npy") for k in KEYS}
-    pi, gi, ids = a["puzzle_indices"], a["group_indices"], a["puzzle_identifiers"]
+    _, sets = load_split(staging, "train", mmap=False)  # read and checked as the trainer reads them
+    arrays = sets["all"]
+    a = {"inputs": arrays.inputs, "labels": arrays.labels}
+    pi, gi, ids = arrays.puzzle_indices, arrays.group_indices, arrays.puzzle_identifiers
     chosen = [g for g in range(len(gi) - 1)
               if any(f in family_of.get(names[ids[gi[g]]], "") for f in families)]
     inputs, labels, pid, pidx, gidx = [a["inputs"]], [a["labels"]], list(ids), list(pi), list(gi)
@@ -65,6 +66,7 @@ def main() -> None:
     meta = json.loads((split / "dataset.json").read_text())
     meta.update(total_groups=len(gidx) - 1, mean_puzzle_examples=count / len(pid))
     (split / "dataset.json").write_text(json.dumps(meta, indent=2))
+    load_split(staging, "train")  # the copy must pass the same checks
     staging.rename(args.output)
     before = len(a["inputs"])
     print(f"{len(chosen)} of {len(gi) - 1} tasks repeated {args.copies}x: {before} -> {count} training examples "
