@@ -396,6 +396,14 @@ def _git_head(path: Path) -> str:
         return str(path)
 
 
+def median_reached(values: list[float | None]) -> float | None:
+    """The median over rounds of the time (or step) to a level, a round that never reached it counting as
+    later than any that did (not left out, which would favour the rounds that got there); None where the
+    median itself is not reached."""
+    med = statistics.median(math.inf if v is None else float(v) for v in values)
+    return None if math.isinf(med) else med
+
+
 def summarise(curves: dict[str, list[dict]], levels: list[float]) -> dict:
     """Per arm: median (over rounds) training seconds to each level, best accuracy, steps/s, tokens/s."""
     from hrm_engine.bench.learn import time_to_levels
@@ -406,10 +414,8 @@ def summarise(curves: dict[str, list[dict]], levels: list[float]) -> dict:
         row = {"label": ARMS.get(arm, runs[0]["label"]), "rounds": len(runs), "seconds_to": {}, "step_to": {}}
         for level in levels:
             hits = [r[level] for r in reached]
-            # a level reached in fewer than half the rounds has no median: reported as not reached
-            ok = [h for h in hits if h is not None]
-            row["seconds_to"][str(level)] = statistics.median(h["train_seconds"] for h in ok) if len(ok) * 2 > len(hits) else None
-            row["step_to"][str(level)] = statistics.median(h["step"] for h in ok) if len(ok) * 2 > len(hits) else None
+            for key, out in (("train_seconds", row["seconds_to"]), ("step", row["step_to"])):
+                out[str(level)] = median_reached([None if h is None else h[key] for h in hits])
         row["best_exact_accuracy"] = statistics.median(max((p["exact_accuracy"] for p in c["points"]), default=0.0)
                                                        for c in runs)
         row["steps_per_s"] = statistics.median(c["steps_per_s"] or 0.0 for c in runs)
