@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_datasets.format import load_split
+from hrm_datasets.format import load_identifiers, load_split
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
     rules = json.loads((args.source / "tasks" / "rules.json").read_text())
-    names = json.loads((args.source / "identifiers.json").read_text())
+    names = load_identifiers(args.source)
     family_of = {t["name"]: t["families"] for t in rules["tasks"]}
 
     if args.output.exists():

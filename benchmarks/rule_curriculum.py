@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hrm_datasets.difficulty import difficulty_path, load_difficulty
-from hrm_datasets.format import load_split
+from hrm_datasets.format import load_identifiers, load_split
 
 
 def ratings(rules: dict, names: list[str], puzzle_identifiers: np.ndarray, group_indices: np.ndarray,
@@ -44,7 +44,7 @@ def main() -> None:
     if args.output.exists():
         parser.error(f"{args.output} exists; choose another output folder")
     rules = json.loads((args.source / "tasks" / "rules.json").read_text())
-    names = json.loads((args.source / "identifiers.json").read_text())
+    names = load_identifiers(args.source)
     staging = args.output.with_name(f".{args.output.name}.tmp")  # renamed into place when complete
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(args.source, staging)
