@@ -103,6 +103,7 @@ RANGES: dict[str, Range] = {
     "weight_decay": NON_NEGATIVE,
     "puzzle_emb_lr": POSITIVE,
     "puzzle_emb_weight_decay": NON_NEGATIVE,
+    "puzzle_emb_noise": NON_NEGATIVE,
     "seed": Range(low=0, high=SEED_LIMIT, high_open=True),
     "eval_batch_size": Range(low=1, nullable=True),
     "log_interval": Range(low=1, nullable=True),

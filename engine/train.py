@@ -163,10 +163,15 @@ class Trainer:
 
         grad_fn = mx.value_and_grad(loss_fn, argnums=(0, 1))
 
+        noise = float(self.config.get("puzzle_emb_noise") or 0.0)
+
         def step(carry, batch, key, puzzle_lr):
             carry = reset_halted(model, carry, batch)
             ids = carry["puzzle_identifiers"]
             rows = model.puzzle_emb[ids]
+            if noise > 0:  # the segment sees perturbed rows; the additive noise leaves the rows' gradient as is
+                key, k_noise = mx.random.split(key)
+                rows = rows + noise * mx.random.normal(rows.shape, dtype=rows.dtype, key=k_noise)
             (_, (new_carry, metrics)), (grads, row_grads) = grad_fn(model.trainable_parameters(), rows, carry, key)
             if dist.enabled:  # loss is / global batch: the sum of per-process gradients is the global one
                 grads, metrics = dist.all_sum(grads), dist.all_sum(metrics)

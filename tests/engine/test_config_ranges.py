@@ -41,6 +41,7 @@ BAD = [
     ("beta2=-0.1", "in [0, 1)"),
     ("weight_decay=-1", ">= 0"),
     ("puzzle_emb_weight_decay=.nan", "got nan"),
+    ("puzzle_emb_noise=-0.1", ">= 0"),
     ("arch.hidden_size=0", "an integer >= 1"),
     ("arch.hidden_size=30", "must be a multiple of arch.num_heads=4"),
     ("arch.num_heads=64", "must be even with RoPE"),

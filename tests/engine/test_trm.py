@@ -180,6 +180,21 @@ def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
     assert outputs["logits"].shape[-1] == loaded.metadata.vocab_size
 
 
+def test_task_row_noise_perturbs_the_segment_and_the_rows_still_learn(data, tmp_path):
+    """puzzle_emb_noise: the same weights, batch and key give another loss, and the rows are still updated."""
+    from hrm_engine.train import Trainer
+
+    base = [*TINY, f"runs_dir={tmp_path}", "puzzle_emb_lr=0.1"]
+    plain, noisy = (Trainer(resolve_config("trm-tiny", None, [*base, f"puzzle_emb_noise={n}"]), data)
+                    for n in (0, 0.5))
+    np.testing.assert_array_equal(np.array(plain.model.lm_head.weight), np.array(noisy.model.lm_head.weight))
+    assert plain.step()["lm_loss"] != pytest.approx(noisy.step()["lm_loss"], abs=1e-6)
+    moved = [np.abs(np.array(t.model.puzzle_emb)).max() for t in (plain, noisy)]
+    assert moved[0] > 0 and moved[1] == pytest.approx(moved[0])  # one sign-SGD step from the zero rows, both
+    for trainer in (plain, noisy):
+        trainer.close()
+
+
 def test_cli_trains_trm_tiny(data, tmp_path, run_hrm):
     out = run_hrm("train", str(data), "--config", "trm-tiny", "max_steps=2", "eval_interval=null",
                   "global_batch_size=16", f"runs_dir={tmp_path}", "--run-name", "cli", "--json")
