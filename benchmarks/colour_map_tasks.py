@@ -5,8 +5,8 @@
         --output data/cmap
     hrm data build arc --source-dir data/cmap-new-src --canvas 6 --num-aug 0 --eval-demos exclude \
         --offsets origin --output data/cmap-new
-    hrm train data/cmap --config trm-arc-synthetic epochs=40 eval_interval=40
-    hrm eval runs/<run> --data data/cmap-new --adapt none,mean,random,bopro,gradient --evaluations 32
+    hrm train data/cmap --config trm-arc-synthetic epochs=100 eval_interval=100 --run-name cmap
+    hrm eval runs/cmap --data data/cmap-new --adapt none,mean,random,bopro,gradient --evaluations 128
 
 A rule maps each of the colours 1..K to one of 0..K (colour 0 stays 0): (K + 1)^K maps, 625 for K = 4. The
 maps are shuffled once; the first `--tasks` are training tasks (`--demos` demonstrations each, trained under
