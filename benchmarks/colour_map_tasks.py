@@ -8,13 +8,13 @@
     hrm train data/cmap --config trm-arc-synthetic epochs=100 eval_interval=100 --run-name cmap
     hrm eval runs/cmap --data data/cmap-new --adapt none,mean,random,bopro,gradient --evaluations 128
 
-A rule maps each of the colours 1..K to one of 0..K (colour 0 stays 0): (K + 1)^K maps less the identity, 624 for K = 4. The
-maps are shuffled once; the first `--tasks` are training tasks (`--demos` demonstrations each, trained under
-their own identifiers, their test pairs kept out), the next `--new-tasks` are tasks of maps no training task
-has (`--new-demos` demonstrations, never trained on). Unlike the 7 dihedral maps, whose trained rows form 7
-clusters that random draws find at once, a new map is one point of a product space: each colour's target is
-one coordinate of the rule, a candidate is partly right colour by colour, and the demonstrations' token
-accuracy says how far. That is the setting a surrogate model is for (docs/test-time-adaptation.md).
+A rule maps each of the colours 1..K to one of 0..K (colour 0 stays 0): (K + 1)^K maps less the identity, 624
+for K = 4. The maps are shuffled once; the first `--tasks` are training tasks (`--demos` demonstrations each,
+trained under their own identifiers, their test pairs kept out), the next `--new-tasks` are tasks of maps no
+training task has (`--new-demos` demonstrations, never trained on). Unlike the 7 dihedral maps, whose trained
+rows form 7 clusters that random draws find at once, a new map is one point of a product space: each colour's
+target is one coordinate of the rule, a candidate is partly right colour by colour, and the demonstrations'
+token accuracy says how far. That is the setting a surrogate model is for (docs/test-time-adaptation.md).
 """
 
 from __future__ import annotations
