@@ -205,7 +205,10 @@ def test_random_offsets_move_training_pairs_and_origin_keeps_them_put(tmp_path):
                                offsets="origin")
     moved = build_synthetic_arc(tmp_path / "r", train_tasks=5, test_tasks=2, seed=1, max_size=5, train_pairs=8)
     assert kept["params"]["offsets"] == "origin" and moved["params"]["offsets"] == "random"
-    at_origin = lambda x: x.reshape(-1, 6, 6)[:, 0, 0] != 0  # a grid's top-left cell is never padding
+
+    def at_origin(x: np.ndarray) -> np.ndarray:  # a grid's top-left cell is never padding
+        return x.reshape(-1, 6, 6)[:, 0, 0] != 0
+
     assert at_origin(_arrays(tmp_path / "o", "train")["inputs"]).all()
     assert not at_origin(_arrays(tmp_path / "r", "train")["inputs"]).all()
     with pytest.raises(DatasetError, match="--train-pairs 500 must be between"):
