@@ -57,6 +57,7 @@ def main() -> None:
             task = {"train": [pair(rng, rule, args.background) for _ in range(args.demos)],
                     "test": [pair(rng, rule, args.background)]}
             write_text_atomic(args.out / "evaluation" / f"{name}-{k:02d}.json", json.dumps(task))
+    # a small training task: the builder once needed training/; the measured data/dihedral holds it, so it stays
     filler = {"train": [pair(rng, MAPS["rot180"]) for _ in range(3)], "test": [pair(rng, MAPS["rot180"])]}
     write_text_atomic(args.out / "training" / "filler.json", json.dumps(filler))
     print(f"wrote {len(MAPS) * args.per_map} tasks to {args.out}/evaluation")

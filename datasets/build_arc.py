@@ -126,21 +126,20 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
                 done += 1
                 if progress and (done % 10 == 0 or done == len(tasks)):
                     progress("tasks", done, len(tasks))
-        if not groups["train"]:
-            raise DatasetError("no training pairs: every task is an evaluation task, and --eval-demos exclude keeps "
-                               "their demonstrations out of training")
         if not groups["test"]:
             raise DatasetError("no test pairs: the test split takes the test pairs of tasks under an 'evaluation' folder")
+        # every task held out (evaluation/ alone, demonstrations excluded): a test split only, for `hrm eval --adapt`
+        splits = ("train", "test") if groups["train"] else ("test",)
         identifiers = ["<blank>"]
         ids: dict[str, int] = {}
-        for split in ("train", "test"):
+        for split in splits:
             for group in groups[split]:
                 for name, _ in group:
                     if name not in ids:
                         ids[name] = len(identifiers)
                         identifiers.append(name)
         stats = {}
-        for split in ("train", "test"):
+        for split in splits:
             inputs, labels, pids, pidx, gidx = [], [], [], [0], [0]
             for group in groups[split]:
                 for name, pairs in group:
@@ -172,7 +171,7 @@ def build_arc(output: Path, *, source: str | None = "arc-agi-1", source_dirs: li
         sources = {f"tasks/{folder}/{name}.json": task for folder, name, task in tasks}
         for relpath, data in (sources | (extra_files or {})).items():
             writer.write_json(relpath, data, indent=None if relpath in sources else 2)
-        record = {"kind": "arc", "grid": [canvas, canvas],
+        record = {"kind": "arc", "grid": [canvas, canvas], "splits": list(splits),
                   "source": "dirs" if source_dirs else source,
                   "params": {"source": source, "source_dirs": [str(d) for d in source_dirs or []], "num_aug": num_aug,
                              "subsample_size": subsample_size, "seed": seed, "canvas": canvas,

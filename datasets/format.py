@@ -154,7 +154,8 @@ def load_metadata(root: str | Path, split: str) -> DatasetMetadata:
         splits = sorted(p.name for p in root.iterdir() if (p / "dataset.json").is_file())
         hint = f"available splits: {', '.join(splits)}" if splits else "is this a dataset folder?"
         if splits == ["test"]:
-            hint += " (a test split only, as `hrm data build sudoku --test-csv` alone builds for `hrm eval`)"
+            hint += (" (a test split only, for `hrm eval`: `hrm data build sudoku --test-csv` alone, or `hrm data build"
+                     " arc` from held-out tasks alone, builds one)")
         raise DatasetError(f"{root} has no split '{split}' ({path} missing); {hint}")
     return DatasetMetadata.from_json(path)
 

@@ -300,8 +300,9 @@ def build_arc_cmd(
         return
     st, side = record["stats"], record["grid"][0]
     held_out = record["params"]["eval_demos"] == "exclude"
-    console.print(f"[bold green]built[/] {output}: ARC ({record['source']}), train {st['train']['examples']} examples in "
-                  f"{st['train']['puzzles']} puzzles, test {st['test']['examples']} examples"
+    train = (f"train {st['train']['examples']} examples in {st['train']['puzzles']} puzzles" if "train" in st
+             else "no train split (every task held out: for hrm eval --adapt)")
+    console.print(f"[bold green]built[/] {output}: ARC ({record['source']}), {train}, test {st['test']['examples']} examples"
                   f"{' of tasks never trained on' if held_out else ''}, {st['puzzle_identifiers']} puzzle ids, "
                   f"canvas {side}x{side} (seq_len {side * side}), in {record['seconds']:.1f}s", highlight=False)
     if synthetic:

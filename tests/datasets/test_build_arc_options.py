@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from hrm_inprocess import assert_one_line_error, run_main
 
 from hrm_datasets.arc import crop, encode
 from hrm_datasets.build_arc import build_arc
@@ -60,8 +61,25 @@ def test_exclude_keeps_evaluation_tasks_out_of_the_train_split(arc_dir, tmp_path
     assert {n.split("_")[0] for n in train_names} == {"aaa"} and len(train_names) == 4
     assert tmeta.num_puzzle_identifiers == len(names) == 1 + 4 + 1  # bbb keeps an id no training row uses
     assert len(test["all"].inputs) == 1
-    with pytest.raises(DatasetError, match="no training pairs"):
-        build_arc(tmp_path / "none", num_aug=0, eval_demos="exclude",
-                  tasks=[("evaluation", "bbb", json.loads((arc_dir / "evaluation" / "bbb.json").read_text()))])
     with pytest.raises(DatasetError, match="--eval-demos 'some' must be one of"):
         build_arc(tmp_path / "bad", source_dirs=[arc_dir], eval_demos="some")
+
+
+def test_held_out_tasks_alone_build_a_test_split_only(arc_dir, tmp_path):
+    """evaluation/ alone with its demonstrations excluded: nothing to train on, a dataset for `hrm eval --adapt`."""
+    source = tmp_path / "held-out"
+    (source / "evaluation").mkdir(parents=True)
+    (source / "evaluation" / "bbb.json").write_text((arc_dir / "evaluation" / "bbb.json").read_text())
+    record = build_arc(tmp_path / "only", source_dirs=[source], num_aug=3, eval_demos="exclude", canvas=4)
+    assert record["splits"] == ["test"] and "train" not in record["stats"]
+    assert not (tmp_path / "only" / "train").exists()
+    meta, test = load_split(tmp_path / "only", "test")
+    assert len(test["all"].inputs) == 1 and meta.seq_len == 16
+    assert json.loads((tmp_path / "only" / "tasks" / "evaluation" / "bbb.json").read_text())["train"]
+    with pytest.raises(DatasetError, match="a test split only"):
+        load_split(tmp_path / "only", "train")
+    built = run_main("data", "build", "arc", "--source-dir", str(source), "--canvas", "4", "--num-aug", "0",
+                     "--eval-demos", "exclude", "--output", str(tmp_path / "cli"))
+    assert built.returncode == 0 and "no train split" in built.stdout, built.stderr
+    assert_one_line_error(run_main("train", str(tmp_path / "cli"), "--config", "trm-tiny"), "no split 'train'",
+                          "a test split only")

@@ -35,7 +35,7 @@ def test_tasks_follow_their_map_and_new_maps_are_unseen(tmp_path):
             assert {1, 2, 3} <= {c for row in grid for c in row}  # every colour of the map is shown
             assert 3 <= len(grid) <= 5 and 3 <= len(grid[0]) <= 5
             assert example["output"] == [[targets[c] for c in row] for row in grid]
-    assert (train / "training" / "filler.json").is_file()
+    assert (train / "training" / "filler.json").is_file() and not (new / "training").exists()
 
 
 def test_more_tasks_than_maps_is_refused(tmp_path):
