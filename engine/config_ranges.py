@@ -104,6 +104,9 @@ RANGES: dict[str, Range] = {
     "puzzle_emb_lr": POSITIVE,
     "puzzle_emb_weight_decay": NON_NEGATIVE,
     "puzzle_emb_noise": NON_NEGATIVE,
+    "muon_lr": POSITIVE,
+    "muon_momentum": BETA,
+    "muon_weight_decay": NON_NEGATIVE,
     "seed": Range(low=0, high=SEED_LIMIT, high_open=True),
     "eval_batch_size": Range(low=1, nullable=True),
     "log_interval": Range(low=1, nullable=True),
@@ -120,6 +123,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "arch.pos_encodings": ("rope", "learned", "grid", "none"),
     "arch.loss": ("stablemax_cross_entropy", "softmax_cross_entropy"),
     "arch.forward_dtype": ("auto", "float32", "bfloat16", "float16"),
+    "optimizer": ("adam_atan2", "muon"),
     "cpu_math": ("auto", "fused", "builtin", True, False, None),
 }
 

@@ -38,7 +38,7 @@ from hrm_engine.errors import ConfigError, EngineError
 from hrm_engine.losses import METRIC_KEYS, act_loss
 from hrm_engine.models.base import count_parameters
 from hrm_engine.models.build import new_model, uses_ema
-from hrm_engine.optim import AdamAtan2, lr_schedule, sparse_sign_sgd
+from hrm_engine.optim import lr_schedule, network_optimizer, sparse_sign_sgd
 from hrm_engine.training.prefetch import BatchPrefetcher
 from hrm_engine.training.sampling import train_hints, train_sampler
 from hrm_engine.training.schedule import Cycles, CyclesSchedule
@@ -85,11 +85,9 @@ class Trainer:
         self.cycles_schedule = CyclesSchedule.from_config(config)
         mx.random.seed(self.seed)  # deterministic initialisation
         self.model = new_model(config, self.metadata)  # HRM or TRM (arch.name), its CPU kernels and shards
-        self.lr_fn = lr_schedule(config["lr"], config["lr_warmup_steps"], self.total_steps, config["lr_min_ratio"])
         self.puzzle_lr_fn = lr_schedule(config["puzzle_emb_lr"], config["lr_warmup_steps"], self.total_steps,
                                         config["lr_min_ratio"])
-        self.optimizer = AdamAtan2(self.lr_fn, betas=(config["beta1"], config["beta2"]),
-                                   weight_decay=config["weight_decay"])
+        self.optimizer, self.lr_fn = network_optimizer(config, self.total_steps)  # Adam-atan2 unless `optimizer: muon`
         self.optimizer.init(self.model.trainable_parameters())
         self.ema = EMA(self.model, float(config.get("ema_rate", 0.999))) if uses_ema(config) else None
         self.step_count = 0
