@@ -63,6 +63,25 @@ def test_eval_measures_methods_against_evaluations(arc, tmp_path):
     assert json.loads(trained.stdout)["methods"]["trained"]["exact"][0][0] in (0.0, 0.5, 1.0)
 
 
+def test_held_out_tasks_alone_are_a_dataset_to_adapt_on(arc, tmp_path):
+    """A folder of new tasks (evaluation/ only) builds a test split only, which `hrm eval --adapt` scores."""
+    data, run, _ = arc
+    source = tmp_path / "mine" / "evaluation"
+    source.mkdir(parents=True)
+    for task in sorted((data / "tasks" / "evaluation").glob("*.json"))[:2]:
+        shutil.copy(task, source / task.name)
+    canvas = json.loads((data / "build.json").read_text())["grid"][0]
+    built = run_main("data", "build", "arc", "--source-dir", str(tmp_path / "mine"), "--canvas", str(canvas),
+                     "--num-aug", "0", "--eval-demos", "exclude", "--offsets", "origin", "--output", str(tmp_path / "d"))
+    assert built.returncode == 0, built.stderr
+    assert not (tmp_path / "d" / "train").exists()
+    out = run_main("eval", str(run), "--data", str(tmp_path / "d"), "--adapt", "none,random", "--evaluations", "2",
+                   "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["tasks"] == 2 and set(doc["methods"]) == {"none", "random"}
+
+
 def _task(tmp_path, task):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(task))
