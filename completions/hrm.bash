@@ -85,11 +85,11 @@ _hrm_values() {
         "hrm agent run --controller") echo "flat hierarchical" ;;
         "hrm agent run -b") echo "mlx openai ollama" ;;
         "hrm bench data --difficulty") echo "easy medium hard extreme" ;;
-        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
-        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
-        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench learn -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm bench train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm config show") echo "agent base hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
         "hrm dashboard --adapt") echo "none mean random bopro gradient trained" ;;
         "hrm data build arc --eval-demos") echo "train exclude" ;;
         "hrm data build arc --source") echo "arc-agi-1 arc-agi-2 synthetic" ;;
@@ -102,8 +102,8 @@ _hrm_values() {
         "hrm eval --split") echo "train test" ;;
         "hrm solve --acquisition") echo "ei ucb thompson" ;;
         "hrm solve --adapt") echo "none mean random bopro gradient trained" ;;
-        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
-        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm train --config") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
+        "hrm train -c") echo "hrm-arc hrm-maze hrm-sudoku hrm-tiny trm-arc trm-arc-synthetic trm-demo trm-maze trm-sudoku trm-sudoku9-1core trm-sudoku9-fast trm-sudoku9-hard trm-sudoku9-laptop trm-tiny" ;;
     esac
 }
 complete -o filenames -F _hrm hrm

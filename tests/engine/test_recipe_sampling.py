@@ -111,6 +111,11 @@ def test_the_recipe_presets_show_and_the_reference_presets_keep_the_options_off(
         header = (config_dir() / f"{name}.yaml").read_text()
         assert f"hrm data build sudoku --size 9 --difficulty {difficulty} --count 1000" in header
     assert resolve_train_config("trm-sudoku9-hard")["curriculum"] is True
-    for name in set(available_presets()) - {"agent", "trm-sudoku9-fast", "trm-sudoku9-hard"}:
+    one_core = resolve_train_config("trm-sudoku9-1core")  # the one-core 10-minute recipe (docs/learning.md)
+    assert one_core["cycles_schedule"] == [[0.0, 1, 2], [0.5, 2, 2], [0.8, 2, 3]] and one_core["hint_start"] == 0.5
+    assert int(one_core["epochs"] * 1000 / one_core["global_batch_size"]) == 8000 and one_core["cpu_streams"] == 1
+    assert "--difficulty medium --count 1000" in (config_dir() / "trm-sudoku9-1core.yaml").read_text()
+    for name in set(available_presets()) - {"agent", "trm-sudoku9-fast", "trm-sudoku9-hard", "trm-sudoku9-1core"}:
         config = resolve_train_config(name)
         assert (config["cycles_schedule"], config["curriculum"], config["hint_start"]) == (None, False, 0.0), name
+        assert config["optimizer"] == "adam_atan2", name
