@@ -43,3 +43,14 @@ def run_hrm(tmp_path):
                               cwd=cwd or tmp_path, env=full_env, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def sudoku4(tmp_path_factory) -> Path:
+    """4x4 easy Sudoku (64 training puzzles, 16 test, seed 0), built once for the session: the tests that
+    train, resume and evaluate tiny models read it and never write into it."""
+    from hrm_datasets.build_sudoku import build_sudoku
+
+    out = tmp_path_factory.mktemp("sudoku4") / "s4"
+    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
+    return out

@@ -17,18 +17,9 @@ TINY = ["global_batch_size=16", "arch.hidden_size=32", "arch.num_heads=2", "arch
         "arch.halt_max_steps=2"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from hrm_datasets.build_sudoku import build_sudoku
-
-    out = tmp_path_factory.mktemp("learn-cli") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
-
-
-def test_a_short_run_prints_plain_lines_when_piped_and_writes_the_curve(run_hrm, data, tmp_path):
+def test_a_short_run_prints_plain_lines_when_piped_and_writes_the_curve(run_hrm, sudoku4, tmp_path):
     out = tmp_path / "curves" / "c.json"
-    r = run_hrm("bench", "learn", str(data), "--config", "hrm-tiny", "--budget", "0.02", "--eval-every", "0.5",
+    r = run_hrm("bench", "learn", str(sudoku4), "--config", "hrm-tiny", "--budget", "0.02", "--eval-every", "0.5",
                 "--eval-examples", "8", "--out", str(out), "--label", "tiny", *TINY)
     assert r.returncode == 0, r.stderr
     assert "\r" not in r.stdout + r.stderr and "\x1b[" not in r.stdout + r.stderr  # no bar, no escapes: piped
@@ -41,8 +32,8 @@ def test_a_short_run_prints_plain_lines_when_piped_and_writes_the_curve(run_hrm,
     assert curve["data"]["eval_examples"] == 8 and curve["config"]["global_batch_size"] == 16
 
 
-def test_json_prints_the_curve_only(run_hrm, data, tmp_path):
-    r = run_hrm("bench", "learn", str(data), "--target", "0", "--eval-every", "0.3", "--out", str(tmp_path / "c.json"),
+def test_json_prints_the_curve_only(run_hrm, sudoku4, tmp_path):
+    r = run_hrm("bench", "learn", str(sudoku4), "--target", "0", "--eval-every", "0.3", "--out", str(tmp_path / "c.json"),
                 "--json", *TINY)
     assert r.returncode == 0, r.stderr
     curve = json.loads(r.stdout)
@@ -60,8 +51,8 @@ def test_json_prints_the_curve_only(run_hrm, data, tmp_path):
     (["--config", "no-such-preset"], "unknown config preset 'no-such-preset'"),
     (["lr=-1"], "config key 'lr'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(run_hrm, data, tmp_path, args, message):
-    r = run_hrm("bench", "learn", str(data), "--out", str(tmp_path / "c.json"), *args)
+def test_bad_input_is_one_line_and_exit_2(run_hrm, sudoku4, tmp_path, args, message):
+    r = run_hrm("bench", "learn", str(sudoku4), "--out", str(tmp_path / "c.json"), *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert not (tmp_path / "c.json").exists()
@@ -77,11 +68,11 @@ def test_missing_data_is_one_line_and_exit_2(run_hrm, tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_a_terminal_gets_a_progress_bar_with_an_eta(data, tmp_path):
+def test_a_terminal_gets_a_progress_bar_with_an_eta(sudoku4, tmp_path):
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([HRM, "bench", "learn", str(data), "--budget", "0.03", "--eval-every", "0.6",
+    proc = subprocess.Popen([HRM, "bench", "learn", str(sudoku4), "--budget", "0.03", "--eval-every", "0.6",
                              "--out", str(tmp_path / "c.json"), *TINY],
                             cwd=tmp_path, stdin=follower, stdout=follower, stderr=follower, env=env)
     os.close(follower)
@@ -100,9 +91,9 @@ def test_a_terminal_gets_a_progress_bar_with_an_eta(data, tmp_path):
     assert text.index("parameters") < text.index("best exact") and "done (budget)" in text
 
 
-def test_save_writes_a_run_that_hrm_eval_scores_as_the_curve_did(run_hrm, data, tmp_path):
+def test_save_writes_a_run_that_hrm_eval_scores_as_the_curve_did(run_hrm, sudoku4, tmp_path):
     run = tmp_path / "runs" / "saved"
-    r = run_hrm("bench", "learn", str(data), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
+    r = run_hrm("bench", "learn", str(sudoku4), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
                 "--out", str(tmp_path / "c.json"), "--save", str(run), "--json", *TINY)
     assert r.returncode == 0, r.stderr
     curve = json.loads(r.stdout)
@@ -112,12 +103,12 @@ def test_save_writes_a_run_that_hrm_eval_scores_as_the_curve_did(run_hrm, data, 
     assert (run / "config.yaml").is_file() and (run / "dataset.json").is_file()
     best = json.loads((run / "checkpoints" / "best.json").read_text())
     assert best["exact_accuracy"] == last["exact_accuracy"]
-    ev = run_hrm("eval", str(run), "--data", str(data), "--json")
+    ev = run_hrm("eval", str(run), "--data", str(sudoku4), "--json")
     assert ev.returncode == 0, ev.stderr
     scored = json.loads(ev.stdout)
     metrics = scored.get("metrics", scored)
     assert metrics["accuracy"] == pytest.approx(last["accuracy"], abs=1e-6)
     assert metrics["exact_accuracy"] == pytest.approx(last["exact_accuracy"], abs=1e-6)
-    again = run_hrm("bench", "learn", str(data), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
+    again = run_hrm("bench", "learn", str(sudoku4), "--config", "hrm-tiny", "--target", "0", "--eval-every", "0.3",
                     "--out", str(tmp_path / "c2.json"), "--save", str(run), *TINY)  # never over a saved run
     assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hrm_inprocess import assert_one_line_error, run_main
 
-from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.config import resolve_config
 from hrm_engine.config_ranges import resolve_train_config
 from hrm_engine.errors import ConfigError
@@ -21,13 +20,6 @@ from tiny_runs import StopAt
 TINY = ["arch.hidden_size=32", "arch.num_heads=2", "global_batch_size=16", "log_interval=1", "lr_warmup_steps=2",
         "arch.halt_max_steps=3", "prefetch_batches=0"]
 SCHEDULE = "cycles_schedule=[[0.0, 1, 2], [0.375, 2, 2], [0.75, 2, 3]]"  # of 8 steps: 3, 3 and 2
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("d") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
 
 
 def cfg(tmp_path, *extra):
@@ -60,12 +52,12 @@ def test_a_bad_schedule_is_one_line_naming_the_key_and_the_rule(tmp_path, value,
                           "'cycles_schedule'")
 
 
-def test_a_stage_runs_exactly_the_model_built_with_its_cycles(data, tmp_path):
+def test_a_stage_runs_exactly_the_model_built_with_its_cycles(sudoku4, tmp_path):
     """Stage (1, 2) of an arch (2, 3) gives the same losses as an arch (1, 2) model (same init, same batches);
     the arch's own cycles give others: the stage really runs fewer cycles, and evaluation runs the arch's."""
-    staged = Trainer(cfg(tmp_path, "cycles_schedule=[[0.0, 1, 2], [0.9, 2, 3]]", "max_steps=10"), data)
-    direct = Trainer(cfg(tmp_path, "arch.H_cycles=1", "arch.L_cycles=2", "max_steps=10"), data)
-    full = Trainer(cfg(tmp_path, "max_steps=10"), data)
+    staged = Trainer(cfg(tmp_path, "cycles_schedule=[[0.0, 1, 2], [0.9, 2, 3]]", "max_steps=10"), sudoku4)
+    direct = Trainer(cfg(tmp_path, "arch.H_cycles=1", "arch.L_cycles=2", "max_steps=10"), sudoku4)
+    full = Trainer(cfg(tmp_path, "max_steps=10"), sudoku4)
     for _ in range(3):
         a, b, c = staged.step(), direct.step(), full.step()
         assert a == b
@@ -80,8 +72,8 @@ def test_a_stage_runs_exactly_the_model_built_with_its_cycles(data, tmp_path):
     assert staged.model.config.H_cycles == 2 and staged.model.config.L_cycles == 3  # the arch itself untouched
 
 
-def test_one_compiled_step_per_stage_and_the_steps_counted_per_stage(data, tmp_path, monkeypatch):
-    trainer = Trainer(cfg(tmp_path, SCHEDULE, "max_steps=8"), data)
+def test_one_compiled_step_per_stage_and_the_steps_counted_per_stage(sudoku4, tmp_path, monkeypatch):
+    trainer = Trainer(cfg(tmp_path, SCHEDULE, "max_steps=8"), sudoku4)
     built, used = [], []
     original = trainer._build_step
 
@@ -97,17 +89,17 @@ def test_one_compiled_step_per_stage_and_the_steps_counted_per_stage(data, tmp_p
     assert [used.count(c) for c in built] == [3, 3, 2]
 
 
-def test_resume_lands_in_the_stage_and_gives_the_same_losses(data, tmp_path):
+def test_resume_lands_in_the_stage_and_gives_the_same_losses(sudoku4, tmp_path):
     base = cfg(tmp_path, SCHEDULE, "max_steps=8", "eval_interval=null")
-    run_training(base, data, run_name="full")
+    run_training(base, sudoku4, run_name="full")
     with pytest.raises(TrainingInterrupted):  # stopped after step 4 of 8, in stage 1 (a Ctrl-C's path)
-        run_training(base, data, run_name="split", observer=StopAt(4))
+        run_training(base, sudoku4, run_name="split", observer=StopAt(4))
     state = json.loads((list_checkpoints(tmp_path / "split")[-1] / "state.json").read_text())
     assert state["step"] == 4 and state["cycles"] == [2, 2] and state["cycles_stage"] == 1
-    resumed = Trainer(base, data)
+    resumed = Trainer(base, sudoku4)
     resumed.restore(list_checkpoints(tmp_path / "split")[-1])
     assert resumed.stage_cycles() == (2, 2)
-    run_training(base, data, resume=tmp_path / "split")
+    run_training(base, sudoku4, resume=tmp_path / "split")
 
     def train_lines(name):
         lines = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
@@ -119,8 +111,8 @@ def test_resume_lands_in_the_stage_and_gives_the_same_losses(data, tmp_path):
     assert np.allclose([r["lm_loss"] for r in full], [r["lm_loss"] for r in split], rtol=1e-5, atol=1e-6)
 
 
-def test_off_by_default_and_nothing_recorded(data, tmp_path):
-    trainer = Trainer(cfg(tmp_path, "max_steps=2"), data)
+def test_off_by_default_and_nothing_recorded(sudoku4, tmp_path):
+    trainer = Trainer(cfg(tmp_path, "max_steps=2"), sudoku4)
     assert trainer.cycles_schedule is None and trainer.stage_cycles() is None and trainer.recipe_state() == {}
     assert set(trainer.state_dict()) == {"sampler", "seed", "epoch", "total_steps"}
     trainer.step()

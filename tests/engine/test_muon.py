@@ -11,7 +11,6 @@ from mlx.optimizers import MultiOptimizer
 from mlx.utils import tree_flatten
 from tiny_runs import StopAt
 
-from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.config import resolve_config
 from hrm_engine.config_ranges import resolve_train_config
 from hrm_engine.errors import ConfigError
@@ -21,13 +20,6 @@ from hrm_engine.train import Trainer, TrainingInterrupted, run_training
 
 TINY = ["arch.hidden_size=32", "arch.num_heads=2", "global_batch_size=16", "log_interval=1", "lr_warmup_steps=2",
         "arch.halt_max_steps=3", "prefetch_batches=0", "eval_interval=null"]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("d") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
 
 
 def cfg(tmp_path, *extra):
@@ -61,8 +53,8 @@ def test_one_muon_step_by_formula():
     assert np.allclose(np.array(second), want2, atol=1e-6)
 
 
-def test_muon_takes_the_block_matrices_and_adam_the_rest(data, tmp_path):
-    trainer = Trainer(cfg(tmp_path, "optimizer=muon"), data)
+def test_muon_takes_the_block_matrices_and_adam_the_rest(sudoku4, tmp_path):
+    trainer = Trainer(cfg(tmp_path, "optimizer=muon"), sudoku4)
     assert isinstance(trainer.optimizer, MultiOptimizer)
     muon, adam = trainer.optimizer.optimizers
     assert isinstance(muon, Muon) and isinstance(adam, AdamAtan2)
@@ -70,15 +62,15 @@ def test_muon_takes_the_block_matrices_and_adam_the_rest(data, tmp_path):
     routed = {k for k, v in params.items() if is_block_matrix(k, v)}
     assert routed and all(k.startswith(("L_level.", "H_level.")) and params[k].ndim == 2 for k in routed)
     assert {"embed_tokens.weight", "lm_head.weight", "q_head.weight", "q_head.bias"}.isdisjoint(routed)
-    assert isinstance(Trainer(cfg(tmp_path), data).optimizer, AdamAtan2)  # the references' optimizer by default
+    assert isinstance(Trainer(cfg(tmp_path), sudoku4).optimizer, AdamAtan2)  # the references' optimizer by default
 
 
-def test_muon_learns_and_resumes_to_the_same_losses(data, tmp_path):
+def test_muon_learns_and_resumes_to_the_same_losses(sudoku4, tmp_path):
     base = cfg(tmp_path, "optimizer=muon", "muon_lr=0.02", "max_steps=8")
-    run_training(base, data, run_name="full")
+    run_training(base, sudoku4, run_name="full")
     with pytest.raises(TrainingInterrupted):
-        run_training(base, data, run_name="split", observer=StopAt(4))
-    run_training(base, data, resume=tmp_path / "split")
+        run_training(base, sudoku4, run_name="split", observer=StopAt(4))
+    run_training(base, sudoku4, resume=tmp_path / "split")
 
     def losses(name):
         lines = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]

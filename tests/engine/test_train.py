@@ -20,19 +20,12 @@ TINY = ["arch.hidden_size=32", "arch.num_heads=2", "arch.H_layers=1", "arch.L_la
         "log_interval=1", "lr_warmup_steps=2", "arch.halt_max_steps=3"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("d") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
-
-
 def cfg(tmp_path, *extra):
     return resolve_config("hrm-tiny", None, [*TINY, f"runs_dir={tmp_path}", *extra])
 
 
-def test_act_resets_halted_rows_and_keeps_running_ones(data, tmp_path):
-    trainer = Trainer(cfg(tmp_path), data)
+def test_act_resets_halted_rows_and_keeps_running_ones(sudoku4, tmp_path):
+    trainer = Trainer(cfg(tmp_path), sudoku4)
     model = trainer.model
     b1 = {k: mx.array(v) for k, v in trainer.sampler.next_batch().items()}
     b2 = {k: mx.array(v) for k, v in trainer.sampler.next_batch().items()}
@@ -50,8 +43,8 @@ def test_act_resets_halted_rows_and_keeps_running_ones(data, tmp_path):
     assert np.all(np.array(final["steps"]) == 3) and np.all(np.array(final["halted"]))
 
 
-def test_training_halts_at_max_steps_with_exploration(data, tmp_path):
-    trainer = Trainer(cfg(tmp_path), data)
+def test_training_halts_at_max_steps_with_exploration(sudoku4, tmp_path):
+    trainer = Trainer(cfg(tmp_path), sudoku4)
     for _ in range(4):
         trainer.step()
         steps = np.array(trainer.carry["steps"])
@@ -59,12 +52,12 @@ def test_training_halts_at_max_steps_with_exploration(data, tmp_path):
         assert steps.max() <= 3 and np.all(halted[steps == 3])
 
 
-def test_stop_and_resume_gives_the_same_losses(data, tmp_path):
-    full = run_training(cfg(tmp_path, "max_steps=8", "eval_interval=null"), data, run_name="full")
+def test_stop_and_resume_gives_the_same_losses(sudoku4, tmp_path):
+    full = run_training(cfg(tmp_path, "max_steps=8", "eval_interval=null"), sudoku4, run_name="full")
     part = cfg(tmp_path, "max_steps=8", "eval_interval=null", "checkpoint_interval=4")
     # a run that stops at step 4 (simulated by max_steps=4), then resumes to 8
-    run_training({**part, "max_steps": 4}, data, run_name="split")
-    run_training(part, data, resume=tmp_path / "split")
+    run_training({**part, "max_steps": 4}, sudoku4, run_name="split")
+    run_training(part, sudoku4, resume=tmp_path / "split")
     lines = lambda name: [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     a = [r["lm_loss"] for r in lines("full") if r["type"] == "train"]
     b = [r["lm_loss"] for r in lines("split") if r["type"] == "train"]
@@ -73,30 +66,30 @@ def test_stop_and_resume_gives_the_same_losses(data, tmp_path):
     assert full["step"] == 8
 
 
-def test_checkpoint_round_trip(data, tmp_path):
-    summary = run_training(cfg(tmp_path, "max_steps=3", "eval_interval=null"), data, run_name="rt")
+def test_checkpoint_round_trip(sudoku4, tmp_path):
+    summary = run_training(cfg(tmp_path, "max_steps=3", "eval_interval=null"), sudoku4, run_name="rt")
     ckpts = list_checkpoints(tmp_path / "rt")
     assert ckpts and summary["status"] == "finished"
     loaded = load_checkpoint(tmp_path / "rt")
-    trainer_model = Trainer(cfg(tmp_path), data).model
+    trainer_model = Trainer(cfg(tmp_path), sudoku4).model
     assert loaded.model.config == trainer_model.config
     assert loaded.step == 3 and loaded.metadata.vocab_size == 6
     with pytest.raises(EngineError, match="does not exist"):
         load_checkpoint(tmp_path / "nope")
 
 
-def test_resume_refuses_other_data(data, tmp_path):
-    run_training(cfg(tmp_path, "max_steps=1", "eval_interval=null"), data, run_name="r6")
+def test_resume_refuses_other_data(sudoku4, tmp_path):
+    run_training(cfg(tmp_path, "max_steps=1", "eval_interval=null"), sudoku4, run_name="r6")
     other = tmp_path / "s6"
     build_sudoku(other, size=6, difficulty="easy", count=20, test_count=4, seed=0)
     with pytest.raises(EngineError, match="vocab_size"):
         run_training(cfg(tmp_path, "max_steps=2"), other, resume=tmp_path / "r6")
 
 
-def test_prefetch_thread_changes_nothing_but_speed(data, tmp_path):
+def test_prefetch_thread_changes_nothing_but_speed(sudoku4, tmp_path):
     """Batches read ahead in a thread give the same steps, and checkpoints record the consumed position."""
-    inline = Trainer(cfg(tmp_path, "prefetch_batches=0"), data)
-    ahead = Trainer(cfg(tmp_path, "prefetch_batches=3"), data)
+    inline = Trainer(cfg(tmp_path, "prefetch_batches=0"), sudoku4)
+    ahead = Trainer(cfg(tmp_path, "prefetch_batches=3"), sudoku4)
     for _ in range(5):  # 64 examples / 16 = 4 batches per pass: crosses a pass boundary
         a, b = inline.step(), ahead.step()
         assert a == b
@@ -107,14 +100,14 @@ def test_prefetch_thread_changes_nothing_but_speed(data, tmp_path):
     assert ahead.step() == inline.step()  # inline again after close, still in step
 
 
-def test_the_gpu_configuration_trains_here_and_follows_float32(data, tmp_path):
+def test_the_gpu_configuration_trains_here_and_follows_float32(sudoku4, tmp_path):
     """What `auto` picks on a GPU (bfloat16 compute, MLX's own kernels), run on the CPU: the master weights stay
     float32 and the losses follow a float32 run's to bfloat16 precision."""
     losses = {}
     mx.disable_compile()  # eager: a cold CPU JIT would spend minutes compiling bfloat16 kernels for 4 steps
     try:
         for dtype in ("float32", "bfloat16"):
-            trainer = Trainer(cfg(tmp_path, f"arch.forward_dtype={dtype}", "cpu_math=builtin"), data)
+            trainer = Trainer(cfg(tmp_path, f"arch.forward_dtype={dtype}", "cpu_math=builtin"), sudoku4)
             assert trainer.model.config.forward_dtype == dtype
             losses[dtype] = np.array([trainer.step()["lm_loss"] for _ in range(4)])
             assert all(v.dtype == mx.float32 for _, v in tree_flatten(trainer.model.trainable_parameters()))
@@ -126,9 +119,9 @@ def test_the_gpu_configuration_trains_here_and_follows_float32(data, tmp_path):
     assert not np.array_equal(bf16, f32)  # the bfloat16 path really ran
 
 
-def test_launched_steps_give_the_same_numbers_as_waited_ones(data, tmp_path):
+def test_launched_steps_give_the_same_numbers_as_waited_ones(sudoku4, tmp_path):
     """`hrm train` launches each step while the previous one still computes; that must change nothing."""
-    waited, launched = Trainer(cfg(tmp_path), data), Trainer(cfg(tmp_path), data)
+    waited, launched = Trainer(cfg(tmp_path), sudoku4), Trainer(cfg(tmp_path), sudoku4)
     expected = [waited.step() for _ in range(5)]
     pending = [launched.launch() for _ in range(5)]
     launched.wait()

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from hrm_datasets.build_sudoku import build_sudoku
 from hrm_engine.act import act_step, evaluate_batch, initial_carry, reset_halted, segment_step
 from hrm_engine.config import resolve_config
 from hrm_engine.training.ema import EMA, ema_update
@@ -35,13 +34,6 @@ def batch(cfg: TRMConfig, B: int = 4, seed: int = 0) -> dict[str, mx.array]:
     return {"inputs": mx.array(rng.integers(0, cfg.vocab_size, (B, cfg.seq_len)).astype(np.int32)),
             "labels": mx.array(rng.integers(0, cfg.vocab_size, (B, cfg.seq_len)).astype(np.int32)),
             "puzzle_identifiers": mx.array(rng.integers(0, cfg.num_puzzle_identifiers, B).astype(np.int32))}
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("d") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
 
 
 def test_parameter_counts_match_trm():
@@ -148,12 +140,12 @@ def test_the_demo_preset_is_trm_tiny_on_a_shorter_schedule():
     assert demo["epochs"] < tiny["epochs"] and demo["epochs"] % demo["eval_interval"] == 0
 
 
-def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
+def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(sudoku4, tmp_path):
     from hrm_engine.run.checkpoint import load_checkpoint
     from hrm_engine.train import Trainer, run_training
 
     config = resolve_config("trm-tiny", None, [*TINY, f"runs_dir={tmp_path}", "lr=3e-3"])
-    trainer = Trainer(config, data)
+    trainer = Trainer(config, sudoku4)
     assert isinstance(trainer.model, TRM) and trainer.ema is not None
     first = [trainer.step()["lm_loss"] for _ in range(3)]
     later = [trainer.step()["lm_loss"] for _ in range(40)][-3:]
@@ -161,7 +153,7 @@ def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
     trainer.close()
 
     run_cfg = resolve_config("trm-tiny", None, [*TINY, f"runs_dir={tmp_path}", "max_steps=3", "eval_interval=null"])
-    summary = run_training(run_cfg, data, run_name="r")
+    summary = run_training(run_cfg, sudoku4, run_name="r")
     ckpt = tmp_path / "r" / "checkpoints" / "step_0000003"
     assert summary["step"] == 3 and (ckpt / "ema.safetensors").is_file()
     ema = mx.load(str(ckpt / "ema.safetensors"))
@@ -172,7 +164,7 @@ def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
     assert isinstance(loaded.model, TRM)
     for name, value in tree_flatten(loaded.model.trainable_parameters()):
         np.testing.assert_array_equal(np.array(value), np.array(ema[name]), err_msg=name)
-    resumed = Trainer(run_cfg, data)
+    resumed = Trainer(run_cfg, sudoku4)
     resumed.restore(ckpt)
     for name, value in resumed.ema.shadow.items():
         np.testing.assert_array_equal(np.array(value), np.array(ema[name]), err_msg=name)
@@ -180,12 +172,12 @@ def test_training_reduces_the_loss_and_checkpoints_keep_the_ema(data, tmp_path):
     assert outputs["logits"].shape[-1] == loaded.metadata.vocab_size
 
 
-def test_task_row_noise_perturbs_the_segment_and_the_rows_still_learn(data, tmp_path):
+def test_task_row_noise_perturbs_the_segment_and_the_rows_still_learn(sudoku4, tmp_path):
     """puzzle_emb_noise: the same weights, batch and key give another loss, and the rows are still updated."""
     from hrm_engine.train import Trainer
 
     base = [*TINY, f"runs_dir={tmp_path}", "puzzle_emb_lr=0.1"]
-    plain, noisy = (Trainer(resolve_config("trm-tiny", None, [*base, f"puzzle_emb_noise={n}"]), data)
+    plain, noisy = (Trainer(resolve_config("trm-tiny", None, [*base, f"puzzle_emb_noise={n}"]), sudoku4)
                     for n in (0, 0.5))
     np.testing.assert_array_equal(np.array(plain.model.lm_head.weight), np.array(noisy.model.lm_head.weight))
     assert plain.step()["lm_loss"] != pytest.approx(noisy.step()["lm_loss"], abs=1e-6)
@@ -195,13 +187,13 @@ def test_task_row_noise_perturbs_the_segment_and_the_rows_still_learn(data, tmp_
         trainer.close()
 
 
-def test_cli_trains_trm_tiny(data, tmp_path, run_hrm):
-    out = run_hrm("train", str(data), "--config", "trm-tiny", "max_steps=2", "eval_interval=null",
+def test_cli_trains_trm_tiny(sudoku4, tmp_path, run_hrm):
+    out = run_hrm("train", str(sudoku4), "--config", "trm-tiny", "max_steps=2", "eval_interval=null",
                   "global_batch_size=16", f"runs_dir={tmp_path}", "--run-name", "cli", "--json")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["status"] == "finished" and summary["step"] == 2 and summary["parameters"] == 125_314
-    ev = run_hrm("eval", str(tmp_path / "cli"), "--data", str(data), "--json")
+    ev = run_hrm("eval", str(tmp_path / "cli"), "--data", str(sudoku4), "--json")
     assert ev.returncode == 0, ev.stderr
     out = run_hrm("solve", str(tmp_path / "cli"), "--puzzle", "1..4.3...1..2..3", "--json")
     assert out.returncode == 0, out.stderr

@@ -25,13 +25,6 @@ TINY = ["arch.hidden_size=32", "arch.num_heads=2", "arch.H_layers=1", "arch.L_la
         "log_interval=1", "lr_warmup_steps=2", "arch.halt_max_steps=2", "eval_interval=null"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("d") / "s4"
-    build_sudoku(out, size=4, difficulty="easy", count=64, test_count=16, seed=0)
-    return out
-
-
 def cfg(runs_dir, *extra):
     return resolve_config("hrm-tiny", None, [*TINY, f"runs_dir={runs_dir}", *extra])
 
@@ -47,10 +40,10 @@ def steps_logged(run) -> list[tuple[str, int]]:
     return [(r["type"], r["step"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
 
 
-def test_full_disk_during_training_fails_cleanly(data, small_disk):
+def test_full_disk_during_training_fails_cleanly(sudoku4, small_disk):
     disk = small_disk("1m")  # room for one checkpoint of the tiny model (~0.8 MB), not two
     with pytest.raises(WriteError) as err:
-        run_training(cfg(disk, "max_steps=20", "checkpoint_interval=5", "keep_checkpoints=5"), data, run_name="r")
+        run_training(cfg(disk, "max_steps=20", "checkpoint_interval=5", "keep_checkpoints=5"), sudoku4, run_name="r")
     run = disk / "r"
     message = str(err.value)
     assert err.value.exit_code == WRITE_EXIT_CODE == 4
@@ -64,13 +57,13 @@ def test_full_disk_during_training_fails_cleanly(data, small_disk):
     assert all(line.endswith("}") for line in (run / "metrics.jsonl").read_text().splitlines())
 
 
-def test_read_only_run_directory_is_one_error_and_changes_nothing(data, small_disk):
+def test_read_only_run_directory_is_one_error_and_changes_nothing(sudoku4, small_disk):
     disk = small_disk("4m")
-    run_training(cfg(disk, "max_steps=3"), data, run_name="r")
+    run_training(cfg(disk, "max_steps=3"), sudoku4, run_name="r")
     before = {p: p.stat().st_mtime_ns for p in (disk / "r").rglob("*")}
     read_only(disk)
     with pytest.raises(WriteError, match=r"cannot write .*: read-only file system") as err:
-        run_training(cfg(disk, "max_steps=6"), data, resume=disk / "r")
+        run_training(cfg(disk, "max_steps=6"), sudoku4, resume=disk / "r")
     assert "marked failed" not in str(err.value)  # run.json cannot be written either: not claimed
     assert {p: p.stat().st_mtime_ns for p in (disk / "r").rglob("*")} == before
 
@@ -111,8 +104,8 @@ def test_agent_trace_on_a_full_disk_keeps_whole_events(small_disk):
     assert [e["i"] for e in events] == list(range(len(events)))
 
 
-def test_staging_left_by_dead_processes_is_cleaned_when_the_run_starts_again(data, tmp_path):
-    run_training(cfg(tmp_path, "max_steps=2"), data, run_name="r")
+def test_staging_left_by_dead_processes_is_cleaned_when_the_run_starts_again(sudoku4, tmp_path):
+    run_training(cfg(tmp_path, "max_steps=2"), sudoku4, run_name="r")
     run, dead = tmp_path / "r", dead_pid()
     stale = [run / "checkpoints" / f".step_0000002.tmp-{dead}", run / f".run.json.tmp-{dead}",
              run / "checkpoints" / ".best.tmp"]
@@ -122,20 +115,20 @@ def test_staging_left_by_dead_processes_is_cleaned_when_the_run_starts_again(dat
         (path / "model.safetensors").write_bytes(b"half")
     for path in stale[1:]:
         path.write_text("{")
-    run_training(cfg(tmp_path, "max_steps=4"), data, resume=run)
+    run_training(cfg(tmp_path, "max_steps=4"), sudoku4, resume=run)
     assert leftovers(tmp_path) == [str(live.relative_to(tmp_path))]
     assert clean_stale(run / "checkpoints") == []  # nothing more of dead writers
 
 
-def test_resume_without_a_checkpoint_logs_each_step_once(data, tmp_path):
-    run_training(cfg(tmp_path, "max_steps=4"), data, run_name="r")
+def test_resume_without_a_checkpoint_logs_each_step_once(sudoku4, tmp_path):
+    run_training(cfg(tmp_path, "max_steps=4"), sudoku4, run_name="r")
     for ckpt in list_checkpoints(tmp_path / "r"):  # as if killed before its first checkpoint
         subprocess.run(["rm", "-r", str(ckpt)], check=True)
-    run_training(cfg(tmp_path, "max_steps=4"), data, resume=tmp_path / "r")
+    run_training(cfg(tmp_path, "max_steps=4"), sudoku4, resume=tmp_path / "r")
     assert steps_logged(tmp_path / "r") == [("train", 1), ("train", 2), ("train", 3), ("train", 4), ("eval", 4)]
 
 
-def test_checkpoint_comes_before_the_final_evaluation_and_a_signal_stops_it(data, tmp_path):
+def test_checkpoint_comes_before_the_final_evaluation_and_a_signal_stops_it(sudoku4, tmp_path):
     config = cfg(tmp_path, "max_steps=3", "eval_batch_size=4")  # 16 test rows: 4 evaluation batches
     seen = []
 
@@ -145,14 +138,14 @@ def test_checkpoint_comes_before_the_final_evaluation_and_a_signal_stops_it(data
             os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(TrainingInterrupted) as stop:
-        run_training(config, data, run_name="r", observer=SignalDuringEval())
+        run_training(config, sudoku4, run_name="r", observer=SignalDuringEval())
     run = tmp_path / "r"
     assert seen == [(4, 16)] and stop.value.args[0]["signal"] == "SIGTERM"
     state = json.loads((run / "checkpoints" / "step_0000003" / "state.json").read_text())
     assert state["eval_pending"] is True and "eval" not in state  # saved before the evaluation ran
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and info["signal"] == "SIGTERM" and info["step"] == 3
-    summary = run_training(config, data, resume=run)  # the interrupted evaluation runs again, once
+    summary = run_training(config, sudoku4, resume=run)  # the interrupted evaluation runs again, once
     assert summary["status"] == "finished" and summary["last_eval"]["count"] == 16
     assert steps_logged(run) == [("train", 1), ("train", 2), ("train", 3), ("eval", 3)]
     state = json.loads((run / "checkpoints" / "step_0000003" / "state.json").read_text())
