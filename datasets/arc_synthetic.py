@@ -233,14 +233,16 @@ def _plan(split: str, count: int, seed: int) -> list[tuple[str, ...]]:
 
 def _draw_new(rng: np.random.Generator, split: str, families: tuple[str, ...], seen: set[str], min_size: int,
               max_size: int, probes: list[Rule], rejections: Counter,
-              skipped: Counter, demos: tuple[int, int] = DEMOS) -> tuple[Rule, list[Pair], Pair]:
+              skipped: Counter, demos: Callable[[tuple[str, ...]], tuple[int, int]] = lambda _: DEMOS,
+              ) -> tuple[Rule, list[Pair], Pair]:
     """A task of the planned families whose rule is not in `seen`; another combination of the split if the
-    planned one yields nothing (never observed with the shipped combinations, but bounded all the same)."""
+    planned one yields nothing (small grids: a resizing part that cannot fit). `demos(combo)` bounds the
+    demonstration count of a task drawn from `combo`."""
     combos = combinations(split)
     start = combos.index(families)
     for combo in combos[start:] + combos[:start]:
         for _ in range(DUPLICATE_REDRAWS):
-            drawn = draw_task(rng, combo, min_size, max_size, probes, rejections, demos)
+            drawn = draw_task(rng, combo, min_size, max_size, probes, rejections, demos(combo))
             if drawn is None or drawn[0].signature not in seen:
                 break
             rejections["a held-out rule already drawn"] += 1
@@ -250,35 +252,77 @@ def _draw_new(rng: np.random.Generator, split: str, families: tuple[str, ...], s
     raise DatasetError(f"could not draw a new {split} task from any combination; try other grid sizes")
 
 
+def parse_train_pairs(text: str | int | None) -> tuple[int | None, dict[str, int]]:
+    """`--train-pairs`: "N" or "N,FAMILY=M,...", as (N, {family: M}); one-line DatasetError otherwise.
+
+    The per-family counts let the rules that need many examples to be learnt (flips, rotations,
+    translations: docs/test-time-adaptation.md) get them without multiplying every task's pairs.
+    """
+    if text is None or isinstance(text, int):
+        return text, {}
+    head, *rest = [t.strip() for t in str(text).split(",")]
+    if not head.isdigit():
+        raise DatasetError(f"--train-pairs {text!r}: give a count for every training task first, e.g. 16 or "
+                           "16,rotate=48,reflect=48")
+    by_family: dict[str, int] = {}
+    for item in rest:
+        name, eq, count = item.partition("=")
+        if name not in FAMILIES:
+            raise DatasetError(f"--train-pairs: unknown rule family {name!r}; choose from {', '.join(FAMILIES)}")
+        if not eq or not count.strip().isdigit():
+            raise DatasetError(f"--train-pairs: {item!r} is not FAMILY=COUNT (e.g. rotate=48)")
+        by_family[name] = int(count)
+    return int(head), by_family  # the counts' range is generate_family's check
+
+
+def pairs_for(families: tuple[str, ...], train_pairs: int | None, by_family: dict[str, int]) -> int | None:
+    """A training task's demonstration count: the largest per-family count when every family of its rule
+    has one, else `train_pairs` (None: 3..5)."""
+    if by_family and all(f in by_family for f in families):
+        return max(by_family[f] for f in families)
+    return train_pairs
+
+
 def generate_family(train_tasks: int, test_tasks: int, seed: int = 0, min_size: int = 3, max_size: int = 10,
                     progress: Callable[[str, int, int], None] | None = None,
-                    train_pairs: int | None = None) -> tuple[list[SyntheticTask], dict]:
+                    train_pairs: int | None = None,
+                    pairs_by_family: dict[str, int] | None = None) -> tuple[list[SyntheticTask], dict]:
     """All tasks of a family (training first) and a report: rejections by reason, combinations used.
 
     Task i of a split is drawn from its own generator seeded by (seed, split, i), so a task does not
     depend on how many draws the tasks before it needed. Held-out tasks also differ in rule signature.
     `train_pairs` gives training tasks that many demonstrations instead of 3..5 (more inputs of the same
     rule, so that a model must carry the rule in the task's embedding rather than memorise its pairs);
-    held-out tasks keep 3..5, as ARC's.
+    held-out tasks keep 3..5, as ARC's. `pairs_by_family` ({family: count}, with `train_pairs` set) gives a
+    training task whose rule's families all have a count the largest of them instead (`pairs_for`).
     """
     if train_tasks < 1 or test_tasks < 1:
         raise DatasetError("--train-tasks and --test-tasks must be at least 1")
-    if train_pairs is not None and not DEMOS[0] <= train_pairs <= MAX_TRAIN_PAIRS:
-        raise DatasetError(f"--train-pairs {train_pairs} must be between {DEMOS[0]} and {MAX_TRAIN_PAIRS}")
+    pairs_by_family = pairs_by_family or {}
+    if pairs_by_family and train_pairs is None:
+        raise DatasetError("--train-pairs: per-family counts need a count for every other training task first, "
+                           "e.g. 16,rotate=48")
+    for count in ([] if train_pairs is None else [train_pairs]) + list(pairs_by_family.values()):
+        if not DEMOS[0] <= count <= MAX_TRAIN_PAIRS:
+            raise DatasetError(f"--train-pairs {count} must be between {DEMOS[0]} and {MAX_TRAIN_PAIRS}")
     check_sizes(min_size, max_size)
     probes = probe_rules()
     tasks: list[SyntheticTask] = []
     rejections: Counter = Counter()
     skipped: Counter = Counter()
     done, total = 0, train_tasks + test_tasks
+
+    def wanted(combo: tuple[str, ...]) -> tuple[int, int]:
+        n = pairs_for(combo, train_pairs, pairs_by_family)
+        return (n, n) if n else DEMOS
+
     for split, count in (("train", train_tasks), ("test", test_tasks)):
         width = max(5, len(str(count - 1)))
         seen: set[str] = set()  # held-out rules drawn so far (training rules may repeat with new grids)
         for i, families in enumerate(_plan(split, count, seed)):
             rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
-            wanted = (train_pairs, train_pairs) if split == "train" and train_pairs else DEMOS
             rule, demos, test = _draw_new(rng, split, families, seen, min_size, max_size, probes, rejections, skipped,
-                                          wanted)
+                                          wanted if split == "train" else lambda _: DEMOS)
             if split == "test":
                 seen.add(rule.signature)
             tasks.append(SyntheticTask(f"syn-{split}-{i:0{width}d}", split, rule, demos, test))
@@ -320,22 +364,26 @@ def held_out_check(tasks: list[SyntheticTask]) -> dict[str, int]:
 def build_synthetic_arc(output: Path, *, train_tasks: int, test_tasks: int, seed: int = 0, num_aug: int = 0,
                         canvas: int | None = None, eval_demos: str = "exclude", min_size: int = 3, max_size: int = 10,
                         force: bool = False, progress: Callable[[str, int, int], None] | None = None,
-                        train_pairs: int | None = None, offsets: str = "random") -> dict:
+                        train_pairs: int | str | None = None, offsets: str = "random") -> dict:
     """Generate a family and build it with the ARC builder; the ARC JSON files and rules.json go inside.
 
     `canvas` defaults to max_size + 1, the smallest on which every grid keeps its EOS row and column.
-    With `train_pairs` the training tasks' test pairs stay out of training: each is then a new input of
-    a known rule, which is what accuracy on them should measure.
+    With `train_pairs` (a count, or "N,FAMILY=M,..." as `parse_train_pairs` reads) the training tasks' test
+    pairs stay out of training: each is then a new input of a known rule, which is what accuracy on them
+    should measure.
     """
     from hrm_datasets.build_arc import build_arc
 
     started = time.perf_counter()
     canvas = min(max_size + 1, CANVAS) if canvas is None else canvas
     check_sizes(min_size, max_size, canvas)
-    tasks, report = generate_family(train_tasks, test_tasks, seed, min_size, max_size, progress, train_pairs)
+    train_pairs, by_family = parse_train_pairs(train_pairs)
+    tasks, report = generate_family(train_tasks, test_tasks, seed, min_size, max_size, progress, train_pairs,
+                                    by_family)
     check = held_out_check(tasks)
     params = {"train_tasks": train_tasks, "test_tasks": test_tasks, "seed": seed, "min_size": min_size,
-              "max_size": max_size, "train_pairs": train_pairs}
+              "max_size": max_size, "train_pairs": train_pairs,
+              **({"train_pairs_by_family": by_family} if by_family else {})}
     rules = {"format": FORMAT_VERSION, "params": params, "signature_order": "function order: f∘g applies g first",
              "held_out_combinations": sorted("+".join(k) for k in HELD_OUT_PAIRS),
              "training_combinations": sorted("+".join(k) for k in TRAIN_PAIRS) + sorted(FAMILIES),

@@ -246,7 +246,7 @@ def build_arc_cmd(
     test_tasks: Optional[int] = typer.Option(None, "--test-tasks", help="Synthetic: held-out tasks (unseen rule combinations)."),
     min_size: Optional[int] = typer.Option(None, "--min-size", help="Synthetic: smallest grid side [default: 3]."),
     max_size: Optional[int] = typer.Option(None, "--max-size", help="Synthetic: largest grid side [default: 10]."),
-    train_pairs: Optional[int] = typer.Option(None, "--train-pairs", help="Synthetic: demonstrations per training task [default: 3 to 5, as held-out tasks]."),
+    train_pairs: Optional[str] = typer.Option(None, "--train-pairs", help="Synthetic: demonstrations per training task, N or N,FAMILY=M,... (a task whose families all have an M gets the largest) [default: 3 to 5, as held-out tasks]."),
     offsets: str = typer.Option("random", "--offsets", help="Training pairs on the canvas: random (the reference's translation) | origin (where test pairs are)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the build record as JSON."),

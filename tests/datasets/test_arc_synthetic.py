@@ -12,7 +12,8 @@ import pytest
 from hrm_datasets.arc import crop
 from hrm_datasets.arc_rules import Part, Rule, probe_rules
 from hrm_datasets.arc_synthetic import (HELD_OUT_PAIRS, TRAIN_PAIRS, VALID_PAIRS, build_synthetic_arc, draw_task,
-                                        family_key, generate_family, held_out_check, rejection_reason)
+                                        family_key, generate_family, held_out_check, parse_train_pairs,
+                                        rejection_reason)
 from hrm_datasets.build_arc import build_arc
 from hrm_datasets.errors import DatasetError
 from hrm_datasets.format import load_identifiers, load_split
@@ -213,3 +214,41 @@ def test_random_offsets_move_training_pairs_and_origin_keeps_them_put(tmp_path):
     assert not at_origin(_arrays(tmp_path / "r", "train")["inputs"]).all()
     with pytest.raises(DatasetError, match="--train-pairs 500 must be between"):
         generate_family(3, 3, train_pairs=500)
+
+
+def test_per_family_train_pairs_go_to_tasks_whose_families_all_have_a_count(tmp_path):
+    plain = generate_family(40, 2, seed=2, max_size=5, train_pairs=6)[0]
+    tasks = generate_family(40, 2, seed=2, max_size=5, train_pairs=6, pairs_by_family={"rotate": 9, "gravity": 11})[0]
+    named = 0
+    for before, task in zip(plain, tasks):
+        if task.split == "test":
+            assert 3 <= len(task.demos) <= 5
+            continue
+        families = set(task.rule.families)
+        if families <= {"rotate", "gravity"}:
+            named += 1
+            assert len(task.demos) == (11 if "gravity" in families else 9), task.rule.signature
+        else:  # untouched: the same task, pair for pair, as without the per-family counts
+            assert len(task.demos) == 6 and task.rule.signature == before.rule.signature
+            assert all(np.array_equal(a[0], b[0]) for a, b in zip(task.demos, before.demos))
+    assert named >= 2
+    record = build_synthetic_arc(tmp_path / "d", train_tasks=8, test_tasks=2, seed=2, max_size=5,
+                                 train_pairs="6,rotate=9", offsets="origin")
+    assert record["params"]["train_pairs"] == 6 and record["params"]["train_pairs_by_family"] == {"rotate": 9}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("rotate=48", "give a count for every training task first"),
+    ("16,spin=3", "unknown rule family 'spin'"),
+    ("16,rotate", "'rotate' is not FAMILY=COUNT"),
+    ("16,rotate=x", "'rotate=x' is not FAMILY=COUNT"),
+])
+def test_bad_per_family_train_pairs_are_named(text, message):
+    with pytest.raises(DatasetError, match=message):
+        parse_train_pairs(text)
+
+
+def test_per_family_counts_are_bounded_like_the_plain_count():
+    assert parse_train_pairs("16, rotate=48") == (16, {"rotate": 48})
+    with pytest.raises(DatasetError, match="--train-pairs 500 must be between"):
+        generate_family(3, 3, train_pairs=16, pairs_by_family={"rotate": 500})

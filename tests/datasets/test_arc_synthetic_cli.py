@@ -51,6 +51,10 @@ def test_cli_builds_a_small_family_that_show_and_stats_read(run_hrm, tmp_path):
     (["--source", "arc-agi-1", "--train-pairs", "8"], "--train-pairs applies only to --source synthetic"),
     (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--train-pairs", "2"], "--train-pairs 2 must be between"),
     (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--offsets", "centre"], "--offsets 'centre'"),
+    (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--train-pairs", "8,flip=20"],
+     "unknown rule family 'flip'"),
+    (["--source", "synthetic", "--train-tasks", "5", "--test-tasks", "2", "--train-pairs", "rotate=20"],
+     "give a count for every training task first"),
 ])
 def test_bad_flags_are_one_line_exit_2(tmp_path, args, fragment):
     result = run_main("data", "build", "arc", *args, "--output", "out", cwd=tmp_path)
