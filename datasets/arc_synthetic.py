@@ -233,8 +233,7 @@ def _plan(split: str, count: int, seed: int) -> list[tuple[str, ...]]:
 
 def _draw_new(rng: np.random.Generator, split: str, families: tuple[str, ...], seen: set[str], min_size: int,
               max_size: int, probes: list[Rule], rejections: Counter,
-              skipped: Counter, demos: Callable[[tuple[str, ...]], tuple[int, int]] = lambda _: DEMOS,
-              ) -> tuple[Rule, list[Pair], Pair]:
+              skipped: Counter, demos: Callable[[tuple[str, ...]], tuple[int, int]]) -> tuple[Rule, list[Pair], Pair]:
     """A task of the planned families whose rule is not in `seen`; another combination of the split if the
     planned one yields nothing (small grids: a resizing part that cannot fit). `demos(combo)` bounds the
     demonstration count of a task drawn from `combo`."""
